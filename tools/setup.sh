@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package noloco needs to build, test and run its demo.
+# Idempotent: packages already present are left alone; safe to run again.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev libopenblas0-pthread          # trainer; OpenBLAS makes matmuls ~12x faster than reference BLAS
+  libasio-dev libsodium-dev                  # p2p
+  librocksdb-dev                             # storage
+  libmsgpack-cxx-dev libzstd-dev             # wire payloads, compression
+  libspdlog-dev libcli11-dev nlohmann-json3-dev
+  catch2                                     # tests (Catch2 v2)
+  fortunes                                   # default corpus: real English text
+  python3 python3-matplotlib                 # plots from tools/
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up (Debian packages), builds and runs the whole test suite. README and .ci/run call this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)"
+ctest --preset release -j"$(nproc)" "$@"
