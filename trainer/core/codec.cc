@@ -239,7 +239,7 @@ struct ZstdDCtxFree {
   void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
 };
 
-Status check_shape(std::span<const int64_t> shape, size_t count) {
+Status check_shape(const std::vector<int64_t>& shape, size_t count) {
   if (shape.size() > kMaxDims)
     return invalid_argument("tensor has " + std::to_string(shape.size()) + " dims, at most " +
                             std::to_string(kMaxDims) + " are supported");
@@ -250,8 +250,10 @@ Status check_shape(std::span<const int64_t> shape, size_t count) {
     if (static_cast<uint64_t>(d) > kHardMaxElements) return invalid_argument("dimension too large");
     if (d == 0) zero = true;
     if (!zero) {
+      // Divide instead of multiplying first: 2^40 * 2^40 would wrap.
+      if (static_cast<uint64_t>(d) > kHardMaxElements / product)
+        return invalid_argument("tensor has too many elements");
       product *= static_cast<uint64_t>(d);
-      if (product > kHardMaxElements) return invalid_argument("tensor has too many elements");
     }
   }
   if (zero) product = 0;
@@ -263,7 +265,7 @@ Status check_shape(std::span<const int64_t> shape, size_t count) {
 
 // Encodes x; if `dequant` is non-null it receives decode(result) (computed from the raw payload,
 // so the feedback path does not pay for a second zstd pass).
-Result<Bytes> encode_impl(std::span<const float> x, std::span<const int64_t> shape,
+Result<Bytes> encode_impl(std::span<const float> x, const std::vector<int64_t>& shape,
                           const EncodeOptions& opt, std::vector<float>* dequant) {
   NOLOCO_RETURN_IF_ERROR(opt.validate());
   NOLOCO_RETURN_IF_ERROR(check_shape(shape, x.size()));
@@ -348,12 +350,12 @@ Status EncodeOptions::validate() const {
   return Status::Ok();
 }
 
-Result<Bytes> encode(std::span<const float> values, std::span<const int64_t> shape,
+Result<Bytes> encode(std::span<const float> values, const std::vector<int64_t>& shape,
                      const EncodeOptions& options) {
   return encode_impl(values, shape, options, nullptr);
 }
 
-Result<Bytes> encode_with_feedback(std::span<const float> values, std::span<const int64_t> shape,
+Result<Bytes> encode_with_feedback(std::span<const float> values, const std::vector<int64_t>& shape,
                                    const EncodeOptions& options, std::span<float> residual) {
   if (residual.size() != values.size())
     return invalid_argument("residual has " + std::to_string(residual.size()) + " entries, expected " +
@@ -411,8 +413,9 @@ Result<Header> parse_header(ByteView in, const DecodeLimits& limits) {
     if (h.dims[i] > max_elements) return too_large("dimension " + std::to_string(h.dims[i]) + " over limit");
     if (h.dims[i] == 0) zero = true;
     if (!zero) {
-      product *= h.dims[i];  // both factors <= 2^40 and product kept <= 2^40: no overflow
-      if (product > max_elements) return too_large("dims multiply past the element limit");
+      // Divide instead of multiplying first: 2^40 * 2^40 would wrap.
+      if (h.dims[i] > max_elements / product) return too_large("dims multiply past the element limit");
+      product *= h.dims[i];
     }
   }
   if (zero) product = 0;

@@ -88,13 +88,13 @@ struct Decoded {
 // Encodes `values` (row-major, values.size() == product(shape)). Refuses non-finite input
 // (kInvalidArgument naming the first bad index), negative dims, more than kMaxDims dims, and
 // a shape whose product differs from values.size().
-Result<Bytes> encode(std::span<const float> values, std::span<const int64_t> shape,
+Result<Bytes> encode(std::span<const float> values, const std::vector<int64_t>& shape,
                      const EncodeOptions& options);
 
 // Error feedback: encodes x + residual, then sets residual <- (x + residual) - decode(result), so
 // what quantization drops this time is sent next time. `residual` must have values.size() entries
 // (start it at zeros). On failure the residual is left unchanged.
-Result<Bytes> encode_with_feedback(std::span<const float> values, std::span<const int64_t> shape,
+Result<Bytes> encode_with_feedback(std::span<const float> values, const std::vector<int64_t>& shape,
                                    const EncodeOptions& options, std::span<float> residual);
 
 // Parses and checks the header only (magic, version, mode, flags, dims vs limits, sizes consistent
