@@ -372,9 +372,10 @@ TEST_CASE("oversized claims are refused before allocating", "[codec]") {
   }
   SECTION("payload length claims") {
     Bytes bad = msg;
-    put_u64(bad, 24, ~uint64_t{0});
+    put_u64(bad, 24, ~uint64_t{0} - 20);  // header + payload would wrap past 2^64
     reseal(bad);
-    CHECK(decode_code(bad, {1 << 20, ~uint64_t{0}}) != StatusCode::kOk);
+    CHECK(decode_code(bad, {1 << 20, ~uint64_t{0}}) == StatusCode::kTooLarge);
+    CHECK(parse_header(bad, {1 << 20, ~uint64_t{0}}).status().code() == StatusCode::kTooLarge);
     put_u64(bad, 24, 60);
     reseal(bad);
     CHECK(decode_code(bad) == StatusCode::kCorrupt);  // fp32 of 16 values must be 64 bytes

@@ -84,8 +84,8 @@ inline void put_u32_at(uint8_t* p, uint32_t v) {
   for (int s = 0; s < 32; s += 8) *p++ = static_cast<uint8_t>(v >> s);
 }
 
-// Index of the first NaN/Inf, or values.size() if all are finite. The OR-free first pass is a
-// plain vectorisable scan; the index is only looked up when something was found.
+// Index of the first NaN/Inf, or values.size() if all are finite. The first pass is a plain
+// vectorisable OR-scan; the index is only looked up when something was found.
 size_t first_non_finite(std::span<const float> v) {
   bool bad = false;
   for (float f : v) bad |= !finite_bits(float_bits(f));
@@ -399,8 +399,8 @@ Result<Header> parse_header(ByteView in, const DecodeLimits& limits) {
     return too_large("tensor claims " + std::to_string(h.element_count) + " elements, limit " +
                      std::to_string(max_elements));
   h.header_bytes = header_size(h.ndim);
-  // Both terms are bounded before adding: no overflow.
-  if (h.payload_bytes > limits.max_encoded_bytes || h.header_bytes + h.payload_bytes > limits.max_encoded_bytes)
+  // Subtract instead of adding: payload_bytes near 2^64 would wrap the sum.
+  if (limits.max_encoded_bytes < h.header_bytes || h.payload_bytes > limits.max_encoded_bytes - h.header_bytes)
     return too_large("message claims " + std::to_string(h.payload_bytes) + " payload bytes, limit " +
                      std::to_string(limits.max_encoded_bytes));
   h.total_bytes = h.header_bytes + h.payload_bytes;
