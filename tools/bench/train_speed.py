@@ -41,8 +41,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d, eps=1e-5)
         self.fc = nn.Linear(d, 4 * d, bias=False)
         self.fc_out = nn.Linear(4 * d, d, bias=False)
-        # True above the diagonal: positions a query must not see.
-        self.register_buffer("mask", torch.triu(torch.ones(ctx, ctx, dtype=torch.bool), 1), persistent=False)
+        # Additive causal mask as in trainer/core/gpt.cc: 0 on and below the diagonal, -inf above.
+        self.register_buffer("mask", torch.triu(torch.full((ctx, ctx), float("-inf")), 1), persistent=False)
 
     def attn(self, x):
         b, t, d = x.shape
@@ -51,8 +51,7 @@ class Block(nn.Module):
         q = q.view(b, t, self.n_head, hd).transpose(1, 2)
         k = k.view(b, t, self.n_head, hd).transpose(1, 2)
         v = v.view(b, t, self.n_head, hd).transpose(1, 2)
-        att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-        att = att.masked_fill(self.mask[:t, :t], float("-inf"))
+        att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + self.mask[:t, :t]
         att = torch.softmax(att, dim=-1)
         y = torch.matmul(att, v).transpose(1, 2).reshape(b, t, d)
         return self.proj(y)
@@ -84,11 +83,11 @@ class ByteGPT(nn.Module):
 
     def forward(self, idx):
         t = idx.shape[1]
-        x = self.wte[idx] + self.wpe[:t]
+        x = F.embedding(idx, self.wte) + self.wpe[:t]
         for blk in self.blocks:
             x = blk(x)
         x = self.ln_f(x)
-        return torch.matmul(x, self.wte.t())  # tied output embedding
+        return F.linear(x, self.wte)  # tied output embedding
 
 
 def make_batches(n, batch, ctx, seed):
