@@ -78,7 +78,10 @@ rocksdb::ColumnFamilyOptions cf_options(const std::string& name, const StoreOpti
       c.min_blob_size = 4096;  // manifests stay in the SST, chunks go to blob files
       c.blob_file_size = 256 << 20;
       c.blob_compression_type = rocksdb::kNoCompression;
-      c.enable_blob_garbage_collection = true;
+      // No blob GC: a checkpoint's chunks are written by one flush into their own blob files
+      // and deleted all together, so a blob file dies whole once compaction drops the
+      // references; GC would only relocate (rewrite) the live checkpoints' blobs.
+      c.enable_blob_garbage_collection = false;
     }
   } else {
     c.write_buffer_size = 4 << 20;

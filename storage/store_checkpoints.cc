@@ -3,6 +3,10 @@
 #include <rocksdb/options.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
 #include <new>
 #include <set>
 
@@ -139,6 +143,33 @@ struct ReadView {
 }  // namespace
 
 namespace {
+
+double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Checksums of all blobs, on up to hardware_concurrency threads: hashing gigabytes on one
+// core would cost more than the copy into the batch.
+std::vector<uint64_t> hash_blobs(const std::vector<NamedBlob>& blobs) {
+  std::vector<uint64_t> out(blobs.size());
+  size_t total = 0;
+  for (const auto& b : blobs) total += b.data.size();
+  size_t workers = std::min<size_t>(blobs.size(), std::max(1u, std::thread::hardware_concurrency()));
+  if (total < (16u << 20) || workers <= 1) {
+    for (size_t i = 0; i < blobs.size(); ++i) out[i] = hash64(blobs[i].data, kBlobSeed);
+    return out;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < blobs.size();) out[i] = hash64(blobs[i].data, kBlobSeed);
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  return out;
+}
+
 // `owned`: when set (the rvalue overload, owned == &checkpoint), each blob is freed once it
 // is in the batch.
 Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint, Checkpoint* owned) {
@@ -149,12 +180,16 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
     info.manifest = checkpoint.manifest;
     info.manifest.blobs.clear();
     const uint64_t chunk_bytes = impl.options.chunk_bytes;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<uint64_t> hashes = hash_blobs(checkpoint.blobs);
+    const auto t1 = std::chrono::steady_clock::now();
     size_t total = 0;
-    for (const auto& b : checkpoint.blobs) {
+    for (size_t i = 0; i < checkpoint.blobs.size(); ++i) {
+      const auto& b = checkpoint.blobs[i];
       BlobInfo bi;
       bi.name = b.name;
       bi.size = b.data.size();
-      bi.hash64 = hash64(b.data, kBlobSeed);
+      bi.hash64 = hashes[i];
       bi.chunk_bytes = chunk_bytes;
       bi.chunk_count = static_cast<uint32_t>((bi.size + chunk_bytes - 1) / chunk_bytes);
       info.manifest.blobs.push_back(std::move(bi));
@@ -191,18 +226,23 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
       NOLOCO_RETURN_IF_ERROR(from_rocks(
           batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
     }
+    const auto t2 = std::chrono::steady_clock::now();
     NOLOCO_RETURN_IF_ERROR(impl.write(batch, true, "committing checkpoint " + std::to_string(info.id)));
+    const auto t3 = std::chrono::steady_clock::now();
     impl.next_checkpoint_id = info.id + 1;
+    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, hash {:.3f} s, batch {:.3f} s, write+sync {:.3f} s, "
+              "pruned {}",
+              info.id, info.manifest.step, total / 1e6, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3), drop.size());
     if (!drop.empty()) {
-      NLOG_DEBUG("storage: pruned {} checkpoint(s), oldest id {}", drop.size(), drop.front());
       if (impl.options.compact_after_prune) {
         // Space of pruned checkpoints comes back now. Failure here loses no data.
         std::string begin = chunk_prefix(drop.front()), end = chunk_prefix(drop.back() + 1);
         rocksdb::Slice b = slice(begin), e = slice(end);
         rocksdb::CompactRangeOptions cro;
-        cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+        cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
         rocksdb::Status s = impl.db->CompactRange(cro, impl.checkpoints, &b, &e);
         if (!s.ok()) NLOG_WARN("storage: compacting pruned checkpoints: {}", s.ToString());
+        NLOG_INFO("storage: compacted pruned checkpoints in {:.3f} s", seconds(t3, std::chrono::steady_clock::now()));
       }
     }
     return info;
