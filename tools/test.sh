@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"
+bash tools/interop/install.sh   # js-libp2p peer for tests/interop (npm ci when its lockfile changed)
 ctest --preset release -j"$(nproc)" "$@"
