@@ -69,7 +69,7 @@ class MultistreamListener {
   const std::string& selected_protocol() const { return selected_; }
   Bytes take_leftover();
 
-  // Proposals answered "na" before giving up on the peer (kProtocolError), so a peer cannot
+  // Proposals answered "na" (and "ls" requests) before giving up on the peer (kProtocolError), so a peer cannot
   // keep a stream busy forever.
   static constexpr size_t kMaxProposals = 64;
 
