@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "tools/bench/p2p_throughput_noloco.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -135,6 +137,24 @@ int bench_tcp(uint64_t bytes) {
   return 0;
 }
 
+int bench_noloco(uint64_t bytes, bool pnet) {
+  const char* name = pnet ? "noloco-pnet" : "noloco";
+  Measure m;
+  auto moved = noloco::bench::transfer_over_host(bytes, pnet);
+  if (!moved.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, moved.status().to_string().c_str());
+    return 1;
+  }
+  if (*moved != bytes) {
+    std::fprintf(stderr, "%s: receiver counted %llu of %llu bytes\n", name,
+                 (unsigned long long)*moved, (unsigned long long)bytes);
+    return 1;
+  }
+  m.print(name, bytes, pnet ? "TCP+pnet+Noise+yamux, 1 stream, 2 network threads"
+                            : "TCP+Noise+yamux, 1 stream, 2 network threads");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,5 +179,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (only.empty() || only == "crypto") rc |= bench_chacha(bytes * 4);
   if (only.empty() || only == "tcp") rc |= bench_tcp(bytes);
+  if (only.empty() || only == "noloco") rc |= bench_noloco(bytes, false);
+  if (only.empty() || only == "noloco-pnet") rc |= bench_noloco(bytes, true);
   return rc;
 }
