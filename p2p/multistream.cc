@@ -1,5 +1,6 @@
 #include "p2p/multistream.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -46,6 +47,18 @@ Result<std::optional<std::string>> take_message(Bytes& in) {
   return std::optional<std::string>(std::move(msg));
 }
 
+// The first message from either side is always exactly the header, so its bytes are checked
+// as they arrive: garbage (e.g. a peer with another pnet key) fails at the first wrong byte
+// instead of waiting for a length that some random prefix announced.
+Status check_header_prefix(const Bytes& in) {
+  static const Bytes expected = encode_multistream_message(kMultistreamHeader);
+  size_t n = std::min(in.size(), expected.size());
+  if (!std::equal(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n), expected.begin())) {
+    return protocol_error("multistream: expected the /multistream/1.0.0 header, got other bytes");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Bytes encode_multistream_message(std::string_view text) {
@@ -85,6 +98,10 @@ Status MultistreamDialer::fail(Status s) {
 Status MultistreamDialer::feed(ByteView in) {
   if (failed()) return error_;
   append(in_, in);
+  if (state_ == State::kAwaitHeader) {
+    Status s = check_header_prefix(in_);
+    if (!s.ok()) return fail(s);
+  }
   while (state_ == State::kAwaitHeader || state_ == State::kAwaitAnswer) {
     auto msg = take_message(in_);
     if (!msg.ok()) return fail(msg.status());
@@ -128,6 +145,10 @@ Status MultistreamListener::fail(Status s) {
 Status MultistreamListener::feed(ByteView in) {
   if (failed()) return error_;
   append(in_, in);
+  if (state_ == State::kAwaitHeader) {
+    Status s = check_header_prefix(in_);
+    if (!s.ok()) return fail(s);
+  }
   while (state_ == State::kAwaitHeader || state_ == State::kAwaitProposal) {
     auto msg = take_message(in_);
     if (!msg.ok()) return fail(msg.status());
