@@ -97,14 +97,17 @@ Status ConnectionCore::on_plain(ByteView data) {
   if (data.empty()) return Status::Ok();
   switch (phase_) {
     case Phase::kSecurityNegotiation: {
+      // Garbage here is what a peer with another pre-shared key (or none) looks like.
+      const char* where = pnet_ ? "security negotiation (does the peer use the same PSK?)"
+                                : "security negotiation (does the peer require a PSK?)";
       Bytes leftover;
       if (ms_dialer_) {
-        NOLOCO_RETURN_IF_ERROR(ms_dialer_->feed(data).context("security negotiation"));
+        NOLOCO_RETURN_IF_ERROR(ms_dialer_->feed(data).context(where));
         send_raw(ms_dialer_->take_output());
         if (!ms_dialer_->done()) return Status::Ok();
         leftover = ms_dialer_->take_leftover();
       } else {
-        NOLOCO_RETURN_IF_ERROR(ms_listener_->feed(data).context("security negotiation"));
+        NOLOCO_RETURN_IF_ERROR(ms_listener_->feed(data).context(where));
         send_raw(ms_listener_->take_output());
         if (!ms_listener_->done()) return Status::Ok();
         leftover = ms_listener_->take_leftover();
@@ -118,7 +121,7 @@ Status ConnectionCore::on_plain(ByteView data) {
       return on_plain(leftover);
     }
     case Phase::kNoise: {
-      NOLOCO_RETURN_IF_ERROR(handshake_->feed(data).context("noise handshake"));
+      NOLOCO_RETURN_IF_ERROR(handshake_->feed(data));
       send_raw(handshake_->take_output());
       if (!handshake_->done()) return Status::Ok();
       NOLOCO_ASSIGN_OR_RETURN(NoiseTransport t, handshake_->take_transport());
