@@ -55,10 +55,11 @@ function parseArgs (argv) {
   return flags
 }
 
-// Writes a PSK file in the standard go-/js-libp2p format (what @libp2p/pnet decodes).
+// Writes a PSK file in the standard go-/js-libp2p format (what @libp2p/pnet decodes), 0600 as
+// a secret should be (noloco refuses a key file that others can read).
 function writePsk (name) {
   const path = join(workDir, `${name}.psk`)
-  writeFileSync(path, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`)
+  writeFileSync(path, `/key/swarm/psk/1.0.0/\n/base16/\n${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   return path
 }
 
@@ -140,6 +141,15 @@ function checkIdentify (pinger, listenAddr) {
   return null
 }
 
+// What `noloco ping` printed (cli/cmd_ping.cc): one `reply from <peer>: seq=<n> time=<ms> ms`
+// line per ping, naming the peer id we dialled.
+function checkNolocoPings (pinger, listenAddr) {
+  const wantPeer = listenAddr.slice(listenAddr.lastIndexOf('/p2p/') + 5)
+  const replies = pinger.stdout.split('\n').filter(l => l.startsWith(`reply from ${wantPeer}: seq=`))
+  if (replies.length !== PING_COUNT) return `expected ${PING_COUNT} 'reply from ${wantPeer}' lines, saw ${replies.length}`
+  return null
+}
+
 async function main () {
   const flags = parseArgs(process.argv.slice(2))
   const spec = CASES[flags.case]
@@ -167,28 +177,38 @@ async function main () {
   const addr = listening.addr
   if (!/^\/ip4\/127\.|^\/ip6\/::1\//.test(addr)) finish(false, `listener address ${addr} is not loopback`)
 
-  const pinger = start(commandFor('ping', spec.pinger, { ...common, addr, psk: pskFor(spec.pingPsk) }), `${spec.pinger} ping`)
-  const result = await runBounded(pinger, timeout)
-  const listenerAlive = listener.child.exitCode === null && listener.child.signalCode === null
-  const both = `${describe(listener)}\n${describe(pinger)}`
+  const both = (...procs) => [listener, ...procs].map(describe).join('\n')
+  const runPinger = async (pskName, label) => {
+    const proc = start(commandFor('ping', spec.pinger, { ...common, addr, psk: pskFor(pskName) }), label)
+    const result = await runBounded(proc, timeout)
+    if (result.timedOut) finish(false, `${label}: still running after ${timeout}s\n${both(proc)}`)
+    if (listener.child.exitCode !== null || listener.child.signalCode !== null) {
+      finish(false, `${label}: the listener died (exit ${listener.child.exitCode}, signal ${listener.child.signalCode})\n${both(proc)}`)
+    }
+    return { proc, result }
+  }
   const what = `${spec.pinger} pings ${spec.listener} at ${addr}`
 
-  if (result.timedOut) finish(false, `${what}: pinger still running after ${timeout}s\n${both}`)
-  if (!listenerAlive) finish(false, `${what}: the listener died (exit ${listener.child.exitCode}, signal ${listener.child.signalCode})\n${both}`)
   if (spec.expect === 'ok') {
-    if (result.code !== 0) finish(false, `${what}: exit ${result.code} (signal ${result.signal}), expected success\n${both}`)
-    if (spec.pinger === 'js') {
-      const problem = checkIdentify(pinger, addr)
-      if (problem !== null) finish(false, `${what}: ${problem}\n${both}`)
-    }
+    const { proc, result } = await runPinger(spec.pingPsk, `${spec.pinger} ping`)
+    if (result.code !== 0) finish(false, `${what}: exit ${result.code} (signal ${result.signal}), expected success\n${both(proc)}`)
+    const problem = spec.pinger === 'js' ? checkIdentify(proc, addr) : checkNolocoPings(proc, addr)
+    if (problem !== null) finish(false, `${what}: ${problem}\n${both(proc)}`)
     finish(true, `${what}: ${PING_COUNT} pings${spec.pinger === 'js' ? ' + identify' : ''} ok`)
-  } else {
-    if (result.signal !== null || result.code === 0 || result.code === null) {
-      finish(false, `${what} with mismatched PSKs: exit ${result.code} (signal ${result.signal}), expected a non-zero exit\n${both}`)
-    }
-    if (pinger.stderr.trim().length === 0) finish(false, `${what}: failed but gave no reason on stderr\n${both}`)
-    finish(true, `${what} with mismatched PSKs failed as expected (exit ${result.code}): ${pinger.stderr.trim().split('\n').pop()}`)
   }
+
+  // Mismatch: first a control ping with the listener's own key must work, so that the failure
+  // that follows can only come from the other key (not from a bad file, flag or listener).
+  const control = await runPinger(spec.listenPsk, `${spec.pinger} ping (control, matching key)`)
+  if (control.result.code !== 0) {
+    finish(false, `${what}: control ping with the matching key failed (exit ${control.result.code})\n${both(control.proc)}`)
+  }
+  const { proc, result } = await runPinger(spec.pingPsk, `${spec.pinger} ping (mismatched key)`)
+  if (result.signal !== null || result.code === 0 || result.code === null) {
+    finish(false, `${what} with mismatched PSKs: exit ${result.code} (signal ${result.signal}), expected a non-zero exit\n${both(proc)}`)
+  }
+  if (proc.stderr.trim().length === 0) finish(false, `${what}: failed but gave no reason on stderr\n${both(proc)}`)
+  finish(true, `${what}: matching key ok, mismatched key failed as expected (exit ${result.code}): ${proc.stderr.trim().split('\n').pop()}`)
 }
 
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => finish(false, `interrupted by ${sig}`))
