@@ -114,11 +114,13 @@ function commandFor (role, side, opts) {
     const js = [process.execPath, '--import', pathToFileURL(join(dir, 'polyfill.mjs')).href, join(dir, 'node.mjs')]
     return role === 'listen'
       ? [...js, 'listen', '--exit-after', String(timeout * 2), ...pskArgs]
-      : [...js, 'ping', addr, '--count', String(PING_COUNT), '--timeout', String(timeout), ...pskArgs]
+      : [...js, 'ping', addr, '--count', String(PING_COUNT), '--timeout', String(timeout / 3), ...pskArgs]
   }
+  // Pingers get their own deadline well inside ours, so that a handshake that never completes
+  // (pnet cannot tell a wrong key from a slow peer) ends in the pinger's own error and exit code.
   return role === 'listen'
     ? [noloco, 'listen', ...pskArgs]
-    : [noloco, 'ping', addr, '--count', String(PING_COUNT), ...pskArgs]
+    : [noloco, 'ping', addr, '--count', String(PING_COUNT), '--timeout', String(timeout / 6), ...pskArgs]
 }
 
 // What js printed about the remote after a successful dial: must be a well-formed identify.
