@@ -50,19 +50,24 @@ bool ConnectionCore::has_output() const {
 }
 
 Bytes ConnectionCore::take_output() {
+  Bytes out;
+  take_output_into(out);
+  return out;
+}
+
+void ConnectionCore::take_output_into(Bytes& out) {
   if (session_ && error_.ok()) {
     Status st = flush_session_output();
     if (!st.ok()) fail(st);
   }
-  Bytes out;
+  out.clear();
   out.swap(raw_out_);
-  return out;
 }
 
 Status ConnectionCore::flush_session_output() {
   if (!session_ || !session_->has_output()) return Status::Ok();
-  Bytes y = session_->take_output();
-  return send_secure(y);
+  session_->take_output_into(session_out_);
+  return send_secure(session_out_);
 }
 
 std::vector<ConnectionEvent> ConnectionCore::take_events() {
@@ -83,8 +88,11 @@ Status ConnectionCore::feed(ByteView raw) {
   if (raw.empty()) return Status::Ok();
   if (pnet_) {
     Bytes plain;
+    plain.swap(pnet_plain_);
+    plain.clear();
     pnet_->decrypt(raw, plain);
     Status st = on_plain(plain);
+    plain.swap(pnet_plain_);
     if (!st.ok()) return fail(st);
     return Status::Ok();
   }

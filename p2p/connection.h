@@ -73,6 +73,8 @@ class ConnectionCore {
   // in take_output() may still be sent first, e.g. a yamux GoAway).
   Status feed(ByteView raw);
   Bytes take_output();
+  // Same, into `out` (cleared first); trading buffers with the caller avoids reallocating.
+  void take_output_into(Bytes& out);
   bool has_output() const;
   std::vector<ConnectionEvent> take_events();
 
@@ -129,8 +131,10 @@ class ConnectionCore {
   std::map<uint32_t, StreamState> streams_;
   std::vector<ConnectionEvent> events_;
   Bytes raw_out_;
-  Bytes scratch_;  // reused buffers on the receive path
+  Bytes scratch_;  // reused buffers, so the bulk path does not allocate per read or write
   Bytes plain_;
+  Bytes pnet_plain_;
+  Bytes session_out_;
 };
 
 }  // namespace noloco::p2p

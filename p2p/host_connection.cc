@@ -176,7 +176,7 @@ void HostConnection::flush() {
     if (closing_) finish_close();
     return;
   }
-  write_buf_ = core_.take_output();
+  core_.take_output_into(write_buf_);  // trades buffers with the core: no allocation per write
   if (write_buf_.empty()) {
     if (closing_) finish_close();
     return;

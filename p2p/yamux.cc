@@ -68,9 +68,14 @@ std::vector<Event> Session::take_events() {
 
 Bytes Session::take_output() {
   Bytes out;
+  take_output_into(out);
+  return out;
+}
+
+void Session::take_output_into(Bytes& out) {
+  out.clear();
   out.swap(output_);
   pump_all();
-  return out;
 }
 
 Status Session::feed(ByteView in) {
@@ -78,7 +83,7 @@ Status Session::feed(ByteView in) {
   while (!in.empty()) {
     if (payload_left_ > 0) {
       size_t n = std::min<size_t>(payload_left_, in.size());
-      if (!payload_discard_) deliver_data(payload_stream_, in.first(n));
+      if (!payload_discard_) deliver_data(payload_stream_, in.first(n), in.size());
       in = in.subspan(n);
       payload_left_ -= static_cast<uint32_t>(n);
       if (payload_left_ == 0 && !payload_discard_) {
@@ -220,7 +225,7 @@ Status Session::handle_window_update(const Header& h) {
   return Status::Ok();
 }
 
-void Session::deliver_data(uint32_t id, ByteView chunk) {
+void Session::deliver_data(uint32_t id, ByteView chunk, size_t size_hint) {
   if (!events_.empty() && events_.back().kind == Event::Kind::kData && events_.back().stream == id) {
     append(events_.back().data, chunk);
     return;
@@ -228,6 +233,8 @@ void Session::deliver_data(uint32_t id, ByteView chunk) {
   Event e;
   e.kind = Event::Kind::kData;
   e.stream = id;
+  // The rest of this feed() is likely more frames of the same stream: one allocation for all.
+  e.data.reserve(size_hint);
   e.data.assign(chunk.begin(), chunk.end());
   events_.push_back(std::move(e));
 }
@@ -280,11 +287,16 @@ Result<size_t> Session::write(uint32_t id, ByteView data) {
   const size_t room = capacity > s.pending_size() ? capacity - s.pending_size() : 0;
   const size_t n = std::min(room, data.size());
   if (n < data.size()) s.writer_blocked = true;
-  if (s.pending_head > 0 && s.pending_head >= s.pending.size() / 2) {
-    s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_head));
-    s.pending_head = 0;
+  size_t direct = 0;
+  if (s.pending_size() == 0) direct = frame_out(id, s, data.first(n));  // skip the buffer copy
+  if (direct < n) {
+    if (s.pending_head > 0 && s.pending_head >= s.pending.size() / 2) {
+      s.pending.erase(s.pending.begin(), s.pending.begin() + static_cast<std::ptrdiff_t>(s.pending_head));
+      s.pending_head = 0;
+    }
+    s.pending.insert(s.pending.end(), data.begin() + static_cast<std::ptrdiff_t>(direct),
+                     data.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  s.pending.insert(s.pending.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
   pump(id, s);
   return n;
 }
@@ -302,6 +314,19 @@ Status Session::close_write(uint32_t id) {
 void Session::reset(uint32_t id) {
   if (dead_) return;
   if (streams_.erase(id)) send_control(FrameType::kWindowUpdate, kRst, id, 0);
+}
+
+size_t Session::frame_out(uint32_t id, Stream& s, ByteView src) {
+  size_t done = 0;
+  while (done < src.size() && s.send_window > 0 && output_.size() < opt_.output_high_water) {
+    const size_t n = std::min<size_t>({src.size() - done, s.send_window, opt_.max_data_frame});
+    send_control(FrameType::kData, 0, id, static_cast<uint32_t>(n));
+    output_.insert(output_.end(), src.begin() + static_cast<std::ptrdiff_t>(done),
+                   src.begin() + static_cast<std::ptrdiff_t>(done + n));
+    s.send_window -= static_cast<uint32_t>(n);
+    done += n;
+  }
+  return done;
 }
 
 void Session::pump(uint32_t id, Stream& s) {

@@ -69,6 +69,9 @@ class Session {
   bool has_events() const { return !events_.empty(); }
   // Bytes to send to the peer. Taking them lets more buffered stream data move out.
   Bytes take_output();
+  // Same, into `out` (cleared first), so the caller and the session can trade buffers back and
+  // forth without reallocating on the bulk path.
+  void take_output_into(Bytes& out);
   bool has_output() const { return !output_.empty(); }
 
   // Opens an outbound stream (SYN). Fails once the cap is reached, after a GoAway either way,
@@ -117,11 +120,12 @@ class Session {
   Status handle_header();
   Status handle_window_update(const Header& h);
   Status handle_new_stream(const Header& h, bool* refused);
-  void deliver_data(uint32_t id, ByteView chunk);
+  void deliver_data(uint32_t id, ByteView chunk, size_t size_hint);
   void remote_fin(uint32_t id);
   void emit(Event::Kind kind, uint32_t stream);
   void send_control(FrameType type, uint16_t flags, uint32_t stream, uint32_t length);
   void pump(uint32_t id, Stream& s);
+  size_t frame_out(uint32_t id, Stream& s, ByteView src);  // frames what window and high water allow
   void pump_all();
   void maybe_forget(uint32_t id);
   size_t total_recv_target() const;
