@@ -58,7 +58,7 @@ Bytes ConnectionCore::take_output() {
 void ConnectionCore::take_output_into(Bytes& out) {
   if (session_ && error_.ok()) {
     Status st = flush_session_output();
-    if (!st.ok()) fail(st);
+    if (!st.ok()) (void)fail(st);
   }
   out.clear();
   out.swap(raw_out_);

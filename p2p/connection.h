@@ -40,8 +40,8 @@ struct ConnectionCoreOptions {
   std::optional<PeerId> expected_remote;  // dialer: the /p2p/ id we dialled, if known
   std::optional<Psk> psk;
   yamux::SessionOptions yamux;            // is_client is set from role
-  // Protocols we serve on inbound streams; shared with the host, which may change it between
-  // connections (each inbound stream reads it when it opens).
+  // Protocols we serve on inbound streams; shared with the host, which may update it at any
+  // time on the network thread (each inbound stream reads it when it opens).
   std::shared_ptr<const std::vector<std::string>> protocols;
 };
 

@@ -42,7 +42,7 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
  public:
   HostImpl(asio::io_context& io, Identity identity, HostOptions options)
       : io_(io), identity_(std::move(identity)), opt_(std::move(options)) {
-    protocols_ = std::make_shared<const std::vector<std::string>>();
+    protocols_ = std::make_shared<std::vector<std::string>>();
   }
 
   void install_builtin_handlers();
@@ -78,7 +78,9 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::vector<Multiaddr> listen_addrs_;
   std::map<std::string, StreamHandler> handlers_;
-  std::shared_ptr<const std::vector<std::string>> protocols_;
+  // Shared with every connection and updated in place, so a handler added later is offered on
+  // connections that already exist (all on the network thread: no lock).
+  std::shared_ptr<std::vector<std::string>> protocols_;
   // Upgrading connections, and upgraded ones by peer.
   std::map<HostConnection*, std::shared_ptr<HostConnection>> pending_;
   std::unordered_map<PeerId, std::vector<std::shared_ptr<HostConnection>>> conns_;
@@ -237,9 +239,8 @@ void HostImpl::on_closed(HostConnection* conn, const Status& why, std::shared_pt
 // --- handlers and inbound streams --------------------------------------------------------------
 
 void HostImpl::rebuild_protocols() {
-  auto v = std::make_shared<std::vector<std::string>>();
-  for (const auto& [p, h] : handlers_) v->push_back(p);
-  protocols_ = v;
+  protocols_->clear();
+  for (const auto& [p, h] : handlers_) protocols_->push_back(p);
 }
 
 void HostImpl::set_handler(const std::string& protocol, StreamHandler handler) {

@@ -181,6 +181,23 @@ TEST_CASE("a custom protocol moves a large payload and the reply", "[host]") {
   CHECK(get_u64_be((*reply)->data() + 8) == payload.size());
 }
 
+TEST_CASE("a handler added after connecting is served on the existing connection", "[host]") {
+  asio::io_context io;
+  auto a = make_host(io);
+  auto b = make_host(io);
+  REQUIRE(can_ping(io, *a, *b));
+  bool served = false;
+  b->set_handler("/test/late/1.0.0", [&](std::shared_ptr<HostStream> s) {
+    served = true;
+    s->close_write();
+  });
+  std::optional<Result<std::shared_ptr<HostStream>>> r;
+  a->new_stream(b->peer_id(), {"/test/late/1.0.0"}, [&](Result<std::shared_ptr<HostStream>> x) { r = x; });
+  REQUIRE(run_until(io, [&] { return r.has_value() && served; }));
+  CHECK(r->ok());
+  CHECK(a->connection_count() == 1);
+}
+
 TEST_CASE("a protocol the peer does not serve is reported as unsupported", "[host]") {
   asio::io_context io;
   auto a = make_host(io);
@@ -214,6 +231,35 @@ TEST_CASE("dialling a closed port fails as unreachable", "[host]") {
   a->connect(*Multiaddr::parse("/ip4/127.0.0.1/tcp/" + std::to_string(port)), [&](Result<PeerId> x) { r = x; });
   REQUIRE(run_until(io, [&] { return r.has_value(); }));
   CHECK(r->status().code() == StatusCode::kUnavailable);
+}
+
+TEST_CASE("dns4 names are resolved when dialling", "[host]") {
+  asio::io_context io;
+  auto a = make_host(io);
+  auto b = make_host(io);
+  auto addr = Multiaddr::parse("/dns4/localhost/tcp/" + std::to_string(*addr_of(*b).tcp_port()) + "/p2p/" +
+                               b->peer_id().to_string());
+  REQUIRE(addr.ok());
+  std::optional<Result<PeerId>> r;
+  a->connect(*addr, [&](Result<PeerId> x) { r = x; });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  CHECK(r->ok());
+}
+
+TEST_CASE("a dial to a peer that never answers times out", "[host]") {
+  asio::io_context io;
+  HostOptions opt;
+  opt.dial_timeout = std::chrono::milliseconds(200);
+  auto a = make_host(io, opt);
+  tcp::acceptor mute(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));  // accepts, never speaks
+  tcp::socket accepted(io);
+  mute.async_accept(accepted, [](const asio::error_code&) {});
+  std::optional<Result<PeerId>> r;
+  a->connect(*Multiaddr::parse("/ip4/127.0.0.1/tcp/" + std::to_string(mute.local_endpoint().port())),
+             [&](Result<PeerId> x) { r = x; });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  CHECK(r->status().code() == StatusCode::kTimeout);
+  REQUIRE(run_until(io, [&] { return a->connection_count() == 0; }));
 }
 
 TEST_CASE("hosts with the same PSK connect and ping", "[host][pnet]") {
