@@ -46,6 +46,12 @@ Result<KeyMessage> parse_key_message(ByteView bytes, const char* what) {
   return msg;
 }
 
+// libsodium declares message pointers nonnull even for empty messages.
+const uint8_t* nonnull(ByteView v) {
+  static const uint8_t kEmpty = 0;
+  return v.empty() ? &kEmpty : v.data();
+}
+
 }  // namespace
 
 Status ensure_sodium() {
@@ -181,7 +187,7 @@ Bytes Identity::private_key_protobuf() const {
 
 Bytes Identity::sign(ByteView message) const {
   Bytes sig(kEd25519SignatureSize);
-  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), secret_key_.data());
+  crypto_sign_detached(sig.data(), nullptr, nonnull(message), message.size(), secret_key_.data());
   return sig;
 }
 
@@ -196,7 +202,7 @@ bool Identity::verify(ByteView public_key, ByteView message, ByteView signature)
     if (!parsed.ok()) return false;
     raw = std::move(*parsed);
   }
-  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(), raw.data()) == 0;
+  return crypto_sign_verify_detached(signature.data(), nonnull(message), message.size(), raw.data()) == 0;
 }
 
 }  // namespace noloco::p2p

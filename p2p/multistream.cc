@@ -54,7 +54,9 @@ Status check_header_prefix(const Bytes& in) {
   static const Bytes expected = encode_multistream_message(kMultistreamHeader);
   size_t n = std::min(in.size(), expected.size());
   if (!std::equal(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n), expected.begin())) {
-    return protocol_error("multistream: expected the /multistream/1.0.0 header, got other bytes");
+    return protocol_error(
+        "multistream: expected the /multistream/1.0.0 header, got other bytes (a private network key (pnet) on "
+        "one side only, or different keys, looks like this)");
   }
   return Status::Ok();
 }

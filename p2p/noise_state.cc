@@ -10,11 +10,18 @@ namespace noloco::p2p::noise {
 
 namespace {
 
+// libsodium declares its pointer arguments nonnull even for zero lengths; an empty span may
+// hold a null pointer, so hand it a valid address instead.
+const uint8_t* nonnull(ByteView v) {
+  static const uint8_t kEmpty = 0;
+  return v.empty() ? &kEmpty : v.data();
+}
+
 Hash sha256_of(ByteView a, ByteView b) {
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
-  crypto_hash_sha256_update(&st, a.data(), a.size());
-  crypto_hash_sha256_update(&st, b.data(), b.size());
+  crypto_hash_sha256_update(&st, nonnull(a), a.size());
+  crypto_hash_sha256_update(&st, nonnull(b), b.size());
   Hash out;
   crypto_hash_sha256_final(&st, out.data());
   return out;
@@ -33,8 +40,8 @@ std::array<uint8_t, crypto_aead_chacha20poly1305_IETF_NPUBBYTES> chachapoly_nonc
 
 Hash hmac_sha256(ByteView key, ByteView data) {
   crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, key.data(), key.size());
-  crypto_auth_hmacsha256_update(&st, data.data(), data.size());
+  crypto_auth_hmacsha256_init(&st, nonnull(key), key.size());
+  crypto_auth_hmacsha256_update(&st, nonnull(data), data.size());
   Hash out;
   crypto_auth_hmacsha256_final(&st, out.data());
   sodium_memzero(&st, sizeof st);

@@ -132,3 +132,11 @@ TEST_CASE("identity from a seed is deterministic", "[identity]") {
   CHECK(x->sign(to_bytes("m")) == y->sign(to_bytes("m")));  // Ed25519 signatures are deterministic
   CHECK_FALSE(Identity::from_seed(Bytes(31, 7)).ok());
 }
+
+TEST_CASE("an empty message can be signed and verified", "[identity]") {
+  auto id = Identity::generate();
+  REQUIRE(id.ok());
+  Bytes sig = id->sign({});
+  CHECK(Identity::verify(id->public_key(), {}, sig));
+  CHECK_FALSE(Identity::verify(id->public_key(), as_bytes("x"), sig));
+}
