@@ -7,4 +7,5 @@ bash tools/setup.sh
 export CCACHE_BASEDIR="$PWD"
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"
+bash tools/interop/install.sh   # js-libp2p peer for tests/interop (npm ci when its lockfile changed)
 ctest --preset release -j"$(nproc)" "$@"
