@@ -133,7 +133,7 @@ std::string value_to_text(const MultiaddrComponent& c) {
 }  // namespace
 
 Result<Multiaddr> Multiaddr::parse(std::string_view text) {
-  if (text.size() > kMaxMultiaddrBytes) return too_large("multiaddr text over " + std::to_string(kMaxMultiaddrBytes) + " bytes");
+  if (text.size() > kMaxMultiaddrText) return too_large("multiaddr text over " + std::to_string(kMaxMultiaddrText) + " bytes");
   if (text.empty() || text[0] != '/') return invalid_argument("multiaddr must start with '/': '" + std::string(text) + "'");
   Multiaddr out;
   size_t pos = 1;
@@ -154,6 +154,9 @@ Result<Multiaddr> Multiaddr::parse(std::string_view text) {
     if (!value || value->empty()) return invalid_argument("multiaddr: " + std::string(p->name) + " needs a value");
     NOLOCO_ASSIGN_OR_RETURN(Bytes bin, value_from_text(*p, *value));
     out.components_.push_back({p->code, std::move(bin)});
+  }
+  if (out.to_bytes().size() > kMaxMultiaddrBytes) {
+    return too_large("multiaddr over " + std::to_string(kMaxMultiaddrBytes) + " bytes in binary form");
   }
   return out;
 }

@@ -35,7 +35,10 @@ struct MultiaddrComponent {
   bool operator==(const MultiaddrComponent&) const = default;
 };
 
-constexpr size_t kMaxMultiaddrBytes = 1024;  // cap for binary and text input
+constexpr size_t kMaxMultiaddrBytes = 1024;  // cap for binary input
+// Text is up to 4x the binary form ("/ip4/255.255.255.255" for 5 bytes), so every binary
+// multiaddr we accept also prints to text we accept.
+constexpr size_t kMaxMultiaddrText = 4 * kMaxMultiaddrBytes;
 
 class Multiaddr {
  public:

@@ -123,7 +123,7 @@ Bytes PnetCodec::encrypt(ByteView plaintext) {
 void PnetCodec::decrypt(ByteView in, Bytes& plaintext_out) {
   if (remote_nonce_len_ < kPnetNonceSize) {
     size_t n = std::min(kPnetNonceSize - remote_nonce_len_, in.size());
-    std::memcpy(receive_.nonce.data() + remote_nonce_len_, in.data(), n);
+    if (n > 0) std::memcpy(receive_.nonce.data() + remote_nonce_len_, in.data(), n);
     remote_nonce_len_ += n;
     in = in.subspan(n);
   }
