@@ -14,9 +14,12 @@ struct Command {
   std::function<int()> run;  // returns the process exit code
 };
 
+Command register_simulate(CLI::App& app);  // cmd_simulate.cc
+
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
   (void)app;  // verbs are added below as their modules land
+  out.push_back(register_simulate(app));
   return out;
 }
 

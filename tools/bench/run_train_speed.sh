@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Training speed of the C++ trainer against the same model and step in Python PyTorch
+# (docs/benchmarks.md). Installs Debian's python3-torch if it is missing (big, so not part of
+# tools/setup.sh), builds noloco_bench_train_speed, runs both side by side (interleaved rounds,
+# same batch, same threads, warm-up excluded) and prints tokens/s, the ratio C++/Python and MFU.
+#
+#   tools/bench/run_train_speed.sh [--presets tiny,small] [--batch 8] [--threads 2] [--steps 20]
+#                                  [--warmup 3] [--rounds 3] [--build build/release]
+# Environment: OMP_WAIT_POLICY etc. are passed to both sides unchanged; OMP_NUM_THREADS and
+# OPENBLAS_NUM_THREADS are set to --threads for both.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+presets=tiny,small batch=8 threads=2 steps=20 warmup=3 rounds=3 build=build/release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --presets) presets=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "run_train_speed: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+PY=/usr/bin/python3  # Debian's interpreter: python3-torch installs there, not into other pythons
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "run_train_speed: installing python3-torch" >&2
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends python3-torch
+fi
+
+if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" --target noloco_bench_train_speed -j"$(nproc)" >&2
+bench=$build/tools/bench/noloco_bench_train_speed
+
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+echo "run_train_speed: $(nproc) cpus, threads $threads, batch $batch, warm-up $warmup, timed steps $steps, rounds $rounds, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+common=(--batch "$batch" --threads "$threads" --warmup "$warmup" --steps "$steps")
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+for p in ${presets//,/ }; do
+  for ((r = 1; r <= rounds; r++)); do
+    # Alternate which side goes first so drifting background load hits both alike.
+    if [ $((r % 2)) -eq 1 ]; then order="cpp python"; else order="python cpp"; fi
+    for impl in $order; do
+      if [ "$impl" = cpp ]; then
+        "$bench" --preset "$p" "${common[@]}" --matmul 1024 | tee -a "$results" >&2
+      else
+        "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" | tee -a "$results" >&2
+      fi
+    done
+  done
+done
+"$PY" tools/bench/train_speed_report.py < "$results"

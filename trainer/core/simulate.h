@@ -1,0 +1,61 @@
+// In-process simulation of N replicas trained with one outer method (docs/simulate.md).
+// Torch-free API: the CLI fills SimulateOptions and receives JSON lines and progress text.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace noloco::trainer {
+
+enum class Method { kSync, kDiloco, kDilocoNesterov, kNoloco, kNone };
+Result<Method> parse_method(const std::string& name);
+const char* method_name(Method m);
+
+// Inner steps between synchronisations when --H is not given: NoLoCo uses h, DiLoCo 2h
+// (the paper's 50 vs 100 ratio), so both exchange the same number of tensors.
+inline constexpr int64_t kDefaultNolocoH = 25;
+
+struct SimulateOptions {
+  Method method = Method::kNoloco;
+  int replicas = 8;
+  int64_t steps = 600;                  // inner steps per replica
+  std::optional<int64_t> H;             // default: method dependent (see kDefaultNolocoH)
+  std::optional<double> alpha, beta, gamma;  // default: method dependent (docs/simulate.md)
+  int group_size = 2;                   // NoLoCo group size n
+  std::string wire = "auto";            // NoLoCo payload: auto | delta-phi | theta
+  std::string codec;                    // empty: raw fp32 payloads
+  uint64_t seed = 1;
+  std::string preset = "tiny";
+  std::string data = "/usr/share/games/fortunes";
+  double lr = 3e-3;
+  int64_t warmup = 50;
+  int64_t batch = 16;        // sequences per replica per inner step
+  int64_t eval_every = 100;  // inner steps between evaluations
+  int64_t eval_batches = 8;  // held-out set = eval_batches × batch windows
+  int threads = 0;           // torch intra-op threads; 0 = hardware concurrency
+  std::string device = "cpu";
+
+  // Fills method-dependent defaults and checks ranges.
+  Status resolve();
+};
+
+struct SimulateSinks {
+  std::function<void(const std::string& json_line)> emit;  // one JSON object, no newline
+  std::function<void(const std::string& text)> progress;   // human progress line
+};
+
+// NoLoCo's seeded random perfect matching for one outer step: a Fisher-Yates shuffle of 0..N-1
+// keyed by (seed, outer_step), cut into consecutive groups of group_size (the last group is
+// smaller when group_size does not divide N).
+std::vector<std::vector<int>> noloco_groups(int n_replicas, int group_size, uint64_t seed,
+                                            int64_t outer_step);
+
+// Runs the whole simulation. Options must have been resolve()d (run_simulation does it again).
+Status run_simulation(SimulateOptions options, const SimulateSinks& sinks);
+
+}  // namespace noloco::trainer
