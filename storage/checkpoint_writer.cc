@@ -1,0 +1,93 @@
+#include "storage/checkpoint_writer.h"
+
+#include "common/log.h"
+
+namespace noloco::storage {
+
+CheckpointWriter::CheckpointWriter(Store& store, CheckpointWriterOptions options)
+    : store_(store), options_(std::move(options)), thread_([this] { run(); }) {}
+
+CheckpointWriter::~CheckpointWriter() {
+  Status s = close();
+  if (!s.ok()) NLOG_ERROR("storage: checkpoint writer closed with an error: {}", s.to_string());
+}
+
+Status CheckpointWriter::submit(Checkpoint checkpoint) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return closing_ || queue_.size() < options_.max_queued; });
+  if (closing_) return {StatusCode::kUnavailable, "checkpoint writer is closed"};
+  queue_.push_back(std::move(checkpoint));
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Status CheckpointWriter::try_submit(Checkpoint& checkpoint) {
+  std::lock_guard lock(mu_);
+  if (closing_) return {StatusCode::kUnavailable, "checkpoint writer is closed"};
+  if (queue_.size() >= options_.max_queued) return {StatusCode::kUnavailable, "checkpoint queue is full"};
+  queue_.push_back(std::move(checkpoint));
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Status CheckpointWriter::flush() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  Status s = std::move(first_error_);
+  first_error_ = Status::Ok();
+  return s;
+}
+
+Result<CheckpointInfo> CheckpointWriter::write_now(const Checkpoint& checkpoint) {
+  Status pending = flush();
+  if (!pending.ok()) NLOG_WARN("storage: an earlier queued checkpoint failed: {}", pending.to_string());
+  auto r = store_.write_checkpoint(checkpoint);
+  if (r.ok()) {
+    std::lock_guard lock(mu_);
+    last_committed_ = *r;
+  }
+  return r;
+}
+
+Status CheckpointWriter::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_ && !thread_.joinable()) return Status::Ok();
+  }
+  Status s = flush();
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  return s;
+}
+
+std::optional<CheckpointInfo> CheckpointWriter::last_committed() const {
+  std::lock_guard lock(mu_);
+  return last_committed_;
+}
+
+void CheckpointWriter::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // closing and drained
+    Checkpoint c = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    cv_.notify_all();  // room for a waiting submit
+    lock.unlock();
+    auto r = store_.write_checkpoint(std::move(c));  // frees each blob as it enters the batch
+    if (!r.ok()) NLOG_ERROR("storage: checkpoint write failed: {}", r.status().to_string());
+    if (options_.on_done) options_.on_done(r);
+    lock.lock();
+    if (r.ok()) last_committed_ = *r;
+    else if (first_error_.ok()) first_error_ = r.status();
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace noloco::storage

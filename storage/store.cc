@@ -1,0 +1,355 @@
+// Opening a store: RocksDB options, column families, the schema check, meta values.
+#include <rocksdb/convenience.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <set>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "storage/keys.h"
+#include "storage/store_impl.h"
+
+namespace noloco::storage {
+
+namespace fs = std::filesystem;
+
+Status from_rocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  std::string m = what + ": " + s.ToString();
+  if (s.IsCorruption()) return corrupt(m);
+  if (s.IsNotFound()) return not_found(m);
+  if (s.IsNotSupported()) return unsupported(m);
+  if (s.IsInvalidArgument()) return invalid_argument(m);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return {StatusCode::kUnavailable, m};
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+    return {StatusCode::kUnavailable, m + " (another process has the store open read-write; open it read-only)"};
+  if (s.IsIOError() && s.IsNoSpace()) return io_error(m + " (disk full)");
+  return io_error(m);
+}
+
+Status StoreOptions::validate() const {
+  if (path.empty()) return invalid_argument("store path is empty");
+  if (retention.keep_last < 1) return invalid_argument("retention.keep_last must be at least 1");
+  if (chunk_bytes < 4096 || chunk_bytes > (uint64_t{1} << 30))
+    return invalid_argument("chunk_bytes must be between 4 KiB and 1 GiB");
+  if (max_peers < 1) return invalid_argument("max_peers must be at least 1");
+  if (peer_stale_after_s <= 0) return invalid_argument("peer_stale_after_s must be positive");
+  return Status::Ok();
+}
+
+namespace {
+
+const std::vector<std::string>& our_families() {
+  static const std::vector<std::string> k = {kCfMeta, kCfCheckpoints, kCfPeers, kCfBans, kCfMetrics};
+  return k;
+}
+
+rocksdb::DBOptions db_options(const StoreOptions& o) {
+  rocksdb::DBOptions d;
+  d.paranoid_checks = true;
+  // A torn tail record after kill -9 is dropped whole; every batch before it is kept. Since a
+  // checkpoint is one batch, recovery yields whole checkpoints only. kAbsoluteConsistency
+  // would refuse to open after an ordinary crash mid-write.
+  d.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Small column families (peers, metrics) would otherwise pin old WAL files, including ones
+  // holding gigabytes of checkpoint; past this size RocksDB flushes them so the WAL can go.
+  d.max_total_wal_size = 256 << 20;
+  // Sync SST/blob files in steps while they are written so the final fsync is short.
+  d.bytes_per_sync = 8 << 20;
+  d.max_background_jobs = 2;
+  d.max_open_files = -1;  // required by secondary instances; the store has few files
+  d.keep_log_file_num = 4;
+  d.max_log_file_size = 4 << 20;
+  return d;
+}
+
+rocksdb::ColumnFamilyOptions cf_options(const std::string& name, const StoreOptions& o) {
+  rocksdb::ColumnFamilyOptions c;
+  if (name == kCfCheckpoints) {
+    c.compression = rocksdb::kNoCompression;  // fp32 tensors do not compress; no CPU wasted
+    c.write_buffer_size = 64 << 20;
+    if (o.blob_files) {
+      c.enable_blob_files = true;
+      c.min_blob_size = 4096;  // manifests stay in the SST, chunks go to blob files
+      c.blob_file_size = 256 << 20;
+      c.blob_compression_type = rocksdb::kNoCompression;
+      // No blob GC: a checkpoint's chunks are written by one flush into their own blob files
+      // and deleted all together, so a blob file dies whole once compaction drops the
+      // references; GC would only relocate (rewrite) the live checkpoints' blobs.
+      c.enable_blob_garbage_collection = false;
+    }
+  } else {
+    c.write_buffer_size = 4 << 20;
+    auto supported = rocksdb::GetSupportedCompressions();
+    bool lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end();
+    c.compression = lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+  }
+  return c;
+}
+
+std::string make_secondary_dir() {
+  static std::atomic<int> counter{0};
+  fs::path p = fs::temp_directory_path() /
+               ("noloco-ro-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  return p.string();
+}
+
+}  // namespace
+
+Store::Impl::~Impl() { close(); }
+
+void Store::Impl::close() {
+  if (!db) return;
+  for (auto* h : handles) {
+    rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
+    if (!s.ok()) NLOG_WARN("storage: closing column family: {}", s.ToString());
+  }
+  handles.clear();
+  if (!read_only()) {
+    rocksdb::Status s = db->Close();
+    if (!s.ok()) NLOG_WARN("storage: closing {}: {}", options.path, s.ToString());
+  }
+  db.reset();
+  if (owns_secondary_dir) {
+    std::error_code ec;
+    fs::remove_all(options.secondary_dir, ec);
+  }
+}
+
+Status Store::Impl::require_writable(const char* what) const {
+  if (read_only()) return invalid_argument(std::string(what) + ": store is open read-only");
+  return Status::Ok();
+}
+
+Status Store::Impl::write(rocksdb::WriteBatch& batch, bool sync, const std::string& what) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return from_rocks(db->Write(wo, &batch), what);
+}
+
+Result<std::optional<std::string>> Store::Impl::get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                                                     const std::string& what) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return from_rocks(s, what);
+  return std::optional<std::string>(std::move(value));
+}
+
+namespace {
+
+// True when no column family holds a key: a store whose creation was interrupted before the
+// schema version was written.
+bool all_empty(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  for (auto* h : handles) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+    it->SeekToFirst();
+    if (it->Valid() || !it->status().ok()) return false;
+  }
+  return true;
+}
+
+Status check_schema(std::optional<std::string> v, const std::string& path) {
+  if (!v) return unsupported("store at " + path + " has no schema version: not a noloco store, or one from an unknown schema");
+  if (v->size() != 4)
+    return corrupt("store at " + path + ": schema version value is " + std::to_string(v->size()) +
+                   " bytes, expected 4");
+  uint32_t version = get_u32_le(reinterpret_cast<const uint8_t*>(v->data()));
+  if (version > kSchemaVersion)
+    return unsupported("store at " + path + " has schema version " + std::to_string(version) +
+                       ", newer than this build's " + std::to_string(kSchemaVersion) +
+                       "; use a newer noloco (nothing was changed)");
+  if (version != kSchemaVersion)
+    return unsupported("store at " + path + " has unknown schema version " + std::to_string(version) +
+                       " (this build reads " + std::to_string(kSchemaVersion) + ")");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
+  NOLOCO_RETURN_IF_ERROR(options.validate());
+  if (!options.now_unix) options.now_unix = [] { return unix_time_seconds(); };
+  auto impl = std::make_unique<Impl>();
+  const std::string path = options.path;
+  const bool read_only = options.mode == OpenMode::kReadOnly;
+
+  std::error_code ec;
+  const bool exists = fs::exists(fs::path(path) / "CURRENT", ec);
+  if (!exists && (read_only || !options.create_if_missing)) return not_found("no store at " + path);
+  if (!exists && fs::exists(path, ec) && !fs::is_directory(path, ec))
+    return invalid_argument("store path " + path + " is not a directory");
+
+  rocksdb::DBOptions dbo = db_options(options);
+  std::vector<std::string> names;
+  if (exists) {
+    rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, &names);
+    if (!ls.ok()) {
+      // CURRENT exists, so a MANIFEST that is missing or unreadable means a damaged store.
+      Status st = from_rocks(ls, "store at " + path + " cannot be read (damaged CURRENT or MANIFEST)");
+      if (ls.ToString().find("ermission denied") != std::string::npos)
+        return Status(StatusCode::kPermissionDenied, st.message());
+      return corrupt(st.message());
+    }
+    for (const auto& n : names) {
+      if (n == rocksdb::kDefaultColumnFamilyName) continue;
+      if (std::find(our_families().begin(), our_families().end(), n) == our_families().end())
+        return unsupported("store at " + path + " has column family '" + n +
+                           "' which this build does not know: a newer or unknown schema");
+    }
+  } else {
+    dbo.create_if_missing = true;
+    dbo.create_missing_column_families = true;
+    names = {rocksdb::kDefaultColumnFamilyName};
+    names.insert(names.end(), our_families().begin(), our_families().end());
+  }
+  if (std::find(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName) == names.end())
+    return corrupt("store at " + path + " has no default column family");
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& n : names) descs.emplace_back(n, cf_options(n, options));
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (read_only) {
+    if (options.secondary_dir.empty()) {
+      options.secondary_dir = make_secondary_dir();
+      impl->owns_secondary_dir = true;
+    }
+    s = rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_dir, descs, &impl->handles, &raw);
+  } else {
+    s = rocksdb::DB::Open(dbo, path, descs, &impl->handles, &raw);
+  }
+  impl->options = std::move(options);
+  if (!s.ok()) return from_rocks(s, "opening store at " + path);
+  impl->db.reset(raw);
+
+  for (auto* h : impl->handles) {
+    const std::string& n = h->GetName();
+    if (n == kCfMeta) impl->meta = h;
+    else if (n == kCfCheckpoints) impl->checkpoints = h;
+    else if (n == kCfPeers) impl->peers = h;
+    else if (n == kCfBans) impl->bans = h;
+    else if (n == kCfMetrics) impl->metrics = h;
+  }
+
+  std::optional<std::string> version;
+  if (impl->meta) {
+    NOLOCO_ASSIGN_OR_RETURN(version, impl->get(impl->meta, meta_key::kSchemaVersion, "reading schema version"));
+  }
+  if (!version && !read_only && all_empty(impl->db.get(), impl->handles)) {
+    // New store, or one whose creation was interrupted: create what is missing, then stamp it.
+    for (const auto& n : our_families()) {
+      if (std::find(names.begin(), names.end(), n) != names.end()) continue;
+      rocksdb::ColumnFamilyHandle* h = nullptr;
+      NOLOCO_RETURN_IF_ERROR(
+          from_rocks(impl->db->CreateColumnFamily(cf_options(n, impl->options), n, &h), "creating " + n));
+      impl->handles.push_back(h);
+      if (n == kCfMeta) impl->meta = h;
+      else if (n == kCfCheckpoints) impl->checkpoints = h;
+      else if (n == kCfPeers) impl->peers = h;
+      else if (n == kCfBans) impl->bans = h;
+      else if (n == kCfMetrics) impl->metrics = h;
+    }
+    Bytes v, created;
+    put_u32_le(v, kSchemaVersion);
+    put_u64_le(created, static_cast<uint64_t>(impl->now()));
+    rocksdb::WriteBatch b;
+    b.Put(impl->meta, rocksdb::Slice(meta_key::kSchemaVersion.data(), meta_key::kSchemaVersion.size()),
+          rocksdb::Slice(reinterpret_cast<const char*>(v.data()), v.size()));
+    b.Put(impl->meta, rocksdb::Slice(meta_key::kCreatedUnix.data(), meta_key::kCreatedUnix.size()),
+          rocksdb::Slice(reinterpret_cast<const char*>(created.data()), created.size()));
+    NOLOCO_RETURN_IF_ERROR(impl->write(b, true, "writing schema version"));
+    version = to_string(v);
+    NLOG_INFO("storage: created store at {} (schema version {})", path, kSchemaVersion);
+  }
+  NOLOCO_RETURN_IF_ERROR(check_schema(version, path));
+  for (const auto& n : our_families())
+    if (std::find_if(impl->handles.begin(), impl->handles.end(),
+                     [&](auto* h) { return h->GetName() == n; }) == impl->handles.end())
+      return corrupt("store at " + path + " lacks column family '" + n + "'");
+  impl->schema_version = kSchemaVersion;
+
+  if (!read_only) {
+    // Next checkpoint id: one past the highest manifest. Ids never repeat, even after pruning,
+    // because the latest checkpoint is never pruned.
+    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions(), impl->checkpoints));
+    it->SeekForPrev(rocksdb::Slice(std::string(1, kManifestTag) + std::string(8, '\xff')));
+    if (it->Valid()) {
+      if (auto id = parse_manifest_key(it->key().ToStringView())) impl->next_checkpoint_id = *id + 1;
+    }
+    NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
+    std::unique_ptr<rocksdb::Iterator> pit(impl->db->NewIterator(rocksdb::ReadOptions(), impl->peers));
+    for (pit->SeekToFirst(); pit->Valid(); pit->Next()) ++impl->peer_count;
+    NOLOCO_RETURN_IF_ERROR(from_rocks(pit->status(), "counting peers"));
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+const std::string& Store::path() const { return impl_->options.path; }
+uint32_t Store::schema_version() const { return impl_->schema_version; }
+bool Store::read_only() const { return impl_->read_only(); }
+
+Status Store::refresh() {
+  if (!read_only()) return Status::Ok();
+  return from_rocks(impl_->db->TryCatchUpWithPrimary(), "catching up with the writer");
+}
+
+Status Store::flush() {
+  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("flushing"));
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return from_rocks(impl_->db->Flush(fo, impl_->handles), "flushing memtables");
+}
+
+namespace {
+Status put_meta(Store::Impl& impl, std::string_view key, std::string_view value) {
+  NOLOCO_RETURN_IF_ERROR(impl.require_writable("writing meta"));
+  rocksdb::WriteBatch b;
+  b.Put(impl.meta, rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+  return impl.write(b, true, "writing meta " + std::string(key));
+}
+}  // namespace
+
+Status Store::set_identity_ref(std::string_view ref) {
+  if (ref.size() > kMaxShortStringBytes) return invalid_argument("identity reference too long");
+  return put_meta(*impl_, meta_key::kIdentityRef, ref);
+}
+
+Result<std::optional<std::string>> Store::identity_ref() {
+  return impl_->get(impl_->meta, meta_key::kIdentityRef, "reading identity reference");
+}
+
+Status Store::set_run(std::string_view run_id, ByteView run_manifest) {
+  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("writing run"));
+  if (run_id.size() > kMaxShortStringBytes) return invalid_argument("run id too long");
+  if (run_manifest.size() > kMaxLongStringBytes) return invalid_argument("run manifest over 1 MiB");
+  rocksdb::WriteBatch b;
+  b.Put(impl_->meta, rocksdb::Slice(meta_key::kRunId.data(), meta_key::kRunId.size()),
+        rocksdb::Slice(run_id.data(), run_id.size()));
+  b.Put(impl_->meta, rocksdb::Slice(meta_key::kRunManifest.data(), meta_key::kRunManifest.size()),
+        rocksdb::Slice(reinterpret_cast<const char*>(run_manifest.data()), run_manifest.size()));
+  return impl_->write(b, true, "writing run");
+}
+
+Result<std::optional<std::string>> Store::run_id() {
+  return impl_->get(impl_->meta, meta_key::kRunId, "reading run id");
+}
+
+Result<std::optional<Bytes>> Store::run_manifest() {
+  NOLOCO_ASSIGN_OR_RETURN(auto v, impl_->get(impl_->meta, meta_key::kRunManifest, "reading run manifest"));
+  if (!v) return std::optional<Bytes>();
+  return std::optional<Bytes>(to_bytes(*v));
+}
+
+}  // namespace noloco::storage

@@ -1,0 +1,332 @@
+// Checkpoints: one synced WriteBatch per checkpoint (chunks + manifest + latest pointer +
+// retention deletes), checksums verified on every load, fallback to an older checkpoint.
+#include <rocksdb/options.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <new>
+#include <set>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "storage/keys.h"
+#include "storage/store_impl.h"
+
+namespace noloco::storage {
+
+namespace {
+
+// Seed for blob checksums, so a blob's checksum never equals a record checksum of the same bytes.
+constexpr uint64_t kBlobSeed = 0x6e6f6c6f636f6231ULL;  // "nolocob1"
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+rocksdb::Slice slice(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+struct ManifestEntry {
+  uint64_t id;
+  uint64_t step;
+};
+
+// Every checkpoint's id and step, oldest first. Manifests are small: this reads no blob.
+Result<std::vector<ManifestEntry>> scan_manifests(Store::Impl& impl, const rocksdb::ReadOptions& ro,
+                                                  std::vector<CheckpointInfo>* infos) {
+  std::vector<ManifestEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro, impl.checkpoints));
+  const std::string first(1, kManifestTag);
+  for (it->Seek(slice(first)); it->Valid() && it->key().starts_with(slice(first)); it->Next()) {
+    auto id = parse_manifest_key(it->key().ToStringView());
+    if (!id) return corrupt("checkpoints: malformed manifest key of " + std::to_string(it->key().size()) + " bytes");
+    auto m = decode_manifest(ByteView(reinterpret_cast<const uint8_t*>(it->value().data()), it->value().size()));
+    if (!m.ok()) return m.status().context("checkpoint " + std::to_string(*id));
+    out.push_back({*id, m->step});
+    if (infos) infos->push_back({*id, std::move(m).value()});
+  }
+  NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
+  return out;
+}
+
+// Which of `existing` (oldest first) the policy drops once `new_id` is written.
+std::vector<uint64_t> to_prune(const std::vector<ManifestEntry>& existing, const RetentionPolicy& p) {
+  std::vector<uint64_t> drop;
+  // keep_last counts the new checkpoint.
+  size_t keep_recent = p.keep_last - 1;
+  size_t n = existing.size();
+  for (size_t i = 0; i < n; ++i) {
+    bool recent = n - i <= keep_recent;
+    bool milestone = p.keep_every_steps != 0 && existing[i].step % p.keep_every_steps == 0;
+    if (!recent && !milestone) drop.push_back(existing[i].id);
+  }
+  return drop;
+}
+
+Result<std::optional<uint64_t>> latest_id(Store::Impl& impl, const rocksdb::ReadOptions& ro) {
+  std::string v;
+  rocksdb::Status s = impl.db->Get(ro, impl.meta, slice(meta_key::kLatestCheckpoint), &v);
+  if (s.IsNotFound()) return std::optional<uint64_t>();
+  NOLOCO_RETURN_IF_ERROR(from_rocks(s, "reading latest checkpoint pointer"));
+  auto id = parse_be64(v);
+  if (!id) return corrupt("latest checkpoint pointer is " + std::to_string(v.size()) + " bytes, expected 8");
+  return std::optional<uint64_t>(*id);
+}
+
+Result<CheckpointManifest> read_manifest(Store::Impl& impl, const rocksdb::ReadOptions& ro, uint64_t id) {
+  std::string v;
+  rocksdb::Status s = impl.db->Get(ro, impl.checkpoints, slice(manifest_key(id)), &v);
+  if (s.IsNotFound()) return not_found("checkpoint " + std::to_string(id) + " does not exist");
+  NOLOCO_RETURN_IF_ERROR(from_rocks(s, "reading checkpoint " + std::to_string(id)));
+  auto m = decode_manifest(as_bytes(v));
+  if (!m.ok()) return m.status().context("checkpoint " + std::to_string(id));
+  return m;
+}
+
+Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions& ro, uint64_t id) {
+  NOLOCO_ASSIGN_OR_RETURN(CheckpointManifest m, read_manifest(impl, ro, id));
+  const std::string where = "checkpoint " + std::to_string(id) + " (step " + std::to_string(m.step) + ")";
+  Checkpoint c;
+  rocksdb::ReadOptions chunk_ro = ro;
+  chunk_ro.fill_cache = false;  // a checkpoint is read once; keep it out of the block cache
+  for (uint32_t bi = 0; bi < m.blobs.size(); ++bi) {
+    const BlobInfo& info = m.blobs[bi];
+    NamedBlob blob{info.name, {}};
+    try {
+      blob.data.resize(info.size);
+    } catch (const std::bad_alloc&) {
+      return too_large(where + ": blob '" + info.name + "' of " + std::to_string(info.size) +
+                       " bytes does not fit in memory");
+    }
+    uint64_t offset = 0;
+    for (uint32_t ci = 0; ci < info.chunk_count; ++ci) {
+      rocksdb::PinnableSlice chunk;
+      rocksdb::Status s = impl.db->Get(chunk_ro, impl.checkpoints, slice(chunk_key(id, bi, ci)), &chunk);
+      if (s.IsNotFound())
+        return corrupt(where + ": blob '" + info.name + "' chunk " + std::to_string(ci) + " is missing");
+      NOLOCO_RETURN_IF_ERROR(from_rocks(s, where + ": blob '" + info.name + "'"));
+      uint64_t expect = std::min<uint64_t>(info.chunk_bytes, info.size - offset);
+      if (chunk.size() != expect)
+        return corrupt(where + ": blob '" + info.name + "' chunk " + std::to_string(ci) + " is " +
+                       std::to_string(chunk.size()) + " bytes, expected " + std::to_string(expect));
+      std::memcpy(blob.data.data() + offset, chunk.data(), chunk.size());
+      offset += chunk.size();
+    }
+    uint64_t h = hash64(blob.data, kBlobSeed);
+    if (h != info.hash64)
+      return corrupt(where + ": blob '" + info.name + "' checksum mismatch (stored " + std::to_string(info.hash64) +
+                     ", computed " + std::to_string(h) + ")");
+    c.blobs.push_back(std::move(blob));
+  }
+  c.manifest = std::move(m);
+  return c;
+}
+
+// Consistent reads while retention may delete concurrently (read-write mode). A secondary
+// instance changes only in refresh(), so it reads without a snapshot.
+struct ReadView {
+  explicit ReadView(Store::Impl& impl) : impl_(impl) {
+    if (!impl.read_only()) {
+      snap_ = impl.db->GetSnapshot();
+      ro.snapshot = snap_;
+    }
+  }
+  ~ReadView() {
+    if (snap_) impl_.db->ReleaseSnapshot(snap_);
+  }
+  rocksdb::ReadOptions ro;
+
+ private:
+  Store::Impl& impl_;
+  const rocksdb::Snapshot* snap_ = nullptr;
+};
+
+}  // namespace
+
+namespace {
+
+double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Checksums of all blobs, on up to hardware_concurrency threads: hashing gigabytes on one
+// core would cost more than the copy into the batch.
+std::vector<uint64_t> hash_blobs(const std::vector<NamedBlob>& blobs) {
+  std::vector<uint64_t> out(blobs.size());
+  size_t total = 0;
+  for (const auto& b : blobs) total += b.data.size();
+  size_t workers = std::min<size_t>(blobs.size(), std::max(1u, std::thread::hardware_concurrency()));
+  if (total < (16u << 20) || workers <= 1) {
+    for (size_t i = 0; i < blobs.size(); ++i) out[i] = hash64(blobs[i].data, kBlobSeed);
+    return out;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < blobs.size();) out[i] = hash64(blobs[i].data, kBlobSeed);
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+// `owned`: when set (the rvalue overload, owned == &checkpoint), each blob is freed once it
+// is in the batch.
+Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint, Checkpoint* owned) {
+  NOLOCO_RETURN_IF_ERROR(impl.require_writable("writing checkpoint"));
+  if (checkpoint.blobs.size() > kMaxBlobsPerCheckpoint) return invalid_argument("too many blobs");
+  try {
+    CheckpointInfo info;
+    info.manifest = checkpoint.manifest;
+    info.manifest.blobs.clear();
+    const uint64_t chunk_bytes = impl.options.chunk_bytes;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<uint64_t> hashes = hash_blobs(checkpoint.blobs);
+    const auto t1 = std::chrono::steady_clock::now();
+    size_t total = 0;
+    for (size_t i = 0; i < checkpoint.blobs.size(); ++i) {
+      const auto& b = checkpoint.blobs[i];
+      BlobInfo bi;
+      bi.name = b.name;
+      bi.size = b.data.size();
+      bi.hash64 = hashes[i];
+      bi.chunk_bytes = chunk_bytes;
+      bi.chunk_count = static_cast<uint32_t>((bi.size + chunk_bytes - 1) / chunk_bytes);
+      info.manifest.blobs.push_back(std::move(bi));
+      total += b.data.size() + 64 * (b.data.size() / chunk_bytes + 1);
+    }
+    // Validates names, uniqueness and caps before anything is written.
+    NOLOCO_ASSIGN_OR_RETURN(Bytes manifest_bytes, encode_manifest(info.manifest));
+
+    std::lock_guard lock(impl.checkpoint_mu);
+    info.id = impl.next_checkpoint_id;
+    // Reserve once: growing a multi-gigabyte batch by doubling would copy it repeatedly.
+    rocksdb::WriteBatch batch(total + manifest_bytes.size() + 4096, 0);
+    for (uint32_t bi = 0; bi < checkpoint.blobs.size(); ++bi) {
+      ByteView data = checkpoint.blobs[bi].data;
+      for (uint32_t ci = 0; ci < info.manifest.blobs[bi].chunk_count; ++ci) {
+        ByteView part = data.subspan(uint64_t{ci} * chunk_bytes,
+                                     std::min<uint64_t>(chunk_bytes, data.size() - uint64_t{ci} * chunk_bytes));
+        NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(chunk_key(info.id, bi, ci)), slice(part)),
+                                          "building checkpoint batch"));
+      }
+      if (owned) Bytes().swap(owned->blobs[bi].data);
+    }
+    NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(manifest_key(info.id)), slice(manifest_bytes)),
+                                      "building checkpoint batch"));
+    NOLOCO_RETURN_IF_ERROR(
+        from_rocks(batch.Put(impl.meta, slice(meta_key::kLatestCheckpoint), slice(be64(info.id))), "building checkpoint batch"));
+
+    // Retention rides in the same batch: the store never holds fewer valid checkpoints than
+    // the policy promises, even after a crash.
+    NOLOCO_ASSIGN_OR_RETURN(auto existing, scan_manifests(impl, rocksdb::ReadOptions(), nullptr));
+    std::vector<uint64_t> drop = to_prune(existing, impl.options.retention);
+    for (uint64_t id : drop) {
+      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Delete(impl.checkpoints, slice(manifest_key(id))), "building prune"));
+      NOLOCO_RETURN_IF_ERROR(from_rocks(
+          batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
+    }
+    const auto t2 = std::chrono::steady_clock::now();
+    NOLOCO_RETURN_IF_ERROR(impl.write(batch, true, "committing checkpoint " + std::to_string(info.id)));
+    const auto t3 = std::chrono::steady_clock::now();
+    impl.next_checkpoint_id = info.id + 1;
+    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, hash {:.3f} s, batch {:.3f} s, write+sync {:.3f} s, "
+              "pruned {}",
+              info.id, info.manifest.step, total / 1e6, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3), drop.size());
+    if (!drop.empty()) {
+      if (impl.options.compact_after_prune) {
+        // Space of pruned checkpoints comes back now. Failure here loses no data.
+        std::string begin = chunk_prefix(drop.front()), end = chunk_prefix(drop.back() + 1);
+        rocksdb::Slice b = slice(begin), e = slice(end);
+        rocksdb::CompactRangeOptions cro;
+        cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+        rocksdb::Status s = impl.db->CompactRange(cro, impl.checkpoints, &b, &e);
+        if (!s.ok()) NLOG_WARN("storage: compacting pruned checkpoints: {}", s.ToString());
+        NLOG_INFO("storage: compacted pruned checkpoints in {:.3f} s", seconds(t3, std::chrono::steady_clock::now()));
+      }
+    }
+    return info;
+  } catch (const std::bad_alloc&) {
+    return too_large("checkpoint does not fit in memory while building its write batch");
+  }
+}
+
+}  // namespace
+
+Result<CheckpointInfo> Store::write_checkpoint(const Checkpoint& checkpoint) {
+  return write_checkpoint_impl(*impl_, checkpoint, nullptr);
+}
+
+Result<CheckpointInfo> Store::write_checkpoint(Checkpoint&& checkpoint) {
+  Checkpoint owned = std::move(checkpoint);
+  return write_checkpoint_impl(*impl_, owned, &owned);
+}
+
+Result<std::optional<CheckpointInfo>> Store::latest_checkpoint_info() {
+  ReadView view(*impl_);
+  NOLOCO_ASSIGN_OR_RETURN(auto id, latest_id(*impl_, view.ro));
+  if (!id) return std::optional<CheckpointInfo>();
+  NOLOCO_ASSIGN_OR_RETURN(auto m, read_manifest(*impl_, view.ro, *id));
+  return std::optional<CheckpointInfo>(CheckpointInfo{*id, std::move(m)});
+}
+
+Result<std::vector<CheckpointInfo>> Store::list_checkpoints() {
+  ReadView view(*impl_);
+  std::vector<CheckpointInfo> infos;
+  NOLOCO_RETURN_IF_ERROR(scan_manifests(*impl_, view.ro, &infos).status());
+  return infos;
+}
+
+Result<Checkpoint> Store::load_checkpoint(uint64_t id) {
+  ReadView view(*impl_);
+  return read_checkpoint(*impl_, view.ro, id);
+}
+
+Result<Checkpoint> Store::load_latest() {
+  ReadView view(*impl_);
+  NOLOCO_ASSIGN_OR_RETURN(auto id, latest_id(*impl_, view.ro));
+  if (!id) return not_found("store has no checkpoint");
+  return read_checkpoint(*impl_, view.ro, *id);
+}
+
+Result<std::optional<LoadedCheckpoint>> Store::load_latest_valid() {
+  ReadView view(*impl_);
+  NOLOCO_ASSIGN_OR_RETURN(auto latest, latest_id(*impl_, view.ro));
+  // Ids only; a manifest that fails to decode is reported by read_checkpoint below.
+  std::vector<uint64_t> ids;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(view.ro, impl_->checkpoints));
+    const std::string tag(1, kManifestTag);
+    for (it->Seek(slice(tag)); it->Valid() && it->key().starts_with(slice(tag)); it->Next())
+      if (auto id = parse_manifest_key(it->key().ToStringView())) ids.push_back(*id);
+    NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
+  }
+  if (ids.empty() && !latest) return std::optional<LoadedCheckpoint>();
+  LoadedCheckpoint out;
+  if (!latest) {
+    out.skipped.push_back("latest checkpoint pointer missing; starting from the highest id");
+    NLOG_WARN("storage: {}", out.skipped.back());
+  } else if (std::find(ids.begin(), ids.end(), *latest) == ids.end()) {
+    ids.push_back(*latest);  // reading it reports why it is missing
+  }
+  std::sort(ids.rbegin(), ids.rend());
+  for (uint64_t id : ids) {
+    if (latest && id > *latest) continue;  // never committed as latest: not ours to resume from
+    auto c = read_checkpoint(*impl_, view.ro, id);
+    if (c.ok()) {
+      if (!out.skipped.empty())
+        NLOG_WARN("storage: resuming from checkpoint {} (step {}) after passing over {} newer one(s)", id,
+                  c->manifest.step, out.skipped.size());
+      out.id = id;
+      out.checkpoint = std::move(c).value();
+      return std::optional<LoadedCheckpoint>(std::move(out));
+    }
+    out.skipped.push_back(c.status().to_string());
+    NLOG_WARN("storage: passing over a checkpoint: {}", out.skipped.back());
+  }
+  std::string why;
+  for (const auto& s : out.skipped) why += "\n  " + s;
+  return corrupt("no checkpoint in " + impl_->options.path + " verifies:" + why);
+}
+
+}  // namespace noloco::storage

@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include "storage/records.h"
+#include "storage/value_codec.h"
+
+using namespace noloco;
+using namespace noloco::storage;
+
+namespace {
+
+CheckpointManifest sample_manifest() {
+  CheckpointManifest m;
+  m.run_id = "run-abc";
+  m.step = 12345;
+  m.outer_step = 123;
+  m.created_unix_ms = -5;  // negative survives the zigzag encoding
+  m.config = "cfg";
+  m.codec = "fp16";
+  m.fields = {{"a", "1"}, {"rng", std::string("\0\x01\xff", 3)}};
+  m.blobs = {{"phi", 10, 0xffffffffffffffffULL, 4, 3}, {"empty", 0, 7, 4, 0}};
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("records round trip exactly") {
+  auto m = sample_manifest();
+  auto mb = encode_manifest(m);
+  REQUIRE(mb.ok());
+  auto md = decode_manifest(*mb);
+  REQUIRE(md.ok());
+  CHECK(*md == m);
+
+  PeerRecord p{"12D3KooWpeer", {"/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/2"}, 100, 200, 3, 4, -1.5};
+  auto pd = decode_peer(*encode_peer(p));
+  REQUIRE(pd.ok());
+  CHECK(*pd == p);
+
+  BanRecord b{"peer", "sent NaN", 10, 0};
+  auto bd = decode_ban(*encode_ban(b));
+  REQUIRE(bd.ok());
+  CHECK(*bd == b);
+
+  MetricsRecord r{7, 1700000000123, 2.5, 1234.5, 10, 20, "partner", 33.25, {{"grad_norm", 0.5}}};
+  auto rd = decode_metrics(*encode_metrics(r));
+  REQUIRE(rd.ok());
+  CHECK(*rd == r);
+}
+
+TEST_CASE("every flipped byte and every truncation of a record is refused") {
+  auto bytes = encode_manifest(sample_manifest()).value();
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (uint8_t bit : {0x01, 0x80}) {
+      Bytes damaged = bytes;
+      damaged[i] ^= bit;
+      auto r = decode_manifest(damaged);
+      REQUIRE_FALSE(r.ok());
+    }
+  }
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto r = decode_manifest(ByteView(bytes).first(n));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kCorrupt);
+  }
+}
+
+TEST_CASE("a record with an unknown version is unsupported, not misread") {
+  ValueWriter w(2);  // a well-formed, checksummed record from a future layout
+  w.str("peer");
+  auto bytes = std::move(w).seal().value();
+  auto r = decode_peer(bytes);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kUnsupported);
+  CHECK(r.status().message().find("peer record version 2") != std::string::npos);
+}
+
+TEST_CASE("encoders enforce caps and layout rules") {
+  auto m = sample_manifest();
+  m.blobs.push_back(m.blobs[0]);
+  auto dup = encode_manifest(m);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.status().message().find("appears twice") != std::string::npos);
+
+  m = sample_manifest();
+  m.blobs[0].chunk_count = 2;  // 10 bytes in 4-byte chunks need 3
+  CHECK(encode_manifest(m).status().code() == StatusCode::kInvalidArgument);
+
+  m = sample_manifest();
+  m.run_id = std::string(kMaxShortStringBytes + 1, 'x');
+  CHECK(encode_manifest(m).status().code() == StatusCode::kInvalidArgument);
+
+  m = sample_manifest();
+  m.step = uint64_t{1} << 63;
+  CHECK(encode_manifest(m).status().code() == StatusCode::kInvalidArgument);
+
+  PeerRecord p{"p", std::vector<std::string>(kMaxAddressesPerPeer + 1, "a"), 0, 0, 0, 0, 0};
+  CHECK(encode_peer(p).status().code() == StatusCode::kInvalidArgument);
+  CHECK(encode_peer(PeerRecord{}).status().code() == StatusCode::kInvalidArgument);
+}

@@ -1,0 +1,5 @@
+# checkpoint_bench: store checkpoint write/load time against a plain file + fsync.
+if(TARGET noloco_storage)
+  add_executable(checkpoint_bench ${CMAKE_CURRENT_LIST_DIR}/checkpoint_bench.cc)
+  target_link_libraries(checkpoint_bench PRIVATE noloco_storage noloco_common)
+endif()
