@@ -15,11 +15,15 @@ struct Command {
 };
 
 Command register_simulate(CLI::App& app);  // cmd_simulate.cc
+Command register_train(CLI::App& app);     // cmd_train.cc
+Command register_status(CLI::App& app);    // cmd_status.cc
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
   (void)app;  // verbs are added below as their modules land
   out.push_back(register_simulate(app));
+  out.push_back(register_train(app));
+  out.push_back(register_status(app));
   return out;
 }
 
