@@ -24,7 +24,7 @@ Command register_simulate(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--replicas", o.replicas, "number of replicas N")->capture_default_str();
   sub->add_option("--steps", o.steps, "inner steps per replica")->capture_default_str();
-  auto* h = sub->add_option("--H", f->H, "inner steps between outer steps (default: noloco 25, diloco 50)");
+  auto* h = sub->add_option("--H", f->H, "inner steps between outer steps (default: noloco 10, diloco 20)");
   auto* a = sub->add_option("--alpha", f->alpha, "outer momentum (noloco 0.5, diloco 0.3, diloco-nesterov 0.9)");
   auto* b = sub->add_option("--beta", f->beta, "outer step size (0.7)");
   auto* g = sub->add_option("--gamma", f->gamma, "NoLoCo pull toward the group mean (0.7)");

@@ -102,7 +102,9 @@ Result<CheckpointManifest> decode_manifest(ByteView in) {
   for (uint64_t i = 0; i < nfields; ++i) {
     NOLOCO_ASSIGN_OR_RETURN(std::string k, r.str(kMaxNameBytes));
     NOLOCO_ASSIGN_OR_RETURN(std::string v, r.str(kMaxLongStringBytes));
-    if (!m.fields.emplace(std::move(k), std::move(v)).second) return corrupt("manifest record: duplicate field");
+    // Encoders write fields in sorted order; anything else is not a record we wrote.
+    if (!m.fields.empty() && !(m.fields.rbegin()->first < k)) return corrupt("manifest record: fields out of order");
+    m.fields.emplace_hint(m.fields.end(), std::move(k), std::move(v));
   }
   NOLOCO_ASSIGN_OR_RETURN(uint64_t nblobs, r.count(kMaxBlobsPerCheckpoint));
   std::set<std::string> names;
@@ -146,6 +148,7 @@ Result<PeerRecord> decode_peer(ByteView in) {
   NOLOCO_ASSIGN_OR_RETURN(ValueReader r, ValueReader::open(in, kPeerVersion, "peer"));
   PeerRecord p;
   NOLOCO_ASSIGN_OR_RETURN(p.peer_id, r.str(kMaxShortStringBytes));
+  if (p.peer_id.empty()) return corrupt("peer record: empty peer id");
   NOLOCO_ASSIGN_OR_RETURN(uint64_t n, r.count(kMaxAddressesPerPeer));
   for (uint64_t i = 0; i < n; ++i) {
     NOLOCO_ASSIGN_OR_RETURN(std::string a, r.str(kMaxShortStringBytes));
@@ -177,6 +180,7 @@ Result<BanRecord> decode_ban(ByteView in) {
   NOLOCO_ASSIGN_OR_RETURN(ValueReader r, ValueReader::open(in, kBanVersion, "ban"));
   BanRecord b;
   NOLOCO_ASSIGN_OR_RETURN(b.peer_id, r.str(kMaxShortStringBytes));
+  if (b.peer_id.empty()) return corrupt("ban record: empty peer id");
   NOLOCO_ASSIGN_OR_RETURN(b.reason, r.str(kMaxShortStringBytes));
   NOLOCO_ASSIGN_OR_RETURN(b.banned_unix, r.i64());
   NOLOCO_ASSIGN_OR_RETURN(b.expires_unix, r.i64());
@@ -221,7 +225,8 @@ Result<MetricsRecord> decode_metrics(ByteView in) {
   for (uint64_t i = 0; i < n; ++i) {
     NOLOCO_ASSIGN_OR_RETURN(std::string k, r.str(kMaxNameBytes));
     NOLOCO_ASSIGN_OR_RETURN(double v, r.f64());
-    if (!m.fields.emplace(std::move(k), v).second) return corrupt("metrics record: duplicate field");
+    if (!m.fields.empty() && !(m.fields.rbegin()->first < k)) return corrupt("metrics record: fields out of order");
+    m.fields.emplace_hint(m.fields.end(), std::move(k), v);
   }
   NOLOCO_RETURN_IF_ERROR(r.finish());
   return m;

@@ -106,7 +106,10 @@ std::string make_secondary_dir() {
 Store::Impl::~Impl() { close(); }
 
 void Store::Impl::close() {
-  if (!db) return;
+  if (!db) {
+    remove_secondary_dir();  // a failed read-only open leaves no temporary directory
+    return;
+  }
   for (auto* h : handles) {
     rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
     if (!s.ok()) NLOG_WARN("storage: closing column family: {}", s.ToString());
@@ -117,10 +120,14 @@ void Store::Impl::close() {
     if (!s.ok()) NLOG_WARN("storage: closing {}: {}", options.path, s.ToString());
   }
   db.reset();
-  if (owns_secondary_dir) {
-    std::error_code ec;
-    fs::remove_all(options.secondary_dir, ec);
-  }
+  remove_secondary_dir();
+}
+
+void Store::Impl::remove_secondary_dir() {
+  if (!owns_secondary_dir) return;
+  std::error_code ec;
+  fs::remove_all(options.secondary_dir, ec);
+  owns_secondary_dir = false;
 }
 
 Status Store::Impl::require_writable(const char* what) const {

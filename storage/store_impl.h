@@ -33,6 +33,7 @@ struct Store::Impl {
 
   ~Impl();
   void close();
+  void remove_secondary_dir();
 
   bool read_only() const { return options.mode == OpenMode::kReadOnly; }
   int64_t now() const { return options.now_unix(); }

@@ -52,7 +52,7 @@ if [ $((eval_every % h2)) -ne 0 ]; then
   echo "experiment: --eval-every $eval_every is not a multiple of 2h = $h2; evaluation points would fall mid-phase" >&2
   exit 2
 fi
-threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
+threads=$(( $(env -u OMP_NUM_THREADS nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
 
 # name | simulate flags that differ between the runs
 runs=(

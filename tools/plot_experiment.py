@@ -239,6 +239,8 @@ def main():
     ap.add_argument("--png", required=True, help="picture to write")
     ap.add_argument("--table", help="also write the Markdown table and checks to this file")
     ap.add_argument("--title", default=None)
+    ap.add_argument("--upto", type=int, default=None,
+                    help="compare at this inner step (default: the last step every run reached)")
     args = ap.parse_args()
 
     runs = []
@@ -246,6 +248,22 @@ def main():
         r = load(p)
         r["label"] = label(r["run"])
         runs.append(r)
+    # Equal inner steps: cut every run at the last evaluation step all of them reached, so an
+    # unfinished run (no "done" line) is compared at the same step as the others, never mixed.
+    common = min(r["evals"][-1]["inner_step"] for r in runs)
+    upto = args.upto if args.upto is not None else common
+    notes = []
+    for r in runs:
+        if r["done"] is None:
+            notes.append(f"note: {r['label']} ({r['path']}) has not finished: last step "
+                         f"{r['evals'][-1]['inner_step']} of {r['run'].get('steps')}")
+        r["evals"] = [e for e in r["evals"] if e["inner_step"] <= upto]
+        if not r["evals"]:
+            sys.exit(f"{r['path']}: no evaluation at or before step {upto}")
+    if any(r["evals"][-1]["inner_step"] != upto for r in runs):
+        notes.append(f"note: not every run has an evaluation at step {upto}")
+    if upto < max(r["run"].get("steps", upto) for r in runs):
+        notes.append(f"note: compared at inner step {upto}, before the planned end of training")
     sums = [summary(r) for r in runs]
     run0 = runs[0]["run"]
     entropy = run0.get("unigram_entropy_nats")
@@ -256,7 +274,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.png)), exist_ok=True)
     plot(runs, sums, entropy, args.png, title)
 
-    text = [markdown_table(sums), ""] + checks(sums, entropy)
+    text = notes + [markdown_table(sums), ""] + checks(sums, entropy)
     print("\n".join(text), flush=True)
     if args.table:
         with open(args.table, "w") as f:

@@ -97,3 +97,35 @@ TEST_CASE("encoders enforce caps and layout rules") {
   CHECK(encode_peer(p).status().code() == StatusCode::kInvalidArgument);
   CHECK(encode_peer(PeerRecord{}).status().code() == StatusCode::kInvalidArgument);
 }
+
+TEST_CASE("decoders accept only the one encoding the encoders write") {
+  ValueWriter empty_id(1);  // a peer record with a valid checksum but an empty peer id
+  empty_id.str("");
+  empty_id.u64(0);
+  empty_id.i64(0);
+  empty_id.i64(0);
+  empty_id.u64(0);
+  empty_id.u64(0);
+  empty_id.f64(0);
+  auto p = decode_peer(std::move(empty_id).seal().value());
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.status().message().find("empty peer id") != std::string::npos);
+
+  ValueWriter unsorted(1);  // a metrics record whose fields are out of order
+  unsorted.u64(1);
+  unsorted.i64(0);
+  unsorted.f64(0);
+  unsorted.f64(0);
+  unsorted.u64(0);
+  unsorted.u64(0);
+  unsorted.str("");
+  unsorted.f64(0);
+  unsorted.u64(2);
+  unsorted.str("b");
+  unsorted.f64(1);
+  unsorted.str("a");
+  unsorted.f64(2);
+  auto m = decode_metrics(std::move(unsorted).seal().value());
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.status().message().find("out of order") != std::string::npos);
+}

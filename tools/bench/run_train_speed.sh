@@ -40,8 +40,9 @@ fi
 cmake --build "$build" --target noloco_bench_train_speed -j"$(nproc)" >&2
 bench=$build/tools/bench/noloco_bench_train_speed
 
+cpus=$(env -u OMP_NUM_THREADS nproc)  # GNU nproc reports OMP_NUM_THREADS when it is set
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
-echo "run_train_speed: $(nproc) cpus, threads $threads, batch $batch, warm-up $warmup, timed steps $steps, rounds $rounds, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "run_train_speed: $cpus cpus, threads $threads, batch $batch, warm-up $warmup, timed steps $steps, rounds $rounds, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 common=(--batch "$batch" --threads "$threads" --warmup "$warmup" --steps "$steps")
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "common/log.h"
+#include "trainer/core/codec.h"
+#include "trainer/core/codec_torch.h"
 #include "trainer/core/data.h"
 #include "trainer/core/outer.h"
 #include "trainer/core/replica.h"
@@ -85,11 +87,49 @@ double eval_model(const Gpt& model, const torch::Tensor& windows, int64_t chunk)
   return sum / static_cast<double>(rows);
 }
 
-// What a payload tensor costs on the wire and what the receiver gets back.
-// Without a codec: raw fp32, and the receiver sees the exact values.
-struct Wire {
-  int64_t bytes(const torch::Tensor& t) const { return t.numel() * 4; }
+// What a payload tensor costs on the wire and what the receiver gets back. Without a codec:
+// raw fp32 and the receiver sees the exact values (no copy). With one: the real encoded message
+// and its decoded values.
+class Wire {
+ public:
+  explicit Wire(std::optional<codec::EncodeOptions> options) : options_(options) {}
+  bool exact() const { return !options_; }
+
+  // Encodes t; sets *received to what a peer decodes; returns the message size in bytes.
+  Result<int64_t> send(const torch::Tensor& t, torch::Tensor* received) const {
+    if (!options_) {
+      *received = t;
+      return t.numel() * 4;
+    }
+    NOLOCO_ASSIGN_OR_RETURN(Bytes msg, codec::encode_tensor(t, *options_));
+    torch::Tensor out = torch::empty_like(t);
+    codec::DecodeLimits limits;
+    limits.max_elements = static_cast<uint64_t>(t.numel());
+    NOLOCO_RETURN_IF_ERROR(codec::decode_tensor_into(msg, limits, out));
+    *received = out;
+    return static_cast<int64_t>(msg.size());
+  }
+
+ private:
+  std::optional<codec::EncodeOptions> options_;
 };
+
+// "fp32", "bf16", "int8", "int4", each optionally with "+zstd".
+Result<codec::EncodeOptions> parse_codec(const std::string& spec) {
+  codec::EncodeOptions o;
+  std::string mode = spec;
+  if (mode.ends_with("+zstd")) {
+    o.zstd = true;
+    mode.resize(mode.size() - 5);
+  }
+  if (mode == "fp32") o.mode = codec::Mode::kFp32;
+  else if (mode == "bf16") o.mode = codec::Mode::kBf16;
+  else if (mode == "int8") o.mode = codec::Mode::kInt8;
+  else if (mode == "int4") o.mode = codec::Mode::kInt4;
+  else return invalid_argument("--codec '" + spec + "': use fp32, bf16, int8 or int4, optionally with +zstd");
+  NOLOCO_RETURN_IF_ERROR(o.validate());
+  return o;
+}
 
 class Simulation {
  public:
@@ -105,7 +145,7 @@ class Simulation {
     for (int64_t step = 0; step < o_.steps; ++step) {
       double train_loss = inner_steps();
       if (o_.method != Method::kSync && o_.method != Method::kNone && (step + 1) % H_ == 0)
-        outer_step();
+        NOLOCO_RETURN_IF_ERROR(outer_step());
       const bool last = step + 1 == o_.steps;
       if ((step + 1) % o_.eval_every == 0 || last) {
         evaluate(step + 1, elapsed());
@@ -121,6 +161,10 @@ class Simulation {
     NOLOCO_ASSIGN_OR_RETURN(ModelConfig model, model_preset(o_.preset));
     NOLOCO_ASSIGN_OR_RETURN(corpus_, load_corpus(o_.data));
     split_ = split_corpus(corpus_);
+    if (!o_.codec.empty()) {
+      NOLOCO_ASSIGN_OR_RETURN(codec::EncodeOptions co, parse_codec(o_.codec));
+      wire_ = Wire(co);
+    }
     H_ = *o_.H;
     ReplicaConfig rc;
     rc.model = model;
@@ -221,44 +265,100 @@ class Simulation {
     return n <= 1 ? 0 : (2 * (n - 1) * tensor_bytes + n - 1) / n;
   }
 
-  void outer_step() {
+  Status outer_step() {
     torch::NoGradGuard no_grad;
-    const Wire wire;
     switch (o_.method) {
       case Method::kDiloco:
-        diloco_heavy_ball_step(view_ptrs_, *o_.alpha, *o_.beta);
-        bytes_sent_ += ring_bytes(wire.bytes(views_[0].theta));
+      case Method::kDilocoNesterov: {
+        if (wire_.exact()) {
+          if (o_.method == Method::kDiloco) diloco_heavy_ball_step(view_ptrs_, *o_.alpha, *o_.beta);
+          else diloco_nesterov_step(view_ptrs_, *o_.alpha, *o_.beta);
+          bytes_sent_ += ring_bytes(views_[0].theta.numel() * 4);
+          break;
+        }
+        // Each replica's Δ goes through the codec once; everyone gets the mean of the decoded Δs.
+        torch::Tensor sum = torch::zeros_like(views_[0].theta);
+        int64_t bytes = 0;
+        for (auto& v : views_) {
+          torch::Tensor got;
+          NOLOCO_ASSIGN_OR_RETURN(int64_t n, wire_.send(pseudo_gradient(v), &got));
+          sum.add_(got);
+          bytes += n;
+        }
+        sum.div_(static_cast<double>(views_.size()));
+        for (auto& v : views_) {
+          if (o_.method == Method::kDiloco) heavy_ball_apply(v, sum, *o_.alpha, *o_.beta);
+          else nesterov_apply(v, v.phi + sum, *o_.alpha, *o_.beta);  // mean θ = φ + mean Δ
+        }
+        bytes_sent_ += ring_bytes(bytes / static_cast<int64_t>(views_.size()));
         break;
-      case Method::kDilocoNesterov:
-        diloco_nesterov_step(view_ptrs_, *o_.alpha, *o_.beta);
-        bytes_sent_ += ring_bytes(wire.bytes(views_[0].theta));
-        break;
+      }
       case Method::kNoloco: {
         const auto groups = noloco_groups(o_.replicas, o_.group_size, o_.seed, syncs_);
         int64_t most = 0;
         for (const auto& g : groups) {
-          std::vector<OuterView*> members;
-          for (int i : g) members.push_back(&views_[static_cast<size_t>(i)]);
-          if (theta_wire_) {
-            std::vector<torch::Tensor> thetas;
-            for (auto* m : members) thetas.push_back(m->theta);
-            torch::Tensor mean_theta = mean_of(thetas);
-            for (auto* m : members) noloco_apply_theta(*m, mean_theta, *o_.alpha, *o_.beta);
-            most = std::max<int64_t>(most, static_cast<int64_t>(g.size() - 1) * wire.bytes(views_[0].theta));
-          } else {
-            noloco_group_step(members, {*o_.alpha, *o_.beta, *o_.gamma});
-            most = std::max<int64_t>(most, static_cast<int64_t>(g.size() - 1) * 2 * wire.bytes(views_[0].theta));
-          }
+          NOLOCO_ASSIGN_OR_RETURN(int64_t sent, noloco_exchange(g));
+          most = std::max(most, sent);
         }
         bytes_sent_ += most;
         break;
       }
       case Method::kSync:
       case Method::kNone:
-        return;
+        return Status::Ok();
     }
     for (auto& r : replicas_) r->count_outer_step();
     ++syncs_;
+    return Status::Ok();
+  }
+
+  // One NoLoCo group: every member sends its payload (θ, or Δ and φ) through the wire to the
+  // others, and each member mixes its own exact values with what it received. All means are
+  // formed before anyone moves. Returns the bytes each member sent.
+  Result<int64_t> noloco_exchange(const std::vector<int>& g) {
+    std::vector<OuterView*> members;
+    for (int i : g) members.push_back(&views_[static_cast<size_t>(i)]);
+    const int64_t n = static_cast<int64_t>(members.size());
+    if (wire_.exact()) {
+      if (theta_wire_) {
+        std::vector<torch::Tensor> thetas;
+        for (auto* m : members) thetas.push_back(m->theta);
+        torch::Tensor mean_theta = mean_of(thetas);
+        for (auto* m : members) noloco_apply_theta(*m, mean_theta, *o_.alpha, *o_.beta);
+        return (n - 1) * members[0]->theta.numel() * 4;
+      }
+      noloco_group_step(members, {*o_.alpha, *o_.beta, *o_.gamma});
+      return (n - 1) * 2 * members[0]->theta.numel() * 4;
+    }
+    // Codec: what member j's peers see is decoded_j; member i uses its own exact values.
+    std::vector<torch::Tensor> own_a, own_b, got_a, got_b;
+    int64_t payload = 0;
+    for (auto* m : members) {
+      torch::Tensor a = theta_wire_ ? m->theta : pseudo_gradient(*m), ga;
+      NOLOCO_ASSIGN_OR_RETURN(int64_t bytes, wire_.send(a, &ga));
+      own_a.push_back(a);
+      got_a.push_back(ga);
+      if (!theta_wire_) {
+        torch::Tensor gb;
+        NOLOCO_ASSIGN_OR_RETURN(int64_t bytes_b, wire_.send(m->phi, &gb));
+        bytes += bytes_b;
+        own_b.push_back(m->phi.clone());
+        got_b.push_back(gb);
+      }
+      payload = std::max(payload, bytes);
+    }
+    torch::Tensor sum_a = mean_of(got_a).mul_(static_cast<double>(n));
+    torch::Tensor sum_b = theta_wire_ ? torch::Tensor() : mean_of(got_b).mul_(static_cast<double>(n));
+    std::vector<torch::Tensor> mean_a, mean_b;
+    for (size_t i = 0; i < members.size(); ++i) {
+      mean_a.push_back((sum_a - got_a[i] + own_a[i]).div_(static_cast<double>(n)));
+      if (!theta_wire_) mean_b.push_back((sum_b - got_b[i] + own_b[i]).div_(static_cast<double>(n)));
+    }
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (theta_wire_) noloco_apply_theta(*members[i], mean_a[i], *o_.alpha, *o_.beta);
+      else noloco_apply(*members[i], mean_a[i], mean_b[i], {*o_.alpha, *o_.beta, *o_.gamma});
+    }
+    return (n - 1) * payload;
   }
 
   int64_t rounds_per_sync() const {
@@ -333,6 +433,7 @@ class Simulation {
   std::vector<OuterView> views_;
   std::vector<OuterView*> view_ptrs_;
   bool theta_wire_ = false;
+  Wire wire_{std::nullopt};
   int64_t bytes_sent_ = 0;
   int64_t syncs_ = 0;
   double last_mean_ = 0, last_spread_ = 0;
@@ -403,7 +504,12 @@ Status SimulateOptions::resolve() {
     return invalid_argument("--wire theta needs gamma == beta (the theta-only form is exact only then)");
   for (double v : {*alpha, *beta, *gamma})
     if (!std::isfinite(v)) return invalid_argument("alpha, beta and gamma must be finite");
-  if (!codec.empty()) return unsupported("--codec: no tensor codec is built into this binary yet");
+  if (!codec.empty()) {
+    if (method == Method::kSync || method == Method::kNone)
+      return invalid_argument("--codec applies to outer-step payloads; --method " +
+                              std::string(method_name(method)) + " has none here");
+    NOLOCO_RETURN_IF_ERROR(parse_codec(codec).status());
+  }
   if (!(lr > 0) || !std::isfinite(lr)) return invalid_argument("--lr must be positive");
   if (warmup < 0) return invalid_argument("--warmup must be >= 0");
   if (batch < 1 || batch > 4096) return invalid_argument("--batch must be in 1..4096");

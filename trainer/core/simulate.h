@@ -18,24 +18,24 @@ const char* method_name(Method m);
 
 // Inner steps between synchronisations when --H is not given: NoLoCo uses h, DiLoCo 2h
 // (the paper's 50 vs 100 ratio), so both exchange the same number of tensors.
-inline constexpr int64_t kDefaultNolocoH = 25;
+inline constexpr int64_t kDefaultNolocoH = 10;
 
 struct SimulateOptions {
   Method method = Method::kNoloco;
   int replicas = 8;
-  int64_t steps = 600;                  // inner steps per replica
+  int64_t steps = 300;                  // inner steps per replica
   std::optional<int64_t> H;             // default: method dependent (see kDefaultNolocoH)
   std::optional<double> alpha, beta, gamma;  // default: method dependent (docs/simulate.md)
   int group_size = 2;                   // NoLoCo group size n
   std::string wire = "auto";            // NoLoCo payload: auto | delta-phi | theta
-  std::string codec;                    // empty: raw fp32 payloads
+  std::string codec;                    // empty: raw fp32; else fp32|bf16|int8|int4[+zstd]
   uint64_t seed = 1;
   std::string preset = "tiny";
   std::string data = "/usr/share/games/fortunes";
-  double lr = 3e-3;
-  int64_t warmup = 50;
-  int64_t batch = 16;        // sequences per replica per inner step
-  int64_t eval_every = 100;  // inner steps between evaluations
+  double lr = 5e-3;
+  int64_t warmup = 30;
+  int64_t batch = 8;         // sequences per replica per inner step
+  int64_t eval_every = 60;   // inner steps between evaluations (a multiple of 2h)
   int64_t eval_batches = 8;  // held-out set = eval_batches × batch windows
   int threads = 0;           // torch intra-op threads; 0 = hardware concurrency
   std::string device = "cpu";
