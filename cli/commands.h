@@ -21,6 +21,9 @@ Command register_keygen(CLI::App& app);
 Command register_id(CLI::App& app);
 Command register_listen(CLI::App& app);
 Command register_ping(CLI::App& app);
+// Single-node training with resume, and store inspection (cmd_train.cc, cmd_status.cc).
+Command register_train(CLI::App& app);
+Command register_status(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -29,6 +32,8 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_id(app));
   out.push_back(register_listen(app));
   out.push_back(register_ping(app));
+  out.push_back(register_train(app));
+  out.push_back(register_status(app));
   return out;
 }
 
