@@ -55,7 +55,8 @@ Result<std::unique_ptr<Replica>> Replica::create(const ReplicaConfig& config, co
   NOLOCO_ASSIGN_OR_RETURN(torch::Device device, parse_device(config.device));
   NOLOCO_ASSIGN_OR_RETURN(ShardReader reader,
                           ShardReader::create(train, shard, num_shards, config.model.context + 1,
-                                              config.batch, config.seed));
+                                              config.batch,
+                                              config.data_seed != 0 ? config.data_seed : config.seed));
   try {
     return std::unique_ptr<Replica>(new Replica(config, device, std::move(reader)));
   } catch (const c10::Error& e) {

@@ -32,6 +32,9 @@ struct ReplicaConfig {
   InnerConfig inner;
   int64_t batch = 16;  // sequences of context+1 bytes per inner step
   uint64_t seed = 1;   // model init (identical for every replica of a run) and data offsets
+  // When nonzero, the data offsets come from this instead of `seed` (a p2p node derives it from
+  // its peer id, so nodes that do not know each other's index still read different data).
+  uint64_t data_seed = 0;
   std::string device = "cpu";
   Status validate() const;
 };

@@ -73,6 +73,8 @@ std::string describe_config(const Replica& replica) {
     << "inner.clip=" << c.inner.clip << "\n"
     << "batch=" << c.batch << "\n"
     << "seed=" << c.seed << "\n";
+  // Only when set, so configs (and checkpoints) written before the field existed stay equal.
+  if (c.data_seed != 0) s << "data_seed=" << c.data_seed << "\n";
   return s.str();
 }
 
