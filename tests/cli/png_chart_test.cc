@@ -224,8 +224,9 @@ TEST_CASE("each series is drawn in its own colour, rising and falling the right 
 }
 
 TEST_CASE("points land where the reported axis range says") {
-  // Axis range from round ticks: x data 0.3..97.2 -> 0..100.
-  std::vector<ChartSeries> series = {{"cover", {{0.3, 2.13}, {97.2, 9.87}}}, {"flat", {{0.3, 6}, {97.2, 6}}}};
+  // Axis range from round ticks: x data 0.3..97.2 -> 0..100. The flat line is off-centre so a
+  // flipped axis would show.
+  std::vector<ChartSeries> series = {{"cover", {{0.3, 2.13}, {97.2, 9.87}}}, {"flat", {{0.3, 8}, {97.2, 8}}}};
   auto area = line_chart_plot_area(series, opts());
   REQUIRE(area.ok());
   CHECK(area->x_min == 0);
@@ -238,7 +239,7 @@ TEST_CASE("points land where the reported axis range says") {
 
   Image img = decode_png(*render_line_chart_png(series, opts()));
   const Rgb flat = chart_series_colour(1);
-  const double row = area->bottom - (6 - area->y_min) / (area->y_max - area->y_min) * (area->bottom - area->top);
+  const double row = area->bottom - (8 - area->y_min) / (area->y_max - area->y_min) * (area->bottom - area->top);
   const int c0 = static_cast<int>(std::lround(area->left + (0.3 - area->x_min) / (area->x_max - area->x_min) * (area->right - area->left)));
   const int c1 = static_cast<int>(std::lround(area->left + (97.2 - area->x_min) / (area->x_max - area->x_min) * (area->right - area->left)));
   // Drawn last, so on top: every column between the two points has the flat colour at its row...
