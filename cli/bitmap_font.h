@@ -1,6 +1,6 @@
-// A built-in 5x7 bitmap font so charts can carry text without a font library. Upper case only:
-// lower-case letters are drawn with the upper-case glyphs; a character without a glyph is drawn
-// as a hollow box.
+// A built-in 5x7 bitmap font so charts can carry text without a font library: digits, letters in
+// both cases (lower case has descenders) and common punctuation; a character without a glyph is
+// drawn as a hollow box.
 #pragma once
 
 #include <array>
@@ -10,11 +10,13 @@
 namespace noloco::cli {
 
 inline constexpr int kGlyphWidth = 5;
-inline constexpr int kGlyphHeight = 7;
+inline constexpr int kGlyphHeight = 7;                  // cap height: rows above the baseline
+inline constexpr int kGlyphDescent = 2;                 // rows below it, for g, j, p, q, y
+inline constexpr int kGlyphRows = kGlyphHeight + kGlyphDescent;
 inline constexpr int kGlyphAdvance = kGlyphWidth + 1;  // one column of spacing between glyphs
 
 // Row r (0 = top) of the glyph; bit 4 is the leftmost column.
-using GlyphRows = std::array<uint8_t, kGlyphHeight>;
+using GlyphRows = std::array<uint8_t, kGlyphRows>;
 const GlyphRows& glyph_for(char c);
 
 // Width in pixels of `text` at integer scale `scale` (no trailing spacing column).

@@ -55,12 +55,12 @@ class Canvas {
 
 // --- text ---
 
-// Left-to-right text whose top-left corner is (x, y).
+// Left-to-right text whose top-left corner is (x, y); descenders go below y + kGlyphHeight*scale.
 void draw_text(Canvas& cv, int x, int y, std::string_view text, int scale, Rgb c) {
   for (size_t i = 0; i < text.size(); ++i) {
     const GlyphRows& g = glyph_for(text[i]);
     int gx0 = x + static_cast<int>(i) * kGlyphAdvance * scale;
-    for (int row = 0; row < kGlyphHeight; ++row)
+    for (int row = 0; row < kGlyphRows; ++row)
       for (int col = 0; col < kGlyphWidth; ++col)
         if (g[row] & (1u << (kGlyphWidth - 1 - col)))
           cv.fill({gx0 + col * scale, y + row * scale, gx0 + (col + 1) * scale - 1,
@@ -70,13 +70,14 @@ void draw_text(Canvas& cv, int x, int y, std::string_view text, int scale, Rgb c
 }
 
 // Text turned 90 degrees anticlockwise (reads bottom to top); (x, y) is the top-left corner of
-// its box, which is kGlyphHeight*scale wide and text_width tall.
+// its box, which is kGlyphHeight*scale wide (descenders reach 2*scale further right) and
+// text_width tall.
 void draw_text_up(Canvas& cv, int x, int y, std::string_view text, int scale, Rgb c) {
   const int len = text_width(text, scale);
   for (size_t i = 0; i < text.size(); ++i) {
     const GlyphRows& g = glyph_for(text[i]);
     int gx0 = static_cast<int>(i) * kGlyphAdvance * scale;  // along the text
-    for (int row = 0; row < kGlyphHeight; ++row)
+    for (int row = 0; row < kGlyphRows; ++row)
       for (int col = 0; col < kGlyphWidth; ++col)
         if (g[row] & (1u << (kGlyphWidth - 1 - col))) {
           // Unrotated pixel block at (gx0 + col*scale, row*scale); rotation maps (u, v) to (v, len-1-u).

@@ -10,6 +10,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "cli/bitmap_font.h"
 #include "cli/png_chart.h"
 #include "cli/png_encode.h"
 
@@ -159,6 +160,31 @@ TEST_CASE("checksums match published check values") {
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<uint8_t>(255 - i % 7);
   REQUIRE(zlib_adler32(big) == slow_adler32(big));
   REQUIRE(png_crc32(big) == slow_crc32(big.data(), big.size()));
+}
+
+TEST_CASE("the font has a distinct glyph for every character charts use") {
+  const std::string chars =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.,-+:()[]/=%_?!'<>#*| ";
+  const GlyphRows& missing = glyph_for('\x01');
+  const GlyphRows blank{};
+  REQUIRE(missing != blank);
+  REQUIRE(glyph_for('~') == missing);
+  REQUIRE(glyph_for('\xC3') == missing);  // bytes of UTF-8 sequences get the box too
+  for (size_t i = 0; i < chars.size(); ++i) {
+    INFO("char '" << chars[i] << "'");
+    REQUIRE(glyph_for(chars[i]) != missing);
+    REQUIRE((glyph_for(chars[i]) == blank) == (chars[i] == ' '));
+    for (size_t j = i + 1; j < chars.size(); ++j) REQUIRE(glyph_for(chars[i]) != glyph_for(chars[j]));
+    for (int row = 0; row < kGlyphRows; ++row) REQUIRE(glyph_for(chars[i])[row] < (1u << kGlyphWidth));
+  }
+  // Only lower-case letters with descenders use the rows below the baseline.
+  for (char c : chars) {
+    bool below = glyph_for(c)[kGlyphHeight] != 0 || glyph_for(c)[kGlyphHeight + 1] != 0;
+    INFO("char '" << c << "'");
+    REQUIRE(below == (std::string_view("gjpqy").find(c) != std::string_view::npos));
+  }
+  REQUIRE(text_width("ab", 2) == (2 * kGlyphAdvance - 1) * 2);
+  REQUIRE(text_width("", 3) == 0);
 }
 
 TEST_CASE("encode_png_rgb8 round-trips pixels, including over several stored blocks") {
