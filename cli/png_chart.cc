@@ -154,7 +154,9 @@ std::string format_tick(double v, double step, double max_abs) {
   return buf;
 }
 
-// Round ticks covering [lo, hi], about `target` intervals.
+constexpr int kMaxTicks = 100;
+
+// Round ticks covering [lo, hi], about `target` intervals; no ticks when that cannot be done.
 Axis make_axis(double lo, double hi, int target, int scale) {
   double span = hi - lo;
   double mag = std::max(std::fabs(lo), std::fabs(hi));
@@ -169,6 +171,11 @@ Axis make_axis(double lo, double hi, int target, int scale) {
   Axis a;
   a.lo = k0 * step;
   a.hi = k1 * step;
+  // Near the ends of the double range the padding or the rounding out can overflow.
+  if (!std::isfinite(step) || !std::isfinite(a.lo) || !std::isfinite(a.hi) || !(k1 > k0) ||
+      k1 - k0 > kMaxTicks) {
+    return {};
+  }
   double max_abs = std::max(std::fabs(a.lo), std::fabs(a.hi));
   for (double k = k0; k <= k1 + 0.5; k += 1) {
     a.ticks.push_back(k * step);
@@ -183,6 +190,7 @@ Axis fit_axis(double lo, double hi, int length_px, int spacing, int scale, bool 
   int target = std::clamp(length_px / spacing, 2, 10);
   for (;; --target) {
     Axis a = make_axis(lo, hi, target, scale);
+    if (a.ticks.empty()) return a;
     int n = static_cast<int>(a.ticks.size());
     int gap = n > 1 ? length_px / (n - 1) : length_px;
     int need = horizontal ? a.max_label_width + 3 * kGlyphAdvance * scale
@@ -228,10 +236,8 @@ Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOp
     if (any) L.drawn.push_back(i);
   }
   if (L.drawn.empty()) return invalid_argument("chart: no series has a finite point");
-  if (!std::isfinite(x_hi - x_lo) || !std::isfinite(y_hi - y_lo) ||
-      !std::isfinite((x_hi - x_lo) * 2) || !std::isfinite((y_hi - y_lo) * 2)) {
-    return invalid_argument("chart: data range too wide to plot");
-  }
+  const Status too_wide = invalid_argument("chart: data range too wide to plot");
+  if (!std::isfinite(x_hi - x_lo) || !std::isfinite(y_hi - y_lo)) return too_wide;
 
   const int s = L.scale = std::max(1, std::min(o.width / 480, o.height / 270));
   const int pad = 6 * s, tick = 3 * s, text_h = kGlyphHeight * s, inset = kInsetPerScale * s;
@@ -242,6 +248,7 @@ Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOp
   int plot_h = bottom - top - 2 * inset;
   if (plot_h < 40) return invalid_argument("chart: too short for its labels");
   L.y_axis = fit_axis(y_lo, y_hi, plot_h, 32 * s, s, false);
+  if (L.y_axis.ticks.empty()) return too_wide;
 
   // Legend: rows down the right of the plot, more columns when they do not fit.
   const int row_h = text_h + 4 * s, swatch = 10 * s;
@@ -257,11 +264,13 @@ Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOp
   // Horizontal: y label, y tick labels, plot, legend. The last x tick label is centred on the
   // right end of the plot, so leave half a label of room there too.
   Axis x_guess = make_axis(x_lo, x_hi, 5, s);
+  if (x_guess.ticks.empty()) return too_wide;
   int left = pad + (o.y_label.empty() ? 0 : text_h + 3 * s) + L.y_axis.max_label_width + 2 * s + tick;
   int right = o.width - 1 - std::max(pad + legend_w, pad + x_guess.max_label_width / 2);
   int plot_w = right - left - 2 * inset;
   if (plot_w < 40) return invalid_argument("chart: too narrow for its labels and legend");
   L.x_axis = fit_axis(x_lo, x_hi, plot_w, 80 * s / 2, s, true);
+  if (L.x_axis.ticks.empty()) return too_wide;
   L.legend_x = right + 4 * s;
 
   L.frame = {left, top, right, bottom};

@@ -343,6 +343,11 @@ TEST_CASE("invalid charts are refused") {
   REQUIRE(code({{"empty", {}}}, opts()) == StatusCode::kInvalidArgument);
   REQUIRE(code({{"nan", {{nan, nan}, {1, nan}}}}, opts()) == StatusCode::kInvalidArgument);
   REQUIRE(code({{"huge", {{0, -1e308}, {1, 1e308}}}}, opts()) == StatusCode::kInvalidArgument);
+  // Rounding the axis out (or padding a single value) would pass the largest double.
+  REQUIRE(code({{"edge", {{0, 1.79e308}, {1, 1.7976e308}}}}, opts()) == StatusCode::kInvalidArgument);
+  REQUIRE(code({{"edge", {{1.7e308, 1}, {1.7e308, 2}}}}, opts()) == StatusCode::kInvalidArgument);
+  // Large but representable values are fine.
+  REQUIRE(render_line_chart_png({{"big", {{0, 1e300}, {1, 3e300}}}}, opts()).ok());
   ChartOptions small = opts();
   small.width = 100;
   REQUIRE(code({line("a", 1, 2)}, small) == StatusCode::kInvalidArgument);
