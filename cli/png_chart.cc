@@ -172,7 +172,7 @@ Axis make_axis(double lo, double hi, int target, int scale) {
   a.lo = k0 * step;
   a.hi = k1 * step;
   // Near the ends of the double range the padding or the rounding out can overflow.
-  if (!std::isfinite(step) || !std::isfinite(a.lo) || !std::isfinite(a.hi) || !(k1 > k0) ||
+  if (!(step > 0) || !std::isfinite(step) || !std::isfinite(a.hi - a.lo) || !(k1 > k0) ||
       k1 - k0 > kMaxTicks) {
     return {};
   }
@@ -252,15 +252,12 @@ Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOp
 
   // Legend: rows down the right of the plot, more columns when they do not fit.
   const int row_h = text_h + 4 * s, swatch = 10 * s;
-  int legend_w = 0;
-  if (!L.drawn.empty()) {
-    int label_w = 0;
-    for (size_t i : L.drawn) label_w = std::max(label_w, text_width(legend_text(series[i], i), s));
-    L.legend_rows = std::max(1, (bottom - top) / row_h);
-    int cols = static_cast<int>((L.drawn.size() + L.legend_rows - 1) / L.legend_rows);
-    L.legend_col_width = swatch + 3 * s + label_w + 5 * s;
-    legend_w = 4 * s + cols * L.legend_col_width;
-  }
+  int label_w = 0;
+  for (size_t i : L.drawn) label_w = std::max(label_w, text_width(legend_text(series[i], i), s));
+  L.legend_rows = std::max(1, (bottom - top) / row_h);
+  int cols = static_cast<int>((L.drawn.size() + L.legend_rows - 1) / L.legend_rows);
+  L.legend_col_width = swatch + 3 * s + label_w + 5 * s;
+  int legend_w = 4 * s + cols * L.legend_col_width;
   // Horizontal: y label, y tick labels, plot, legend. The last x tick label is centred on the
   // right end of the plot, so leave half a label of room there too.
   Axis x_guess = make_axis(x_lo, x_hi, 5, s);

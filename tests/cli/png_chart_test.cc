@@ -346,8 +346,9 @@ TEST_CASE("invalid charts are refused") {
   // Rounding the axis out (or padding a single value) would pass the largest double.
   REQUIRE(code({{"edge", {{0, 1.79e308}, {1, 1.7976e308}}}}, opts()) == StatusCode::kInvalidArgument);
   REQUIRE(code({{"edge", {{1.7e308, 1}, {1.7e308, 2}}}}, opts()) == StatusCode::kInvalidArgument);
-  // Large but representable values are fine.
+  // Large but representable values and ranges are fine.
   REQUIRE(render_line_chart_png({{"big", {{0, 1e300}, {1, 3e300}}}}, opts()).ok());
+  REQUIRE(render_line_chart_png({{"wide", {{0, -8e307}, {1, 8e307}}}}, opts()).ok());
   ChartOptions small = opts();
   small.width = 100;
   REQUIRE(code({line("a", 1, 2)}, small) == StatusCode::kInvalidArgument);
