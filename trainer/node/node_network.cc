@@ -1,0 +1,667 @@
+// NodeNetwork: the Asio adapter that drives the node's protocols (node_network.h). Protocol
+// rules and byte layouts live in the sans-IO cores (p2p/membership.h, exchange_wire.h,
+// state_wire.h, run_manifest.h); this file only moves bytes, keeps time and routes results.
+#include "trainer/node/node_network.h"
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "p2p/framing.h"
+#include "p2p/host.h"
+#include "trainer/node/run_manifest.h"
+#include "trainer/node/state_wire.h"
+
+namespace noloco::node {
+namespace {
+
+using Clk = std::chrono::steady_clock;
+
+Status timeout_error(const std::string& what) { return Status(StatusCode::kTimeout, what); }
+Status unavailable(const std::string& what) { return Status(StatusCode::kUnavailable, what); }
+
+// Where to dial a peer of the view: its first address that parses, with its id appended.
+std::optional<p2p::Multiaddr> dial_addr(const p2p::PeerRecord& rec) {
+  for (const auto& text : rec.addrs) {
+    auto a = p2p::Multiaddr::parse(text);
+    if (a.ok()) return a->with_peer_id(rec.peer);
+  }
+  return std::nullopt;
+}
+
+// Reads a whole exchange payload from a stream into a PayloadReader.
+void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<PayloadReader> reader,
+                  std::function<void(Result<Payload>)> done) {
+  stream->read_some([stream, reader, done](Result<Bytes> chunk) {
+    if (!chunk.ok()) return done(chunk.status());
+    if (chunk->empty()) {
+      if (Status st = reader->finish(); !st.ok()) return done(st);
+      return done(reader->take());
+    }
+    if (Status st = reader->feed(*chunk); !st.ok()) {
+      stream->reset();
+      return done(st);
+    }
+    if (reader->done()) return done(reader->take());
+    read_payload(stream, reader, done);
+  });
+}
+
+}  // namespace
+
+class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
+ public:
+  explicit NodeNetworkImpl(NetworkOptions o)
+      : opt(std::move(o)), work(asio::make_work_guard(io)), gossip_timer(io), rng(opt.seed) {}
+
+  Status start();
+  void stop();
+
+  // --- network thread ---
+  void gossip_tick();
+  void gossip_with(const p2p::Multiaddr& addr);
+  void on_gossip_stream(std::shared_ptr<p2p::HostStream> s);
+  void on_run_stream(std::shared_ptr<p2p::HostStream> s);
+  void on_exchange_stream(std::shared_ptr<p2p::HostStream> s);
+  void on_state_stream(std::shared_ptr<p2p::HostStream> s);
+  void serve_state_request(std::shared_ptr<p2p::HostStream> s);
+  void merge_gossip(const p2p::PeerId& from, ByteView msg);
+  void add_event(NetworkEvent e) {
+    std::lock_guard lock(mu);
+    if (events.size() < 1024) events.push_back(std::move(e));
+  }
+  void strike_local(const p2p::PeerId& peer, const std::string& why);
+  ExchangeExpectations expect_from(const p2p::PeerId& peer) const {
+    ExchangeExpectations e = opt.expect;
+    e.sender = peer.to_string();
+    return e;
+  }
+
+  struct Attempt;
+  void next_try(std::shared_ptr<Attempt> a);
+
+  NetworkOptions opt;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+  std::shared_ptr<p2p::Host> host;
+  SteadyClock clock;
+  std::unique_ptr<p2p::MembershipView> view;
+  asio::steady_timer gossip_timer;
+  std::mt19937_64 rng;
+  p2p::Multiaddr announced, bound;
+  uint64_t ticks = 0;
+  size_t bootstrap_next = 0;
+  bool stopping = false;
+
+  // Network-thread state.
+  std::shared_ptr<const Bytes> exchange_payload;
+  std::shared_ptr<const StateSnapshot> state;
+  std::map<p2p::PeerId, int> strikes;
+  std::set<p2p::PeerId> banned;
+
+  // Shared with the training thread.
+  std::mutex mu;
+  std::map<p2p::PeerId, ReceivedPayload> inbox;
+  std::vector<NetworkEvent> events;
+  std::atomic<uint64_t> ex_out{0}, ex_in{0}, st_out{0}, st_in{0}, served{0};
+  std::atomic<bool> stopped{false};
+};
+
+Status NodeNetworkImpl::start() {
+  NOLOCO_ASSIGN_OR_RETURN(host, p2p::Host::create(io, *opt.identity, opt.host));
+  NOLOCO_ASSIGN_OR_RETURN(bound, host->listen(opt.listen));
+  announced = opt.announce ? opt.announce->with_peer_id(host->peer_id()) : bound;
+  const uint64_t epoch = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  view = std::make_unique<p2p::MembershipView>(*opt.identity, opt.run_id, epoch, opt.membership, clock);
+  view->set_self({announced.without_peer_id().to_string()}, 0, 0.0);
+
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  auto guard = [weak](auto fn) {
+    return [weak, fn](std::shared_ptr<p2p::HostStream> s) {
+      if (auto self = weak.lock()) (self.get()->*fn)(std::move(s));
+    };
+  };
+  host->set_handler(std::string(kRunProtocolId), guard(&NodeNetworkImpl::on_run_stream));
+  host->set_handler(std::string(p2p::kMembershipProtocolId), guard(&NodeNetworkImpl::on_gossip_stream));
+  host->set_handler(std::string(kExchangeProtocolId), guard(&NodeNetworkImpl::on_exchange_stream));
+  host->set_handler(std::string(kStateProtocolId), guard(&NodeNetworkImpl::on_state_stream));
+
+  thread = std::thread([this] {
+    try {
+      io.run();
+    } catch (const std::exception& e) {
+      NLOG_ERROR("network thread: {}", e.what());
+    }
+  });
+  asio::post(io, [weak] {
+    if (auto self = weak.lock()) self->gossip_tick();
+  });
+  return Status::Ok();
+}
+
+void NodeNetworkImpl::stop() {
+  if (stopped.exchange(true)) return;
+  std::promise<void> closed;
+  asio::post(io, [this, &closed] {
+    stopping = true;
+    gossip_timer.cancel();
+    if (host) host->close();
+    closed.set_value();
+  });
+  closed.get_future().wait_for(std::chrono::seconds(5));
+  work.reset();
+  // GoAway frames are written by the host's own handlers; give them a moment, then stop.
+  if (thread.joinable()) {
+    auto until = Clk::now() + std::chrono::seconds(2);
+    while (!io.stopped() && Clk::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    io.stop();
+    thread.join();
+  }
+}
+
+// ---------------------------------------------------------------- membership
+
+void NodeNetworkImpl::gossip_tick() {
+  if (stopping) return;
+  ++ticks;
+  view->beat();
+  view->expire();
+  // Mostly a random live peer; a bootstrap address when we know nobody live, and now and then
+  // anyway, so that two halves of a swarm that only know their own side still meet.
+  auto live = view->live_peers();
+  std::vector<p2p::Multiaddr> targets;
+  if (!live.empty()) {
+    const auto& rec = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)];
+    if (auto a = dial_addr(rec)) targets.push_back(*a);
+  }
+  if (!opt.bootstrap.empty() && (live.empty() || ticks % 10 == 1)) {
+    targets.push_back(opt.bootstrap[bootstrap_next++ % opt.bootstrap.size()]);
+  }
+  for (const auto& t : targets) {
+    if (t.peer_id() && *t.peer_id() == host->peer_id()) continue;
+    gossip_with(t);
+  }
+  gossip_timer.expires_after(opt.gossip_interval);
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  gossip_timer.async_wait([weak](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->gossip_tick();
+  });
+}
+
+void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
+  auto report = view->on_gossip(msg);
+  if (!report.ok()) {
+    NLOG_WARN("gossip from {} refused: {}", from.to_string(), report.status().to_string());
+    strike_local(from, "malformed gossip: " + report.status().to_string());
+    return;
+  }
+  if (report->rejected > 0)
+    NLOG_DEBUG("gossip from {}: {} records rejected ({})", from.to_string(), report->rejected,
+               report->first_rejection);
+  if (report->accepted > 0) {
+    for (const auto& rec : view->live_peers())
+      add_event({NetworkEvent::Kind::kPeerSeen, rec.peer, "", rec.addrs});
+  }
+}
+
+void NodeNetworkImpl::gossip_with(const p2p::Multiaddr& addr) {
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  host->new_stream(addr, {std::string(p2p::kMembershipProtocolId)},
+                   [weak](Result<std::shared_ptr<p2p::HostStream>> r) {
+                     auto self = weak.lock();
+                     if (!self || !r.ok()) return;
+                     auto s = *r;
+                     s->write(p2p::encode_length_prefixed(self->view->make_gossip()));
+                     s->close_write();
+                     s->read_message(
+                         [weak, s](Result<Bytes> msg) {
+                           auto self = weak.lock();
+                           if (!self || !msg.ok()) return;
+                           self->merge_gossip(s->remote_peer(), *msg);
+                         },
+                         p2p::kMaxGossipMessageBytes);
+                   });
+}
+
+void NodeNetworkImpl::on_gossip_stream(std::shared_ptr<p2p::HostStream> s) {
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  s->read_message(
+      [weak, s](Result<Bytes> msg) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!msg.ok()) return s->reset();
+        self->merge_gossip(s->remote_peer(), *msg);
+        s->write(p2p::encode_length_prefixed(self->view->make_gossip()));
+        s->close_write();
+      },
+      p2p::kMaxGossipMessageBytes);
+}
+
+// ---------------------------------------------------------------- run manifest
+
+void NodeNetworkImpl::on_run_stream(std::shared_ptr<p2p::HostStream> s) {
+  s->write(p2p::encode_length_prefixed(to_bytes(opt.manifest_json)));
+  s->close_write();
+}
+
+// ---------------------------------------------------------------- exchange
+
+void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& why) {
+  add_event({NetworkEvent::Kind::kBadPayload, peer, why, {}});
+  if (++strikes[peer] >= opt.strikes_to_ban && banned.insert(peer).second)
+    NLOG_WARN("peer {} banned for this session after {} refused messages (last: {})", peer.to_string(),
+              strikes[peer], why);
+}
+
+void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
+  const p2p::PeerId peer = s->remote_peer();
+  if (banned.count(peer)) return s->reset();
+  auto reader = std::make_shared<PayloadReader>(expect_from(peer));
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  read_payload(s, reader, [weak, s, peer, reader](Result<Payload> p) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!p.ok()) {
+      s->reset();
+      if (p.status().code() == StatusCode::kUnavailable) return;  // the caller went away
+      NLOG_WARN("refused exchange payload from {}: {}", peer.to_string(), p.status().to_string());
+      self->strike_local(peer, p.status().to_string());
+      return;
+    }
+    self->ex_in += reader->bytes_received();
+    // Answer with our latest completed snapshot, whatever phase we are in (no barrier).
+    std::shared_ptr<const Bytes> answer = self->exchange_payload;
+    Bytes out = answer ? *answer : encode_payload(make_error_payload("no snapshot yet"));
+    self->ex_out += out.size();
+    s->write(std::move(out));
+    s->close_write();
+    if (p->header.error.empty()) {
+      ++self->served;
+      std::lock_guard lock(self->mu);
+      auto it = self->inbox.find(peer);
+      if (it == self->inbox.end() || it->second.payload.header.outer_step <= p->header.outer_step) {
+        if (it == self->inbox.end() && self->inbox.size() >= self->opt.max_inbox) {
+          // Full: drop the stalest entry to make room.
+          auto oldest = std::min_element(self->inbox.begin(), self->inbox.end(), [](auto& a, auto& b) {
+            return a.second.payload.header.outer_step < b.second.payload.header.outer_step;
+          });
+          self->inbox.erase(oldest);
+        }
+        self->inbox[peer] = ReceivedPayload{peer, std::move(*p)};
+      }
+    }
+  });
+}
+
+struct NodeNetworkImpl::Attempt {
+  std::shared_ptr<const Bytes> payload;
+  Clk::time_point deadline;
+  int tries_left = 0;
+  std::vector<p2p::PeerId> tried;
+  ExchangeOutcome outcome;
+  Clk::time_point started;
+  std::promise<ExchangeOutcome> promise;
+  bool finished = false;
+  uint64_t generation = 0;  // which try the current callbacks belong to
+  std::shared_ptr<asio::steady_timer> timer;
+  std::shared_ptr<p2p::HostStream> stream;
+
+  void finish() {
+    if (finished) return;
+    finished = true;
+    if (timer) timer->cancel();
+    outcome.seconds = std::chrono::duration<double>(Clk::now() - started).count();
+    promise.set_value(std::move(outcome));
+  }
+};
+
+void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
+  if (a->finished) return;
+  if (stopping || a->tries_left <= 0 || Clk::now() >= a->deadline) return a->finish();
+  std::vector<p2p::PeerId> exclude = a->tried;
+  exclude.insert(exclude.end(), banned.begin(), banned.end());
+  auto partner = view->sample_live(rng, exclude);
+  if (!partner) return a->finish();
+  a->tried.push_back(partner->peer);
+  --a->tries_left;
+  auto addr = dial_addr(*partner);
+  const std::string who = partner->peer.to_string();
+  if (!addr) {
+    a->outcome.failures.push_back(who + ": no dialable address");
+    return next_try(a);
+  }
+  const uint64_t gen = ++a->generation;
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  auto fail = [weak, a, gen, who](const std::string& why) {
+    auto self = weak.lock();
+    if (!self || a->finished || a->generation != gen) return;
+    ++a->generation;  // later callbacks of this try are ignored
+    if (a->stream) a->stream->reset();
+    a->stream.reset();
+    a->outcome.failures.push_back(who + ": " + why);
+    self->next_try(a);
+  };
+  a->timer->expires_at(a->deadline);
+  a->timer->async_wait([fail](const asio::error_code& ec) {
+    if (!ec) fail("timed out");
+  });
+  const p2p::PeerId peer = partner->peer;
+  host->new_stream(*addr, {std::string(kExchangeProtocolId)},
+                   [weak, a, gen, fail, peer](Result<std::shared_ptr<p2p::HostStream>> r) {
+                     auto self = weak.lock();
+                     if (!self || a->finished || a->generation != gen) return;
+                     if (!r.ok()) return fail(r.status().to_string());
+                     auto s = *r;
+                     a->stream = s;
+                     a->outcome.bytes_sent += a->payload->size();
+                     self->ex_out += a->payload->size();
+                     s->write(*a->payload);
+                     s->close_write();
+                     auto reader = std::make_shared<PayloadReader>(self->expect_from(peer));
+                     read_payload(s, reader, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
+                       auto self = weak.lock();
+                       if (!self || a->finished || a->generation != gen) return;
+                       if (!p.ok()) {
+                         if (p.status().code() != StatusCode::kUnavailable &&
+                             p.status().code() != StatusCode::kTimeout)
+                           self->strike_local(peer, p.status().to_string());
+                         return fail(p.status().to_string());
+                       }
+                       self->ex_in += reader->bytes_received();
+                       a->outcome.bytes_received += reader->bytes_received();
+                       if (!p->header.error.empty()) return fail("refused: " + p->header.error);
+                       a->outcome.partner = ReceivedPayload{peer, std::move(*p)};
+                       a->finish();
+                     });
+                   });
+}
+
+// ---------------------------------------------------------------- state sync
+
+void NodeNetworkImpl::on_state_stream(std::shared_ptr<p2p::HostStream> s) { serve_state_request(std::move(s)); }
+
+void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s) {
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  s->read_message(
+      [weak, s](Result<Bytes> msg) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!msg.ok()) {
+          // A clean end between requests is the normal finish.
+          if (msg.status().code() != StatusCode::kTruncated) s->reset();
+          else s->close_write();
+          return;
+        }
+        auto req = decode_state_request(*msg);
+        if (!req.ok()) {
+          NLOG_WARN("bad state request from {}: {}", s->remote_peer().to_string(), req.status().to_string());
+          self->strike_local(s->remote_peer(), req.status().to_string());
+          return s->reset();
+        }
+        auto st = self->state;
+        StateResponse resp = st ? answer_state_request(*req, self->opt.run_id, st->blob, st->sha256,
+                                                       st->outer_step, st->inner_step)
+                                : answer_state_request(*req, self->opt.run_id, {}, {}, 0, 0);
+        Bytes out = p2p::encode_length_prefixed(encode_state_response(resp));
+        self->st_out += out.size();
+        s->write(std::move(out));
+        self->serve_state_request(s);
+      },
+      4096);
+}
+
+// ---------------------------------------------------------------- public API
+
+NodeNetwork::NodeNetwork(std::shared_ptr<NodeNetworkImpl> impl) : impl_(std::move(impl)) {}
+NodeNetwork::~NodeNetwork() { stop(); }
+
+Result<std::unique_ptr<NodeNetwork>> NodeNetwork::start(NetworkOptions options) {
+  if (!options.identity) return invalid_argument("network: no identity");
+  NOLOCO_RETURN_IF_ERROR(options.host.validate());
+  NOLOCO_RETURN_IF_ERROR(options.membership.validate());
+  auto impl = std::make_shared<NodeNetworkImpl>(std::move(options));
+  NOLOCO_RETURN_IF_ERROR(impl->start());
+  return std::unique_ptr<NodeNetwork>(new NodeNetwork(std::move(impl)));
+}
+
+const p2p::PeerId& NodeNetwork::peer_id() const { return impl_->host->peer_id(); }
+p2p::Multiaddr NodeNetwork::listen_addr() const { return impl_->announced; }
+p2p::Multiaddr NodeNetwork::bound_addr() const { return impl_->bound; }
+
+void NodeNetwork::set_progress(uint64_t outer_step, double tokens_per_sec) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, outer_step, tokens_per_sec] {
+    impl->view->set_self({impl->announced.without_peer_id().to_string()}, outer_step, tokens_per_sec);
+  });
+}
+
+void NodeNetwork::publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, p = std::move(encoded_payload)] { impl->exchange_payload = p; });
+}
+
+void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, s = std::move(snapshot)] { impl->state = s; });
+}
+
+ExchangeOutcome NodeNetwork::exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries) {
+  auto a = std::make_shared<NodeNetworkImpl::Attempt>();
+  a->payload = std::move(encoded_payload);
+  a->started = Clk::now();
+  a->deadline = a->started + std::chrono::duration_cast<Clk::duration>(budget);
+  a->tries_left = max_tries;
+  a->timer = std::make_shared<asio::steady_timer>(impl_->io);
+  auto fut = a->promise.get_future();
+  auto impl = impl_;
+  asio::post(impl->io, [impl, a] { impl->next_try(a); });
+  // The network thread always finishes an attempt by its deadline; the margin covers a stop().
+  if (fut.wait_until(a->deadline + std::chrono::seconds(5)) != std::future_status::ready) {
+    asio::post(impl->io, [a] { a->finish(); });
+    ExchangeOutcome out;
+    out.failures.push_back("network thread did not answer");
+    return out;
+  }
+  return fut.get();
+}
+
+std::vector<ReceivedPayload> NodeNetwork::take_inbox() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<ReceivedPayload> out;
+  for (auto& [peer, p] : impl_->inbox) out.push_back(std::move(p));
+  impl_->inbox.clear();
+  return out;
+}
+
+Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget) {
+  auto addr = dial_addr(peer);
+  if (!addr) return unavailable("peer " + peer.peer.to_string() + " has no dialable address");
+  struct Fetch {
+    StateDownload dl;
+    std::promise<Status> done;
+    bool finished = false;
+    int streams_left = 3;
+    Fetch(std::string run, uint64_t cap) : dl(std::move(run), cap) {}
+    void finish(Status st) {
+      if (finished) return;
+      finished = true;
+      done.set_value(std::move(st));
+    }
+  };
+  auto f = std::make_shared<Fetch>(impl_->opt.run_id, max_bytes);
+  auto fut = f->done.get_future();
+  auto impl = impl_;
+  const auto deadline = Clk::now() + std::chrono::duration_cast<Clk::duration>(budget);
+  auto timer = std::make_shared<asio::steady_timer>(impl->io);
+  std::weak_ptr<NodeNetworkImpl> weak = impl;
+  // One request/response round; a broken stream is reopened and the download resumes.
+  auto open = std::make_shared<std::function<void()>>();
+  auto round = std::make_shared<std::function<void(std::shared_ptr<p2p::HostStream>)>>();
+  *round = [weak, f, round, open](std::shared_ptr<p2p::HostStream> s) {
+    auto self = weak.lock();
+    if (!self || f->finished) return;
+    if (f->dl.complete()) {
+      s->close_write();
+      return f->finish(Status::Ok());
+    }
+    s->write(p2p::encode_length_prefixed(encode_state_request(f->dl.next_request())));
+    s->read_message(
+        [weak, f, s, round, open](Result<Bytes> msg) {
+          auto self = weak.lock();
+          if (!self || f->finished) return;
+          if (!msg.ok()) return (*open)();  // resume on a new stream
+          self->st_in += msg->size();
+          auto resp = decode_state_response(*msg);
+          if (!resp.ok()) return f->finish(resp.status());
+          Status st = f->dl.on_response(*resp);
+          if (!st.ok() && st.code() == StatusCode::kCorrupt) return (*open)();  // restarted from 0
+          if (!st.ok()) return f->finish(st);
+          (*round)(s);
+        },
+        kStateChunkBytes + 4096);
+  };
+  *open = [weak, f, round, addr = *addr]() {
+    auto self = weak.lock();
+    if (!self || f->finished) return;
+    if (f->streams_left-- <= 0) return f->finish(unavailable("state download: too many broken streams"));
+    self->host->new_stream(addr, {std::string(kStateProtocolId)},
+                           [weak, f, round](Result<std::shared_ptr<p2p::HostStream>> r) {
+                             if (f->finished) return;
+                             if (!r.ok()) return f->finish(r.status());
+                             (*round)(*r);
+                           });
+  };
+  asio::post(impl->io, [timer, f, open, deadline] {
+    timer->expires_at(deadline);
+    timer->async_wait([f](const asio::error_code& ec) {
+      if (!ec) f->finish(timeout_error("state download timed out"));
+    });
+    (*open)();
+  });
+  if (fut.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready) {
+    asio::post(impl->io, [f] { f->finish(timeout_error("state download timed out")); });
+    fut.wait();
+  }
+  Status st = fut.get();
+  asio::post(impl->io, [timer, open, round] {
+    timer->cancel();
+    // Break the cycles between the two closures.
+    *open = nullptr;
+    *round = nullptr;
+  });
+  NOLOCO_RETURN_IF_ERROR(st.context("state download from " + peer.peer.to_string()));
+  StateFetched out;
+  out.peer = peer.peer;
+  out.outer_step = f->dl.outer_step();
+  out.inner_step = f->dl.inner_step();
+  out.blob = f->dl.take();
+  return out;
+}
+
+std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
+  std::promise<std::vector<p2p::PeerRecord>> p;
+  auto fut = p.get_future();
+  auto impl = impl_;
+  asio::post(impl->io, [impl, &p] {
+    std::vector<p2p::PeerRecord> out;
+    for (auto& r : impl->view->live_peers())
+      if (!impl->banned.count(r.peer)) out.push_back(r);
+    p.set_value(std::move(out));
+  });
+  if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+  return fut.get();
+}
+
+std::vector<NetworkEvent> NodeNetwork::take_events() {
+  std::lock_guard lock(impl_->mu);
+  return std::exchange(impl_->events, {});
+}
+
+void NodeNetwork::strike(const p2p::PeerId& peer, const std::string& why) {
+  auto impl = impl_;
+  asio::post(impl->io, [impl, peer, why] {
+    if (++impl->strikes[peer] >= impl->opt.strikes_to_ban && impl->banned.insert(peer).second)
+      NLOG_WARN("peer {} banned for this session after {} refused payloads (last: {})", peer.to_string(),
+                impl->strikes[peer], why);
+  });
+}
+
+TrafficTotals NodeNetwork::traffic() const {
+  TrafficTotals t;
+  t.exchange_out = impl_->ex_out;
+  t.exchange_in = impl_->ex_in;
+  t.state_out = impl_->st_out;
+  t.state_in = impl_->st_in;
+  t.exchanges_served = impl_->served;
+  return t;
+}
+
+void NodeNetwork::stop() {
+  if (impl_) impl_->stop();
+}
+
+// ---------------------------------------------------------------- manifest fetch
+
+Result<std::string> fetch_run_manifest(const p2p::Identity& identity, const p2p::HostOptions& host_options,
+                                       const std::vector<p2p::Multiaddr>& peers, Duration budget) {
+  if (peers.empty()) return invalid_argument("no peer to fetch the run manifest from (give --join)");
+  asio::io_context io;
+  NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, identity, host_options));
+  std::vector<std::string> failures;
+  std::optional<std::string> manifest;
+  size_t next = 0;
+  asio::steady_timer timer(io);
+  std::function<void()> try_next = [&] {
+    if (manifest || next >= peers.size()) {
+      timer.cancel();
+      return host->close();
+    }
+    const p2p::Multiaddr addr = peers[next++];
+    host->new_stream(addr, {std::string(kRunProtocolId)}, [&, addr](Result<std::shared_ptr<p2p::HostStream>> r) {
+      if (!r.ok()) {
+        failures.push_back(addr.to_string() + ": " + r.status().to_string());
+        return try_next();
+      }
+      auto s = *r;
+      s->read_message(
+          [&, s, addr](Result<Bytes> msg) {
+            if (!msg.ok()) failures.push_back(addr.to_string() + ": " + msg.status().to_string());
+            else manifest = to_string(*msg);
+            try_next();
+          },
+          kMaxManifestBytes);
+    });
+  };
+  timer.expires_after(budget);
+  timer.async_wait([&](const asio::error_code& ec) {
+    if (!ec && !manifest) {
+      failures.push_back("timed out");
+      next = peers.size();
+      host->close();
+    }
+  });
+  asio::post(io, try_next);
+  io.run_for(budget + std::chrono::seconds(5));
+  if (manifest) return *manifest;
+  std::string why;
+  for (const auto& f : failures) why += (why.empty() ? "" : "; ") + f;
+  return unavailable("could not fetch the run manifest: " + why);
+}
+
+}  // namespace noloco::node

@@ -1,0 +1,135 @@
+// The training node's network side: one p2p Host on its own network thread, serving and using
+// the node's protocols (docs/protocols/):
+//   /noloco/run/1.0.0         serve the run manifest
+//   /noloco/membership/1.0.0  gossip of signed peer records; the live view partners come from
+//   /noloco/exchange/1.0.0    one outer-step exchange of payloads with one partner
+//   /noloco/state/1.0.0       serve / download the current slow weights
+//
+// Threading (ARCHITECTURE.md §2): every p2p object lives on the network thread. The training
+// thread calls the methods below; they post to that thread and, where they return a result,
+// wait on a future with a bounded deadline. Nothing here runs torch or RocksDB.
+//
+// The payload bytes exchanged are built and checked numerically by the trainer side
+// (node_payload.h); here they are only framed, size- and hash-checked (exchange_wire.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "p2p/host_options.h"
+#include "p2p/identity.h"
+#include "p2p/membership.h"
+#include "p2p/multiaddr.h"
+#include "trainer/node/exchange_wire.h"
+
+namespace noloco::node {
+
+struct NetworkOptions {
+  std::optional<p2p::Identity> identity;  // required
+  p2p::HostOptions host;
+  p2p::Multiaddr listen;                  // port 0: any
+  std::optional<p2p::Multiaddr> announce;  // address others should dial (default: the bound one)
+  std::vector<p2p::Multiaddr> bootstrap;   // --join addresses and peer-book addresses (with /p2p/)
+  std::string run_id;
+  std::string manifest_json;               // served on /noloco/run/1.0.0
+  ExchangeExpectations expect;             // for every payload we receive (sender filled per peer)
+  Duration gossip_interval = std::chrono::milliseconds(500);
+  p2p::MembershipOptions membership;
+  size_t max_inbox = 8;                    // callers' payloads kept for our next outer step
+  int strikes_to_ban = 5;                  // refused payloads before a peer is no longer served
+  uint64_t seed = 0;                       // partner and gossip-target choice
+};
+
+// A payload a peer sent us, checked for structure, sizes, hashes and sender identity.
+struct ReceivedPayload {
+  p2p::PeerId peer;
+  Payload payload;
+};
+
+struct ExchangeOutcome {
+  std::optional<ReceivedPayload> partner;  // none: every try failed or nobody was live
+  std::vector<std::string> failures;       // "<peer>: <why>" per failed try
+  double seconds = 0;
+  uint64_t bytes_sent = 0, bytes_received = 0;
+};
+
+// What the training thread publishes for others after each outer step.
+struct StateSnapshot {
+  Bytes blob;  // the state-sync blob (node_payload.h)
+  Bytes sha256;
+  uint64_t outer_step = 0, inner_step = 0;
+};
+
+struct StateFetched {
+  p2p::PeerId peer;
+  Bytes blob;
+  uint64_t outer_step = 0, inner_step = 0;
+};
+
+// Something the training thread should record in the store (the network thread cannot).
+struct NetworkEvent {
+  enum class Kind { kBadPayload, kExchangeServed, kPeerSeen } kind;
+  p2p::PeerId peer;
+  std::string detail;
+  std::vector<std::string> addrs;  // kPeerSeen
+};
+
+struct TrafficTotals {
+  uint64_t exchange_out = 0, exchange_in = 0;  // payload bytes (above Noise/yamux)
+  uint64_t state_out = 0, state_in = 0;
+  uint64_t exchanges_served = 0;
+};
+
+class NodeNetworkImpl;
+
+class NodeNetwork {
+ public:
+  // Listens, starts the network thread and the gossip timer.
+  static Result<std::unique_ptr<NodeNetwork>> start(NetworkOptions options);
+  ~NodeNetwork();  // stop()
+
+  const p2p::PeerId& peer_id() const;
+  p2p::Multiaddr listen_addr() const;  // the announced address, with /p2p/
+  p2p::Multiaddr bound_addr() const;   // where the socket actually listens, with /p2p/
+
+  // Our progress, for our membership record.
+  void set_progress(uint64_t outer_step, double tokens_per_sec);
+  // The payload we answer inbound exchanges with (our latest completed outer step).
+  void publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload);
+  void publish_state(std::shared_ptr<const StateSnapshot> snapshot);
+
+  // Blocking: exchanges `encoded_payload` with up to `max_tries` random live partners, one after
+  // another, until one answers with a well-formed payload or `budget` is spent.
+  ExchangeOutcome exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries);
+  // Callers' payloads received since the last call, newest per peer.
+  std::vector<ReceivedPayload> take_inbox();
+  // Blocking: downloads the state snapshot of `peer` (resuming within `budget` after a broken stream).
+  Result<StateFetched> fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget);
+
+  std::vector<p2p::PeerRecord> live_peers();
+  std::vector<NetworkEvent> take_events();
+  // Marks a peer as misbehaving (the trainer found its payload unusable); enough strikes ban it.
+  void strike(const p2p::PeerId& peer, const std::string& why);
+  TrafficTotals traffic() const;
+
+  // Says GoAway to every peer and joins the network thread. Idempotent.
+  void stop();
+
+ private:
+  explicit NodeNetwork(std::shared_ptr<NodeNetworkImpl> impl);
+  std::shared_ptr<NodeNetworkImpl> impl_;
+};
+
+// Fetches the run manifest (JSON text) from the first of `peers` that serves it, with a
+// temporary host; the caller checks its hash against the run id it was given.
+Result<std::string> fetch_run_manifest(const p2p::Identity& identity, const p2p::HostOptions& host,
+                                       const std::vector<p2p::Multiaddr>& peers, Duration budget);
+
+}  // namespace noloco::node
