@@ -1,0 +1,76 @@
+// `noloco run`: one training node of a peer-to-peer NoLoCo run (docs/node.md).
+//
+// The node trains its own replica on its own thread (the caller's), and every H inner steps
+// exchanges a payload with one random live peer through NodeNetwork (the network thread), checks
+// what it got, and takes the NoLoCo outer step with that partner plus any peers that called it
+// meanwhile. There is no barrier: a partner that fails or is slow is replaced, and after the
+// exchange budget a solo step is taken. It checkpoints into its store every K outer steps and at
+// shutdown, resumes from the store by itself, and a fresh node that finds the swarm ahead of it
+// downloads the current slow weights (state sync) instead of starting from zero.
+//
+// Torch-free header for the CLI.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "p2p/host_options.h"
+#include "p2p/identity.h"
+
+namespace noloco::node {
+
+struct NodeOptions {
+  std::string db;                      // the node's store (created when missing)
+  std::optional<p2p::Identity> identity;  // required
+  p2p::HostOptions host;               // PSK, limits
+  std::string listen = "/ip4/127.0.0.1/tcp/0";
+  std::string announce;                // address peers should dial (default: the bound one)
+  std::vector<std::string> join;       // bootstrap multiaddrs (with /p2p/)
+  std::string manifest_path;           // start a run from this manifest, or
+  std::string run_id;                  // join this run (manifest fetched from --join, hash checked)
+  std::string data;                    // corpus path; default: the manifest's
+  std::string device = "cpu";
+  int threads = 1;                     // torch intra-op threads
+  double slowdown = 1.0;               // >1: sleep so each inner step takes this many times longer
+  int64_t checkpoint_every = 5;        // outer steps between checkpoints
+  uint32_t keep_last = 3;
+  double exchange_budget_s = 10.0;     // bounded wait for a partner before a solo step
+  int exchange_tries = 3;              // partners tried per outer step
+  double join_wait_s = 10.0;           // a starting node waits at most this long for the swarm
+  int min_peers = 0;                   // ... until it sees this many live peers (0: 1 when it has
+                                       // somewhere to look, i.e. --join or a peer book; else none)
+  int64_t resync_behind = 8;           // outer steps behind the swarm that trigger a state sync
+  int64_t max_staleness = 4;           // older callers' payloads are not mixed
+  int64_t eval_windows = 64;           // held-out windows for validation loss
+  int64_t eval_every = 1;              // outer steps between evaluations
+  double linger_s = 0.0;               // keep serving this long after the last step
+  int64_t stop_after_outer = 0;        // tests: exit (with checkpoint) after this many outer steps here
+
+  Status validate() const;
+};
+
+struct NodeSinks {
+  std::function<void(const std::string& addr)> on_listening;  // full multiaddr with /p2p/
+  std::function<void(const std::string& json)> on_event;      // one JSON object per event
+};
+
+struct NodeSummary {
+  std::string run_id;
+  std::string peer_id;
+  bool resumed = false;
+  bool interrupted = false;
+  int64_t start_inner = 0, end_inner = 0;
+  int64_t outer_steps = 0;        // taken in this process
+  int64_t exchanges = 0;          // outer steps mixed with at least one peer
+  int64_t solo_steps = 0;
+  double first_val_loss = 0, last_val_loss = 0;
+};
+
+Result<NodeSummary> run_node(const NodeOptions& options, const NodeSinks& sinks, const std::atomic<bool>* stop);
+
+}  // namespace noloco::node
