@@ -24,6 +24,10 @@ Command register_ping(CLI::App& app);
 // Single-node training with resume, and store inspection (cmd_train.cc, cmd_status.cc).
 Command register_train(CLI::App& app);
 Command register_status(CLI::App& app);
+// The training node, run manifests and the local swarm (cmd_run.cc, cmd_init_run.cc, cmd_demo.cc).
+Command register_run(CLI::App& app);
+Command register_init_run(CLI::App& app);
+Command register_demo(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -34,6 +38,9 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_ping(app));
   out.push_back(register_train(app));
   out.push_back(register_status(app));
+  out.push_back(register_run(app));
+  out.push_back(register_init_run(app));
+  out.push_back(register_demo(app));
   return out;
 }
 
