@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: sets up (Debian packages), builds `noloco`, and runs the reference experiment
-# (ALGORITHM.md §8): 8 replicas of a tiny byte-level GPT trained on the fortunes corpus with SYNC,
-# DiLoCo, NoLoCo, NO-SYNC and the NoLoCo ablations, then prints the table and writes
-# out/experiment/comparison.png. Progress of each run is in out/experiment/<run>.log.
-# Until the multi-process node lands (issue 5) this in-process experiment is the demo.
+# The main job: sets up (Debian packages), builds `noloco`, and runs `noloco demo`: a local swarm
+# of separate node processes on loopback (default 4) that train a tiny byte-level GPT on the
+# fortunes corpus with NoLoCo over the encrypted overlay, then prints a summary and writes
+# noloco-demo/loss_curves.png and noloco-demo/summary.json (docs/node.md).
+# Extra arguments go to `noloco demo` (e.g. --peers 6 --steps 900 --slowdown-last 4).
+# The in-process method comparison (SYNC, DiLoCo, NoLoCo, NO-SYNC) is tools/experiment.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -12,4 +13,4 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)" --target noloco
 # OpenMP threads that spin while waiting make a shared 2-core machine crawl (docs/benchmarks.md).
 export OMP_WAIT_POLICY=PASSIVE
-exec bash tools/experiment.sh --steps 300 --h 10 --batch 8 --lr 5e-3 --warmup 30 --eval-every 60 "$@"
+exec build/release/cli/noloco demo "$@"

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-600}
-bin=build/release/noloco
+bin=${NOLOCO_BIN:-build/release/cli/noloco}
 [ -x "$bin" ] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
 out=out/swarm_bench
 mkdir -p "$out"

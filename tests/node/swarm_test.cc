@@ -194,3 +194,28 @@ TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint and exchanges aga
 }
 
 }  // namespace noloco::test
+
+namespace noloco::test {
+
+TEST_CASE("swarm: a node given a run id that the served manifest does not hash to refuses to train", "[swarm]") {
+  TempDir t;
+  const std::string run_id = init_run(t, {"--steps", "100000", "--H", "10", "--batch", "4"});
+  NodeProc n0(node_args(t, 0, {"--manifest", t.sub("manifest.json")}), t.sub("n0.log"));
+  const std::string join = n0.address();
+  REQUIRE(!join.empty());
+  std::string wrong = run_id;
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  RunResult r = run_noloco(node_args(t, 1, {"--run-id", wrong, "--join", join}));
+  CHECK(r.exit_code == 2);
+  INFO(r.err);
+  CHECK(r.err.find("hashes to " + run_id) != std::string::npos);
+  CHECK(r.err.find(wrong) != std::string::npos);
+  CHECK(r.out.empty());  // it never started listening, let alone training
+  // The right id joins.
+  RunResult ok = run_noloco(node_args(t, 2, {"--run-id", run_id, "--join", join, "--stop-after-outer", "1"}));
+  CHECK(ok.exit_code == 0);
+  n0.kill(SIGTERM);
+  CHECK(n0.wait_exit() == 0);
+}
+
+}  // namespace noloco::test
