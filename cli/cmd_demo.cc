@@ -299,6 +299,7 @@ Command register_demo(CLI::App& app) {
                             label(j.value("peer", "")).c_str(), static_cast<long long>(j.value("outer_step", 0)),
                             j.value("val_loss_before", 0.0), j.value("val_loss_after", 0.0));
                 c.notes.push_back("state sync from " + label(j.value("peer", "")));
+                c.curve.emplace_back(static_cast<double>(j.value("inner_step", 0)), j.value("val_loss_after", 0.0));
               } else if (ev == "refused" || ev == "state_sync_failed") {
                 std::printf("%-6s %s %s: %s\n", c.name.c_str(), ev.c_str(), label(j.value("peer", "")).c_str(),
                             j.value("why", "").c_str());
@@ -379,7 +380,7 @@ Command register_demo(CLI::App& app) {
             summary["unigram_entropy_nats"] = entropy;
             std::ofstream(dir / "summary.json") << summary.dump(2) << "\n";
             ChartOptions co;
-            co.title = "noloco demo: validation loss per node (" + std::to_string(f->peers) + " nodes, NoLoCo)";
+            co.title = "validation loss of " + std::to_string(f->peers) + " NoLoCo nodes";
             co.x_label = "inner step";
             co.y_label = "validation loss (nats)";
             const fs::path png = dir / "loss_curves.png";

@@ -131,8 +131,8 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
   CHECK(all.find("/noloco/") == std::string::npos);
 }
 
-TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint and exchanges again; a late joiner starts from "
-          "the swarm's weights",
+TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint, finds the swarm from its peer book and exchanges "
+          "again; a late joiner starts from the swarm's weights",
           "[swarm]") {
   TempDir t;
   const std::string run_id =
@@ -155,7 +155,9 @@ TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint and exchanges aga
   CHECK(n2->wait_exit() == -SIGKILL);
   const int64_t reached = NodeProc::max_outer(n2->events());
 
-  NodeProc n2b(node_args(t, 2, with({"--run-id", run_id, "--join", join, "--min-peers", "1"})), t.sub("n2b.log"));
+  // Restarted with neither --join nor --run-id: the run comes from its store, the swarm from its
+  // peer book.
+  NodeProc n2b(node_args(t, 2, with({"--min-peers", "1"})), t.sub("n2b.log"));
   REQUIRE(n2b.wait_for([](auto& evs) { return NodeProc::has(evs, "start"); }));
   {
     const json start = n2b.events_of("start").at(0);
