@@ -1,0 +1,163 @@
+// The trainer side of an exchange (node_payload.h): two replicas that swap payloads over the
+// wire format and each apply the step end up exactly where the in-process NoLoCo group step puts
+// them; bad tensors are refused before anything changes.
+#include "../trainer/torch_catch.h"
+
+#include <cmath>
+
+#include "../trainer/test_corpus.h"
+#include "trainer/core/outer.h"
+#include "trainer/core/replica.h"
+#include "trainer/node/exchange_wire.h"
+#include "trainer/node/node_payload.h"
+
+using namespace noloco;
+using namespace noloco::node;
+
+namespace {
+
+trainer::ReplicaConfig config() {
+  trainer::ReplicaConfig rc;
+  rc.model = *trainer::model_preset("tiny");
+  rc.model.context = 32;
+  rc.batch = 4;
+  rc.seed = 5;
+  rc.inner.schedule = trainer::LrSchedule{3e-3, 2, 50, 0.1};
+  return rc;
+}
+
+std::unique_ptr<trainer::Replica> make(const Bytes* train, int shard) {
+  auto r = trainer::Replica::create(config(), train, shard, 2);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+// What the receiver sees: our payload, sent through the exchange framing and reassembled.
+Payload over_the_wire(const trainer::Replica& r, const std::string& sender, const ExchangeExpectations& e) {
+  PayloadSettings s;
+  s.codec.mode = codec::Mode::kFp32;  // exact, so the comparison below can be tight
+  s.run_id = e.run_id;
+  s.sender = sender;
+  auto p = build_payload(r, s);
+  REQUIRE(p.ok());
+  PayloadReader reader(e);
+  REQUIRE(reader.feed(encode_payload(*p)).ok());
+  REQUIRE(reader.done());
+  auto got = reader.take();
+  REQUIRE(got.ok());
+  return std::move(*got);
+}
+
+ExchangeExpectations expect_for(const trainer::Replica& r, const std::string& sender) {
+  ExchangeExpectations e;
+  e.run_id = "run-x";
+  e.numel = static_cast<uint64_t>(r.phi().numel());
+  e.max_tensor_bytes = e.numel * 4 + 4096;
+  e.sender = sender;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("node payload: a pair that swaps payloads and applies the step matches the NoLoCo group step",
+          "[node][payload]") {
+  const Bytes train = trainer::testing::synthetic_text(200000);
+  auto a = make(&train, 0), b = make(&train, 1);
+  auto ra = make(&train, 0), rb = make(&train, 1);  // reference pair, same data
+  for (int i = 0; i < 3; ++i) {
+    a->train_step();
+    b->train_step();
+    ra->train_step();
+    rb->train_step();
+  }
+  const trainer::NolocoParams p{0.5, 0.7, 0.7};
+  // Both payloads are taken before either side moves (as on the wire).
+  Payload from_b = over_the_wire(*b, "B", expect_for(*a, "B"));
+  Payload from_a = over_the_wire(*a, "A", expect_for(*b, "A"));
+  auto cb = verify_payload(from_b, *a, expect_for(*a, "B"), VerifyLimits{});
+  auto ca = verify_payload(from_a, *b, expect_for(*b, "A"), VerifyLimits{});
+  REQUIRE(cb.ok());
+  REQUIRE(ca.ok());
+  apply_outer_step(*a, std::vector<PeerContribution>{*cb}, p, WireForm::kDeltaPhi);
+  apply_outer_step(*b, std::vector<PeerContribution>{*ca}, p, WireForm::kDeltaPhi);
+
+  trainer::OuterView va{ra->theta(), ra->phi(), ra->delta()}, vb{rb->theta(), rb->phi(), rb->delta()};
+  trainer::OuterView* group[] = {&va, &vb};
+  trainer::noloco_group_step(group, p);
+  CHECK(torch::allclose(a->phi(), ra->phi(), 1e-6, 1e-7));
+  CHECK(torch::allclose(b->phi(), rb->phi(), 1e-6, 1e-7));
+  CHECK(torch::allclose(a->delta(), ra->delta(), 1e-6, 1e-7));
+  CHECK(torch::equal(a->theta(), a->phi()));
+  CHECK(a->outer_step() == 1);
+  // A solo step (no contributions) moves by α·δ + β·Δ only: φ changes, the γ term is zero.
+  auto before = a->phi().clone();
+  a->train_step();
+  apply_outer_step(*a, {}, p, WireForm::kDeltaPhi);
+  CHECK_FALSE(torch::equal(before, a->phi()));
+}
+
+TEST_CASE("node payload: NaN, wrong size and far-away tensors are refused and change nothing", "[node][payload]") {
+  const Bytes train = trainer::testing::synthetic_text(200000);
+  auto a = make(&train, 0), b = make(&train, 1);
+  for (int i = 0; i < 3; ++i) {
+    a->train_step();
+    b->train_step();
+  }
+  const auto e = expect_for(*a, "B");
+  const torch::Tensor phi_before = a->phi().clone(), theta_before = a->theta().clone();
+
+  SECTION("far-away slow weights") {
+    torch::NoGradGuard ng;
+    b->phi().mul_(3.0);  // a peer whose weights are nowhere near ours (Δ only 3x ours)
+    b->theta().mul_(3.0);
+    auto c = verify_payload(over_the_wire(*b, "B", e), *a, e, VerifyLimits{});
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find("away from ours") != std::string::npos);
+  }
+  SECTION("a huge pseudo-gradient") {
+    torch::NoGradGuard ng;
+    b->theta().add_(torch::ones_like(b->theta()) * 10.0);
+    auto c = verify_payload(over_the_wire(*b, "B", e), *a, e, VerifyLimits{});
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().find("norm") != std::string::npos);
+  }
+  SECTION("a tensor whose codec message says another size") {
+    Payload p = over_the_wire(*b, "B", e);
+    p.header.numel += 1;
+    auto c = verify_payload(p, *a, e, VerifyLimits{});
+    CHECK_FALSE(c.ok());
+  }
+  SECTION("a damaged codec message (hash fixed up by a forger)") {
+    Payload p = over_the_wire(*b, "B", e);
+    p.tensors[1][p.tensors[1].size() - 1] ^= 0x40;
+    Payload forged = make_payload(p.header, {{"delta", p.tensors[0]}, {"phi", p.tensors[1]}});
+    auto c = verify_payload(forged, *a, e, VerifyLimits{});
+    CHECK_FALSE(c.ok());
+  }
+  CHECK(torch::equal(a->phi(), phi_before));
+  CHECK(torch::equal(a->theta(), theta_before));
+  CHECK(a->outer_step() == 0);
+}
+
+TEST_CASE("node payload: the state blob carries φ exactly and adopting it resets δ and takes the counters",
+          "[node][payload]") {
+  const Bytes train = trainer::testing::synthetic_text(200000);
+  auto a = make(&train, 0), b = make(&train, 1);
+  for (int i = 0; i < 4; ++i) a->train_step();
+  trainer::OuterView va{a->theta(), a->phi(), a->delta()};
+  trainer::OuterView* g[] = {&va};
+  trainer::noloco_group_step(g, trainer::NolocoParams{});
+  a->count_outer_step();
+  auto blob = build_state_blob(*a);
+  REQUIRE(blob.ok());
+  REQUIRE(adopt_state(*b, *blob, 1, 4).ok());
+  CHECK(torch::equal(b->phi(), a->phi()));
+  CHECK(torch::equal(b->theta(), a->phi()));
+  CHECK(b->delta().abs().sum().item<double>() == 0.0);
+  CHECK(b->inner_step() == 4);
+  CHECK(b->outer_step() == 1);
+  // A blob for another model size is refused, and b is untouched.
+  Bytes cut(blob->begin(), blob->end() - 4);
+  CHECK_FALSE(adopt_state(*b, cut, 2, 8).ok());
+  CHECK(b->inner_step() == 4);
+}
