@@ -108,8 +108,8 @@ TEST_CASE("node payload: NaN, wrong size and far-away tensors are refused and ch
 
   SECTION("far-away slow weights") {
     torch::NoGradGuard ng;
-    b->phi().mul_(3.0);  // a peer whose weights are nowhere near ours (Δ only 3x ours)
-    b->theta().mul_(3.0);
+    b->phi().mul_(4.0);  // a peer whose weights are nowhere near ours (Δ only 4x ours)
+    b->theta().mul_(4.0);
     auto c = verify_payload(over_the_wire(*b, "B", e), *a, e, VerifyLimits{});
     REQUIRE_FALSE(c.ok());
     CHECK(c.status().message().find("away from ours") != std::string::npos);

@@ -313,6 +313,8 @@ struct NodeNetworkImpl::Attempt {
   std::shared_ptr<const Bytes> payload;
   Clk::time_point deadline;
   int tries_left = 0;
+  uint64_t our_outer = 0;
+  int64_t max_staleness = 0;
   std::vector<p2p::PeerId> tried;
   ExchangeOutcome outcome;
   Clk::time_point started;
@@ -336,6 +338,9 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
   if (stopping || a->tries_left <= 0 || Clk::now() >= a->deadline) return a->finish();
   std::vector<p2p::PeerId> exclude = a->tried;
   exclude.insert(exclude.end(), banned.begin(), banned.end());
+  for (const auto& rec : view->live_peers())
+    if (static_cast<int64_t>(a->our_outer) - static_cast<int64_t>(rec.outer_step) > a->max_staleness)
+      exclude.push_back(rec.peer);
   auto partner = view->sample_live(rng, exclude);
   if (!partner) return a->finish();
   a->tried.push_back(partner->peer);
@@ -386,6 +391,8 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                        self->ex_in += reader->bytes_received();
                        a->outcome.bytes_received += reader->bytes_received();
                        if (!p->header.error.empty()) return fail("refused: " + p->header.error);
+                       const int64_t lag = static_cast<int64_t>(a->our_outer) - static_cast<int64_t>(p->header.outer_step);
+                       if (lag > a->max_staleness) return fail("answer is " + std::to_string(lag) + " outer steps old");
                        a->outcome.partner = ReceivedPayload{peer, std::move(*p)};
                        a->finish();
                      });
@@ -461,8 +468,11 @@ void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
   asio::post(impl->io, [impl, s = std::move(snapshot)] { impl->state = s; });
 }
 
-ExchangeOutcome NodeNetwork::exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries) {
+ExchangeOutcome NodeNetwork::exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries,
+                                      uint64_t our_outer_step, int64_t max_staleness) {
   auto a = std::make_shared<NodeNetworkImpl::Attempt>();
+  a->our_outer = our_outer_step;
+  a->max_staleness = max_staleness;
   a->payload = std::move(encoded_payload);
   a->started = Clk::now();
   a->deadline = a->started + std::chrono::duration_cast<Clk::duration>(budget);

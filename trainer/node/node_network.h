@@ -106,8 +106,11 @@ class NodeNetwork {
   void publish_state(std::shared_ptr<const StateSnapshot> snapshot);
 
   // Blocking: exchanges `encoded_payload` with up to `max_tries` random live partners, one after
-  // another, until one answers with a well-formed payload or `budget` is spent.
-  ExchangeOutcome exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries);
+  // another, until one answers with a well-formed payload or `budget` is spent. Partners whose
+  // advertised outer step, or whose answer, lags ours by more than `max_staleness` are passed
+  // over (they still call us, and we answer them).
+  ExchangeOutcome exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries,
+                           uint64_t our_outer_step, int64_t max_staleness);
   // Callers' payloads received since the last call, newest per peer.
   std::vector<ReceivedPayload> take_inbox();
   // Blocking: downloads the state snapshot of `peer` (resuming within `budget` after a broken stream).

@@ -337,7 +337,8 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
       tokens_per_s = phase_s > 0 ? static_cast<double>(phase_tokens) / phase_s : 0.0;
       NOLOCO_ASSIGN_OR_RETURN(auto mine, publish_payload());
       const TrafficTotals before = net->traffic();
-      ExchangeOutcome ex = net->exchange(mine, seconds(o.exchange_budget_s), o.exchange_tries);
+      ExchangeOutcome ex = net->exchange(mine, seconds(o.exchange_budget_s), o.exchange_tries,
+                                         static_cast<uint64_t>(replica->outer_step()), o.max_staleness);
       std::vector<PeerContribution> group;
       std::vector<std::string> partners;
       std::vector<int64_t> staleness;
