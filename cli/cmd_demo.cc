@@ -56,7 +56,7 @@ struct Child {
   uint64_t bytes_out = 0, raw_out = 0;
   std::map<std::string, int> partners;  // peer id -> times mixed
   std::vector<std::pair<double, double>> curve;  // (inner step, val loss)
-  std::vector<double> tokens_per_s, exchange_s;  // per outer step
+  std::vector<double> tokens_per_s, exchange_s, group_sizes;  // per outer step
   uint64_t payload_bytes = 0, raw_payload = 0;   // our payload's size, and as raw fp32 (last outer step)
   std::vector<std::string> notes;
 };
@@ -272,6 +272,7 @@ Command register_demo(CLI::App& app) {
                 if (group.empty()) ++c.solo;
                 else ++c.exchanges;
                 for (const auto& g : group) c.partners[g.get<std::string>()]++;
+                c.group_sizes.push_back(static_cast<double>(group.size() + 1));
                 c.bytes_out += j.value("bytes_out", uint64_t{0});
                 c.tokens_per_s.push_back(j.value("tokens_per_s", 0.0));
                 if (!j.value("partner", std::string()).empty()) c.exchange_s.push_back(j.value("exchange_s", 0.0));
@@ -367,6 +368,7 @@ Command register_demo(CLI::App& app) {
                                           {"solo_steps", k->solo}, {"partners", partners_json},
                                           {"bytes_out", k->bytes_out}, {"raw_fp32_bytes", k->raw_out},
                                           {"tokens_per_s_mean", mean(k->tokens_per_s)},
+                                          {"mean_group", mean(k->group_sizes)},
                                           {"exchange_s_median", median(k->exchange_s)},
                                           {"payload_bytes", k->payload_bytes}, {"raw_payload_bytes", k->raw_payload},
                                           {"curve", k->curve}});

@@ -171,6 +171,20 @@ TEST_CASE("swarm: wrong-run, truncated, wrong-shape and NaN payloads are refused
   CHECK(reasons.find("our model has") != std::string::npos);
   // The node was alone: every outer step was solo, so no byte of the attacker's reached the model.
   for (const auto& e : node.events_of("outer")) CHECK(e["group"].empty());
+  CHECK(node.events_of("banned").size() == 1);
+  // Scored down and banned in the store, so the next start keeps it out too.
+  RunResult st = run_noloco({"status", "--db", t.sub("db"), "--json"});
+  REQUIRE(st.exit_code == 0);
+  const json status = json::parse(st.out);
+  CHECK(status["peers"]["active_bans"].get<int>() == 1);
+  bool found = false;
+  for (const auto& p : status["peers"]["best"])
+    if (p["peer_id"].get<std::string>() == bad.peer()) {
+      found = true;
+      CHECK(p["failures"].get<int>() >= 5);
+      CHECK(p["score"].get<double>() < 0);
+    }
+  CHECK(found);
 }
 
 }  // namespace noloco::test

@@ -83,6 +83,12 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
     if (events.size() < 1024) events.push_back(std::move(e));
   }
   void strike_local(const p2p::PeerId& peer, const std::string& why);
+  void note_strike(const p2p::PeerId& peer, const std::string& why) {
+    if (++strikes[peer] >= opt.strikes_to_ban && banned.insert(peer).second) {
+      NLOG_WARN("peer {} banned after {} refused messages (last: {})", peer.to_string(), strikes[peer], why);
+      add_event({NetworkEvent::Kind::kBanned, peer, why, {}});
+    }
+  }
   ExchangeExpectations expect_from(const p2p::PeerId& peer) const {
     ExchangeExpectations e = opt.expect;
     e.sender = peer.to_string();
@@ -129,6 +135,7 @@ Status NodeNetworkImpl::start() {
           .count());
   view = std::make_unique<p2p::MembershipView>(*opt.identity, opt.run_id, epoch, opt.membership, clock);
   view->set_self({announced.without_peer_id().to_string()}, 0, 0.0);
+  banned.insert(opt.banned.begin(), opt.banned.end());
 
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
   auto guard = [weak](auto fn) {
@@ -264,9 +271,7 @@ void NodeNetworkImpl::on_run_stream(std::shared_ptr<p2p::HostStream> s) {
 
 void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& why) {
   add_event({NetworkEvent::Kind::kBadPayload, peer, why, {}});
-  if (++strikes[peer] >= opt.strikes_to_ban && banned.insert(peer).second)
-    NLOG_WARN("peer {} banned for this session after {} refused messages (last: {})", peer.to_string(),
-              strikes[peer], why);
+  note_strike(peer, why);
 }
 
 void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
@@ -605,11 +610,7 @@ std::vector<NetworkEvent> NodeNetwork::take_events() {
 
 void NodeNetwork::strike(const p2p::PeerId& peer, const std::string& why) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, peer, why] {
-    if (++impl->strikes[peer] >= impl->opt.strikes_to_ban && impl->banned.insert(peer).second)
-      NLOG_WARN("peer {} banned for this session after {} refused payloads (last: {})", peer.to_string(),
-                impl->strikes[peer], why);
-  });
+  asio::post(impl->io, [impl, peer, why] { impl->note_strike(peer, why); });
 }
 
 TrafficTotals NodeNetwork::traffic() const {

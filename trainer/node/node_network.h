@@ -44,6 +44,7 @@ struct NetworkOptions {
   p2p::MembershipOptions membership;
   size_t max_inbox = 8;                    // callers' payloads kept for our next outer step
   int strikes_to_ban = 5;                  // refused payloads before a peer is no longer served
+  std::vector<p2p::PeerId> banned;         // from the store: not answered, not chosen
   uint64_t seed = 0;                       // partner and gossip-target choice
 };
 
@@ -75,7 +76,7 @@ struct StateFetched {
 
 // Something the training thread should record in the store (the network thread cannot).
 struct NetworkEvent {
-  enum class Kind { kBadPayload, kExchangeServed, kPeerSeen } kind;
+  enum class Kind { kBadPayload, kExchangeServed, kPeerSeen, kBanned } kind;
   p2p::PeerId peer;
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen

@@ -31,6 +31,7 @@ namespace {
 
 using json = nlohmann::json;
 using Clk = std::chrono::steady_clock;
+constexpr int64_t kBanSeconds = 24 * 3600;  // a peer that sent 5 unusable payloads, kept out a day
 
 int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -201,6 +202,9 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
       no.announce = a;
     }
     no.bootstrap = bootstrap_addrs(o, *store, self_id);
+    if (auto bans = store->list_active_bans(); bans.ok())
+      for (const auto& b : *bans)
+        if (auto id = p2p::PeerId::parse(b.peer_id); id.ok()) no.banned.push_back(*id);
     no.run_id = run.run_id;
     no.manifest_json = run.json;
     no.expect.run_id = run.run_id;
@@ -264,6 +268,9 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
         if (e.kind == NetworkEvent::Kind::kBadPayload) {
           (void)store->record_outcome(peer, false, -5.0);
           emit({{"event", "refused"}, {"peer", peer}, {"why", e.detail}});
+        } else if (e.kind == NetworkEvent::Kind::kBanned) {
+          (void)store->ban(peer, e.detail, kBanSeconds);
+          emit({{"event", "banned"}, {"peer", peer}, {"why", e.detail}});
         } else if (e.kind == NetworkEvent::Kind::kPeerSeen) {
           (void)store->record_seen(peer, e.addrs);
         }
@@ -409,6 +416,8 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
       mr.exchange_ms = ex.seconds * 1000.0;
       mr.fields["inner_step"] = static_cast<double>(replica->inner_step());
       mr.fields["group"] = static_cast<double>(group.size() + 1);
+      if (!staleness.empty())
+        mr.fields["staleness_max"] = static_cast<double>(*std::max_element(staleness.begin(), staleness.end()));
       mr.fields["val_loss"] = last_val;
       if (Status st = store->put_metrics(mr); !st.ok()) NLOG_WARN("metrics: {}", st.to_string());
 
