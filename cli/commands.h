@@ -14,14 +14,24 @@ struct Command {
   std::function<int()> run;  // returns the process exit code
 };
 
-Command register_simulate(CLI::App& app);  // cmd_simulate.cc
-Command register_train(CLI::App& app);     // cmd_train.cc
-Command register_status(CLI::App& app);    // cmd_status.cc
+// Training (cmd_simulate.cc).
+Command register_simulate(CLI::App& app);
+// p2p identity and connectivity tools (cmd_keygen.cc, cmd_id.cc, cmd_listen.cc, cmd_ping.cc).
+Command register_keygen(CLI::App& app);
+Command register_id(CLI::App& app);
+Command register_listen(CLI::App& app);
+Command register_ping(CLI::App& app);
+// Single-node training with resume, and store inspection (cmd_train.cc, cmd_status.cc).
+Command register_train(CLI::App& app);
+Command register_status(CLI::App& app);
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
-  (void)app;  // verbs are added below as their modules land
   out.push_back(register_simulate(app));
+  out.push_back(register_keygen(app));
+  out.push_back(register_id(app));
+  out.push_back(register_listen(app));
+  out.push_back(register_ping(app));
   out.push_back(register_train(app));
   out.push_back(register_status(app));
   return out;

@@ -13,6 +13,8 @@ PACKAGES=(
   catch2                                     # tests (Catch2 v2)
   fortunes                                   # default corpus: real English text
   python3 python3-matplotlib                 # plots from tools/
+  nodejs                                     # js-libp2p interop peer (tools/interop); needs Node >= 20
+  clang libclang-rt-14-dev                   # fuzz preset: libFuzzer + sanitizer runtimes (tools/fuzz.sh)
 )
 
 missing=()
@@ -28,4 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+# npm comes with the nodesource nodejs package; Debian's own nodejs needs Debian's npm beside it.
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm
 fi

@@ -3,8 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-# Paths relative to the checkout, so a fresh clone reuses the compiler cache of earlier builds.
-export CCACHE_BASEDIR="$PWD"
+# Paths relative to the checkout (and the build directory left out of the hash, although -g
+# records it), so a fresh clone reuses the compiler cache of earlier builds.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"
+bash tools/interop/install.sh   # js-libp2p peer for tests/interop (npm ci when its lockfile changed)
+# Torch tests run two at a time on 2 cores: OpenMP threads that spin while waiting would
+# starve each other (docs/benchmarks.md), so they sleep instead.
+export OMP_WAIT_POLICY=PASSIVE
 ctest --preset release -j"$(nproc)" "$@"

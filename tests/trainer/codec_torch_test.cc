@@ -1,9 +1,7 @@
 // torch adapter of the tensor codec: dtypes, strides, shapes, and refusal without writing.
+#include "torch_catch.h"
+
 #include "trainer/core/codec_torch.h"
-
-#include <torch/torch.h>
-
-#include <catch2/catch.hpp>
 
 using namespace noloco;
 using namespace noloco::codec;

@@ -1,6 +1,5 @@
 // The byte-level GPT: presets, parameter layout, seeded init, causal masking.
-#include <catch2/catch.hpp>
-#include <torch/torch.h>
+#include "torch_catch.h"
 
 #include "trainer/core/gpt.h"
 #include "trainer/core/model.h"

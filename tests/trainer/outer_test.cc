@@ -1,6 +1,5 @@
 // Outer optimizers: the checks of ALGORITHM.md §7 (all but the codec ones).
-#include <catch2/catch.hpp>
-#include <torch/torch.h>
+#include "torch_catch.h"
 
 #include <set>
 

@@ -1,6 +1,5 @@
 // Export -> import -> continue is bit-identical; bad state is refused and never half-applied.
-#include <catch2/catch.hpp>
-#include <torch/torch.h>
+#include "torch_catch.h"
 
 #include <cstring>
 #include <limits>

@@ -1,6 +1,5 @@
 // End-to-end: loss falls on the real corpus; the simulation emits its documented JSON lines.
-#include <catch2/catch.hpp>
-#include <torch/torch.h>
+#include "torch_catch.h"
 
 #include <filesystem>
 #include <fstream>

@@ -103,6 +103,7 @@ void quantize_blocks(Mode mode, std::span<const float> x, uint32_t block, uint8_
   uint8_t* scales = raw;
   uint8_t* codes = raw + 4 * nb;
   const int q = qmax(mode);
+  if (n == 0) return;  // raw may be null for an empty tensor
   if (mode == Mode::kInt4) std::memset(codes, 0, (n + 1) / 2);
   for (uint64_t b = 0; b < nb; ++b) {
     const uint64_t begin = b * block;

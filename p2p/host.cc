@@ -1,0 +1,599 @@
+#include "p2p/host.h"
+
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/connect.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <list>
+#include <unordered_map>
+
+#include "common/log.h"
+#include "common/varint.h"
+#include "p2p/framing.h"
+#include "p2p/host_connection.h"
+#include "p2p/ping.h"
+
+namespace noloco::p2p {
+
+using asio::ip::tcp;
+
+Status HostOptions::validate() const {
+  if (dial_timeout <= Duration::zero()) return invalid_argument("host: dial_timeout must be positive");
+  if (handshake_timeout <= Duration::zero()) return invalid_argument("host: handshake_timeout must be positive");
+  if (ping_timeout <= Duration::zero()) return invalid_argument("host: ping_timeout must be positive");
+  if (max_connections == 0) return invalid_argument("host: max_connections must be positive");
+  if (max_connections_per_peer == 0) return invalid_argument("host: max_connections_per_peer must be positive");
+  if (max_streams_per_connection == 0) return invalid_argument("host: max_streams_per_connection must be positive");
+  if (max_stream_window < yamux::kInitialWindow) return invalid_argument("host: max_stream_window below 256 KiB");
+  if (max_connection_receive_window < yamux::kInitialWindow) {
+    return invalid_argument("host: max_connection_receive_window below 256 KiB");
+  }
+  if (max_stream_send_buffer == 0) return invalid_argument("host: max_stream_send_buffer must be positive");
+  if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
+  if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
+  return Status::Ok();
+}
+
+// All host state, on the network thread.
+class HostImpl : public std::enable_shared_from_this<HostImpl> {
+ public:
+  HostImpl(asio::io_context& io, Identity identity, HostOptions options)
+      : io_(io), identity_(std::move(identity)), opt_(std::move(options)) {
+    protocols_ = std::make_shared<std::vector<std::string>>();
+  }
+
+  void install_builtin_handlers();
+  Result<Multiaddr> listen(const Multiaddr& addr);
+  void set_handler(const std::string& protocol, StreamHandler handler);
+  void remove_handler(const std::string& protocol);
+  void connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
+  void new_stream_on(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb);
+  void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);
+  void close();
+
+  std::shared_ptr<HostConnection> best_connection(const PeerId& peer) const;
+  size_t connection_count() const { return pending_.size() + upgraded_count(); }
+  size_t upgraded_count() const {
+    size_t n = 0;
+    for (const auto& [p, v] : conns_) n += v.size();
+    return n;
+  }
+  void post(std::function<void()> fn) {
+    asio::post(io_, [fn = std::move(fn)] {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        NLOG_ERROR("p2p: callback threw: {}", e.what());
+      }
+    });
+  }
+
+  asio::io_context& io_;
+  Identity identity_;
+  HostOptions opt_;
+  bool closed_ = false;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::vector<Multiaddr> listen_addrs_;
+  std::map<std::string, StreamHandler> handlers_;
+  // Shared with every connection and updated in place, so a handler added later is offered on
+  // connections that already exist (all on the network thread: no lock).
+  std::shared_ptr<std::vector<std::string>> protocols_;
+  // Upgrading connections, and upgraded ones by peer.
+  std::map<HostConnection*, std::shared_ptr<HostConnection>> pending_;
+  std::unordered_map<PeerId, std::vector<std::shared_ptr<HostConnection>>> conns_;
+  std::unordered_map<PeerId, IdentifyInfo> infos_;
+  std::function<void(const PeerId&, const IdentifyInfo&)> identify_listener_;
+
+  // Dials in flight, so concurrent requests for one peer share a connection attempt.
+  struct Dial {
+    std::optional<PeerId> peer;
+    std::vector<std::function<void(Result<std::shared_ptr<HostConnection>>)>> waiters;
+    std::unique_ptr<asio::steady_timer> timer;
+    std::unique_ptr<tcp::resolver> resolver;
+    std::shared_ptr<tcp::socket> socket;
+    std::weak_ptr<HostConnection> conn;
+    bool done = false;
+  };
+  std::list<std::shared_ptr<Dial>> dials_;
+
+ private:
+  void accept_loop(tcp::acceptor* acceptor);
+  std::shared_ptr<HostConnection> make_connection(tcp::socket socket, ConnectionRole role,
+                                                  std::optional<PeerId> expected,
+                                                  std::shared_ptr<Dial> dial);
+  void on_upgraded(const std::shared_ptr<HostConnection>& conn, std::shared_ptr<Dial> dial);
+  void on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial);
+  void on_inbound_stream(std::shared_ptr<HostStream> stream);
+  void finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r);
+  void start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::results_type endpoints);
+  void run_identify(const std::shared_ptr<HostConnection>& conn);
+  IdentifyInfo own_identify(const HostConnection* conn) const;
+  void rebuild_protocols();
+};
+
+// --- listening and accepting ------------------------------------------------------------------
+
+Result<Multiaddr> HostImpl::listen(const Multiaddr& addr) {
+  if (closed_) return Status(StatusCode::kUnavailable, "host is closed");
+  auto host = addr.host();
+  auto port = addr.tcp_port();
+  if (!host || !port || addr.host_is_dns()) {
+    return invalid_argument("listen: need /ip4|ip6/<address>/tcp/<port>, got " + addr.to_string());
+  }
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(*host, ec);
+  if (ec) return invalid_argument("listen: bad address " + *host);
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  tcp::endpoint ep(ip, *port);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return io_error("listen on " + addr.to_string() + ": " + ec.message());
+  tcp::endpoint bound = acceptor->local_endpoint(ec);
+  if (ec) return io_error("listen: " + ec.message());
+  NOLOCO_ASSIGN_OR_RETURN(Multiaddr real, Multiaddr::from_ip_tcp(bound.address().to_string(), bound.port()));
+  listen_addrs_.push_back(real);
+  tcp::acceptor* raw = acceptor.get();
+  acceptors_.push_back(std::move(acceptor));
+  accept_loop(raw);
+  return real.with_peer_id(identity_.peer_id());
+}
+
+void HostImpl::accept_loop(tcp::acceptor* acceptor) {
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  acceptor->async_accept([weak, acceptor](const asio::error_code& ec, tcp::socket socket) {
+    auto self = weak.lock();
+    if (!self || self->closed_) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      NLOG_WARN("p2p: accept failed: {}", ec.message());
+    } else if (self->connection_count() >= self->opt_.max_connections) {
+      NLOG_WARN("p2p: connection limit ({}) reached, refusing an inbound connection", self->opt_.max_connections);
+      asio::error_code ignored;
+      socket.close(ignored);
+    } else {
+      auto conn = self->make_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
+      conn->start(self->opt_.handshake_timeout);
+    }
+    self->accept_loop(acceptor);
+  });
+}
+
+std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, ConnectionRole role,
+                                                          std::optional<PeerId> expected,
+                                                          std::shared_ptr<Dial> dial) {
+  ConnectionCoreOptions co;
+  co.role = role;
+  co.expected_remote = std::move(expected);
+  co.psk = opt_.psk;
+  co.protocols = protocols_;
+  co.yamux.max_window = opt_.max_stream_window;
+  co.yamux.max_total_receive_window = opt_.max_connection_receive_window;
+  co.yamux.max_streams = opt_.max_streams_per_connection;
+  co.yamux.max_send_buffer = opt_.max_stream_send_buffer;
+
+  std::optional<Multiaddr> remote;
+  asio::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (!ec) {
+    auto m = Multiaddr::from_ip_tcp(ep.address().to_string(), ep.port());
+    if (m.ok()) remote = *m;
+  }
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  HostConnection::Hooks hooks;
+  hooks.upgraded = [weak, dial](std::shared_ptr<HostConnection> c) {
+    if (auto self = weak.lock()) self->on_upgraded(c, dial);
+  };
+  hooks.inbound_stream = [weak](std::shared_ptr<HostStream> s) {
+    if (auto self = weak.lock()) {
+      self->on_inbound_stream(std::move(s));
+    } else {
+      s->reset();
+    }
+  };
+  hooks.closed = [weak, dial](HostConnection* c, const Status& why) {
+    if (auto self = weak.lock()) self->on_closed(c, why, dial);
+  };
+  auto conn = std::make_shared<HostConnection>(io_, std::move(socket), identity_, std::move(co), opt_,
+                                               std::move(hooks), remote);
+  pending_[conn.get()] = conn;
+  if (dial) dial->conn = conn;
+  return conn;
+}
+
+void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::shared_ptr<Dial> dial) {
+  pending_.erase(conn.get());
+  if (closed_) {
+    conn->close(Status(StatusCode::kUnavailable, "host is closing"), true);
+    return;
+  }
+  auto& list = conns_[conn->remote_peer()];
+  if (list.size() >= opt_.max_connections_per_peer) {
+    NLOG_WARN("p2p: too many connections from {}, closing the newest", conn->remote_peer().to_string());
+    conn->close(Status(StatusCode::kTooLarge, "too many connections to this peer"), true);
+    if (dial) finish_dial(dial, best_connection(conn->remote_peer()));
+    return;
+  }
+  list.push_back(conn);
+  NLOG_DEBUG("p2p: connected to {}", conn->remote_peer().to_string());
+  if (dial) finish_dial(dial, conn);
+  run_identify(conn);
+}
+
+void HostImpl::on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial) {
+  NLOG_DEBUG("p2p: connection closed: {}", why.to_string());
+  pending_.erase(conn);
+  const PeerId& peer = conn->remote_peer();
+  if (auto it = conns_.find(peer); it != conns_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& c) { return c.get() == conn; }), v.end());
+    if (v.empty()) conns_.erase(it);
+  }
+  if (dial && !dial->done) finish_dial(dial, why);
+}
+
+// --- handlers and inbound streams --------------------------------------------------------------
+
+void HostImpl::rebuild_protocols() {
+  protocols_->clear();
+  for (const auto& [p, h] : handlers_) protocols_->push_back(p);
+}
+
+void HostImpl::set_handler(const std::string& protocol, StreamHandler handler) {
+  handlers_[protocol] = std::move(handler);
+  rebuild_protocols();
+}
+
+void HostImpl::remove_handler(const std::string& protocol) {
+  handlers_.erase(protocol);
+  rebuild_protocols();
+}
+
+void HostImpl::on_inbound_stream(std::shared_ptr<HostStream> stream) {
+  auto it = handlers_.find(stream->protocol());
+  if (it == handlers_.end()) {
+    stream->reset();
+    return;
+  }
+  post([h = it->second, stream] { h(stream); });
+}
+
+IdentifyInfo HostImpl::own_identify(const HostConnection* conn) const {
+  IdentifyInfo info;
+  info.protocol_version = std::string(kIdentifyProtocolVersion);
+  info.agent_version = opt_.agent_version;
+  info.public_key = identity_.public_key_protobuf();
+  info.listen_addrs = listen_addrs_;
+  for (const auto& [p, h] : handlers_) info.protocols.push_back(p);
+  if (conn && conn->remote_addr()) info.observed_addr = conn->remote_addr();
+  return info;
+}
+
+void HostImpl::install_builtin_handlers() {
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  set_handler(std::string(kIdentifyProtocolId), [weak](std::shared_ptr<HostStream> s) {
+    auto self = weak.lock();
+    if (!self) return s->reset();
+    auto conn = self->best_connection(s->remote_peer());
+    IdentifyInfo info = self->own_identify(conn.get());
+    s->write(encode_length_prefixed(encode_identify(info)));
+    s->close_write();
+  });
+  // Echo 32-byte blocks until the peer half-closes, then close our side (js-libp2p opens one
+  // stream per ping; go-libp2p reuses one stream for many).
+  set_handler(std::string(kPingProtocolId), [](std::shared_ptr<HostStream> s) {
+    auto echo = std::make_shared<PingEcho>();
+    auto step = std::make_shared<std::function<void(Result<Bytes>)>>();
+    *step = [s, echo, weak_step = std::weak_ptr(step)](Result<Bytes> r) {
+      if (!r.ok()) return;
+      if (r->empty()) return s->close_write();
+      Bytes back = echo->feed(*r);
+      if (!back.empty()) s->write(std::move(back));
+      if (auto next = weak_step.lock()) s->read_some([next](Result<Bytes> r2) { (*next)(std::move(r2)); });
+    };
+    s->read_some([step](Result<Bytes> r) { (*step)(std::move(r)); });
+  });
+}
+
+void HostImpl::run_identify(const std::shared_ptr<HostConnection>& conn) {
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  std::weak_ptr<HostConnection> weak_conn = conn;
+  const PeerId peer = conn->remote_peer();
+  conn->open_stream({std::string(kIdentifyProtocolId)}, [weak, weak_conn, peer](Result<std::shared_ptr<HostStream>> r) {
+    if (!r.ok()) {
+      NLOG_DEBUG("p2p: identify with {} failed: {}", peer.to_string(), r.status().to_string());
+      return;
+    }
+    auto stream = *r;
+    stream->close_write();
+    stream->read_to_end(kMaxIdentifyMessage + kMaxVarintBytes, [weak, weak_conn, peer](Result<Bytes> body) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (!body.ok()) {
+        NLOG_DEBUG("p2p: identify with {} failed: {}", peer.to_string(), body.status().to_string());
+        return;
+      }
+      LengthPrefixedReader reader(kMaxIdentifyMessage);
+      Status st = reader.feed(*body);
+      auto msg = reader.next();
+      if (!st.ok() || !msg) {
+        NLOG_WARN("p2p: bad identify message from {}: {}", peer.to_string(), st.ok() ? "incomplete" : st.to_string());
+        return;
+      }
+      auto info = decode_identify(*msg);
+      if (!info.ok()) {
+        NLOG_WARN("p2p: bad identify message from {}: {}", peer.to_string(), info.status().to_string());
+        return;
+      }
+      // The key in identify must be the one the Noise handshake proved.
+      if (!info->public_key.empty()) {
+        auto raw = unmarshal_ed25519_public_key(info->public_key);
+        auto id = raw.ok() ? PeerId::from_ed25519_public_key(*raw) : Result<PeerId>(raw.status());
+        if (!id.ok() || *id != peer) {
+          NLOG_WARN("p2p: identify from {} carries another key; ignored", peer.to_string());
+          return;
+        }
+      }
+      if (auto c = weak_conn.lock()) c->identify_info = *info;
+      self->infos_[peer] = *info;
+      if (self->identify_listener_) {
+        auto fn = self->identify_listener_;
+        self->post([fn, peer, info = *info] { fn(peer, info); });
+      }
+    });
+  });
+}
+
+// --- dialling ---------------------------------------------------------------------------------
+
+std::shared_ptr<HostConnection> HostImpl::best_connection(const PeerId& peer) const {
+  auto it = conns_.find(peer);
+  if (it == conns_.end()) return nullptr;
+  for (const auto& c : it->second) {
+    if (c->accepts_streams()) return c;
+  }
+  return nullptr;
+}
+
+void HostImpl::finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r) {
+  if (dial->done) return;
+  if (r.ok() && !*r) r = Status(StatusCode::kUnavailable, "connection lost");
+  dial->done = true;
+  if (dial->timer) dial->timer->cancel();
+  if (dial->resolver) dial->resolver->cancel();
+  dials_.remove(dial);
+  auto waiters = std::move(dial->waiters);
+  for (auto& w : waiters) post([w = std::move(w), r] { w(r); });
+}
+
+void HostImpl::connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb) {
+  if (closed_) return post([cb] { cb(Status(StatusCode::kUnavailable, "host is closed")); });
+  auto host = addr.host();
+  auto port = addr.tcp_port();
+  if (!host || !port) return post([cb, a = addr.to_string()] { cb(invalid_argument("cannot dial " + a + ": need a host and /tcp/<port>")); });
+  std::optional<PeerId> peer = addr.peer_id();
+  if (peer && *peer == identity_.peer_id()) return post([cb] { cb(invalid_argument("refusing to dial ourselves")); });
+  if (peer) {
+    if (auto c = best_connection(*peer)) return post([cb, c] { cb(c); });
+    for (auto& d : dials_) {
+      if (d->peer && *d->peer == *peer && !d->done) {
+        d->waiters.push_back(std::move(cb));
+        return;
+      }
+    }
+  }
+  if (connection_count() >= opt_.max_connections) {
+    return post([cb] { cb(Status(StatusCode::kUnavailable, "connection limit reached")); });
+  }
+  auto dial = std::make_shared<Dial>();
+  dial->peer = peer;
+  dial->waiters.push_back(std::move(cb));
+  dial->timer = std::make_unique<asio::steady_timer>(io_);
+  dial->resolver = std::make_unique<tcp::resolver>(io_);
+  dials_.push_back(dial);
+
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  std::weak_ptr<Dial> weak_dial = dial;
+  dial->timer->expires_after(opt_.dial_timeout);
+  dial->timer->async_wait([weak, weak_dial](const asio::error_code& ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    auto d = weak_dial.lock();
+    if (!self || !d || d->done) return;
+    Status why(StatusCode::kTimeout, "dial timed out");
+    self->finish_dial(d, why);
+    if (d->socket) {
+      asio::error_code ignored;
+      d->socket->close(ignored);
+    }
+    if (auto c = d->conn.lock()) c->close(why, false);
+  });
+
+  const bool dns = addr.host_is_dns();
+  const bool want_v6 = !addr.components().empty() &&
+                       (addr.components()[0].protocol == MultiaddrProtocol::kDns6 ||
+                        addr.components()[0].protocol == MultiaddrProtocol::kIp6);
+  const std::string port_text = std::to_string(*port);
+  auto flags = dns ? tcp::resolver::flags() : tcp::resolver::numeric_host;
+  dial->resolver->async_resolve(
+      want_v6 ? tcp::v6() : tcp::v4(), *host, port_text, flags | tcp::resolver::numeric_service,
+      [weak, weak_dial, h = *host](const asio::error_code& ec, tcp::resolver::results_type results) {
+        auto self = weak.lock();
+        auto d = weak_dial.lock();
+        if (!self || !d || d->done) return;
+        if (ec || results.empty()) {
+          self->finish_dial(d, Status(StatusCode::kUnavailable, "cannot resolve " + h + ": " +
+                                                                   (ec ? ec.message() : std::string("no address"))));
+          return;
+        }
+        self->start_connect(d, std::move(results));
+      });
+}
+
+void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::results_type endpoints) {
+  dial->socket = std::make_shared<tcp::socket>(io_);
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  std::weak_ptr<Dial> weak_dial = dial;
+  auto sock = dial->socket;
+  asio::async_connect(*sock, endpoints, [weak, weak_dial, sock](const asio::error_code& ec, const tcp::endpoint&) {
+    auto self = weak.lock();
+    auto d = weak_dial.lock();
+    if (!self || !d || d->done) return;
+    if (ec) {
+      self->finish_dial(d, Status(StatusCode::kUnavailable, "unreachable: " + ec.message()));
+      return;
+    }
+    if (self->closed_) return self->finish_dial(d, Status(StatusCode::kUnavailable, "host is closed"));
+    auto conn = self->make_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
+    d->socket.reset();
+    conn->start(self->opt_.dial_timeout);
+  });
+}
+
+void HostImpl::new_stream_on(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb) {
+  auto c = best_connection(peer);
+  if (!c) return post([cb] { cb(Status(StatusCode::kUnavailable, "not connected to that peer")); });
+  c->open_stream(std::move(protocols), std::move(cb));
+}
+
+// --- ping -------------------------------------------------------------------------------------
+
+void HostImpl::ping(const PeerId& peer, std::function<void(Result<Duration>)> cb) {
+  struct State {
+    PingProbe probe;
+    std::function<void(Result<Duration>)> cb;
+    std::unique_ptr<asio::steady_timer> timer;
+    std::shared_ptr<HostStream> stream;
+    std::chrono::steady_clock::time_point start;
+    bool done = false;
+    void finish(Result<Duration> r) {
+      if (done) return;
+      done = true;
+      timer->cancel();
+      if (stream) {
+        if (r.ok()) {
+          stream->close_write();
+        } else {
+          stream->reset();
+        }
+      }
+      auto f = std::move(cb);
+      f(r);  // already on a posted path
+    }
+  };
+  auto st = std::make_shared<State>();
+  st->cb = std::move(cb);
+  st->timer = std::make_unique<asio::steady_timer>(io_);
+  st->timer->expires_after(opt_.ping_timeout);
+  st->timer->async_wait([st](const asio::error_code& ec) {
+    if (!ec) st->finish(Status(StatusCode::kTimeout, "ping timed out"));
+  });
+  new_stream_on(peer, {std::string(kPingProtocolId)}, [st](Result<std::shared_ptr<HostStream>> r) {
+    if (st->done) {
+      if (r.ok()) (*r)->reset();
+      return;
+    }
+    if (!r.ok()) return st->finish(r.status());
+    st->stream = *r;
+    st->start = std::chrono::steady_clock::now();
+    st->stream->write(Bytes(st->probe.payload().begin(), st->probe.payload().end()));
+    auto step = std::make_shared<std::function<void(Result<Bytes>)>>();
+    *step = [st, weak_step = std::weak_ptr(step)](Result<Bytes> got) {
+      if (st->done) return;
+      if (!got.ok()) return st->finish(got.status());
+      if (got->empty()) return st->finish(Status(StatusCode::kProtocolError, "ping: stream ended before the echo"));
+      Status s = st->probe.feed(*got);
+      if (!s.ok()) return st->finish(s);
+      if (st->probe.done()) return st->finish(Duration(std::chrono::steady_clock::now() - st->start));
+      if (auto next = weak_step.lock()) st->stream->read_some([next](Result<Bytes> r2) { (*next)(std::move(r2)); });
+    };
+    st->stream->read_some([step](Result<Bytes> r2) { (*step)(std::move(r2)); });
+  });
+}
+
+// --- shutdown ---------------------------------------------------------------------------------
+
+void HostImpl::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& a : acceptors_) {
+    asio::error_code ec;
+    a->close(ec);
+  }
+  auto dials = dials_;
+  for (auto& d : dials) finish_dial(d, Status(StatusCode::kUnavailable, "host is closing"));
+  std::vector<std::shared_ptr<HostConnection>> all;
+  for (auto& [c, p] : pending_) all.push_back(p);
+  for (auto& [peer, v] : conns_) all.insert(all.end(), v.begin(), v.end());
+  for (auto& c : all) c->close(Status(StatusCode::kUnavailable, "host is closing"), true);
+  pending_.clear();
+  conns_.clear();
+}
+
+// --- the public handle ------------------------------------------------------------------------
+
+Result<std::shared_ptr<Host>> Host::create(asio::io_context& io, Identity identity, HostOptions options) {
+  NOLOCO_RETURN_IF_ERROR(options.validate());
+  auto impl = std::make_shared<HostImpl>(io, std::move(identity), std::move(options));
+  impl->install_builtin_handlers();
+  return std::shared_ptr<Host>(new Host(std::move(impl)));
+}
+
+Host::~Host() { impl_->close(); }
+
+const PeerId& Host::peer_id() const { return impl_->identity_.peer_id(); }
+const Identity& Host::identity() const { return impl_->identity_; }
+Result<Multiaddr> Host::listen(const Multiaddr& addr) { return impl_->listen(addr); }
+
+std::vector<Multiaddr> Host::listen_addrs() const {
+  std::vector<Multiaddr> out;
+  for (const auto& a : impl_->listen_addrs_) out.push_back(a.with_peer_id(peer_id()));
+  return out;
+}
+
+void Host::set_handler(const std::string& protocol, StreamHandler handler) {
+  impl_->set_handler(protocol, std::move(handler));
+}
+void Host::remove_handler(const std::string& protocol) { impl_->remove_handler(protocol); }
+
+void Host::connect(const Multiaddr& addr, std::function<void(Result<PeerId>)> cb) {
+  impl_->connect(addr, [cb = std::move(cb)](Result<std::shared_ptr<HostConnection>> r) {
+    if (!r.ok()) return cb(r.status());
+    cb((*r)->remote_peer());
+  });
+}
+
+void Host::new_stream(const Multiaddr& addr, std::vector<std::string> protocols, StreamCallback cb) {
+  std::weak_ptr<HostImpl> weak = impl_;
+  impl_->connect(addr, [weak, protocols = std::move(protocols), cb = std::move(cb)](
+                           Result<std::shared_ptr<HostConnection>> r) mutable {
+    if (!r.ok()) return cb(r.status());
+    (*r)->open_stream(std::move(protocols), std::move(cb));
+  });
+}
+
+void Host::new_stream(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb) {
+  impl_->new_stream_on(peer, std::move(protocols), std::move(cb));
+}
+
+void Host::ping(const PeerId& peer, std::function<void(Result<Duration>)> cb) { impl_->ping(peer, std::move(cb)); }
+
+std::optional<IdentifyInfo> Host::peer_info(const PeerId& peer) const {
+  auto it = impl_->infos_.find(peer);
+  if (it == impl_->infos_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Host::set_identify_listener(std::function<void(const PeerId&, const IdentifyInfo&)> fn) {
+  impl_->identify_listener_ = std::move(fn);
+}
+
+bool Host::is_connected(const PeerId& peer) const { return impl_->best_connection(peer) != nullptr; }
+size_t Host::connection_count() const { return impl_->connection_count(); }
+void Host::close() { impl_->close(); }
+
+}  // namespace noloco::p2p

@@ -1,0 +1,246 @@
+#include "p2p/host_connection.h"
+
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include "common/log.h"
+
+namespace noloco::p2p {
+
+HostConnection::HostConnection(asio::io_context& io, asio::ip::tcp::socket socket, const Identity& identity,
+                               ConnectionCoreOptions core_options, const HostOptions& host_options, Hooks hooks,
+                               std::optional<Multiaddr> remote_addr)
+    : io_(io),
+      socket_(std::move(socket)),
+      timer_(io),
+      core_(identity, std::move(core_options)),
+      options_(host_options),
+      hooks_(std::move(hooks)),
+      remote_addr_(std::move(remote_addr)) {
+  read_buf_.resize(options_.read_buffer_size);
+}
+
+void HostConnection::post(std::function<void()> fn) {
+  asio::post(io_, [fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      NLOG_ERROR("p2p: callback threw: {}", e.what());
+    }
+  });
+}
+
+void HostConnection::start(Duration handshake_timeout) {
+  asio::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  timer_.expires_after(handshake_timeout);
+  std::weak_ptr<HostConnection> weak = weak_from_this();
+  timer_.async_wait([weak](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock(); self && !self->core_.upgraded()) {
+      self->close(Status(StatusCode::kTimeout, "handshake timed out"), false);
+    }
+  });
+  read_loop();
+  flush();
+}
+
+void HostConnection::read_loop() {
+  if (closed_) return;
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+    if (self->closed_) return;
+    if (ec) {
+      Status why = ec == asio::error::eof ? Status(StatusCode::kUnavailable, "connection closed by the peer")
+                                          : Status(StatusCode::kUnavailable, "read failed: " + ec.message());
+      if (!self->core_.upgraded()) why = why.context("handshake failed");
+      self->close(why, false);
+      return;
+    }
+    self->on_read(n);
+    self->read_loop();
+  });
+}
+
+void HostConnection::on_read(size_t n) {
+  Status st = core_.feed(ByteView(read_buf_.data(), n));
+  handle_events();
+  if (!st.ok()) {
+    if (!core_.upgraded()) st = st.context("handshake failed");
+    close(st, true);
+    return;
+  }
+  flush();
+}
+
+void HostConnection::handle_events() {
+  using K = ConnectionEvent::Kind;
+  for (auto& e : core_.take_events()) {
+    if (closed_) return;
+    switch (e.kind) {
+      case K::kUpgraded:
+        timer_.cancel();
+        if (hooks_.upgraded) hooks_.upgraded(shared_from_this());
+        break;
+      case K::kStreamReady: {
+        auto stream = std::make_shared<HostStream>(io_, weak_from_this(), e.stream, e.protocol, core_.remote_peer(),
+                                                   e.inbound, options_.max_message_size);
+        streams_[e.stream] = stream;
+        if (e.inbound) {
+          if (hooks_.inbound_stream) hooks_.inbound_stream(stream);
+        } else if (auto it = opening_.find(e.stream); it != opening_.end()) {
+          StreamCallback cb = std::move(it->second);
+          opening_.erase(it);
+          post([cb = std::move(cb), stream] { cb(stream); });
+        }
+        break;
+      }
+      case K::kStreamFailed:
+        if (auto it = opening_.find(e.stream); it != opening_.end()) {
+          StreamCallback cb = std::move(it->second);
+          opening_.erase(it);
+          post([cb = std::move(cb), st = e.status] { cb(st); });
+        }
+        break;
+      case K::kData:
+        if (auto it = streams_.find(e.stream); it != streams_.end()) it->second->on_data(std::move(e.data));
+        break;
+      case K::kStreamFinished:
+        if (auto it = streams_.find(e.stream); it != streams_.end()) it->second->on_finished();
+        break;
+      case K::kStreamReset:
+        if (auto it = streams_.find(e.stream); it != streams_.end()) {
+          auto s = it->second;
+          streams_.erase(it);
+          s->on_error(Status(StatusCode::kUnavailable, "stream reset by the peer"));
+        }
+        break;
+      case K::kStreamClosed:
+        if (auto it = streams_.find(e.stream); it != streams_.end()) {
+          auto s = it->second;
+          streams_.erase(it);
+          s->on_finished();
+        }
+        break;
+      case K::kWritable:
+        if (auto it = streams_.find(e.stream); it != streams_.end()) it->second->on_writable();
+        break;
+      case K::kGoAway:
+        remote_go_away_ = true;
+        break;
+    }
+  }
+}
+
+void HostConnection::open_stream(std::vector<std::string> protocols, StreamCallback cb) {
+  if (!upgraded()) {
+    post([cb = std::move(cb)] { cb(Status(StatusCode::kUnavailable, "connection is closed")); });
+    return;
+  }
+  Result<uint32_t> id = core_.open_stream(std::move(protocols));
+  if (!id.ok()) {
+    post([cb = std::move(cb), st = id.status()] { cb(st); });
+    return;
+  }
+  opening_[*id] = std::move(cb);
+  flush();
+}
+
+Result<size_t> HostConnection::stream_write(uint32_t id, ByteView data) {
+  if (closed_) return Status(StatusCode::kUnavailable, "connection is closed");
+  return core_.write(id, data);
+}
+
+Status HostConnection::stream_close_write(uint32_t id) {
+  if (closed_) return Status(StatusCode::kUnavailable, "connection is closed");
+  Status st = core_.close_write(id);
+  flush();
+  return st;
+}
+
+void HostConnection::stream_reset(uint32_t id) {
+  if (closed_) return;
+  core_.reset(id);
+  streams_.erase(id);
+  flush();
+}
+
+void HostConnection::stream_consume(uint32_t id, size_t n) {
+  if (closed_) return;
+  core_.consume(id, n);
+  flush();
+}
+
+void HostConnection::flush() {
+  if (closed_ || writing_) return;
+  if (!core_.has_output()) {
+    if (closing_) finish_close();
+    return;
+  }
+  core_.take_output_into(write_buf_);  // trades buffers with the core: no allocation per write
+  if (write_buf_.empty()) {
+    if (closing_) finish_close();
+    return;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(write_buf_), [self = shared_from_this()](const asio::error_code& ec, size_t) {
+    self->writing_ = false;
+    if (self->closed_) return;
+    if (ec) {
+      self->close(Status(StatusCode::kUnavailable, "write failed: " + ec.message()), false);
+      return;
+    }
+    // Taking the output let yamux move more stream data; writers waiting on it may resume.
+    self->handle_events();
+    self->flush();
+  });
+}
+
+void HostConnection::close(Status why, bool graceful) {
+  if (closed_) return;
+  auto keep_alive = shared_from_this();  // the host drops its reference from inside the hook
+  if (close_reason_.ok()) close_reason_ = why;
+  if (graceful && !closing_) {
+    closing_ = true;
+    core_.go_away();
+    // Bound the goodbye: a peer that does not read cannot keep us here.
+    timer_.expires_after(std::chrono::seconds(2));
+    std::weak_ptr<HostConnection> weak = weak_from_this();
+    timer_.async_wait([weak](const asio::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->finish_close();
+    });
+    // Stop taking new work now; the socket closes once the output is written.
+    auto streams = std::move(streams_);
+    streams_.clear();
+    for (auto& [id, s] : streams) s->on_error(close_reason_);
+    auto opening = std::move(opening_);
+    opening_.clear();
+    for (auto& [id, cb] : opening) post([cb = std::move(cb), st = close_reason_] { cb(st); });
+    if (hooks_.closed) hooks_.closed(this, close_reason_);
+    hooks_ = {};
+    flush();
+    return;
+  }
+  finish_close();
+}
+
+void HostConnection::finish_close() {
+  if (closed_) return;
+  auto keep_alive = shared_from_this();
+  closed_ = true;
+  timer_.cancel();
+  asio::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, s] : streams) s->on_error(close_reason_);
+  auto opening = std::move(opening_);
+  opening_.clear();
+  for (auto& [id, cb] : opening) post([cb = std::move(cb), st = close_reason_] { cb(st); });
+  auto closed = std::move(hooks_.closed);
+  hooks_ = {};
+  if (closed) closed(this, close_reason_);
+}
+
+}  // namespace noloco::p2p

@@ -1,0 +1,39 @@
+// Small programs built on the Host, for the command line (which may not include Asio): serve
+// identify + ping until a signal, or dial a peer and ping it. Each owns its io_context and runs
+// it on the calling thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+
+#include "common/status.h"
+#include "p2p/host.h"
+#include "p2p/host_options.h"
+#include "p2p/identity.h"
+#include "p2p/multiaddr.h"
+
+namespace noloco::p2p {
+
+struct ListenToolOptions {
+  Multiaddr listen;
+  HostOptions host;
+  // Called once listening, with the full dialable address (/p2p/ included).
+  std::function<void(const Multiaddr&)> on_listening;
+};
+
+// Serves identify and ping until SIGINT or SIGTERM, then closes gracefully. Ok after a signal.
+Status run_listen_tool(const Identity& identity, const ListenToolOptions& options);
+
+struct PingToolOptions {
+  Multiaddr target;  // with /p2p/<id> the peer must prove that id
+  HostOptions host;
+  int count = 1;
+  std::function<void(const PeerId& peer, int seq, Duration rtt)> on_reply;
+  std::function<void(const PeerId& peer, const IdentifyInfo& info)> on_identify;
+};
+
+// Dials, pings `count` times. The error says what failed, in words a user can act on:
+// "unreachable", "handshake failed", "peer id mismatch", "protocol not supported", "timeout".
+Status run_ping_tool(const Identity& identity, const PingToolOptions& options);
+
+}  // namespace noloco::p2p

@@ -1,0 +1,282 @@
+#include "p2p/membership.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/msgpack_safe.h"
+
+namespace noloco::p2p {
+
+namespace {
+
+constexpr size_t kMaxRecordBodyBytes = 4096;
+constexpr size_t kMaxRunIdLength = 128;
+
+Bytes encode_body(const PeerRecord& r) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(8);
+  pk.pack_uint8(kMembershipVersion);
+  pk.pack_bin(static_cast<uint32_t>(r.peer.bytes().size()));
+  pk.pack_bin_body(reinterpret_cast<const char*>(r.peer.bytes().data()),
+                   static_cast<uint32_t>(r.peer.bytes().size()));
+  pk.pack_array(static_cast<uint32_t>(r.addrs.size()));
+  for (const auto& a : r.addrs) pk.pack(a);
+  pk.pack(r.run_id);
+  pk.pack_uint64(r.epoch);
+  pk.pack_uint64(r.heartbeat);
+  pk.pack_uint64(r.outer_step);
+  pk.pack_double(r.tokens_per_sec);
+  return Bytes(buf.data(), buf.data() + buf.size());
+}
+
+Bytes signing_input(ByteView body) {
+  Bytes in = to_bytes(kRecordSignaturePrefix);
+  append(in, body);
+  return in;
+}
+
+Status check_fields(const PeerRecord& r) {
+  if (!r.peer.valid()) return corrupt("peer record: empty peer id");
+  if (r.addrs.size() > kMaxAddrsPerRecord) return too_large("peer record: too many addresses");
+  for (const auto& a : r.addrs)
+    if (a.empty() || a.size() > kMaxAddrLength) return corrupt("peer record: bad address length");
+  if (r.run_id.empty() || r.run_id.size() > kMaxRunIdLength) return corrupt("peer record: bad run id");
+  if (!std::isfinite(r.tokens_per_sec) || r.tokens_per_sec < 0)
+    return corrupt("peer record: throughput not a finite non-negative number");
+  return Status::Ok();
+}
+
+Result<PeerRecord> decode_body(ByteView body) {
+  MsgpackLimits limits;
+  limits.max_array = std::max<size_t>(8, kMaxAddrsPerRecord);
+  limits.max_map = 0;
+  limits.max_str = std::max(kMaxAddrLength, kMaxRunIdLength);
+  limits.max_bin = 128;
+  limits.max_depth = 3;
+  NOLOCO_ASSIGN_OR_RETURN(auto handle, msgpack_unpack_bounded(body, limits));
+  const msgpack::object& o = handle.get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 8)
+    return corrupt("peer record: body is not an 8-element array");
+  const msgpack::object* f = o.via.array.ptr;
+  NOLOCO_ASSIGN_OR_RETURN(uint64_t version, msgpack_as<uint64_t>(f[0], "version"));
+  if (version != kMembershipVersion)
+    return unsupported("peer record: version " + std::to_string(version));
+  if (f[1].type != msgpack::type::BIN) return corrupt("peer record: peer id is not bin");
+  PeerRecord r;
+  NOLOCO_ASSIGN_OR_RETURN(
+      r.peer, PeerId::from_bytes(ByteView(reinterpret_cast<const uint8_t*>(f[1].via.bin.ptr),
+                                          f[1].via.bin.size)));
+  NOLOCO_ASSIGN_OR_RETURN(r.addrs, msgpack_as<std::vector<std::string>>(f[2], "addrs"));
+  NOLOCO_ASSIGN_OR_RETURN(r.run_id, msgpack_as<std::string>(f[3], "run_id"));
+  NOLOCO_ASSIGN_OR_RETURN(r.epoch, msgpack_as<uint64_t>(f[4], "epoch"));
+  NOLOCO_ASSIGN_OR_RETURN(r.heartbeat, msgpack_as<uint64_t>(f[5], "heartbeat"));
+  NOLOCO_ASSIGN_OR_RETURN(r.outer_step, msgpack_as<uint64_t>(f[6], "outer_step"));
+  NOLOCO_ASSIGN_OR_RETURN(r.tokens_per_sec, msgpack_as<double>(f[7], "tokens_per_sec"));
+  NOLOCO_RETURN_IF_ERROR(check_fields(r));
+  return r;
+}
+
+}  // namespace
+
+SignedPeerRecord sign_peer_record(const PeerRecord& record, const Identity& identity) {
+  Bytes body = encode_body(record);
+  return SignedPeerRecord{record, identity.sign(signing_input(body))};
+}
+
+Status verify_peer_record(const SignedPeerRecord& s) {
+  NOLOCO_RETURN_IF_ERROR(check_fields(s.record));
+  auto key = s.record.peer.ed25519_public_key();
+  if (!key.ok()) return key.status().context("peer record");
+  if (!Identity::verify(*key, signing_input(encode_body(s.record)), s.signature))
+    return corrupt("peer record: bad signature for " + s.record.peer.to_string());
+  return Status::Ok();
+}
+
+// gossip := [version, [[body-bin, signature-bin], ...]]
+// The body travels as the exact bytes that were signed; decode re-encodes after parsing and
+// refuses a body that is not in our canonical form, so sign and verify see the same bytes.
+Bytes encode_gossip(const std::vector<SignedPeerRecord>& records) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(2);
+  pk.pack_uint8(kMembershipVersion);
+  pk.pack_array(static_cast<uint32_t>(records.size()));
+  for (const auto& s : records) {
+    Bytes body = encode_body(s.record);
+    pk.pack_array(2);
+    pk.pack_bin(static_cast<uint32_t>(body.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(body.data()), static_cast<uint32_t>(body.size()));
+    pk.pack_bin(static_cast<uint32_t>(s.signature.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(s.signature.data()),
+                     static_cast<uint32_t>(s.signature.size()));
+  }
+  return Bytes(buf.data(), buf.data() + buf.size());
+}
+
+Result<std::vector<SignedPeerRecord>> decode_gossip(ByteView message) {
+  if (message.size() > kMaxGossipMessageBytes) return too_large("gossip message over the size cap");
+  MsgpackLimits limits;
+  limits.max_array = kMaxRecordsPerMessage;
+  limits.max_map = 0;
+  limits.max_str = 0;
+  limits.max_bin = kMaxRecordBodyBytes;
+  limits.max_depth = 4;
+  NOLOCO_ASSIGN_OR_RETURN(auto handle, msgpack_unpack_bounded(message, limits));
+  const msgpack::object& o = handle.get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2)
+    return corrupt("gossip: not a 2-element array");
+  NOLOCO_ASSIGN_OR_RETURN(uint64_t version, msgpack_as<uint64_t>(o.via.array.ptr[0], "version"));
+  if (version != kMembershipVersion) return unsupported("gossip: version " + std::to_string(version));
+  const msgpack::object& list = o.via.array.ptr[1];
+  if (list.type != msgpack::type::ARRAY) return corrupt("gossip: records are not an array");
+  std::vector<SignedPeerRecord> out;
+  out.reserve(list.via.array.size);
+  for (uint32_t i = 0; i < list.via.array.size; ++i) {
+    const msgpack::object& item = list.via.array.ptr[i];
+    if (item.type != msgpack::type::ARRAY || item.via.array.size != 2 ||
+        item.via.array.ptr[0].type != msgpack::type::BIN ||
+        item.via.array.ptr[1].type != msgpack::type::BIN)
+      return corrupt("gossip: record " + std::to_string(i) + " is not [bin, bin]");
+    const auto& body_obj = item.via.array.ptr[0].via.bin;
+    const auto& sig_obj = item.via.array.ptr[1].via.bin;
+    ByteView body(reinterpret_cast<const uint8_t*>(body_obj.ptr), body_obj.size);
+    auto record = decode_body(body);
+    if (!record.ok()) return record.status().context("gossip record " + std::to_string(i));
+    if (encode_body(*record) != Bytes(body.begin(), body.end()))
+      return corrupt("gossip record " + std::to_string(i) + ": body not in canonical form");
+    out.push_back(SignedPeerRecord{
+        std::move(record).value(),
+        Bytes(reinterpret_cast<const uint8_t*>(sig_obj.ptr),
+              reinterpret_cast<const uint8_t*>(sig_obj.ptr) + sig_obj.size)});
+  }
+  return out;
+}
+
+Status MembershipOptions::validate() const {
+  if (max_peers == 0) return invalid_argument("membership: max_peers must be positive");
+  if (suspect_after <= Duration::zero()) return invalid_argument("membership: suspect_after must be positive");
+  if (forget_after < suspect_after)
+    return invalid_argument("membership: forget_after must not be shorter than suspect_after");
+  if (max_records_per_message == 0 || max_records_per_message > kMaxRecordsPerMessage)
+    return invalid_argument("membership: max_records_per_message must be in 1.." +
+                            std::to_string(kMaxRecordsPerMessage));
+  return Status::Ok();
+}
+
+MembershipView::MembershipView(const Identity& self, std::string run_id, uint64_t epoch,
+                               MembershipOptions options, const Clock& clock)
+    : identity_(self), run_id_(std::move(run_id)), options_(options), clock_(clock) {
+  self_.record.peer = identity_.peer_id();
+  self_.record.run_id = run_id_;
+  self_.record.epoch = epoch;
+  resign();
+}
+
+void MembershipView::resign() { self_ = sign_peer_record(self_.record, identity_); }
+
+void MembershipView::set_self(std::vector<std::string> addrs, uint64_t outer_step,
+                              double tokens_per_sec) {
+  if (addrs.size() > kMaxAddrsPerRecord) addrs.resize(kMaxAddrsPerRecord);
+  self_.record.addrs = std::move(addrs);
+  self_.record.outer_step = outer_step;
+  self_.record.tokens_per_sec = std::isfinite(tokens_per_sec) && tokens_per_sec >= 0 ? tokens_per_sec : 0;
+  ++self_.record.heartbeat;
+  resign();
+}
+
+void MembershipView::beat() {
+  ++self_.record.heartbeat;
+  resign();
+}
+
+bool MembershipView::is_live(const Entry& e) const {
+  return clock_.now() - e.last_progress <= options_.suspect_after;
+}
+
+Bytes MembershipView::make_gossip() const {
+  std::vector<const Entry*> live;
+  for (const auto& [id, e] : peers_)
+    if (is_live(e)) live.push_back(&e);
+  std::sort(live.begin(), live.end(),
+            [](const Entry* a, const Entry* b) { return a->last_progress > b->last_progress; });
+  std::vector<SignedPeerRecord> records{self_};
+  for (const Entry* e : live) {
+    if (records.size() >= options_.max_records_per_message) break;
+    records.push_back(e->signed_record);
+  }
+  return encode_gossip(records);
+}
+
+Result<GossipReport> MembershipView::on_gossip(ByteView message) {
+  NOLOCO_ASSIGN_OR_RETURN(auto records, decode_gossip(message));
+  GossipReport report;
+  auto reject = [&](const std::string& why) {
+    ++report.rejected;
+    if (report.first_rejection.empty()) report.first_rejection = why;
+  };
+  const TimePoint now = clock_.now();
+  for (auto& s : records) {
+    if (s.record.peer == identity_.peer_id()) continue;  // our own record, echoed back
+    if (s.record.run_id != run_id_) {
+      reject("record of " + s.record.peer.to_string() + " is for run " + s.record.run_id);
+      continue;
+    }
+    auto it = peers_.find(s.record.peer);
+    if (it != peers_.end() && !s.record.newer_than(it->second.signed_record.record)) {
+      ++report.stale;
+      continue;
+    }
+    if (Status st = verify_peer_record(s); !st.ok()) {
+      reject(st.message());
+      continue;
+    }
+    if (it != peers_.end()) {
+      it->second = Entry{std::move(s), now};
+    } else {
+      if (peers_.size() >= options_.max_peers) {
+        // Full: make room by evicting the peer we heard from least recently.
+        auto oldest = std::min_element(peers_.begin(), peers_.end(), [](const auto& a, const auto& b) {
+          return a.second.last_progress < b.second.last_progress;
+        });
+        peers_.erase(oldest);
+      }
+      PeerId id = s.record.peer;
+      peers_.emplace(std::move(id), Entry{std::move(s), now});
+    }
+    ++report.accepted;
+  }
+  return report;
+}
+
+size_t MembershipView::expire() {
+  const TimePoint now = clock_.now();
+  return std::erase_if(peers_, [&](const auto& kv) { return now - kv.second.last_progress > options_.forget_after; });
+}
+
+std::vector<PeerRecord> MembershipView::live_peers() const {
+  std::vector<PeerRecord> out;
+  for (const auto& [id, e] : peers_)
+    if (is_live(e)) out.push_back(e.signed_record.record);
+  // Deterministic order (by peer id) so sampling with a seeded rng is reproducible.
+  std::sort(out.begin(), out.end(), [](const PeerRecord& a, const PeerRecord& b) { return a.peer < b.peer; });
+  return out;
+}
+
+std::optional<PeerRecord> MembershipView::sample_live(std::mt19937_64& rng,
+                                                      const std::vector<PeerId>& exclude) const {
+  std::vector<PeerRecord> candidates;
+  for (auto& r : live_peers())
+    if (std::find(exclude.begin(), exclude.end(), r.peer) == exclude.end()) candidates.push_back(std::move(r));
+  if (candidates.empty()) return std::nullopt;
+  std::uniform_int_distribution<size_t> pick(0, candidates.size() - 1);
+  return candidates[pick(rng)];
+}
+
+std::optional<PeerRecord> MembershipView::find(const PeerId& peer) const {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return std::nullopt;
+  return it->second.signed_record.record;
+}
+
+}  // namespace noloco::p2p

@@ -1,0 +1,123 @@
+// Membership gossip (/noloco/membership/1.0.0): who is in the run and alive, without a server.
+//
+// Every node signs a small PeerRecord about itself (addresses, run id, outer step, throughput,
+// and a heartbeat that grows while it runs). Nodes push-pull their views with random peers; a
+// record is believed only if its signature checks against the key inside its PeerId, it names
+// our run, and it is newer than what we hold. A peer whose heartbeat stops growing is suspected
+// (no longer offered as a partner) and later forgotten. This file is the sans-IO core: bytes in,
+// bytes out, time from a Clock. The wire layout is in docs/protocols/membership.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "p2p/identity.h"
+
+namespace noloco::p2p {
+
+inline constexpr std::string_view kMembershipProtocolId = "/noloco/membership/1.0.0";
+inline constexpr uint8_t kMembershipVersion = 1;
+// A gossip message carries at most this many records and is at most this many bytes.
+inline constexpr size_t kMaxRecordsPerMessage = 256;
+inline constexpr size_t kMaxGossipMessageBytes = 256 * 1024;
+inline constexpr size_t kMaxAddrsPerRecord = 8;
+inline constexpr size_t kMaxAddrLength = 256;
+
+struct PeerRecord {
+  PeerId peer;
+  std::vector<std::string> addrs;  // multiaddr text, dialable, without the /p2p/ suffix
+  std::string run_id;
+  // (epoch, heartbeat) orders a peer's records. epoch changes at every process start (start
+  // time in ms), so a restarted peer is not mistaken for an old one with a smaller counter.
+  uint64_t epoch = 0;
+  uint64_t heartbeat = 0;
+  uint64_t outer_step = 0;
+  double tokens_per_sec = 0;
+
+  bool newer_than(const PeerRecord& other) const {
+    return epoch != other.epoch ? epoch > other.epoch : heartbeat > other.heartbeat;
+  }
+};
+
+// One record with its signature, as it travels.
+struct SignedPeerRecord {
+  PeerRecord record;
+  Bytes signature;  // Ed25519 over kRecordSignaturePrefix || body(record)
+};
+inline constexpr std::string_view kRecordSignaturePrefix = "noloco-peer-record:";
+
+SignedPeerRecord sign_peer_record(const PeerRecord& record, const Identity& identity);
+// Checks field bounds and the signature against the public key inside record.peer.
+Status verify_peer_record(const SignedPeerRecord& signed_record);
+
+// A gossip message: our view (self first), as msgpack. decode checks sizes before use but not
+// signatures; MembershipView::on_gossip verifies each record.
+Bytes encode_gossip(const std::vector<SignedPeerRecord>& records);
+Result<std::vector<SignedPeerRecord>> decode_gossip(ByteView message);
+
+struct MembershipOptions {
+  size_t max_peers = 256;                                // records kept besides our own
+  Duration suspect_after = std::chrono::seconds(15);     // no heartbeat progress: not live
+  Duration forget_after = std::chrono::seconds(120);     // no heartbeat progress: dropped
+  size_t max_records_per_message = 64;                   // what make_gossip() sends
+  Status validate() const;
+};
+
+struct GossipReport {
+  size_t accepted = 0;   // new peers or newer records
+  size_t stale = 0;      // not newer than what we hold (normal in gossip)
+  size_t rejected = 0;   // bad signature, other run, bad fields: counted against the sender
+  std::string first_rejection;  // why, for the log
+};
+
+class MembershipView {
+ public:
+  MembershipView(const Identity& self, std::string run_id, uint64_t epoch,
+                 MembershipOptions options, const Clock& clock);
+
+  // Our own record: call when addresses or progress change; beat() once per gossip period.
+  void set_self(std::vector<std::string> addrs, uint64_t outer_step, double tokens_per_sec);
+  void beat();
+  const PeerRecord& self() const { return self_.record; }
+
+  // Our record and the freshest live others (most recent progress first), capped.
+  Bytes make_gossip() const;
+  // Merges a peer's gossip. A malformed message is an error (nothing merged); individual bad
+  // records are counted in the report and skipped.
+  Result<GossipReport> on_gossip(ByteView message);
+
+  // Drops peers silent for longer than forget_after. Call periodically.
+  size_t expire();
+
+  // Peers whose heartbeat progressed within suspect_after, excluding ourselves.
+  std::vector<PeerRecord> live_peers() const;
+  // A uniformly random live peer other than those in `exclude`; nullopt if none.
+  std::optional<PeerRecord> sample_live(std::mt19937_64& rng,
+                                        const std::vector<PeerId>& exclude = {}) const;
+  std::optional<PeerRecord> find(const PeerId& peer) const;
+  size_t size() const { return peers_.size(); }
+
+ private:
+  struct Entry {
+    SignedPeerRecord signed_record;
+    TimePoint last_progress;  // when we last saw its (epoch, heartbeat) grow
+  };
+  bool is_live(const Entry& e) const;
+  void resign();
+
+  Identity identity_;
+  std::string run_id_;
+  MembershipOptions options_;
+  const Clock& clock_;
+  SignedPeerRecord self_;
+  std::unordered_map<PeerId, Entry> peers_;
+};
+
+}  // namespace noloco::p2p
