@@ -24,6 +24,7 @@ Command register_ping(CLI::App& app);
 // Single-node training with resume, and store inspection (cmd_train.cc, cmd_status.cc).
 Command register_train(CLI::App& app);
 Command register_status(CLI::App& app);
+Command register_export(CLI::App& app);  // cmd_export.cc: latest slow weights as safetensors
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -34,6 +35,7 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_ping(app));
   out.push_back(register_train(app));
   out.push_back(register_status(app));
+  out.push_back(register_export(app));
   return out;
 }
 
