@@ -164,7 +164,7 @@ TEST_CASE("safetensors bytes parse back with the layout's names, shapes and the 
   }
 }
 
-TEST_CASE("noloco export writes the trained store's phi; an existing file needs --force") {
+TEST_CASE("noloco export writes the trained store's phi, and an existing file needs --force") {
   TempDir dir;
   const std::string db = dir.sub("db"), out = dir.sub("out"), file = out + "/w.safetensors";
   fs::create_directories(out);
