@@ -28,6 +28,7 @@ Command register_status(CLI::App& app);
 Command register_run(CLI::App& app);
 Command register_init_run(CLI::App& app);
 Command register_demo(CLI::App& app);
+Command register_export(CLI::App& app);  // cmd_export.cc: latest slow weights as safetensors
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -41,6 +42,7 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_run(app));
   out.push_back(register_init_run(app));
   out.push_back(register_demo(app));
+  out.push_back(register_export(app));
   return out;
 }
 

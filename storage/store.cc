@@ -62,7 +62,7 @@ rocksdb::DBOptions db_options(const StoreOptions& o) {
   // Sync SST/blob files in steps while they are written so the final fsync is short.
   d.bytes_per_sync = 8 << 20;
   d.max_background_jobs = 2;
-  d.max_open_files = -1;  // required by secondary instances; the store has few files
+  d.max_open_files = -1;  // a reader holds every SST open, so a writer's compaction cannot pull one away
   d.keep_log_file_num = 4;
   d.max_log_file_size = 4 << 20;
   return d;
@@ -103,24 +103,80 @@ std::string make_secondary_dir() {
 
 }  // namespace
 
+void Store::Impl::find_handles() {
+  meta = checkpoints = peers = bans = metrics = nullptr;
+  for (auto* h : handles) {
+    const std::string& n = h->GetName();
+    if (n == kCfMeta) meta = h;
+    else if (n == kCfCheckpoints) checkpoints = h;
+    else if (n == kCfPeers) peers = h;
+    else if (n == kCfBans) bans = h;
+    else if (n == kCfMetrics) metrics = h;
+  }
+}
+
+// Read-only mode opens a RocksDB *read-only* instance, not a secondary one: in RocksDB 7.8 a
+// secondary instance (ReactiveVersionSet) gives its column families a reference to a temporary
+// db-id string, so reading any value kept in a blob file hashes freed memory for the blob cache
+// key and crashes (facebook/rocksdb#13248; upstream passes the real id since 11.8). Checkpoint
+// chunks live in blob files. A read-only instance is a DBImpl with its own id; it sees the store
+// as of open (WALs replayed up to the last whole batch), and refresh() reopens it.
+Status open_rocks(Store::Impl& impl, bool exists) {
+  const StoreOptions& o = impl.options;
+  rocksdb::DBOptions dbo = db_options(o);
+  if (!exists) {
+    dbo.create_if_missing = true;
+    dbo.create_missing_column_families = true;
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n, o));
+  rocksdb::Status s;
+  if (impl.read_only()) {
+    // The reader's info LOG goes to its own directory: RocksDB would otherwise rotate the
+    // writer's LOG file in the store directory.
+    dbo.db_log_dir = o.secondary_dir;
+    // A writer running meanwhile may delete a WAL or SST between our listing and opening it;
+    // the next attempt sees its new state.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      rocksdb::DB* raw = nullptr;
+      impl.handles.clear();
+      s = rocksdb::DB::OpenForReadOnly(dbo, o.path, descs, &impl.handles, &raw);
+      if (s.ok()) {
+        impl.db.reset(raw);
+        break;
+      }
+      if (!s.IsIOError() && !s.IsPathNotFound()) break;
+    }
+  } else {
+    rocksdb::DB* raw = nullptr;
+    s = rocksdb::DB::Open(dbo, o.path, descs, &impl.handles, &raw);
+    if (s.ok()) impl.db.reset(raw);
+  }
+  if (!s.ok()) return from_rocks(s, "opening store at " + o.path);
+  impl.find_handles();
+  return Status::Ok();
+}
+
 Store::Impl::~Impl() { close(); }
 
 void Store::Impl::close() {
-  if (!db) {
-    remove_secondary_dir();  // a failed read-only open leaves no temporary directory
-    return;
-  }
+  close_db();
+  remove_secondary_dir();  // also after a failed read-only open
+}
+
+void Store::Impl::close_db() {
+  if (!db) return;
   for (auto* h : handles) {
     rocksdb::Status s = db->DestroyColumnFamilyHandle(h);
     if (!s.ok()) NLOG_WARN("storage: closing column family: {}", s.ToString());
   }
   handles.clear();
+  meta = checkpoints = peers = bans = metrics = nullptr;
   if (!read_only()) {
     rocksdb::Status s = db->Close();
     if (!s.ok()) NLOG_WARN("storage: closing {}: {}", options.path, s.ToString());
   }
   db.reset();
-  remove_secondary_dir();
 }
 
 void Store::Impl::remove_secondary_dir() {
@@ -194,7 +250,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   if (!exists && fs::exists(path, ec) && !fs::is_directory(path, ec))
     return invalid_argument("store path " + path + " is not a directory");
 
-  rocksdb::DBOptions dbo = db_options(options);
+  const rocksdb::DBOptions dbo = db_options(options);
   std::vector<std::string> names;
   if (exists) {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, &names);
@@ -212,40 +268,19 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
                            "' which this build does not know: a newer or unknown schema");
     }
   } else {
-    dbo.create_if_missing = true;
-    dbo.create_missing_column_families = true;
     names = {rocksdb::kDefaultColumnFamilyName};
     names.insert(names.end(), our_families().begin(), our_families().end());
   }
   if (std::find(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName) == names.end())
     return corrupt("store at " + path + " has no default column family");
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : names) descs.emplace_back(n, cf_options(n, options));
-
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s;
-  if (read_only) {
-    if (options.secondary_dir.empty()) {
-      options.secondary_dir = make_secondary_dir();
-      impl->owns_secondary_dir = true;
-    }
-    s = rocksdb::DB::OpenAsSecondary(dbo, path, options.secondary_dir, descs, &impl->handles, &raw);
-  } else {
-    s = rocksdb::DB::Open(dbo, path, descs, &impl->handles, &raw);
+  if (read_only && options.secondary_dir.empty()) {
+    options.secondary_dir = make_secondary_dir();
+    impl->owns_secondary_dir = true;
   }
   impl->options = std::move(options);
-  if (!s.ok()) return from_rocks(s, "opening store at " + path);
-  impl->db.reset(raw);
-
-  for (auto* h : impl->handles) {
-    const std::string& n = h->GetName();
-    if (n == kCfMeta) impl->meta = h;
-    else if (n == kCfCheckpoints) impl->checkpoints = h;
-    else if (n == kCfPeers) impl->peers = h;
-    else if (n == kCfBans) impl->bans = h;
-    else if (n == kCfMetrics) impl->metrics = h;
-  }
+  impl->cf_names = names;
+  NOLOCO_RETURN_IF_ERROR(open_rocks(*impl, exists));
 
   std::optional<std::string> version;
   if (impl->meta) {
@@ -309,7 +344,9 @@ bool Store::read_only() const { return impl_->read_only(); }
 
 Status Store::refresh() {
   if (!read_only()) return Status::Ok();
-  return from_rocks(impl_->db->TryCatchUpWithPrimary(), "catching up with the writer");
+  // A read-only instance is a snapshot of its open: reopening is how it catches up.
+  impl_->close_db();
+  return open_rocks(*impl_, true);
 }
 
 Status Store::flush() {

@@ -21,7 +21,7 @@ namespace noloco::storage {
 
 enum class OpenMode {
   kReadWrite,  // the node itself; one process at a time (RocksDB's LOCK file)
-  kReadOnly,   // `noloco status` and friends, also while the node runs (a RocksDB secondary
+  kReadOnly,   // `noloco status` and friends, also while the node runs (a RocksDB read-only
                // instance: sees the writer's state as of open() or the last refresh())
 };
 
@@ -47,7 +47,7 @@ struct StoreOptions {
   int64_t peer_stale_after_s = 7 * 24 * 3600;   // not seen for this long: evicted first
   // Wall-clock seconds for peer/ban times; tests inject a fake. Default: unix_time_seconds().
   std::function<int64_t()> now_unix;
-  // Read-only mode: a directory for the secondary instance's own log files.
+  // Read-only mode: a directory for the reader's own RocksDB log files.
   // Empty: a fresh temporary directory, removed on close.
   std::string secondary_dir;
 

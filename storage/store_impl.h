@@ -14,6 +14,10 @@ namespace noloco::storage {
 // Turns a RocksDB status into ours, naming what we were doing.
 Status from_rocks(const rocksdb::Status& s, const std::string& what);
 
+// Opens impl.options.path with impl.cf_names (read-write, or read-only per impl.options.mode)
+// and fills the handles. `exists`: false creates the database.
+Status open_rocks(Store::Impl& impl, bool exists);
+
 struct Store::Impl {
   StoreOptions options;
   std::unique_ptr<rocksdb::DB> db;
@@ -23,8 +27,9 @@ struct Store::Impl {
   rocksdb::ColumnFamilyHandle* peers = nullptr;
   rocksdb::ColumnFamilyHandle* bans = nullptr;
   rocksdb::ColumnFamilyHandle* metrics = nullptr;
+  std::vector<std::string> cf_names;  // as listed at open; refresh() reopens the same ones
   uint32_t schema_version = 0;
-  bool owns_secondary_dir = false;
+  bool owns_secondary_dir = false;  // read-only mode's log directory is ours to remove
 
   std::mutex checkpoint_mu;  // one checkpoint write at a time; guards next_checkpoint_id
   uint64_t next_checkpoint_id = 1;
@@ -32,7 +37,9 @@ struct Store::Impl {
   size_t peer_count = 0;
 
   ~Impl();
-  void close();
+  void close();     // close_db() and remove the read-only log directory
+  void close_db();  // destroys handles and the DB
+  void find_handles();
   void remove_secondary_dir();
 
   bool read_only() const { return options.mode == OpenMode::kReadOnly; }

@@ -242,3 +242,36 @@ TEST_CASE("read-only open works while a writer is open and follows it on refresh
   REQUIRE(writer->write_checkpoint(make_checkpoint(7, {{"phi", 100}})).ok());
   CHECK(writer->load_latest().value().manifest.step == 7);
 }
+
+// Regression: a RocksDB 7.8 secondary instance crashed (SIGSEGV in the blob cache key) on any
+// value kept in a blob file, i.e. on every flushed checkpoint chunk (store.cc, open_rocks).
+TEST_CASE("read-only open loads checkpoints whose chunks are in blob files, also while the writer runs") {
+  TempDir dir;
+  auto writer = open_or_fail(options_for(dir.str()));
+  auto cp = make_checkpoint(5, {{"phi", 50000}, {"theta", 30000}});
+  REQUIRE(writer->write_checkpoint(cp).ok());
+  REQUIRE(writer->flush().ok());
+  REQUIRE_FALSE(files_with(dir.str(), ".blob", false).empty());
+
+  auto ro_opts = options_for(dir.str());
+  ro_opts.mode = OpenMode::kReadOnly;
+  auto reader = open_or_fail(ro_opts);
+  auto got = reader->load_latest_valid();
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->checkpoint.blobs.size() == 2);
+  CHECK((*got)->checkpoint.blobs[0].data == cp.blobs[0].data);
+  CHECK((*got)->checkpoint.blobs[1].data == cp.blobs[1].data);
+
+  // A newer flushed checkpoint becomes visible after refresh, and the writer's LOG was not
+  // rotated by the reader (its own log lives in its temporary directory).
+  auto next = make_checkpoint(6, {{"phi", 50000}});
+  REQUIRE(writer->write_checkpoint(next).ok());
+  REQUIRE(writer->flush().ok());
+  REQUIRE(reader->refresh().ok());
+  auto latest = reader->load_latest();
+  REQUIRE(latest.ok());
+  CHECK(latest->manifest.step == 6);
+  CHECK(latest->blobs[0].data == next.blobs[0].data);
+  CHECK(files_with(dir.str(), "LOG.old", true).empty());
+}
