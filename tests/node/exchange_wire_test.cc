@@ -92,7 +92,7 @@ TEST_CASE("wire form names", "[wire][exchange]") {
   CHECK(wire_form_tensor_names(WireForm::kTheta) == std::vector<std::string>{"theta"});
 }
 
-TEST_CASE("make_payload fills names, sizes and hashes; payload round trips", "[wire][exchange]") {
+TEST_CASE("make_payload fills names, sizes and hashes, payload round trips", "[wire][exchange]") {
   const Payload p = small_payload();
   REQUIRE(p.header.tensors.size() == 2);
   CHECK(p.header.tensors[0].name == "delta");
@@ -167,7 +167,7 @@ TEST_CASE("large tensors travel in frames of at most kExchangeChunkBytes", "[wir
   }
 }
 
-TEST_CASE("payload split at every byte boundary reassembles; 1-byte pieces too", "[wire][exchange]") {
+TEST_CASE("payload split at every byte boundary reassembles, 1-byte pieces too", "[wire][exchange]") {
   const Payload p = small_payload();
   const Bytes wire = encode_payload(p);
   for (size_t k = 0; k <= wire.size(); ++k) {
@@ -301,7 +301,7 @@ TEST_CASE("a tensor that does not match its sha256 is refused, naming it", "[wir
   CHECK(st.message().find("'phi'") != std::string::npos);
 }
 
-TEST_CASE("frames that split a tensor differently still reassemble; frames never span tensors", "[wire][exchange]") {
+TEST_CASE("frames that split a tensor differently still reassemble, frames never span tensors", "[wire][exchange]") {
   const Payload p = small_payload();
   Bytes wire = frame(encode_header(p.header));
   for (size_t off = 0; off < 100; off += 30)

@@ -124,7 +124,7 @@ TEST_CASE("SIGKILL at random steps, then resume: bit-identical weights") {
   }
 }
 
-TEST_CASE("SIGTERM writes a final checkpoint; resuming it matches the uninterrupted run") {
+TEST_CASE("SIGTERM writes a final checkpoint, and resuming it matches the uninterrupted run") {
   const RunResult& ref = reference_run();
   REQUIRE(ref.exit_code == 0);
   RunResult r = resume_mutated([](noloco::storage::Checkpoint&) {});  // control: no change

@@ -132,7 +132,7 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
 }
 
 TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint, finds the swarm from its peer book and exchanges "
-          "again; a late joiner starts from the swarm's weights",
+          "again, a late joiner starts from the swarm's weights",
           "[swarm]") {
   TempDir t;
   const std::string run_id =

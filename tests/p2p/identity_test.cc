@@ -32,7 +32,7 @@ TEST_CASE("peer-ids spec vector: Ed25519 private key yields the published public
   CHECK(*round == id->peer_id());
 }
 
-TEST_CASE("peer-ids spec examples parse; the Ed25519 one yields its key", "[identity]") {
+TEST_CASE("peer-ids spec examples parse, the Ed25519 one yields its key", "[identity]") {
   auto ed = PeerId::parse(kSpecEd25519PeerId);
   REQUIRE(ed.ok());
   CHECK(ed->to_string() == kSpecEd25519PeerId);

@@ -33,7 +33,7 @@ TEST_CASE("multistream message encoding", "[multistream]") {
   CHECK(to_string(encode_multistream_message("na")) == std::string("\x03na\n"));
 }
 
-TEST_CASE("dialer and listener agree; the dialer falls back after na", "[multistream]") {
+TEST_CASE("dialer and listener agree, the dialer falls back after na", "[multistream]") {
   for (bool bytewise : {false, true}) {
     MultistreamDialer d({"/tls/1.0.0", "/noise"});
     MultistreamListener l({"/noise", "/yamux/1.0.0"});

@@ -148,7 +148,7 @@ TEST_CASE("Noise_XX_25519_ChaChaPoly_SHA256 published vectors, byte for byte", "
   }
 }
 
-TEST_CASE("CipherState: failed decrypt leaves the nonce; 2^64-1 is never used", "[noise]") {
+TEST_CASE("CipherState: failed decrypt leaves the nonce, 2^64-1 is never used", "[noise]") {
   noise::CipherState a, b;
   noise::Key k{};
   k[0] = 1;
@@ -247,7 +247,7 @@ TEST_CASE("libp2p Noise handshake authenticates both peers and carries data both
   }
 }
 
-TEST_CASE("remote stream muxers from the extensions are exposed; absence is fine", "[noise]") {
+TEST_CASE("remote stream muxers from the extensions are exposed, absence is fine", "[noise]") {
   NoiseHandshakePayload p;
   p.identity_key = Bytes{1, 2};
   p.identity_sig = Bytes{3};

@@ -110,7 +110,7 @@ TEST_CASE("pnet stream: nonce first, then the XSalsa20 keystream at the right of
   }
 }
 
-TEST_CASE("pnet codec: take_output sends the nonce once; random nonces differ", "[pnet]") {
+TEST_CASE("pnet codec: take_output sends the nonce once, random nonces differ", "[pnet]") {
   Psk k = test_key(3);
   PnetCodec a(k), b(k);
   Bytes na = a.take_output();

@@ -154,7 +154,7 @@ TEST_CASE("values near FLT_MAX stay finite and within bound (bf16 saturates inst
   }
 }
 
-TEST_CASE("bf16 is exact on bf16 values; int modes are exact on zero blocks and block maxima", "[codec]") {
+TEST_CASE("bf16 is exact on bf16 values, int modes are exact on zero blocks and block maxima", "[codec]") {
   std::vector<float> x = nasty_values(512, 5);
   for (float& f : x) f = std::bit_cast<float>(std::bit_cast<uint32_t>(f) & 0xFFFF0000u);
   EncodeOptions opt;

@@ -32,7 +32,7 @@ TEST_CASE("presets have the documented shapes and parameter counts", "[model]") 
   CHECK_FALSE(bad.validate().ok());
 }
 
-TEST_CASE("same seed gives identical weights; init follows the recipe", "[model]") {
+TEST_CASE("same seed gives identical weights, init follows the recipe", "[model]") {
   auto c = *model_preset("tiny");
   Gpt a(c, 7, torch::kCPU), b(c, 7, torch::kCPU), other(c, 8, torch::kCPU);
   CHECK(a.numel() == parameter_count(c));

@@ -103,7 +103,7 @@ TEST_CASE("heavy-ball DiLoCo with H=1, inner SGD, alpha=0, beta=1 equals synchro
   CHECK_FALSE(torch::equal((*sync)->theta(), (*sync)->phi()));  // sync really trained
 }
 
-TEST_CASE("gamma terms cancel within a group; population mean of delta is alpha*mean delta + beta*mean Delta",
+TEST_CASE("gamma terms cancel within a group, population mean of delta is alpha*mean delta + beta*mean Delta",
           "[outer]") {
   torch::manual_seed(5);
   const int n = 6;
