@@ -107,6 +107,8 @@ Command register_run(CLI::App& app) {
   sub->add_option("--linger", o.linger_s, "seconds to keep serving peers after the last step")->capture_default_str();
   sub->add_option("--stop-after-outer", o.stop_after_outer, "stop (with a checkpoint) after this many outer steps")
       ->capture_default_str();
+  sub->add_flag("--always-exchange", o.always_exchange,
+                "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
   sub->add_flag("--json", f->json, "progress as JSON events, one per line");
 
   return {sub, [f] {

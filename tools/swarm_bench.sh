@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measurements of the training node (issue 5), printed as figures; not a test.
 #
-#   tools/swarm_bench.sh [STEPS]          (default 600; needs a built build/release)
+#   tools/swarm_bench.sh [STEPS] [PARTS]  (default 600 and 123; needs a built build/release)
 #
 # 1. tracking: `noloco demo` (4 processes, NoLoCo over the overlay) against `noloco simulate`
 #    (4 replicas in one process) with the same config and inner steps: final mean validation loss.
@@ -14,12 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-600}
+parts=${2:-123}
 bin=${NOLOCO_BIN:-build/release/cli/noloco}
 [ -x "$bin" ] || { echo "build first: cmake --preset release && cmake --build --preset release" >&2; exit 1; }
 out=out/swarm_bench
 mkdir -p "$out"
 export OMP_WAIT_POLICY=PASSIVE
 
+if [[ $parts == *1* ]]; then
 echo "== 1. multi-process NoLoCo vs in-process simulation ($steps inner steps, 4 nodes, H=10)"
 "$bin" demo --peers 4 --steps "$steps" --dir "$out/demo" >"$out/demo.txt"
 "$bin" simulate --method noloco --replicas 4 --steps "$steps" --H 10 --batch 8 --lr 5e-3 --warmup 30 \
@@ -45,6 +47,10 @@ for name, label in [("simulate", "groups of 2"), ("simulate3", "groups of 3")]:
           f"multi-process differs by {100 * (m - last['val_loss_mean']) / last['val_loss_mean']:+.2f} % (target: within 5 %)")
 PY
 
+fi
+
+if [[ $parts == *2* ]]; then
+[ -f "$out/demo/summary.json" ] || "$bin" demo --peers 4 --steps "$steps" --dir "$out/demo" >"$out/demo.txt"
 echo "== 2. one node slowed 4x"
 "$bin" demo --peers 4 --steps "$steps" --slowdown-last 4 --dir "$out/slow" >"$out/slow.txt"
 python3 - "$out" <<'PY'
@@ -62,6 +68,9 @@ print(f"slow node: {n['tokens_per_s_mean']:.0f} tokens/s, {n['exchanges']} excha
       f"partners {n['partners']}, val loss {n['val_loss_before']:.3f} -> {n['val_loss_after']:.3f}")
 PY
 
+fi
+
+if [[ $parts == *3* ]]; then
 echo "== 3. codecs (2 nodes, 100 steps)"
 for c in fp32 bf16 int8 int4; do
   "$bin" demo --peers 2 --steps 100 --codec "$c" --dir "$out/codec-$c" >"$out/codec-$c.txt"
@@ -77,3 +86,4 @@ for c in ["fp32", "bf16", "int8", "int4"]:
     loss = sum(n["val_loss_after"] for n in nodes) / len(nodes)
     print(f"{c:6} {p:>14} {raw:>10} {raw / p:>6.2f} {ex:>13.1f} ms {loss:>15.4f}")
 PY
+fi

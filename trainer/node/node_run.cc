@@ -344,8 +344,6 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
       tokens_per_s = phase_s > 0 ? static_cast<double>(phase_tokens) / phase_s : 0.0;
       NOLOCO_ASSIGN_OR_RETURN(auto mine, publish_payload());
       const TrafficTotals before = net->traffic();
-      ExchangeOutcome ex = net->exchange(mine, seconds(o.exchange_budget_s), o.exchange_tries,
-                                         static_cast<uint64_t>(replica->outer_step()), o.max_staleness);
       std::vector<PeerContribution> group;
       std::vector<std::string> partners;
       std::vector<int64_t> staleness;
@@ -372,15 +370,23 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
         staleness.push_back(lag);
         (void)store->record_outcome(rp.peer.to_string(), true, 1.0);
       };
+      // Peers that called us since our last outer step already paired with us (they mixed our
+      // snapshot, we mix their payload). If one of them is usable, that is this step's pairing,
+      // as in the paper's groups of two; otherwise we call a random partner ourselves.
+      for (auto& rp : net->take_inbox()) consider(rp, "caller");
+      ExchangeOutcome ex;
       std::string partner_id;
-      if (ex.partner) {
-        partner_id = ex.partner->peer.to_string();
-        consider(*ex.partner, "partner");
-      }
-      for (const auto& f : ex.failures) NLOG_INFO("exchange try failed: {}", f);
-      for (auto& rp : net->take_inbox()) {
-        if (rp.peer.to_string() == partner_id) continue;  // already mixing its fresher answer
-        consider(rp, "caller");
+      if (group.empty() || o.always_exchange) {
+        ex = net->exchange(mine, seconds(o.exchange_budget_s), o.exchange_tries,
+                           static_cast<uint64_t>(replica->outer_step()), o.max_staleness);
+        if (ex.partner) {
+          partner_id = ex.partner->peer.to_string();
+          if (std::find(partners.begin(), partners.end(), partner_id) == partners.end())
+            consider(*ex.partner, "partner");
+        }
+        for (const auto& f : ex.failures) NLOG_INFO("exchange try failed: {}", f);
+      } else {
+        partner_id = partners.front();
       }
       apply_outer_step(*replica, group, params, form);
       ++outer_here;

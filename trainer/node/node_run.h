@@ -46,6 +46,7 @@ struct NodeOptions {
                                        // somewhere to look, i.e. --join or a peer book; else none)
   int64_t resync_behind = 8;           // outer steps behind the swarm that trigger a state sync
   int64_t max_staleness = 4;           // older callers' payloads are not mixed
+  bool always_exchange = false;        // call a partner even when callers already paired with us
   int64_t eval_windows = 64;           // held-out windows for validation loss
   int64_t eval_every = 1;              // outer steps between evaluations
   double linger_s = 0.0;               // keep serving this long after the last step
