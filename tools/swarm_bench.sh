@@ -26,10 +26,10 @@ echo "== 1. multi-process NoLoCo vs in-process simulation ($steps inner steps, 4
 "$bin" demo --peers 4 --steps "$steps" --dir "$out/demo" >"$out/demo.txt"
 "$bin" simulate --method noloco --replicas 4 --steps "$steps" --H 10 --batch 8 --lr 5e-3 --warmup 30 \
   --eval-every "$steps" --eval-batches 8 --threads 2 --codec bf16+zstd --out "$out/simulate.jsonl" 2>/dev/null
-# A node mixes with its partner and with the peers that called it since its last outer step, so
-# its groups are often 3: the simulation with groups of 3 is the closer comparison.
-"$bin" simulate --method noloco --replicas 4 --group-size 3 --steps "$steps" --H 10 --batch 8 --lr 5e-3 \
-  --warmup 30 --eval-every "$steps" --eval-batches 8 --threads 2 --codec bf16+zstd --out "$out/simulate3.jsonl" 2>/dev/null
+# Nodes read the whole training stream from their own offsets, the simulation's replicas a 1/4
+# shard each by default: --whole-stream makes the simulation read like the nodes.
+"$bin" simulate --method noloco --replicas 4 --whole-stream --steps "$steps" --H 10 --batch 8 --lr 5e-3 \
+  --warmup 30 --eval-every "$steps" --eval-batches 8 --threads 2 --codec bf16+zstd --out "$out/simulate_ws.jsonl" 2>/dev/null
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
@@ -39,7 +39,7 @@ m = sum(node) / len(node)
 print(f"multi-process final val loss per node: {', '.join(f'{x:.4f}' for x in node)}  mean {m:.4f}")
 groups = [n["mean_group"] for n in demo["nodes"]]
 print(f"multi-process mean group size per outer step: {', '.join(f'{g:.2f}' for g in groups)}")
-for name, label in [("simulate", "groups of 2"), ("simulate3", "groups of 3")]:
+for name, label in [("simulate", "1/4 shard per replica"), ("simulate_ws", "whole stream per replica, as the nodes")]:
     sim = [json.loads(l) for l in open(f"{out}/{name}.jsonl")]
     last = [r for r in sim if r.get("type") == "eval"][-1]
     print(f"simulate (4 replicas, {label}) final val loss mean {last['val_loss_mean']:.4f} "

@@ -177,7 +177,11 @@ class Simulation {
     // SYNC keeps one model (every replica would hold the same weights) fed by all N shards.
     const int models = o_.method == Method::kSync ? 1 : o_.replicas;
     for (int r = 0; r < models; ++r) {
-      NOLOCO_ASSIGN_OR_RETURN(auto rep, Replica::create(rc, &split_.train, r, o_.replicas));
+      ReplicaConfig rcr = rc;
+      if (o_.whole_stream && o_.method != Method::kSync) rcr.data_seed = mix64(o_.seed ^ (0x5eed0000ULL + r)) | 1;
+      NOLOCO_ASSIGN_OR_RETURN(auto rep, o_.whole_stream && o_.method != Method::kSync
+                                            ? Replica::create(rcr, &split_.train, 0, 1)
+                                            : Replica::create(rc, &split_.train, r, o_.replicas));
       replicas_.push_back(std::move(rep));
     }
     if (o_.method == Method::kSync) {

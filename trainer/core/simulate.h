@@ -27,6 +27,9 @@ struct SimulateOptions {
   std::optional<int64_t> H;             // default: method dependent (see kDefaultNolocoH)
   std::optional<double> alpha, beta, gamma;  // default: method dependent (docs/simulate.md)
   int group_size = 2;                   // NoLoCo group size n
+  // Every replica reads the whole training stream from its own seeded offset (as `noloco run`
+  // nodes do) instead of only its 1/N shard. Not for sync (one model fed by all shards).
+  bool whole_stream = false;
   std::string wire = "auto";            // NoLoCo payload: auto | delta-phi | theta
   std::string codec;                    // empty: raw fp32; else fp32|bf16|int8|int4[+zstd]
   uint64_t seed = 1;
