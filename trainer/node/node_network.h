@@ -76,7 +76,7 @@ struct StateFetched {
 
 // Something the training thread should record in the store (the network thread cannot).
 struct NetworkEvent {
-  enum class Kind { kBadPayload, kExchangeServed, kPeerSeen, kBanned } kind;
+  enum class Kind { kBadPayload, kPeerSeen, kBanned } kind;
   p2p::PeerId peer;
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen

@@ -92,10 +92,14 @@ Result<ResolvedRun> resolve_run(const NodeOptions& o, storage::Store& store) {
 
 // Bootstrap addresses: --join, then what the peer book remembers (so a restarted node finds
 // the swarm even when its bootstrap peer is gone).
-std::vector<p2p::Multiaddr> bootstrap_addrs(const NodeOptions& o, storage::Store& store, const p2p::PeerId& self) {
+Result<std::vector<p2p::Multiaddr>> bootstrap_addrs(const NodeOptions& o, storage::Store& store,
+                                                    const p2p::PeerId& self) {
   std::vector<p2p::Multiaddr> out;
-  for (const auto& j : o.join)
-    if (auto a = p2p::Multiaddr::parse(j); a.ok()) out.push_back(*a);
+  for (const auto& j : o.join) {
+    auto a = p2p::Multiaddr::parse(j);
+    if (!a.ok()) return a.status().context("--join " + j);
+    out.push_back(*a);
+  }
   if (auto peers = store.list_peers(); peers.ok()) {
     std::sort(peers->begin(), peers->end(), [](auto& a, auto& b) { return a.last_seen_unix > b.last_seen_unix; });
     for (const auto& p : *peers) {
@@ -201,17 +205,21 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
       NOLOCO_ASSIGN_OR_RETURN(p2p::Multiaddr a, p2p::Multiaddr::parse(o.announce));
       no.announce = a;
     }
-    no.bootstrap = bootstrap_addrs(o, *store, self_id);
+    NOLOCO_ASSIGN_OR_RETURN(no.bootstrap, bootstrap_addrs(o, *store, self_id));
     if (auto bans = store->list_active_bans(); bans.ok())
       for (const auto& b : *bans)
         if (auto id = p2p::PeerId::parse(b.peer_id); id.ok()) no.banned.push_back(*id);
     no.run_id = run.run_id;
     no.manifest_json = run.json;
-    no.expect.run_id = run.run_id;
-    no.expect.numel = numel;
-    no.expect.form = form;
+    ExchangeExpectations expect;
+    expect.run_id = run.run_id;
+    expect.numel = numel;
+    expect.form = form;
     // An fp32 message plus headroom for the codec header and zstd's worst-case expansion.
-    no.expect.max_tensor_bytes = numel * 4 + numel / 64 + 4096;
+    expect.max_tensor_bytes = numel * 4 + numel / 64 + 4096;
+    no.expect = expect;
+    // Somewhere to look for the swarm: --join or the peer book.
+    const bool can_look = !no.bootstrap.empty();
     no.seed = hash64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
     NOLOCO_ASSIGN_OR_RETURN(auto net, NodeNetwork::start(std::move(no)));
     const std::string addr = net->listen_addr().to_string();
@@ -237,11 +245,6 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
                              form, run.run_id, summary.peer_id};
     const trainer::NolocoParams params{m.alpha, m.beta, m.gamma};
     const VerifyLimits limits;
-    ExchangeExpectations expect;
-    expect.run_id = run.run_id;
-    expect.numel = numel;
-    expect.form = form;
-    expect.max_tensor_bytes = numel * 4 + numel / 64 + 4096;
 
     auto publish_state = [&] {
       auto blob = build_state_blob(*replica);
@@ -312,7 +315,6 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
 
     // A fresh node that was told where the swarm is waits for it, and starts from the swarm's
     // weights if the swarm is already past its first outer step.
-    const bool can_look = !o.join.empty() || !bootstrap_addrs(o, *store, self_id).empty();
     const size_t want_peers = o.min_peers > 0 ? static_cast<size_t>(o.min_peers) : (can_look ? 1 : 0);
     if (want_peers > 0) {
       const auto until = Clk::now() + seconds(o.join_wait_s);
