@@ -2,8 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
+#include "cli/openmp_policy.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +21,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   noloco::configure_logging(log_level);
   for (auto& cmd : commands) {
-    if (cmd.app->parsed()) return cmd.run();
+    if (!cmd.app->parsed()) continue;
+    const std::string& verb = cmd.app->get_name();
+    if (verb == "simulate" || verb == "train" || verb == "run") noloco::cli::reexec_with_passive_openmp(argc, argv);
+    return cmd.run();
   }
   return 2;
 }

@@ -6,8 +6,15 @@
 #
 #   tools/bench/run_train_speed.sh [--presets tiny,small] [--batch 8] [--threads 2] [--steps 20]
 #                                  [--warmup 3] [--rounds 3] [--build build/release]
-# Environment: OMP_WAIT_POLICY etc. are passed to both sides unchanged; OMP_NUM_THREADS and
-# OPENBLAS_NUM_THREADS are set to --threads for both.
+# Environment: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to --threads for every side.
+# Three sides per round:
+#   cpp           the C++ trainer with the settings `noloco` gives itself: OMP_WAIT_POLICY=PASSIVE
+#                 (cli/openmp_policy.cc) and its malloc thresholds (common/process_defaults.cc)
+#   python        the Python twin as a user would start it: the environment as given
+#   python-tuned  the Python twin with the same settings through the environment
+#                 (OMP_WAIT_POLICY=PASSIVE MALLOC_TRIM_THRESHOLD_=268435456
+#                 MALLOC_MMAP_THRESHOLD_=33554432), so the code alone is compared
+# A value of OMP_WAIT_POLICY you set yourself is used for every side.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,6 +49,8 @@ bench=$build/tools/bench/noloco_bench_train_speed
 
 cpus=$(env -u OMP_NUM_THREADS nproc)  # GNU nproc reports OMP_NUM_THREADS when it is set
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+tuned_env=(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" MALLOC_TRIM_THRESHOLD_=268435456
+           MALLOC_MMAP_THRESHOLD_=33554432)
 echo "run_train_speed: $cpus cpus, threads $threads, batch $batch, warm-up $warmup, timed steps $steps, rounds $rounds, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 common=(--batch "$batch" --threads "$threads" --warmup "$warmup" --steps "$steps")
 results=$(mktemp)
@@ -49,13 +58,13 @@ trap 'rm -f "$results"' EXIT
 for p in ${presets//,/ }; do
   for ((r = 1; r <= rounds; r++)); do
     # Alternate which side goes first so drifting background load hits both alike.
-    if [ $((r % 2)) -eq 1 ]; then order="cpp python"; else order="python cpp"; fi
+    if [ $((r % 2)) -eq 1 ]; then order="cpp python python-tuned"; else order="python-tuned python cpp"; fi
     for impl in $order; do
-      if [ "$impl" = cpp ]; then
-        "$bench" --preset "$p" "${common[@]}" --matmul 1024 | tee -a "$results" >&2
-      else
-        "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" | tee -a "$results" >&2
-      fi
+      case "$impl" in
+        cpp) env OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$bench" --preset "$p" "${common[@]}" --matmul 1024 ;;
+        python) "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" ;;
+        python-tuned) env "${tuned_env[@]}" "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" --impl-name python-tuned ;;
+      esac | tee -a "$results" >&2
     done
   done
 done

@@ -118,6 +118,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--impl-name", default="python", help="label of this side in the JSON line")
     ap.add_argument("--matmul", type=int, default=0, help="also measure an N×N fp32 matmul (0: skip)")
     args = ap.parse_args()
 
@@ -152,7 +153,7 @@ def main():
 
     tokens = args.batch * ctx
     out = {
-        "impl": "python",
+        "impl": args.impl_name,
         "preset": args.preset,
         "d_model": d, "n_layer": n_layer, "n_head": n_head, "context": ctx,
         "params": sum(p.numel() for p in model.parameters()),

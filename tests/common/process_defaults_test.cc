@@ -1,0 +1,26 @@
+// The malloc thresholds common/process_defaults.cc sets before main (this test executable links
+// it, like noloco and the train-speed bench do).
+#include <malloc.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <catch2/catch.hpp>
+
+// Under AddressSanitizer malloc is ASan's own and glibc's thresholds do not apply.
+#if !defined(__SANITIZE_ADDRESS__)
+TEST_CASE("process defaults: a freed 4 MiB block stays in the heap instead of going back to the kernel") {
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) {
+    SUCCEED("the environment sets malloc thresholds itself; nothing of ours to check");
+    return;
+  }
+  // With glibc's defaults a 4 MiB request is served by mmap and unmapped on free (and a freed
+  // heap top over 128 KiB is trimmed), so the releasable top of the heap stays small.
+  void* p = std::malloc(4 << 20);
+  REQUIRE(p != nullptr);
+  std::memset(p, 1, 4 << 20);
+  std::free(p);
+  const struct mallinfo2 info = mallinfo2();
+  CHECK(info.keepcost >= (4u << 20));
+}
+#endif
