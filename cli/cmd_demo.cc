@@ -5,6 +5,7 @@
 // Everything lands in --dir (default ./noloco-demo): manifest, node stores and logs, summary.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,8 +62,9 @@ struct Child {
   std::vector<std::string> notes;
 };
 
+// `cpu` >= 0 pins the child to that CPU (for measurements that must not share cores).
 Result<std::unique_ptr<Child>> spawn(const std::string& exe, const std::vector<std::string>& args,
-                                     const fs::path& log_path, std::string name) {
+                                     const fs::path& log_path, std::string name, int cpu) {
   int pipefd[2];
   if (::pipe(pipefd) != 0) return io_error("pipe failed");
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -80,6 +82,12 @@ Result<std::unique_ptr<Child>> spawn(const std::string& exe, const std::vector<s
     ::close(pipefd[1]);
     ::close(log_fd);
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);  // spinning OpenMP threads starve the other nodes
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (::sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
+    }
     ::execv(exe.c_str(), argv.data());
     std::perror("execv");
     ::_exit(127);
@@ -148,6 +156,7 @@ Command register_demo(CLI::App& app) {
     double lr = 5e-3;
     int64_t warmup = 30;
     double slowdown_last = 1.0;
+    bool pin = false;
   };
   auto f = std::make_shared<Flags>();
   sub->add_option("--peers", f->peers, "number of node processes")->capture_default_str();
@@ -162,6 +171,9 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--warmup", f->warmup, "warm-up steps")->capture_default_str();
   sub->add_option("--slowdown-last", f->slowdown_last, "make the last node this many times slower")
       ->capture_default_str();
+  sub->add_flag("--pin", f->pin,
+                "pin node i to CPU i mod the CPU count, so nodes do not share cores (for measurements; "
+                "needs as many CPUs as nodes to mean anything)");
 
   return {sub, [f] {
             if (f->peers < 2 || f->peers > 16) return fail(invalid_argument("--peers must be in 2..16"));
@@ -219,7 +231,8 @@ Command register_demo(CLI::App& app) {
               auto args = base_args(i);
               args.insert(args.end(), extra.begin(), extra.end());
               const fs::path nd = dir / ("node" + std::to_string(i));
-              NOLOCO_ASSIGN_OR_RETURN(auto c, spawn(exe, args, nd / "log.txt", "node" + std::to_string(i)));
+              NOLOCO_ASSIGN_OR_RETURN(auto c, spawn(exe, args, nd / "log.txt", "node" + std::to_string(i),
+                                                 f->pin ? static_cast<int>(i % std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))) : -1));
               kids.push_back(std::move(c));
               return Status::Ok();
             };
