@@ -34,6 +34,10 @@ Command register_simulate(CLI::App& app) {
   sub->add_option("--wire", o.wire, "NoLoCo payload: auto | delta-phi | theta")->capture_default_str();
   sub->add_option("--codec", o.codec, "tensor codec for outer-step payloads (default raw fp32)");
   sub->add_option("--seed", o.seed, "seed of init, data offsets and pairings")->capture_default_str();
+  sub->add_option("--data-seed", o.data_seed,
+                  "with --whole-stream: seed of the data offsets alone (0: from --seed), to vary what the "
+                  "replicas read while keeping the initial weights")
+      ->capture_default_str();
   sub->add_option("--preset", o.preset, "model preset: tiny | small | medium | gpt-125m")->capture_default_str();
   sub->add_option("--data", o.data, "text file, folder of text files, or .bin of uint16 tokens")
       ->capture_default_str();

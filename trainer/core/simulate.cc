@@ -178,7 +178,7 @@ class Simulation {
     const int models = o_.method == Method::kSync ? 1 : o_.replicas;
     for (int r = 0; r < models; ++r) {
       ReplicaConfig rcr = rc;
-      if (o_.whole_stream && o_.method != Method::kSync) rcr.data_seed = mix64(o_.seed ^ (0x5eed0000ULL + r)) | 1;
+      if (o_.whole_stream && o_.method != Method::kSync) rcr.data_seed = mix64((o_.data_seed != 0 ? o_.data_seed : o_.seed) ^ (0x5eed0000ULL + r)) | 1;
       NOLOCO_ASSIGN_OR_RETURN(auto rep, o_.whole_stream && o_.method != Method::kSync
                                             ? Replica::create(rcr, &split_.train, 0, 1)
                                             : Replica::create(rc, &split_.train, r, o_.replicas));
@@ -229,6 +229,7 @@ class Simulation {
                     .integer("batch", o_.batch)
                     .integer("context", model.context)
                     .integer("seed", static_cast<int64_t>(o_.seed))
+                    .integer("data_seed", static_cast<int64_t>(o_.data_seed))
                     .integer("threads", o_.threads)
                     .str("device", o_.device)
                     .integer("corpus_bytes", static_cast<int64_t>(corpus_.size()))

@@ -33,6 +33,9 @@ struct SimulateOptions {
   std::string wire = "auto";            // NoLoCo payload: auto | delta-phi | theta
   std::string codec;                    // empty: raw fp32; else fp32|bf16|int8|int4[+zstd]
   uint64_t seed = 1;
+  // Seed of the data offsets alone (with whole_stream); 0: derived from `seed`. Lets a run
+  // vary what each replica reads while the initial weights stay those of `seed`.
+  uint64_t data_seed = 0;
   std::string preset = "tiny";
   std::string data = "/usr/share/games/fortunes";
   double lr = 5e-3;
