@@ -178,7 +178,10 @@ class Simulation {
     const int models = o_.method == Method::kSync ? 1 : o_.replicas;
     for (int r = 0; r < models; ++r) {
       ReplicaConfig rcr = rc;
-      if (o_.whole_stream && o_.method != Method::kSync) rcr.data_seed = mix64((o_.data_seed != 0 ? o_.data_seed : o_.seed) ^ (0x5eed0000ULL + r)) | 1;
+      // Mixed before the replica index goes in: seed ^ r alone would give seeds 4..7 (any four
+      // that differ only in their low bits) the same four offsets, shuffled among replicas.
+      if (o_.whole_stream && o_.method != Method::kSync)
+        rcr.data_seed = mix64(mix64(o_.data_seed != 0 ? o_.data_seed : o_.seed) ^ (0x5eed0000ULL + r)) | 1;
       NOLOCO_ASSIGN_OR_RETURN(auto rep, o_.whole_stream && o_.method != Method::kSync
                                             ? Replica::create(rcr, &split_.train, 0, 1)
                                             : Replica::create(rc, &split_.train, r, o_.replicas));
