@@ -59,6 +59,9 @@ void ConnectionCore::take_output_into(Bytes& out) {
   if (session_ && error_.ok()) {
     Status st = flush_session_output();
     if (!st.ok()) (void)fail(st);
+    // Taking the output lets blocked writers go on (kWritable): report that now rather than
+    // at the next feed(), which may be a long way off on a connection that mostly sends.
+    if (error_.ok() && session_->has_events()) (void)process_session();
   }
   out.clear();
   out.swap(raw_out_);
@@ -352,7 +355,8 @@ Result<size_t> ConnectionCore::write(uint32_t stream, ByteView data) {
   if (!error_.ok()) return error_;
   auto it = streams_.find(stream);
   if (it == streams_.end() || !it->second.ready) return Status(StatusCode::kUnavailable, "stream is not open");
-  return session_->write(stream, data);
+  // The caller keeps what is not taken until kWritable, so yamux need not copy it aside.
+  return session_->write_direct(stream, data);
 }
 
 Status ConnectionCore::close_write(uint32_t stream) {

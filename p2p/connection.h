@@ -86,6 +86,8 @@ class ConnectionCore {
 
   // Valid once upgraded(). The stream becomes usable at its kStreamReady event.
   Result<uint32_t> open_stream(std::vector<std::string> protocols);
+  // Takes what the peer's window and the output high water allow now (yamux write_direct:
+  // nothing is buffered); fewer than data.size() means keep the rest and wait for kWritable.
   Result<size_t> write(uint32_t stream, ByteView data);
   Status close_write(uint32_t stream);
   void reset(uint32_t stream);

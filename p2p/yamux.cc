@@ -275,18 +275,26 @@ Result<uint32_t> Session::open_stream() {
   return id;
 }
 
-Result<size_t> Session::write(uint32_t id, ByteView data) {
+Result<Session::Stream*> Session::writable_stream(uint32_t id) {
   if (dead_) return Status(StatusCode::kUnavailable, "yamux: session is closed");
   auto it = streams_.find(id);
   if (it == streams_.end()) return Status(StatusCode::kUnavailable, "yamux: stream " + std::to_string(id) + " is gone");
-  Stream& s = it->second;
-  if (s.fin_queued) return invalid_argument("yamux: write after close_write");
+  if (it->second.fin_queued) return invalid_argument("yamux: write after close_write");
+  return &it->second;
+}
+
+Result<size_t> Session::write(uint32_t id, ByteView data) {
+  NOLOCO_ASSIGN_OR_RETURN(Stream * sp, writable_stream(id));
+  Stream& s = *sp;
   // What the peer's window lets out now plus the buffer; the window term is capped so a peer
   // granting a huge window cannot make us hold more than max_window + max_send_buffer.
   const size_t capacity = std::min(s.send_window, opt_.max_window) + opt_.max_send_buffer;
   const size_t room = capacity > s.pending_size() ? capacity - s.pending_size() : 0;
   const size_t n = std::min(room, data.size());
-  if (n < data.size()) s.writer_blocked = true;
+  if (n < data.size()) {
+    s.writer_blocked = true;
+    s.writer_direct = false;
+  }
   size_t direct = 0;
   if (s.pending_size() == 0) direct = frame_out(id, s, data.first(n));  // skip the buffer copy
   if (direct < n) {
@@ -299,6 +307,25 @@ Result<size_t> Session::write(uint32_t id, ByteView data) {
   }
   pump(id, s);
   return n;
+}
+
+Result<size_t> Session::write_direct(uint32_t id, ByteView data) {
+  NOLOCO_ASSIGN_OR_RETURN(Stream * sp, writable_stream(id));
+  Stream& s = *sp;
+  // Buffered bytes go first; pump() has already moved out all of them it could.
+  const size_t n = s.pending_size() == 0 ? frame_out(id, s, data) : 0;
+  if (n < data.size()) {
+    s.writer_blocked = true;
+    s.writer_direct = true;
+  }
+  return n;
+}
+
+bool Session::writer_room(const Stream& s) const {
+  if (s.writer_direct) {
+    return s.pending_size() == 0 && s.send_window > 0 && output_.size() < opt_.output_high_water;
+  }
+  return s.pending_size() < opt_.max_send_buffer / 2;
 }
 
 Status Session::close_write(uint32_t id) {
@@ -352,7 +379,7 @@ void Session::pump(uint32_t id, Stream& s) {
       s.local_fin_sent = true;
     }
   }
-  if (s.writer_blocked && s.pending_size() < opt_.max_send_buffer / 2) {
+  if (s.writer_blocked && writer_room(s)) {
     s.writer_blocked = false;
     emit(Event::Kind::kWritable, id);
   }

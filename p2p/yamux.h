@@ -9,6 +9,9 @@
 // - send: write() accepts at most max_send_buffer bytes per stream beyond what the peer's window
 //   lets out; the rest is refused (backpressure) and a kWritable event says when to retry. Data
 //   moves from stream buffers to the output only while the output is under output_high_water.
+//   write_direct() buffers nothing: it frames what can go out now and leaves the rest with the
+//   caller, which saves the copy through the stream buffer for callers that keep their data
+//   until it is taken anyway (the host does).
 #pragma once
 
 #include <cstdint>
@@ -80,6 +83,10 @@ class Session {
   // Accepts up to the stream's send window plus its send-buffer room; returns the count taken.
   // Fewer than data.size() means: wait for kWritable.
   Result<size_t> write(uint32_t stream, ByteView data);
+  // Frames only what the peer's window and the output high water let out now (nothing while
+  // earlier write() bytes still wait in the stream buffer); takes nothing into the buffer.
+  // Fewer than data.size() means: wait for kWritable, which comes once some of it can go out.
+  Result<size_t> write_direct(uint32_t stream, ByteView data);
   // Half-close our direction after any buffered data (FIN).
   Status close_write(uint32_t stream);
   // Abort the stream in both directions (RST); buffered data is dropped.
@@ -111,12 +118,15 @@ class Session {
     size_t pending_head = 0;
     size_t pending_size() const { return pending.size() - pending_head; }
     bool writer_blocked = false;            // write() refused bytes: owe a kWritable
+    bool writer_direct = false;             // ... and it was write_direct(): see writer_room()
     bool fin_queued = false;                // close_write() called
     bool local_fin_sent = false;
     bool remote_fin = false;
   };
 
   Status fail(Status why, GoAwayCode code);
+  Result<Stream*> writable_stream(uint32_t id);
+  bool writer_room(const Stream& s) const;  // a blocked writer would now get bytes accepted
   Status handle_header();
   Status handle_window_update(const Header& h);
   Status handle_new_stream(const Header& h, bool* refused);

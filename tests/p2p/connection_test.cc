@@ -201,3 +201,32 @@ TEST_CASE("connection reports an unsupported stream protocol", "[connection]") {
   CHECK(f->status.code() == StatusCode::kUnsupported);
   CHECK(w.derr.ok());
 }
+
+TEST_CASE("connection write buffers nothing and reports kWritable as soon as the output is taken",
+          "[connection]") {
+  auto od = dialer_opts();
+  od.yamux.output_high_water = 64 * 1024;
+  od.yamux.max_data_frame = 16 * 1024;
+  Wire w(od, listener_opts());
+  w.run();
+  auto id = w.d.open_stream({"/echo/1.0.0"});
+  w.run();
+  REQUIRE(find(w.ed, ConnectionEvent::Kind::kStreamReady));
+  const Bytes chunk = Bytes(100 * 1024, 0x33);
+  auto n = w.d.write(*id, chunk);
+  REQUIRE(n.ok());
+  CHECK(*n == 64 * 1024);  // up to the output high water, the rest stays with the caller
+  CHECK(w.d.take_events().empty());
+  // The socket takes the bytes; no reply has come back yet, and none is needed.
+  Bytes out = w.d.take_output();
+  auto ev = w.d.take_events();
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == ConnectionEvent::Kind::kWritable);
+  CHECK(ev[0].stream == *id);
+  REQUIRE(w.l.feed(out).ok());
+  auto rest = w.d.write(*id, ByteView(chunk).subspan(*n));
+  REQUIRE(rest.ok());
+  CHECK(*rest == chunk.size() - *n);
+  w.run();
+  CHECK(data_of(w.el, *id) == chunk);
+}
