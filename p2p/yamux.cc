@@ -78,12 +78,27 @@ void Session::take_output_into(Bytes& out) {
   pump_all();
 }
 
-Status Session::feed(ByteView in) {
+Status Session::feed(ByteView in) { return feed(std::span<const ByteView>(&in, 1)); }
+
+Status Session::feed(std::span<const ByteView> parts) {
   if (dead_) return protocol_error("yamux: session is closed");
+  size_t rest = 0;  // bytes of this call not yet parsed: sizes one Data event for all of them
+  for (ByteView p : parts) rest += p.size();
+  for (ByteView in : parts) {
+    rest -= in.size();
+    NOLOCO_RETURN_IF_ERROR(feed_part(in, rest));
+  }
+  if (output_.size() > opt_.output_hard_cap) {
+    return fail(protocol_error("yamux: peer does not read what we send"), GoAwayCode::kInternalError);
+  }
+  return Status::Ok();
+}
+
+Status Session::feed_part(ByteView in, size_t after) {
   while (!in.empty()) {
     if (payload_left_ > 0) {
       size_t n = std::min<size_t>(payload_left_, in.size());
-      if (!payload_discard_) deliver_data(payload_stream_, in.first(n), in.size());
+      if (!payload_discard_) deliver_data(payload_stream_, in.first(n), in.size() + after);
       in = in.subspan(n);
       payload_left_ -= static_cast<uint32_t>(n);
       if (payload_left_ == 0 && !payload_discard_) {
@@ -104,9 +119,6 @@ Status Session::feed(ByteView in) {
       Status st = handle_header();
       if (!st.ok()) return st;
     }
-  }
-  if (output_.size() > opt_.output_hard_cap) {
-    return fail(protocol_error("yamux: peer does not read what we send"), GoAwayCode::kInternalError);
   }
   return Status::Ok();
 }

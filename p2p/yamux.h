@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/bytes.h"
@@ -68,6 +69,8 @@ class Session {
   // Bytes from the peer, any split. An error means the peer broke the protocol: a GoAway has
   // been queued to the output and the session is dead (every later call fails or is a no-op).
   Status feed(ByteView in);
+  // The same for bytes that arrived as several pieces (e.g. one read's Noise frames).
+  Status feed(std::span<const ByteView> parts);
   std::vector<Event> take_events();
   bool has_events() const { return !events_.empty(); }
   // Bytes to send to the peer. Taking them lets more buffered stream data move out.
@@ -127,6 +130,7 @@ class Session {
   Status fail(Status why, GoAwayCode code);
   Result<Stream*> writable_stream(uint32_t id);
   bool writer_room(const Stream& s) const;  // a blocked writer would now get bytes accepted
+  Status feed_part(ByteView in, size_t after);  // after: bytes of the same feed() still to come
   Status handle_header();
   Status handle_window_update(const Header& h);
   Status handle_new_stream(const Header& h, bool* refused);

@@ -105,7 +105,17 @@ TEST_CASE("connection upgrades, learns peer ids and carries a stream", "[connect
 }
 
 TEST_CASE("connection carries bulk data across many Noise frames", "[connection]") {
-  Wire w(dialer_opts(), listener_opts());
+  const bool pnet = GENERATE(false, true);
+  INFO("pnet " << pnet);
+  auto od = dialer_opts();
+  auto ol = listener_opts();
+  if (pnet) {
+    Psk psk{};
+    psk.fill(5);
+    od.psk = psk;
+    ol.psk = psk;
+  }
+  Wire w(od, ol);
   w.run();
   auto id = w.d.open_stream({"/echo/1.0.0"});
   w.run();
@@ -229,4 +239,25 @@ TEST_CASE("connection write buffers nothing and reports kWritable as soon as the
   CHECK(*rest == chunk.size() - *n);
   w.run();
   CHECK(data_of(w.el, *id) == chunk);
+}
+
+TEST_CASE("connection delivers nothing of a read whose later Noise frame was tampered with", "[connection]") {
+  Wire w(dialer_opts(), listener_opts());
+  w.run();
+  auto id = w.d.open_stream({"/echo/1.0.0"});
+  w.run();
+  REQUIRE(find(w.el, ConnectionEvent::Kind::kStreamReady));
+  // Two Noise frames in one read: a genuine one, then one with a flipped bit.
+  REQUIRE(*w.d.write(*id, as_bytes("genuine")) == 7);
+  Bytes read = w.d.take_output();
+  REQUIRE(*w.d.write(*id, as_bytes("forged")) == 6);
+  Bytes second = w.d.take_output();
+  REQUIRE(second.size() > 20);
+  second[second.size() - 3] ^= 0x04;
+  append(read, second);
+  CHECK(w.l.feed(read).code() == StatusCode::kCorrupt);
+  CHECK(w.l.failed());
+  for (auto& e : w.l.take_events()) w.el.push_back(std::move(e));
+  CHECK(data_of(w.el, *id).empty());
+  CHECK_FALSE(w.l.feed(Bytes(10, 0)).ok());  // dead for good
 }
