@@ -35,7 +35,11 @@ struct SessionOptions {
   size_t max_streams = 256;                      // open streams (both directions); excess SYN -> RST
   uint32_t max_data_frame = 256 * 1024;          // largest Data frame we send
   size_t max_send_buffer = 1u << 20;             // per stream, beyond the peer's window
-  size_t output_high_water = 4u << 20;           // stop moving stream data to output above this
+  // Stop moving stream data to the output above this. Small on purpose: bytes framed here are
+  // sealed and handed to the kernel while still in cache, and the peer copies them out sooner;
+  // on loopback 512 KiB took about a fifth less CPU per GB than 4 MiB. The kernel's socket
+  // buffer, not this, covers the bandwidth-delay product.
+  size_t output_high_water = 512u << 10;
   size_t output_hard_cap = 64u << 20;            // control frames the peer never reads: give up
   bool send_initial_ping = true;                 // measures RTT, which auto-tuning needs
   // Windows double when the peer refills one within 4 RTTs; RTT is taken as at least this,
