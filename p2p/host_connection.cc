@@ -184,7 +184,7 @@ void HostConnection::flush() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(out.data(), out.size()), [self = shared_from_this()](const asio::error_code& ec, size_t) {
+  auto done = [self = shared_from_this()](const asio::error_code& ec, size_t) {
     self->writing_ = false;
     if (self->closed_) return;
     if (ec) {
@@ -194,7 +194,8 @@ void HostConnection::flush() {
     // Taking the output let yamux move more stream data; writers waiting on it may resume.
     self->handle_events();
     self->flush();
-  });
+  };
+  asio::async_write(socket_, asio::buffer(out.data(), out.size()), std::move(done));
 }
 
 void HostConnection::close(Status why, bool graceful) {
