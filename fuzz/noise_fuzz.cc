@@ -1,10 +1,12 @@
 // Fuzzes libp2p Noise: (1) a responder and an initiator handshake fed the input as the remote's
-// bytes; (2) a live transport's frame decoder fed the input; (3) the input as plaintext through
-// encrypt -> split -> decrypt, which must give it back exactly. The identities and the live
+// bytes; (2) a live transport's frame decoder fed the input, both the copying decrypt_into and
+// decrypt_in_place, which must agree; (3) the input as plaintext through encrypt (encrypt_into
+// and encrypt_to, which must agree) -> split -> decrypt in place, which must give it back exactly. The identities and the live
 // transports are made once (real handshakes) and copied per input, so runs are independent.
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
+#include <vector>
 
 #include "fuzz/fuzz_split.h"
 #include "p2p/noise.h"
@@ -59,11 +61,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // (2) transport decoder on hostile bytes.
   {
     NoiseTransport rx = *f.tb;
+    NoiseTransport rx_in_place = *f.tb;
     fuzz::Splitter split(data, size);
-    Bytes out;
+    Bytes out, out_in_place;
     while (split.next(piece)) {
       Status s = rx.decrypt_into(piece, out);
       if (!s.ok() && !rx.failed()) std::abort();
+      Bytes buf(piece.begin(), piece.end());
+      std::vector<ByteView> parts;
+      Status t = rx_in_place.decrypt_in_place(buf, parts);
+      if (t.ok() != s.ok() || rx_in_place.failed() != rx.failed()) std::abort();
+      if (!t.ok() && !parts.empty()) std::abort();  // nothing of a failed call is usable
+      for (ByteView p : parts) append(out_in_place, p);
+      if (out_in_place != out) std::abort();
     }
     if (rx.failed() && rx.decrypt_into(ByteView(data, size), out).ok()) std::abort();
   }
@@ -71,16 +81,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // (3) round trip in fuzz-chosen pieces.
   {
     NoiseTransport tx = *f.ta;
+    NoiseTransport tx_to = *f.ta;
     NoiseTransport rx = *f.tb;
     auto wire = tx.encrypt_frame(ByteView(data, size));
     if (!wire.ok()) std::abort();
+    Bytes sealed(NoiseTransport::sealed_size(size));
+    if (!tx_to.encrypt_to(ByteView(data, size), sealed).ok() || sealed != *wire) std::abort();
     Bytes got;
     fuzz::Splitter split(data, size);
     size_t pos = 0;
     while (pos < wire->size()) {
       size_t n = split.next(piece) ? piece.size() : wire->size() - pos;
       n = std::min(n, wire->size() - pos);
-      if (!rx.decrypt_into(ByteView(*wire).subspan(pos, n), got).ok()) std::abort();
+      std::vector<ByteView> parts;
+      if (!rx.decrypt_in_place(std::span<uint8_t>(*wire).subspan(pos, n), parts).ok()) std::abort();
+      for (ByteView p : parts) append(got, p);
       pos += n;
     }
     if (got != Bytes(data, data + size)) std::abort();

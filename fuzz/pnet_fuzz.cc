@@ -1,5 +1,6 @@
 // Fuzzes the swarm key parser and the pnet codec: decrypting the input in fuzz-chosen pieces
-// must give the same bytes as decrypting it in one call, and re-encrypting gives it back.
+// (copying, and in place) must give the same bytes as decrypting it in one call, and
+// re-encrypting (copying, and in place) gives it back.
 #include <cstdint>
 #include <cstdlib>
 
@@ -20,15 +21,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   psk[0] = 42;
   PnetNonce nonce{};
   PnetCodec pieces(psk, nonce);
+  PnetCodec pieces_in_place(psk, nonce);
   fuzz::Splitter split(data, size);
   std::span<const uint8_t> piece;
-  Bytes stream, got;
+  Bytes stream, got, got_in_place;
   while (split.next(piece)) {
     append(stream, piece);
     pieces.decrypt(piece, got);
+    Bytes buf(piece.begin(), piece.end());
+    append(got_in_place, pieces_in_place.decrypt_in_place(buf));
   }
   PnetCodec once(psk, nonce);
   if (once.decrypt(stream) != got) std::abort();
+  if (got_in_place != got) std::abort();
   // The remote's cipher: nonce = the first 24 bytes of the stream, same key.
   if (stream.size() > kPnetNonceSize) {
     PnetNonce remote;
@@ -36,6 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     PnetCodec sender(psk, remote);
     (void)sender.take_output();
     if (sender.encrypt(got) != Bytes(stream.begin() + kPnetNonceSize, stream.end())) std::abort();
+    PnetCodec sender_in_place(psk, remote);
+    (void)sender_in_place.take_output();
+    if (!sender_in_place.encrypt_in_place(got_in_place).ok()) std::abort();
+    if (got_in_place != Bytes(stream.begin() + kPnetNonceSize, stream.end())) std::abort();
   }
   return 0;
 }

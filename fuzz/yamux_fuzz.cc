@@ -1,6 +1,8 @@
-// Fuzzes the yamux session with hostile peer bytes in fuzz-chosen pieces. Checks the bounds the
-// session promises: never more open streams than the cap, received-but-unconsumed data never
-// beyond the windows we granted, and a dead session stays dead.
+// Fuzzes the yamux session with hostile peer bytes in fuzz-chosen pieces (fed one at a time or
+// two as one multi-part feed). Checks the bounds the session promises: never more open streams
+// than the cap, received-but-unconsumed data never beyond the windows we granted, bytes waiting
+// to be framed never beyond the send window plus the send buffer (write_direct adds none), and
+// a dead session stays dead.
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -27,7 +29,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool dead = false;
   int round = 0;
   while (split.next(piece)) {
-    Status st = s.feed(piece);
+    Status st;
+    std::span<const uint8_t> second;
+    if ((piece.size() & 1) && split.next(second)) {
+      const ByteView parts[2] = {piece, second};
+      st = s.feed(std::span<const ByteView>(parts));
+    } else {
+      st = s.feed(piece);
+    }
     if (dead && st.ok()) std::abort();  // a dead session must refuse input
     if (!st.ok()) dead = true;
     if (s.stream_count() > opt.max_streams) std::abort();
@@ -40,8 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         s.consume(e.stream, unconsumed[e.stream]);
         unconsumed[e.stream] = 0;
       }
-      // Answer on the stream too: exercises send windows and buffering.
-      (void)s.write(e.stream, e.data);
+      // Answer on the stream too: exercises send windows and buffering, both write paths.
+      const size_t buffered = s.send_buffered(e.stream);
+      if (round % 3 == 0) {
+        (void)s.write_direct(e.stream, e.data);
+        if (s.send_buffered(e.stream) > buffered) std::abort();
+      } else {
+        (void)s.write(e.stream, e.data);
+      }
+      if (s.send_buffered(e.stream) > size_t{s.send_window(e.stream)} + opt.max_send_buffer) std::abort();
     }
     size_t total = 0;
     for (const auto& [id, n] : unconsumed) total += n;

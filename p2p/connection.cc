@@ -10,7 +10,7 @@ ConnectionCore::ConnectionCore(const Identity& identity, ConnectionCoreOptions o
   if (!opt_.protocols) opt_.protocols = std::make_shared<const std::vector<std::string>>();
   if (opt_.psk) {
     pnet_.emplace(*opt_.psk);
-    append(raw_out_, pnet_->take_output());
+    raw_out_.append(pnet_->take_output());
   }
   const std::vector<std::string> security{std::string(kNoiseProtocolId)};
   if (opt_.role == ConnectionRole::kDialer) {
@@ -29,19 +29,17 @@ Status ConnectionCore::fail(Status s) {
 
 void ConnectionCore::send_raw(ByteView bytes) {
   if (bytes.empty()) return;
-  if (pnet_) {
-    pnet_->encrypt(bytes, raw_out_);
-  } else {
-    append(raw_out_, bytes);
-  }
+  raw_out_.append(pnet_ ? pnet_->encrypt(bytes) : Bytes(bytes.begin(), bytes.end()));
 }
 
 Status ConnectionCore::send_secure(ByteView plaintext) {
   if (plaintext.empty()) return Status::Ok();
-  if (!pnet_) return transport_->encrypt_into(plaintext, raw_out_);
-  scratch_.clear();
-  NOLOCO_RETURN_IF_ERROR(transport_->encrypt_into(plaintext, scratch_));
-  pnet_->encrypt(scratch_, raw_out_);
+  // Sealed straight into the send buffer (and pnet applied there): no intermediate copy.
+  const size_t n = NoiseTransport::sealed_size(plaintext.size());
+  std::span<uint8_t> frames = raw_out_.prepare(n);
+  NOLOCO_RETURN_IF_ERROR(transport_->encrypt_to(plaintext, frames));
+  if (pnet_) NOLOCO_RETURN_IF_ERROR(pnet_->encrypt_in_place(frames));
+  raw_out_.commit(n);
   return Status::Ok();
 }
 
@@ -50,18 +48,21 @@ bool ConnectionCore::has_output() const {
 }
 
 Bytes ConnectionCore::take_output() {
-  Bytes out;
-  take_output_into(out);
-  return out;
+  ByteView v = take_output_view();
+  return Bytes(v.begin(), v.end());
 }
 
-void ConnectionCore::take_output_into(Bytes& out) {
+ByteView ConnectionCore::take_output_view() {
   if (session_ && error_.ok()) {
     Status st = flush_session_output();
     if (!st.ok()) (void)fail(st);
+    // Taking the output lets blocked writers go on (kWritable): report that now rather than
+    // at the next feed(), which may be a long way off on a connection that mostly sends.
+    if (error_.ok() && session_->has_events()) (void)process_session();
   }
-  out.clear();
-  out.swap(raw_out_);
+  std::swap(raw_out_, raw_taken_);
+  raw_out_.clear();
+  return raw_taken_.view();
 }
 
 Status ConnectionCore::flush_session_output() {
@@ -85,23 +86,20 @@ void ConnectionCore::emit(ConnectionEvent::Kind kind, uint32_t stream) {
 
 Status ConnectionCore::feed(ByteView raw) {
   if (!error_.ok()) return error_;
+  Bytes copy(raw.begin(), raw.end());
+  return feed_in_place(copy);
+}
+
+Status ConnectionCore::feed_in_place(std::span<uint8_t> raw) {
+  if (!error_.ok()) return error_;
   if (raw.empty()) return Status::Ok();
-  if (pnet_) {
-    Bytes plain;
-    plain.swap(pnet_plain_);
-    plain.clear();
-    pnet_->decrypt(raw, plain);
-    Status st = on_plain(plain);
-    plain.swap(pnet_plain_);
-    if (!st.ok()) return fail(st);
-    return Status::Ok();
-  }
-  Status st = on_plain(raw);
+  std::span<uint8_t> plain = pnet_ ? pnet_->decrypt_in_place(raw) : raw;
+  Status st = on_plain(plain);
   if (!st.ok()) return fail(st);
   return Status::Ok();
 }
 
-Status ConnectionCore::on_plain(ByteView data) {
+Status ConnectionCore::on_plain(std::span<uint8_t> data) {
   if (data.empty()) return Status::Ok();
   switch (phase_) {
     case Phase::kSecurityNegotiation: {
@@ -143,14 +141,15 @@ Status ConnectionCore::on_plain(ByteView data) {
     }
     case Phase::kMuxerNegotiation:
     case Phase::kReady: {
-      plain_.clear();
-      NOLOCO_RETURN_IF_ERROR(transport_->decrypt_into(data, plain_).context("noise transport"));
-      Bytes plain;
-      plain.swap(plain_);
-      Status st = on_secure_plain(plain);
-      plain.clear();
-      plain_.swap(plain);  // keep the capacity for the next read
-      return st;
+      // Every frame of this read is authenticated before any of it is used.
+      parts_.clear();
+      NOLOCO_RETURN_IF_ERROR(transport_->decrypt_in_place(data, parts_).context("noise transport"));
+      size_t i = 0;
+      for (; i < parts_.size() && phase_ == Phase::kMuxerNegotiation; ++i) {
+        NOLOCO_RETURN_IF_ERROR(on_secure_plain(parts_[i]));
+      }
+      if (i == parts_.size()) return Status::Ok();
+      return feed_session(std::span<const ByteView>(parts_).subspan(i));
     }
   }
   return Status::Ok();
@@ -189,6 +188,10 @@ Status ConnectionCore::on_secure_plain(ByteView plaintext) {
     if (leftover.empty()) return process_session();
     return on_secure_plain(leftover);
   }
+  return feed_session(std::span<const ByteView>(&plaintext, 1));
+}
+
+Status ConnectionCore::feed_session(std::span<const ByteView> plaintext) {
   Status st = session_->feed(plaintext);
   // Events before a violation are still delivered; the caller closes the connection.
   Status ps = process_session();
@@ -352,7 +355,8 @@ Result<size_t> ConnectionCore::write(uint32_t stream, ByteView data) {
   if (!error_.ok()) return error_;
   auto it = streams_.find(stream);
   if (it == streams_.end() || !it->second.ready) return Status(StatusCode::kUnavailable, "stream is not open");
-  return session_->write(stream, data);
+  // The caller keeps what is not taken until kWritable, so yamux need not copy it aside.
+  return session_->write_direct(stream, data);
 }
 
 Status ConnectionCore::close_write(uint32_t stream) {

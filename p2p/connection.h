@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "p2p/multistream.h"
 #include "p2p/noise.h"
 #include "p2p/pnet.h"
+#include "p2p/send_buffer.h"
 #include "p2p/yamux.h"
 
 namespace noloco::p2p {
@@ -72,9 +74,14 @@ class ConnectionCore {
   // Raw bytes from the socket. An error is terminal: the connection must be closed (anything
   // in take_output() may still be sent first, e.g. a yamux GoAway).
   Status feed(ByteView raw);
+  // The same, but the bytes are decrypted where they lie (raw is overwritten): the socket
+  // adapter's read buffer goes through without a copy.
+  Status feed_in_place(std::span<uint8_t> raw);
   Bytes take_output();
-  // Same, into `out` (cleared first); trading buffers with the caller avoids reallocating.
-  void take_output_into(Bytes& out);
+  // Same without a copy: the bytes stay in the core's storage and the view is valid until the
+  // next take_output_view() or take_output() (one socket write in flight at a time). Two
+  // buffers alternate, so the bulk path neither allocates nor zero-fills.
+  ByteView take_output_view();
   bool has_output() const;
   std::vector<ConnectionEvent> take_events();
 
@@ -86,6 +93,8 @@ class ConnectionCore {
 
   // Valid once upgraded(). The stream becomes usable at its kStreamReady event.
   Result<uint32_t> open_stream(std::vector<std::string> protocols);
+  // Takes what the peer's window and the output high water allow now (yamux write_direct:
+  // nothing is buffered); fewer than data.size() means keep the rest and wait for kWritable.
   Result<size_t> write(uint32_t stream, ByteView data);
   Status close_write(uint32_t stream);
   void reset(uint32_t stream);
@@ -108,8 +117,9 @@ class ConnectionCore {
   Status fail(Status s);
   void send_raw(ByteView bytes);     // below Noise (pnet applied)
   Status send_secure(ByteView plaintext);  // through Noise
-  Status on_plain(ByteView data);    // bytes after pnet, by phase
+  Status on_plain(std::span<uint8_t> data);  // bytes after pnet, by phase; decrypted in place
   Status on_secure_plain(ByteView plaintext);
+  Status feed_session(std::span<const ByteView> plaintext);
   Status start_muxer_negotiation();
   Status process_session();
   void on_stream_bytes(uint32_t id, StreamState& st, Bytes data);
@@ -130,11 +140,10 @@ class ConnectionCore {
   std::unique_ptr<yamux::Session> session_;
   std::map<uint32_t, StreamState> streams_;
   std::vector<ConnectionEvent> events_;
-  Bytes raw_out_;
-  Bytes scratch_;  // reused buffers, so the bulk path does not allocate per read or write
-  Bytes plain_;
-  Bytes pnet_plain_;
-  Bytes session_out_;
+  SendBuffer raw_out_;
+  SendBuffer raw_taken_;         // what the last take_output_view() handed out
+  Bytes session_out_;            // traded with the session's output buffer, so no allocation
+  std::vector<ByteView> parts_;  // one read's decrypted Noise frames, in place
 };
 
 }  // namespace noloco::p2p

@@ -62,7 +62,7 @@ void HostConnection::read_loop() {
 }
 
 void HostConnection::on_read(size_t n) {
-  Status st = core_.feed(ByteView(read_buf_.data(), n));
+  Status st = core_.feed_in_place(std::span<uint8_t>(read_buf_.data(), n));
   handle_events();
   if (!st.ok()) {
     if (!core_.upgraded()) st = st.context("handshake failed");
@@ -176,13 +176,15 @@ void HostConnection::flush() {
     if (closing_) finish_close();
     return;
   }
-  core_.take_output_into(write_buf_);  // trades buffers with the core: no allocation per write
-  if (write_buf_.empty()) {
+  // The core keeps these bytes unchanged until the next take, and flush() takes only once
+  // this write has completed.
+  const ByteView out = core_.take_output_view();
+  if (out.empty()) {
     if (closing_) finish_close();
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(write_buf_), [self = shared_from_this()](const asio::error_code& ec, size_t) {
+  auto done = [self = shared_from_this()](const asio::error_code& ec, size_t) {
     self->writing_ = false;
     if (self->closed_) return;
     if (ec) {
@@ -192,7 +194,8 @@ void HostConnection::flush() {
     // Taking the output let yamux move more stream data; writers waiting on it may resume.
     self->handle_events();
     self->flush();
-  });
+  };
+  asio::async_write(socket_, asio::buffer(out.data(), out.size()), std::move(done));
 }
 
 void HostConnection::close(Status why, bool graceful) {

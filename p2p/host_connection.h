@@ -68,7 +68,6 @@ class HostConnection : public std::enable_shared_from_this<HostConnection> {
   Hooks hooks_;
   std::optional<Multiaddr> remote_addr_;
   Bytes read_buf_;
-  Bytes write_buf_;
   bool writing_ = false;
   bool closing_ = false;  // graceful close: finish writing, then close
   bool closed_ = false;

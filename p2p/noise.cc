@@ -68,6 +68,7 @@ Bytes encode_noise_handshake_payload(const NoiseHandshakePayload& payload) {
 Status NoiseTransport::fail(Status s) {
   error_ = std::move(s);
   in_.clear();
+  completed_.clear();
   return error_;
 }
 
@@ -76,19 +77,37 @@ void NoiseTransport::set_nonces_for_test(uint64_t send, uint64_t receive) {
   receive_.set_nonce(receive);
 }
 
+size_t NoiseTransport::sealed_size(size_t plaintext_size) {
+  const size_t frames = (plaintext_size + kMaxNoisePlaintext - 1) / kMaxNoisePlaintext;
+  return plaintext_size + frames * (2 + noise::kTagLen);
+}
+
 Status NoiseTransport::encrypt_into(ByteView plaintext, Bytes& out) {
   if (failed()) return error_;
-  size_t frames = (plaintext.size() + kMaxNoisePlaintext - 1) / kMaxNoisePlaintext;
+  const size_t base = out.size();
+  out.resize(base + sealed_size(plaintext.size()));
+  Status s = encrypt_to(plaintext, std::span<uint8_t>(out).subspan(base));
+  if (!s.ok()) out.resize(base);
+  return s;
+}
+
+Status NoiseTransport::encrypt_to(ByteView plaintext, std::span<uint8_t> out) {
+  if (failed()) return error_;
+  if (out.size() != sealed_size(plaintext.size())) return internal_error("noise: encrypt_to given the wrong size");
+  const size_t frames = (plaintext.size() + kMaxNoisePlaintext - 1) / kMaxNoisePlaintext;
   // Refuse up front rather than half-way: either every frame is produced or none.
   if (frames > 0 && send_.nonce() > noise::kMaxNonce - (frames - 1)) {
     return fail(Status(StatusCode::kUnavailable, "noise: send nonce exhausted; the connection must be closed"));
   }
-  out.reserve(out.size() + plaintext.size() + frames * (2 + noise::kTagLen));
+  uint8_t* dst = out.data();
   for (size_t pos = 0; pos < plaintext.size(); pos += kMaxNoisePlaintext) {
     ByteView chunk = plaintext.subspan(pos, std::min(kMaxNoisePlaintext, plaintext.size() - pos));
-    put_u16_be(out, static_cast<uint16_t>(chunk.size() + noise::kTagLen));
-    Status s = send_.encrypt_with_ad({}, chunk, out);
+    const size_t len = chunk.size() + noise::kTagLen;
+    dst[0] = static_cast<uint8_t>(len >> 8);
+    dst[1] = static_cast<uint8_t>(len);
+    Status s = send_.encrypt_to({}, chunk, dst + 2);
     if (!s.ok()) return fail(s);
+    dst += 2 + len;
   }
   return Status::Ok();
 }
@@ -101,38 +120,58 @@ Result<Bytes> NoiseTransport::encrypt_frame(ByteView plaintext) {
 
 Status NoiseTransport::decrypt_into(ByteView in, Bytes& plaintext_out) {
   if (failed()) return error_;
-  auto open_frame = [&](ByteView frame) -> Status {
-    Status s = receive_.decrypt_with_ad({}, frame, plaintext_out);
-    return s.ok() ? s : fail(s.context("noise transport"));
+  Bytes copy(in.begin(), in.end());
+  std::vector<ByteView> parts;
+  NOLOCO_RETURN_IF_ERROR(decrypt_in_place(copy, parts));
+  for (ByteView p : parts) append(plaintext_out, p);
+  return Status::Ok();
+}
+
+Status NoiseTransport::decrypt_in_place(std::span<uint8_t> in, std::vector<ByteView>& parts) {
+  if (failed()) return error_;
+  const size_t parts_before = parts.size();
+  auto open_frame = [&](std::span<uint8_t> frame) -> Status {
+    Status s = receive_.decrypt_in_place({}, frame);
+    if (!s.ok()) {
+      parts.resize(parts_before);
+      return fail(s.context("noise transport"));
+    }
+    if (frame.size() > noise::kTagLen) parts.push_back(ByteView(frame.first(frame.size() - noise::kTagLen)));
+    return Status::Ok();
   };
   auto check_length = [&](size_t len) -> Status {
-    return len < noise::kTagLen ? fail(corrupt("noise transport: frame shorter than its tag")) : Status::Ok();
+    if (len >= noise::kTagLen) return Status::Ok();
+    parts.resize(parts_before);
+    return fail(corrupt("noise transport: frame shorter than its tag"));
   };
   size_t pos = 0;
   if (!in_.empty()) {  // finish the partial frame from the last call
     if (in_.size() < 2) {
       size_t n = std::min<size_t>(2 - in_.size(), in.size());
-      append(in_, in.first(n));
+      append(in_, ByteView(in.first(n)));
       pos += n;
       if (in_.size() < 2) return Status::Ok();
     }
     size_t len = get_u16_be(in_.data());
     NOLOCO_RETURN_IF_ERROR(check_length(len));
     size_t n = std::min(2 + len - in_.size(), in.size() - pos);
-    append(in_, in.subspan(pos, n));
+    append(in_, ByteView(in.subspan(pos, n)));
     pos += n;
     if (in_.size() < 2 + len) return Status::Ok();
-    NOLOCO_RETURN_IF_ERROR(open_frame(ByteView(in_).subspan(2)));
+    // Decrypt it in a buffer of its own: in_ takes the next partial frame below, and the view
+    // handed out must stay valid until the next call.
+    completed_.swap(in_);
     in_.clear();
+    NOLOCO_RETURN_IF_ERROR(open_frame(std::span<uint8_t>(completed_).subspan(2)));
   }
-  while (in.size() - pos >= 2) {  // whole frames straight from the input, no copy
+  while (in.size() - pos >= 2) {  // whole frames where they lie, no copy
     size_t len = get_u16_be(in.data() + pos);
     NOLOCO_RETURN_IF_ERROR(check_length(len));
     if (in.size() - pos - 2 < len) break;
     NOLOCO_RETURN_IF_ERROR(open_frame(in.subspan(pos + 2, len)));
     pos += 2 + len;
   }
-  append(in_, in.subspan(pos));
+  append(in_, ByteView(in.subspan(pos)));
   return Status::Ok();
 }
 

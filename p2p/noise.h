@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,10 +42,20 @@ class NoiseTransport {
   // An empty plaintext produces no frame.
   Status encrypt_into(ByteView plaintext, Bytes& out);
   Result<Bytes> encrypt_frame(ByteView plaintext);
+  // The same frames written into caller memory of exactly sealed_size(plaintext.size()) bytes
+  // (which must not overlap plaintext), so the caller can reuse storage instead of growing
+  // and zero-filling a vector. Either every frame is written or none (out is then unspecified).
+  Status encrypt_to(ByteView plaintext, std::span<uint8_t> out);
+  static size_t sealed_size(size_t plaintext_size);
 
   // Consumes received bytes (any split), appends the plaintext of every complete frame.
   Status decrypt_into(ByteView in, Bytes& plaintext_out);
   Result<Bytes> feed(ByteView in);
+  // The same, decrypting the complete frames where they lie in `in` (which is overwritten):
+  // appends one view per frame's plaintext to `parts`, valid until the next call on this
+  // transport (and while `in` lives). Only a frame split across calls is copied. On failure
+  // `parts` is left as it was: nothing of this call may be used.
+  Status decrypt_in_place(std::span<uint8_t> in, std::vector<ByteView>& parts);
 
   bool failed() const { return !error_.ok(); }
   const Status& error() const { return error_; }
@@ -60,7 +71,8 @@ class NoiseTransport {
   noise::CipherState send_;
   noise::CipherState receive_;
   PeerId remote_;
-  Bytes in_;  // a partial frame
+  Bytes in_;         // a partial frame
+  Bytes completed_;  // the last partial frame once complete, decrypted in place
   Status error_;
 };
 

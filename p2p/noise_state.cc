@@ -105,13 +105,20 @@ Status CipherState::encrypt_with_ad(ByteView ad, ByteView plaintext, Bytes& out)
     append(out, plaintext);
     return Status::Ok();
   }
+  const size_t base = out.size();
+  out.resize(base + plaintext.size() + kTagLen);
+  Status s = encrypt_to(ad, plaintext, out.data() + base);
+  if (!s.ok()) out.resize(base);
+  return s;
+}
+
+Status CipherState::encrypt_to(ByteView ad, ByteView plaintext, uint8_t* out) {
+  if (!has_key_) return internal_error("noise: encrypt_to without a key");
   if (n_ > kMaxNonce) return Status(StatusCode::kUnavailable, "noise: send nonce exhausted");
   auto nonce = chachapoly_nonce(n_);
-  size_t base = out.size();
-  out.resize(base + plaintext.size() + kTagLen);
   unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out.data() + base, &clen, plaintext.data(), plaintext.size(), ad.data(),
-                                            ad.size(), nullptr, nonce.data(), k_.data());
+  crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, nonnull(plaintext), plaintext.size(), nonnull(ad), ad.size(),
+                                            nullptr, nonce.data(), k_.data());
   ++n_;
   return Status::Ok();
 }
@@ -128,8 +135,23 @@ Status CipherState::decrypt_with_ad(ByteView ad, ByteView ciphertext, Bytes& out
   out.resize(base + ciphertext.size() - kTagLen);
   unsigned long long mlen = 0;
   if (crypto_aead_chacha20poly1305_ietf_decrypt(out.data() + base, &mlen, nullptr, ciphertext.data(), ciphertext.size(),
-                                                ad.data(), ad.size(), nonce.data(), k_.data()) != 0) {
+                                                nonnull(ad), ad.size(), nonce.data(), k_.data()) != 0) {
     out.resize(base);
+    return corrupt("noise: message failed authentication");
+  }
+  ++n_;
+  return Status::Ok();
+}
+
+Status CipherState::decrypt_in_place(ByteView ad, std::span<uint8_t> message) {
+  if (!has_key_) return internal_error("noise: decrypt_in_place without a key");
+  if (n_ > kMaxNonce) return Status(StatusCode::kUnavailable, "noise: receive nonce exhausted");
+  if (message.size() < kTagLen) return corrupt("noise: ciphertext shorter than its tag");
+  auto nonce = chachapoly_nonce(n_);
+  unsigned long long mlen = 0;
+  // libsodium checks the tag before it decrypts and allows m == c.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(message.data(), &mlen, nullptr, message.data(), message.size(),
+                                                nonnull(ad), ad.size(), nonce.data(), k_.data()) != 0) {
     return corrupt("noise: message failed authentication");
   }
   ++n_;

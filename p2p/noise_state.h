@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "common/bytes.h"
 #include "common/status.h"
@@ -52,6 +53,13 @@ class CipherState {
   Status encrypt_with_ad(ByteView ad, ByteView plaintext, Bytes& out);
   // kCorrupt on authentication failure; out is left unchanged and the nonce does not advance.
   Status decrypt_with_ad(ByteView ad, ByteView ciphertext, Bytes& out);
+  // The same with a key set, into caller memory (no buffer to grow and zero-fill first):
+  // encrypt_to writes plaintext.size() + kTagLen bytes at out, which may be plaintext.data()
+  // itself (in place) but must not overlap it otherwise.
+  Status encrypt_to(ByteView ad, ByteView plaintext, uint8_t* out);
+  // Decrypts ciphertext||tag where it lies; the plaintext is its first size() - kTagLen bytes.
+  // On kCorrupt the bytes are no longer the ciphertext (libsodium clears them).
+  Status decrypt_in_place(ByteView ad, std::span<uint8_t> message);
 
   ~CipherState();
 

@@ -133,6 +133,23 @@ void PnetCodec::decrypt(ByteView in, Bytes& plaintext_out) {
   xor_stream(receive_, in, plaintext_out.data() + base);
 }
 
+Status PnetCodec::encrypt_in_place(std::span<uint8_t> data) {
+  if (!nonce_sent_) return internal_error("pnet: encrypt_in_place before the nonce was sent");
+  xor_stream(send_, data, data.data());  // XSalsa20 XOR works in place
+  return Status::Ok();
+}
+
+std::span<uint8_t> PnetCodec::decrypt_in_place(std::span<uint8_t> in) {
+  if (remote_nonce_len_ < kPnetNonceSize) {
+    size_t n = std::min(kPnetNonceSize - remote_nonce_len_, in.size());
+    if (n > 0) std::memcpy(receive_.nonce.data() + remote_nonce_len_, in.data(), n);
+    remote_nonce_len_ += n;
+    in = in.subspan(n);
+  }
+  if (!in.empty()) xor_stream(receive_, in, in.data());
+  return in;
+}
+
 Bytes PnetCodec::decrypt(ByteView in) {
   Bytes out;
   decrypt(in, out);

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,11 @@ class PnetCodec {
   Bytes encrypt(ByteView plaintext);
   void decrypt(ByteView in, Bytes& plaintext_out);
   Bytes decrypt(ByteView in);
+  // The same where the bytes lie. encrypt_in_place needs our nonce taken (take_output) first,
+  // since it cannot prepend it: kInternal otherwise. decrypt_in_place returns the plaintext
+  // part of `in` (the remote nonce bytes at its start, if any, are consumed).
+  Status encrypt_in_place(std::span<uint8_t> data);
+  std::span<uint8_t> decrypt_in_place(std::span<uint8_t> in);
 
   bool remote_nonce_received() const { return remote_nonce_len_ == kPnetNonceSize; }
 

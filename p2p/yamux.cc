@@ -78,12 +78,27 @@ void Session::take_output_into(Bytes& out) {
   pump_all();
 }
 
-Status Session::feed(ByteView in) {
+Status Session::feed(ByteView in) { return feed(std::span<const ByteView>(&in, 1)); }
+
+Status Session::feed(std::span<const ByteView> parts) {
   if (dead_) return protocol_error("yamux: session is closed");
+  size_t rest = 0;  // bytes of this call not yet parsed: sizes one Data event for all of them
+  for (ByteView p : parts) rest += p.size();
+  for (ByteView in : parts) {
+    rest -= in.size();
+    NOLOCO_RETURN_IF_ERROR(feed_part(in, rest));
+  }
+  if (output_.size() > opt_.output_hard_cap) {
+    return fail(protocol_error("yamux: peer does not read what we send"), GoAwayCode::kInternalError);
+  }
+  return Status::Ok();
+}
+
+Status Session::feed_part(ByteView in, size_t after) {
   while (!in.empty()) {
     if (payload_left_ > 0) {
       size_t n = std::min<size_t>(payload_left_, in.size());
-      if (!payload_discard_) deliver_data(payload_stream_, in.first(n), in.size());
+      if (!payload_discard_) deliver_data(payload_stream_, in.first(n), in.size() + after);
       in = in.subspan(n);
       payload_left_ -= static_cast<uint32_t>(n);
       if (payload_left_ == 0 && !payload_discard_) {
@@ -104,9 +119,6 @@ Status Session::feed(ByteView in) {
       Status st = handle_header();
       if (!st.ok()) return st;
     }
-  }
-  if (output_.size() > opt_.output_hard_cap) {
-    return fail(protocol_error("yamux: peer does not read what we send"), GoAwayCode::kInternalError);
   }
   return Status::Ok();
 }
@@ -275,18 +287,26 @@ Result<uint32_t> Session::open_stream() {
   return id;
 }
 
-Result<size_t> Session::write(uint32_t id, ByteView data) {
+Result<Session::Stream*> Session::writable_stream(uint32_t id) {
   if (dead_) return Status(StatusCode::kUnavailable, "yamux: session is closed");
   auto it = streams_.find(id);
   if (it == streams_.end()) return Status(StatusCode::kUnavailable, "yamux: stream " + std::to_string(id) + " is gone");
-  Stream& s = it->second;
-  if (s.fin_queued) return invalid_argument("yamux: write after close_write");
+  if (it->second.fin_queued) return invalid_argument("yamux: write after close_write");
+  return &it->second;
+}
+
+Result<size_t> Session::write(uint32_t id, ByteView data) {
+  NOLOCO_ASSIGN_OR_RETURN(Stream * sp, writable_stream(id));
+  Stream& s = *sp;
   // What the peer's window lets out now plus the buffer; the window term is capped so a peer
   // granting a huge window cannot make us hold more than max_window + max_send_buffer.
   const size_t capacity = std::min(s.send_window, opt_.max_window) + opt_.max_send_buffer;
   const size_t room = capacity > s.pending_size() ? capacity - s.pending_size() : 0;
   const size_t n = std::min(room, data.size());
-  if (n < data.size()) s.writer_blocked = true;
+  if (n < data.size()) {
+    s.writer_blocked = true;
+    s.writer_direct = false;
+  }
   size_t direct = 0;
   if (s.pending_size() == 0) direct = frame_out(id, s, data.first(n));  // skip the buffer copy
   if (direct < n) {
@@ -299,6 +319,25 @@ Result<size_t> Session::write(uint32_t id, ByteView data) {
   }
   pump(id, s);
   return n;
+}
+
+Result<size_t> Session::write_direct(uint32_t id, ByteView data) {
+  NOLOCO_ASSIGN_OR_RETURN(Stream * sp, writable_stream(id));
+  Stream& s = *sp;
+  // Buffered bytes go first; pump() has already moved out all of them it could.
+  const size_t n = s.pending_size() == 0 ? frame_out(id, s, data) : 0;
+  if (n < data.size()) {
+    s.writer_blocked = true;
+    s.writer_direct = true;
+  }
+  return n;
+}
+
+bool Session::writer_room(const Stream& s) const {
+  if (s.writer_direct) {
+    return s.pending_size() == 0 && s.send_window > 0 && output_.size() < opt_.output_high_water;
+  }
+  return s.pending_size() < opt_.max_send_buffer / 2;
 }
 
 Status Session::close_write(uint32_t id) {
@@ -352,7 +391,7 @@ void Session::pump(uint32_t id, Stream& s) {
       s.local_fin_sent = true;
     }
   }
-  if (s.writer_blocked && s.pending_size() < opt_.max_send_buffer / 2) {
+  if (s.writer_blocked && writer_room(s)) {
     s.writer_blocked = false;
     emit(Event::Kind::kWritable, id);
   }

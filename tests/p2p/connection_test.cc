@@ -105,7 +105,17 @@ TEST_CASE("connection upgrades, learns peer ids and carries a stream", "[connect
 }
 
 TEST_CASE("connection carries bulk data across many Noise frames", "[connection]") {
-  Wire w(dialer_opts(), listener_opts());
+  const bool pnet = GENERATE(false, true);
+  INFO("pnet " << pnet);
+  auto od = dialer_opts();
+  auto ol = listener_opts();
+  if (pnet) {
+    Psk psk{};
+    psk.fill(5);
+    od.psk = psk;
+    ol.psk = psk;
+  }
+  Wire w(od, ol);
   w.run();
   auto id = w.d.open_stream({"/echo/1.0.0"});
   w.run();
@@ -200,4 +210,54 @@ TEST_CASE("connection reports an unsupported stream protocol", "[connection]") {
   CHECK(f->stream == *id);
   CHECK(f->status.code() == StatusCode::kUnsupported);
   CHECK(w.derr.ok());
+}
+
+TEST_CASE("connection write buffers nothing and reports kWritable as soon as the output is taken",
+          "[connection]") {
+  auto od = dialer_opts();
+  od.yamux.output_high_water = 64 * 1024;
+  od.yamux.max_data_frame = 16 * 1024;
+  Wire w(od, listener_opts());
+  w.run();
+  auto id = w.d.open_stream({"/echo/1.0.0"});
+  w.run();
+  REQUIRE(find(w.ed, ConnectionEvent::Kind::kStreamReady));
+  const Bytes chunk = Bytes(100 * 1024, 0x33);
+  auto n = w.d.write(*id, chunk);
+  REQUIRE(n.ok());
+  CHECK(*n == 64 * 1024);  // up to the output high water, the rest stays with the caller
+  CHECK(w.d.take_events().empty());
+  // The socket takes the bytes; no reply has come back yet, and none is needed.
+  Bytes out = w.d.take_output();
+  auto ev = w.d.take_events();
+  REQUIRE(ev.size() == 1);
+  CHECK(ev[0].kind == ConnectionEvent::Kind::kWritable);
+  CHECK(ev[0].stream == *id);
+  REQUIRE(w.l.feed(out).ok());
+  auto rest = w.d.write(*id, ByteView(chunk).subspan(*n));
+  REQUIRE(rest.ok());
+  CHECK(*rest == chunk.size() - *n);
+  w.run();
+  CHECK(data_of(w.el, *id) == chunk);
+}
+
+TEST_CASE("connection delivers nothing of a read whose later Noise frame was tampered with", "[connection]") {
+  Wire w(dialer_opts(), listener_opts());
+  w.run();
+  auto id = w.d.open_stream({"/echo/1.0.0"});
+  w.run();
+  REQUIRE(find(w.el, ConnectionEvent::Kind::kStreamReady));
+  // Two Noise frames in one read: a genuine one, then one with a flipped bit.
+  REQUIRE(*w.d.write(*id, as_bytes("genuine")) == 7);
+  Bytes read = w.d.take_output();
+  REQUIRE(*w.d.write(*id, as_bytes("forged")) == 6);
+  Bytes second = w.d.take_output();
+  REQUIRE(second.size() > 20);
+  second[second.size() - 3] ^= 0x04;
+  append(read, second);
+  CHECK(w.l.feed(read).code() == StatusCode::kCorrupt);
+  CHECK(w.l.failed());
+  for (auto& e : w.l.take_events()) w.el.push_back(std::move(e));
+  CHECK(data_of(w.el, *id).empty());
+  CHECK_FALSE(w.l.feed(Bytes(10, 0)).ok());  // dead for good
 }

@@ -349,3 +349,151 @@ TEST_CASE("yamux answers pings", "[yamux]") {
   CHECK(h->flags == kAck);
   CHECK(h->length == 0xDEADBEEF);
 }
+
+TEST_CASE("yamux write_direct takes only what the window lets out and is woken by a window update", "[yamux]") {
+  Pair p;
+  auto id = p.a.open_stream();
+  p.settle();
+  const Bytes big = pattern(kInitialWindow + 1000);
+  auto n = p.a.write_direct(*id, big);
+  REQUIRE(n.ok());
+  CHECK(*n == kInitialWindow);  // the window, nothing buffered beyond it
+  CHECK(p.a.send_buffered(*id) == 0);
+  p.settle();
+  CHECK(data_of(p.eb, *id).size() == kInitialWindow);
+  // Taking the output does not wake a writer that still has no window.
+  CHECK(count(p.ea, Event::Kind::kWritable, *id) == 0);
+  auto again = p.a.write_direct(*id, ByteView(big).subspan(*n));
+  REQUIRE(again.ok());
+  CHECK(*again == 0);
+  p.settle();
+  CHECK(count(p.ea, Event::Kind::kWritable, *id) == 0);
+  p.b.consume(*id, kInitialWindow);
+  p.settle();
+  CHECK(count(p.ea, Event::Kind::kWritable, *id) == 1);
+  auto rest = p.a.write_direct(*id, ByteView(big).subspan(*n));
+  REQUIRE(rest.ok());
+  CHECK(*rest == 1000);
+  p.settle();
+  CHECK(data_of(p.eb, *id) == big);
+}
+
+TEST_CASE("yamux write_direct blocked by the output high water is woken once the output is taken", "[yamux]") {
+  SessionOptions oa;
+  oa.is_client = true;
+  oa.output_high_water = 64 * 1024;
+  oa.max_data_frame = 16 * 1024;
+  SessionOptions ob;
+  ob.is_client = false;
+  Pair p(oa, ob);
+  auto id = p.a.open_stream();
+  p.settle();
+  const Bytes chunk = pattern(100 * 1024);
+  auto n = p.a.write_direct(*id, chunk);
+  REQUIRE(n.ok());
+  CHECK(*n == 64 * 1024);  // four 16 KiB frames reach the high water
+  CHECK(p.a.send_buffered(*id) == 0);
+  p.collect();
+  CHECK(count(p.ea, Event::Kind::kWritable, *id) == 0);
+  Bytes out = p.a.take_output();  // the socket took it; nothing fed back yet
+  p.collect();
+  CHECK(count(p.ea, Event::Kind::kWritable, *id) == 1);
+  REQUIRE(p.b.feed(out).ok());
+  auto rest = p.a.write_direct(*id, ByteView(chunk).subspan(*n));
+  REQUIRE(rest.ok());
+  CHECK(*rest == chunk.size() - *n);
+  p.settle();
+  CHECK(data_of(p.eb, *id) == chunk);
+}
+
+TEST_CASE("yamux write_direct never overtakes bytes waiting in the stream buffer", "[yamux]") {
+  Pair p;
+  auto id = p.a.open_stream();
+  p.settle();
+  const Bytes big = pattern(kInitialWindow + 1000);
+  REQUIRE(*p.a.write(*id, big) == big.size());  // 1000 bytes wait for window
+  CHECK(p.a.send_buffered(*id) == 1000);
+  auto n = p.a.write_direct(*id, as_bytes("tail"));
+  REQUIRE(n.ok());
+  CHECK(*n == 0);
+  p.settle();
+  p.b.consume(*id, kInitialWindow);
+  p.settle();
+  CHECK(p.a.send_buffered(*id) == 0);
+  REQUIRE(count(p.ea, Event::Kind::kWritable, *id) == 1);
+  REQUIRE(*p.a.write_direct(*id, as_bytes("tail")) == 4);
+  p.settle();
+  Bytes want = big;
+  append(want, as_bytes("tail"));
+  CHECK(data_of(p.eb, *id) == want);
+}
+
+TEST_CASE("yamux keeps many interleaved streams intact and in order, never over window plus buffer", "[yamux]") {
+  SessionOptions oa;
+  oa.is_client = true;
+  oa.output_high_water = 48 * 1024;
+  oa.max_data_frame = 8 * 1024;
+  oa.max_send_buffer = 32 * 1024;
+  SessionOptions ob;
+  ob.is_client = false;
+  Pair p(oa, ob);
+  constexpr int kStreams = 12;
+  std::vector<uint32_t> ids;
+  std::vector<Bytes> want(kStreams), got(kStreams);
+  std::vector<size_t> accepted(kStreams, 0), consumed(kStreams, 0);
+  for (int i = 0; i < kStreams; ++i) {
+    ids.push_back(*p.a.open_stream());
+    want[i] = pattern(400 * 1024 + 977 * i);
+    for (auto& b : want[i]) b = static_cast<uint8_t>(b ^ (i * 37));
+  }
+  p.settle();
+  uint64_t rng = 12345;
+  auto next = [&](uint64_t bound) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (rng >> 33) % bound;
+  };
+  for (int round = 0; round < 100000; ++round) {
+    bool all = true;
+    for (int i = 0; i < kStreams; ++i) all = all && got[i].size() == want[i].size();
+    if (all) break;
+    const int i = static_cast<int>(next(kStreams));
+    if (accepted[i] < want[i].size()) {
+      const size_t len = std::min<size_t>(1 + next(40 * 1024), want[i].size() - accepted[i]);
+      ByteView part = ByteView(want[i]).subspan(accepted[i], len);
+      const size_t buffered = p.a.send_buffered(ids[i]);
+      const bool direct = next(2) == 0;
+      auto n = direct ? p.a.write_direct(ids[i], part) : p.a.write(ids[i], part);
+      REQUIRE(n.ok());
+      accepted[i] += *n;
+      if (direct) CHECK(p.a.send_buffered(ids[i]) <= buffered);  // write_direct buffers nothing
+    }
+    // What waits unframed never exceeds the peer's window plus the stream buffer (the receiver
+    // checks that nothing beyond its window was framed: feed() would fail).
+    REQUIRE(p.a.send_buffered(ids[i]) <= p.a.send_window(ids[i]) + oa.max_send_buffer);
+    if (next(3) == 0) {
+      Bytes x = p.a.take_output();
+      const size_t cut = x.empty() ? 0 : next(x.size());
+      REQUIRE(p.b.feed(ByteView(x).first(cut)).ok());  // any split
+      REQUIRE(p.b.feed(ByteView(x).subspan(cut)).ok());
+      REQUIRE(p.a.feed(p.b.take_output()).ok());
+    }
+    p.collect();
+    for (auto& e : p.eb) {
+      if (e.kind != Event::Kind::kData) continue;
+      const auto at = std::find(ids.begin(), ids.end(), e.stream) - ids.begin();
+      REQUIRE(at < kStreams);
+      append(got[at], e.data);
+    }
+    p.eb.clear();
+    // The reader consumes some streams now and lets others wait.
+    const int r = static_cast<int>(next(kStreams));
+    if (got[r].size() > consumed[r]) {
+      p.b.consume(ids[r], got[r].size() - consumed[r]);
+      consumed[r] = got[r].size();
+    }
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    INFO("stream " << i);
+    CHECK(got[i] == want[i]);
+  }
+}

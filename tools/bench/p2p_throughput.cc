@@ -2,6 +2,10 @@
 // through our libp2p stack, against the two limits that bound it.
 //
 //   p2p_throughput [--mb N] [--only crypto|tcp|noloco|noloco-pnet]
+//   p2p_throughput --mb N --send-to MULTIADDR    our host sends to another implementation's
+//                                                bench sink (tools/interop/node.mjs listen)
+//   p2p_throughput --serve-once                  our host as the sink for one transfer (node.mjs
+//                                                bench-send); prints its address first
 //
 // Prints one line per measurement:
 //   chacha20poly1305  the single-core limit: libsodium ChaCha20-Poly1305 (IETF) encrypting
@@ -155,19 +159,54 @@ int bench_noloco(uint64_t bytes, bool pnet) {
   return 0;
 }
 
+int send_to(const std::string& addr, uint64_t bytes) {
+  Measure m;
+  auto moved = noloco::bench::send_to_sink(addr, bytes);
+  if (!moved.ok() || *moved != bytes) {
+    std::fprintf(stderr, "send-to: %s\n",
+                 moved.ok() ? ("sink counted " + std::to_string(*moved) + " bytes").c_str()
+                            : moved.status().to_string().c_str());
+    return 1;
+  }
+  m.print("noloco-send", bytes, "this process sends only");
+  return 0;
+}
+
+int serve_once() {
+  Measure m;  // includes the wait for the sender; MB/s here means little, cpu s/GB does
+  auto moved = noloco::bench::serve_one_transfer([](const std::string& addr) {
+    std::printf("%s\n", addr.c_str());
+    std::fflush(stdout);
+  });
+  if (!moved.ok()) {
+    std::fprintf(stderr, "serve-once: %s\n", moved.status().to_string().c_str());
+    return 1;
+  }
+  m.print("noloco-recv", *moved, "this process receives only; wall includes waiting for the sender");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   uint64_t mb = 1024;
   std::string only;
+  std::string send_addr;
+  bool serve = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--mb" && i + 1 < argc) {
       mb = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--send-to" && i + 1 < argc) {
+      send_addr = argv[++i];
+    } else if (a == "--serve-once") {
+      serve = true;
     } else {
-      std::fprintf(stderr, "usage: p2p_throughput [--mb N] [--only crypto|tcp|noloco|noloco-pnet]\n");
+      std::fprintf(stderr,
+                   "usage: p2p_throughput [--mb N] [--only crypto|tcp|noloco|noloco-pnet]\n"
+                   "       p2p_throughput [--mb N] --send-to MULTIADDR | --serve-once\n");
       return 2;
     }
   }
@@ -175,7 +214,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "p2p_throughput: bad --mb or libsodium init failed\n");
     return 2;
   }
+  if (serve) return serve_once();
   const uint64_t bytes = mb * 1000000;
+  if (!send_addr.empty()) return send_to(send_addr, bytes);
   int rc = 0;
   if (only.empty() || only == "crypto") rc |= bench_chacha(bytes * 4);
   if (only.empty() || only == "tcp") rc |= bench_tcp(bytes);

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include "p2p/host.h"
 #include "p2p/pnet.h"
@@ -19,18 +20,21 @@ namespace {
 constexpr const char* kBenchProtocol = "/noloco/bench/1.0.0";  // same as tools/interop/node.mjs
 constexpr size_t kChunk = 1u << 20;
 
-// Receiver: counts bytes until FIN, then answers the count.
-void serve_bench(std::shared_ptr<p2p::HostStream> s, std::shared_ptr<uint64_t> count) {
-  s->read_some([s, count](Result<Bytes> r) {
+// Receiver: counts bytes until FIN, then answers the count (and tells `done`, if set).
+void serve_bench(std::shared_ptr<p2p::HostStream> s, std::shared_ptr<uint64_t> count,
+                 std::function<void(uint64_t)> done = {}) {
+  s->read_some([s, count, done = std::move(done)](Result<Bytes> r) mutable {
     if (!r.ok()) return;  // the sender sees the reset and reports it
     if (!r->empty()) {
       *count += r->size();
-      serve_bench(s, count);
+      serve_bench(s, count, std::move(done));
       return;
     }
     Bytes reply(8);
     for (int i = 0; i < 8; ++i) reply[i] = uint8_t(*count >> (56 - 8 * i));
-    s->write(std::move(reply));
+    s->write(std::move(reply), [done, n = *count](Status) {
+      if (done) done(n);
+    });
     s->close_write();
   });
 }
@@ -123,6 +127,56 @@ Result<uint64_t> transfer_over_host(uint64_t bytes, bool pnet) {
   asio::post(io_b, [&] { host_b->close(); guard_b.reset(); });
   thread_a.join();
   thread_b.join();
+  return moved;
+}
+
+Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes) {
+  NOLOCO_ASSIGN_OR_RETURN(auto target, p2p::Multiaddr::parse(addr));
+  asio::io_context io;
+  NOLOCO_ASSIGN_OR_RETURN(auto id, p2p::Identity::generate());
+  NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, std::move(id), p2p::HostOptions{}));
+  auto guard = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  auto sender = std::make_shared<Sender>();
+  sender->total = bytes;
+  auto result = sender->done.get_future();
+  asio::post(io, [&, sender] {
+    host->new_stream(target, {kBenchProtocol}, [sender](Result<std::shared_ptr<p2p::HostStream>> s) {
+      if (!s.ok()) return sender->finish(s.status());
+      sender->stream = *s;
+      sender->send_next(sender);
+    });
+  });
+  Result<uint64_t> moved = Status(StatusCode::kTimeout, "bench transfer did not finish in 10 minutes");
+  if (result.wait_for(std::chrono::minutes(10)) == std::future_status::ready) moved = result.get();
+  asio::post(io, [&] { host->close(); guard.reset(); });
+  thread.join();
+  return moved;
+}
+
+Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening) {
+  asio::io_context io;
+  NOLOCO_ASSIGN_OR_RETURN(auto id, p2p::Identity::generate());
+  NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, std::move(id), p2p::HostOptions{}));
+  auto received = std::make_shared<std::promise<uint64_t>>();
+  auto answered = std::make_shared<bool>(false);
+  host->set_handler(kBenchProtocol, [received, answered](std::shared_ptr<p2p::HostStream> s) {
+    serve_bench(std::move(s), std::make_shared<uint64_t>(0), [received, answered](uint64_t n) {
+      if (std::exchange(*answered, true)) return;
+      received->set_value(n);
+    });
+  });
+  NOLOCO_ASSIGN_OR_RETURN(auto any, p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
+  NOLOCO_ASSIGN_OR_RETURN(auto addr, host->listen(any));
+  on_listening(addr.to_string());
+  auto guard = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  auto result = received->get_future();
+  Result<uint64_t> moved = Status(StatusCode::kTimeout, "no bench transfer finished in 10 minutes");
+  if (result.wait_for(std::chrono::minutes(10)) == std::future_status::ready) moved = result.get();
+  // Let the 8-byte answer reach the sender before closing.
+  asio::post(io, [&] { host->close(); guard.reset(); });
+  thread.join();
   return moved;
 }
 

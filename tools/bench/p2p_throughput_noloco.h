@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "common/status.h"
 
@@ -13,5 +15,11 @@ namespace noloco::bench {
 // A's FIN and answers the count (8 bytes, big-endian). Returns B's count. With `pnet`, both
 // hosts share a fresh pre-shared key.
 Result<uint64_t> transfer_over_host(uint64_t bytes, bool pnet);
+
+// Against another implementation (e.g. tools/interop/node.mjs): send `bytes` on one bench stream
+// to the sink at `addr` and return its count; or listen, report the address (with /p2p/) to
+// `on_listening`, serve one bench transfer and return the count received.
+Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes);
+Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening);
 
 }  // namespace noloco::bench
