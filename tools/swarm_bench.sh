@@ -114,20 +114,30 @@ PY
 fi
 
 if [[ $parts == *4* ]]; then
-echo "== 4. one of 2 pinned nodes slowed 4x ($steps inner steps)"
-"$bin" demo --peers 2 --pin --steps "$steps" --dir "$out/pin-base" >"$out/pin-base.txt"
-"$bin" demo --peers 2 --pin --steps "$steps" --slowdown-last 4 --dir "$out/pin-slow" >"$out/pin-slow.txt"
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
-base = json.load(open(f"{out}/pin-base/summary.json"))["nodes"]
-slow = json.load(open(f"{out}/pin-slow/summary.json"))["nodes"]
-b, s = base[0]["tokens_per_s_mean"], slow[0]["tokens_per_s_mean"]
-print(f"fast node's mean tokens/s: partner normal {b:.0f}, partner slowed 4x {s:.0f} ({100 * (s - b) / b:+.1f} %)")
-print(f"fast node's median exchange: {base[0]['exchange_s_median']*1000:.1f} ms vs {slow[0]['exchange_s_median']*1000:.1f} ms; "
-      f"exchanges {base[0]['exchanges']} vs {slow[0]['exchanges']}, solo steps {base[0]['solo_steps']} vs {slow[0]['solo_steps']}")
-n = slow[1]
-print(f"slow node: {n['tokens_per_s_mean']:.0f} tokens/s (normal: {base[1]['tokens_per_s_mean']:.0f}), {n['exchanges']} exchanges, "
-      f"{n['solo_steps']} solo steps, val loss {n['val_loss_before']:.3f} -> {n['val_loss_after']:.3f}")
+# A single pair of runs is noise (one node's mean tokens/s moves by ±15 % between identical runs
+# here), so PIN_REPS pairs, alternating, and the means compared.
+reps=${PIN_REPS:-3}
+echo "== 4. one of 2 pinned nodes slowed 4x ($steps inner steps, $reps pairs of runs)"
+for ((r = 1; r <= reps; r++)); do
+  "$bin" demo --peers 2 --pin --steps "$steps" --dir "$out/pin-base$r" >"$out/pin-base$r.txt"
+  "$bin" demo --peers 2 --pin --steps "$steps" --slowdown-last 4 --dir "$out/pin-slow$r" >"$out/pin-slow$r.txt"
+done
+python3 - "$out" "$reps" <<'PY'
+import json, statistics, sys
+out, reps = sys.argv[1], int(sys.argv[2])
+base_tps, slow_tps = [], []
+for r in range(1, reps + 1):
+    base = json.load(open(f"{out}/pin-base{r}/summary.json"))["nodes"]
+    slow = json.load(open(f"{out}/pin-slow{r}/summary.json"))["nodes"]
+    base_tps.append(base[0]["tokens_per_s_mean"])
+    slow_tps.append(slow[0]["tokens_per_s_mean"])
+    n = slow[1]
+    print(f"pair {r}: fast node {base_tps[-1]:.0f} tokens/s with a normal partner, {slow_tps[-1]:.0f} with it slowed 4x; "
+          f"fast node exchanges {base[0]['exchanges']} vs {slow[0]['exchanges']} (solo {base[0]['solo_steps']} vs "
+          f"{slow[0]['solo_steps']}); slow node {n['tokens_per_s_mean']:.0f} tokens/s, {n['exchanges']} exchanges, "
+          f"{n['solo_steps']} solo, val loss {n['val_loss_before']:.3f} -> {n['val_loss_after']:.3f}")
+b, s = statistics.mean(base_tps), statistics.mean(slow_tps)
+print(f"fast node's mean tokens/s over {reps} runs each: partner normal {b:.0f} (sd {statistics.pstdev(base_tps):.0f}), "
+      f"partner slowed 4x {s:.0f} (sd {statistics.pstdev(slow_tps):.0f}): {100 * (s - b) / b:+.1f} % (target: within 10 %)")
 PY
 fi
