@@ -68,21 +68,22 @@ rocksdb::DBOptions db_options(const StoreOptions& o) {
   return d;
 }
 
-rocksdb::ColumnFamilyOptions cf_options(const std::string& name, const StoreOptions& o) {
+rocksdb::ColumnFamilyOptions cf_options(const std::string& name) {
   rocksdb::ColumnFamilyOptions c;
   if (name == kCfCheckpoints) {
     c.compression = rocksdb::kNoCompression;  // fp32 tensors do not compress; no CPU wasted
-    c.write_buffer_size = 64 << 20;
-    if (o.blob_files) {
-      c.enable_blob_files = true;
-      c.min_blob_size = 4096;  // manifests stay in the SST, chunks go to blob files
-      c.blob_file_size = 256 << 20;
-      c.blob_compression_type = rocksdb::kNoCompression;
-      // No blob GC: a checkpoint's chunks are written by one flush into their own blob files
-      // and deleted all together, so a blob file dies whole once compaction drops the
-      // references; GC would only relocate (rewrite) the live checkpoints' blobs.
-      c.enable_blob_garbage_collection = false;
-    }
+    // Chunks arrive as ingested SST files (checkpoint_ingest.cc); only manifests and deletes
+    // go through the memtable.
+    c.write_buffer_size = 4 << 20;
+    // Blob files were where chunks went before ingestion. Off now: a flush only ever sees
+    // manifests, and a compaction that touched an ingested file would otherwise move its chunks
+    // into blob files (a rewrite). Blob files of older stores stay readable with it off.
+    c.enable_blob_files = false;
+    // No TTL compaction (RocksDB's default is 30 days): it would push the small manifest and
+    // delete files down level by level until they merged with, and rewrote, the ingested
+    // chunk files at the bottom. Nothing here needs it: pruned chunk files are dropped whole.
+    c.ttl = 0;
+    c.periodic_compaction_seconds = 0;
   } else {
     c.write_buffer_size = 4 << 20;
     auto supported = rocksdb::GetSupportedCompressions();
@@ -129,7 +130,7 @@ Status open_rocks(Store::Impl& impl, bool exists) {
     dbo.create_missing_column_families = true;
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n, o));
+  for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n));
   rocksdb::Status s;
   if (impl.read_only()) {
     // The reader's info LOG goes to its own directory: RocksDB would otherwise rotate the
@@ -292,7 +293,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
       if (std::find(names.begin(), names.end(), n) != names.end()) continue;
       rocksdb::ColumnFamilyHandle* h = nullptr;
       NOLOCO_RETURN_IF_ERROR(
-          from_rocks(impl->db->CreateColumnFamily(cf_options(n, impl->options), n, &h), "creating " + n));
+          from_rocks(impl->db->CreateColumnFamily(cf_options(n), n, &h), "creating " + n));
       impl->handles.push_back(h);
       if (n == kCfMeta) impl->meta = h;
       else if (n == kCfCheckpoints) impl->checkpoints = h;
@@ -320,14 +321,9 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   impl->schema_version = kSchemaVersion;
 
   if (!read_only) {
-    // Next checkpoint id: one past the highest manifest. Ids never repeat, even after pruning,
-    // because the latest checkpoint is never pruned.
-    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions(), impl->checkpoints));
-    it->SeekForPrev(rocksdb::Slice(std::string(1, kManifestTag) + std::string(8, '\xff')));
-    if (it->Valid()) {
-      if (auto id = parse_manifest_key(it->key().ToStringView())) impl->next_checkpoint_id = *id + 1;
-    }
-    NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
+    // Staging leftovers and chunks without a manifest (a write cut short) go; the next id
+    // is above every id in use.
+    NOLOCO_RETURN_IF_ERROR(recover_checkpoints(*impl));
     std::unique_ptr<rocksdb::Iterator> pit(impl->db->NewIterator(rocksdb::ReadOptions(), impl->peers));
     for (pit->SeekToFirst(); pit->Valid(); pit->Next()) ++impl->peer_count;
     NOLOCO_RETURN_IF_ERROR(from_rocks(pit->status(), "counting peers"));
