@@ -138,7 +138,8 @@ Status open_rocks(Store::Impl& impl, bool exists) {
     // writer's LOG file in the store directory.
     dbo.db_log_dir = o.secondary_dir;
     // A writer running meanwhile may delete a WAL or SST between our listing and opening it;
-    // the next attempt sees its new state.
+    // the next attempt sees its new state. RocksDB reports an SST that vanished while the
+    // tables are opened as Corruption ("No such file or directory").
     for (int attempt = 0; attempt < 5; ++attempt) {
       rocksdb::DB* raw = nullptr;
       impl.handles.clear();
@@ -147,7 +148,8 @@ Status open_rocks(Store::Impl& impl, bool exists) {
         impl.db.reset(raw);
         break;
       }
-      if (!s.IsIOError() && !s.IsPathNotFound()) break;
+      const bool vanished = s.IsCorruption() && s.ToString().find("No such file or directory") != std::string::npos;
+      if (!s.IsIOError() && !s.IsPathNotFound() && !vanished) break;
     }
   } else {
     // Unlinking a pruned checkpoint's chunk file (gigabytes) is slow where the filesystem

@@ -235,7 +235,11 @@ TEST_CASE("read-only open works while a writer is open and follows it on refresh
   REQUIRE(writer->write_checkpoint(make_checkpoint(6, {{"phi", 100}})).ok());
   REQUIRE(writer->put_metrics(MetricsRecord{6, 0, 0.5, 0, 0, 0, "", 0, {}}).ok());
   CHECK(reader->latest_checkpoint_info().value()->manifest.step == 5);  // a consistent view until refresh
-  REQUIRE(reader->refresh().ok());
+  {
+    Status refreshed = reader->refresh();
+    INFO(refreshed.to_string());
+    REQUIRE(refreshed.ok());
+  }
   CHECK(reader->latest_checkpoint_info().value()->manifest.step == 6);
   CHECK(reader->recent_metrics(1).value().at(0).loss == 0.5);
 
@@ -284,7 +288,11 @@ TEST_CASE("read-only open loads checkpoints whose chunks are in blob files, also
   auto next = make_checkpoint(6, {{"phi", 50000}});
   REQUIRE(writer->write_checkpoint(next).ok());
   REQUIRE(writer->flush().ok());
-  REQUIRE(reader->refresh().ok());
+  {
+    Status refreshed = reader->refresh();
+    INFO(refreshed.to_string());
+    REQUIRE(refreshed.ok());
+  }
   auto latest = reader->load_latest();
   REQUIRE(latest.ok());
   CHECK(latest->manifest.step == 6);
