@@ -145,8 +145,10 @@ Status recover_checkpoints(Store::Impl& impl) {
               ids, files.unreferenced_bytes / 1e6);
   }
 
-  // 4. Ids never repeat: one past the highest manifest or chunk file. (The latest checkpoint is
-  //    never pruned, so the highest manifest only grows.)
+  // 4. One past the highest manifest or chunk file: no id that was committed (the latest is never
+  //    pruned, so the highest manifest only grows) or whose chunks may still exist is given out
+  //    again. An id whose chunk file was just dropped whole may be, harmlessly: nothing is left
+  //    for a new file under it to overlap.
   uint64_t max_id = std::max(manifests.empty() ? 0 : *manifests.rbegin(), files.max_id);
   impl.next_checkpoint_id = max_id + 1;
   return Status::Ok();

@@ -68,7 +68,7 @@ struct Store::Impl {
   bool owns_secondary_dir = false;  // read-only mode's log directory is ours to remove
 
   std::mutex checkpoint_mu;  // one checkpoint write at a time; guards next_checkpoint_id
-  uint64_t next_checkpoint_id = 1;  // ids never repeat, also across failed writes and crashes
+  uint64_t next_checkpoint_id = 1;  // never a committed id, nor one whose chunks may exist
   std::mutex peer_mu;        // peer book read-modify-write and the count
   size_t peer_count = 0;
 
