@@ -79,7 +79,7 @@ void CheckpointWriter::run() {
     busy_ = true;
     cv_.notify_all();  // room for a waiting submit
     lock.unlock();
-    auto r = store_.write_checkpoint(std::move(c));  // frees each blob as it enters the batch
+    auto r = store_.write_checkpoint(std::move(c));  // the store frees the bytes when done
     if (!r.ok()) NLOG_ERROR("storage: checkpoint write failed: {}", r.status().to_string());
     if (options_.on_done) options_.on_done(r);
     lock.lock();

@@ -31,4 +31,9 @@ std::optional<uint64_t> parse_manifest_key(std::string_view key) {
   return parse_be64(key.substr(1));
 }
 
+std::optional<uint64_t> parse_chunk_key_id(std::string_view key) {
+  if (key.size() != 17 || key[0] != kChunkTag) return std::nullopt;
+  return parse_be64(key.substr(1, 8));
+}
+
 }  // namespace noloco::storage

@@ -37,6 +37,9 @@ std::string chunk_prefix(uint64_t id);  // 'C' id: every chunk of one checkpoint
 inline constexpr char kManifestTag = 'M';
 inline constexpr char kChunkTag = 'C';
 std::optional<uint64_t> parse_manifest_key(std::string_view key);
+// The checkpoint id of a whole chunk key (17 bytes); nullopt for anything else, including the
+// 9-byte chunk_prefix bounds of a range delete.
+std::optional<uint64_t> parse_chunk_key_id(std::string_view key);
 
 // metrics CF: outer step as u64 BE.
 inline std::string metrics_key(uint64_t outer_step) { return be64(outer_step); }

@@ -1,6 +1,7 @@
 // Opening a store: RocksDB options, column families, the schema check, meta values.
 #include <rocksdb/convenience.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 #include <unistd.h>
 
@@ -68,21 +69,22 @@ rocksdb::DBOptions db_options(const StoreOptions& o) {
   return d;
 }
 
-rocksdb::ColumnFamilyOptions cf_options(const std::string& name, const StoreOptions& o) {
+rocksdb::ColumnFamilyOptions cf_options(const std::string& name) {
   rocksdb::ColumnFamilyOptions c;
   if (name == kCfCheckpoints) {
     c.compression = rocksdb::kNoCompression;  // fp32 tensors do not compress; no CPU wasted
-    c.write_buffer_size = 64 << 20;
-    if (o.blob_files) {
-      c.enable_blob_files = true;
-      c.min_blob_size = 4096;  // manifests stay in the SST, chunks go to blob files
-      c.blob_file_size = 256 << 20;
-      c.blob_compression_type = rocksdb::kNoCompression;
-      // No blob GC: a checkpoint's chunks are written by one flush into their own blob files
-      // and deleted all together, so a blob file dies whole once compaction drops the
-      // references; GC would only relocate (rewrite) the live checkpoints' blobs.
-      c.enable_blob_garbage_collection = false;
-    }
+    // Chunks arrive as ingested SST files (checkpoint_ingest.cc); only manifests and deletes
+    // go through the memtable.
+    c.write_buffer_size = 4 << 20;
+    // Blob files were where chunks went before ingestion. Off now: a flush only ever sees
+    // manifests, and a compaction that touched an ingested file would otherwise move its chunks
+    // into blob files (a rewrite). Blob files of older stores stay readable with it off.
+    c.enable_blob_files = false;
+    // No TTL compaction (RocksDB's default is 30 days): it would push the small manifest and
+    // delete files down level by level until they merged with, and rewrote, the ingested
+    // chunk files at the bottom. Nothing here needs it: pruned chunk files are dropped whole.
+    c.ttl = 0;
+    c.periodic_compaction_seconds = 0;
   } else {
     c.write_buffer_size = 4 << 20;
     auto supported = rocksdb::GetSupportedCompressions();
@@ -118,8 +120,8 @@ void Store::Impl::find_handles() {
 // Read-only mode opens a RocksDB *read-only* instance, not a secondary one: in RocksDB 7.8 a
 // secondary instance (ReactiveVersionSet) gives its column families a reference to a temporary
 // db-id string, so reading any value kept in a blob file hashes freed memory for the blob cache
-// key and crashes (facebook/rocksdb#13248; upstream passes the real id since 11.8). Checkpoint
-// chunks live in blob files. A read-only instance is a DBImpl with its own id; it sees the store
+// key and crashes (facebook/rocksdb#13248; upstream passes the real id since 11.8). Stores
+// written before chunk ingestion keep their chunks in blob files. A read-only instance is a DBImpl with its own id; it sees the store
 // as of open (WALs replayed up to the last whole batch), and refresh() reopens it.
 Status open_rocks(Store::Impl& impl, bool exists) {
   const StoreOptions& o = impl.options;
@@ -129,14 +131,15 @@ Status open_rocks(Store::Impl& impl, bool exists) {
     dbo.create_missing_column_families = true;
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n, o));
+  for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n));
   rocksdb::Status s;
   if (impl.read_only()) {
     // The reader's info LOG goes to its own directory: RocksDB would otherwise rotate the
     // writer's LOG file in the store directory.
     dbo.db_log_dir = o.secondary_dir;
     // A writer running meanwhile may delete a WAL or SST between our listing and opening it;
-    // the next attempt sees its new state.
+    // the next attempt sees its new state. RocksDB reports an SST that vanished while the
+    // tables are opened as Corruption ("No such file or directory").
     for (int attempt = 0; attempt < 5; ++attempt) {
       rocksdb::DB* raw = nullptr;
       impl.handles.clear();
@@ -145,9 +148,20 @@ Status open_rocks(Store::Impl& impl, bool exists) {
         impl.db.reset(raw);
         break;
       }
-      if (!s.IsIOError() && !s.IsPathNotFound()) break;
+      const bool vanished = s.IsCorruption() && s.ToString().find("No such file or directory") != std::string::npos;
+      if (!s.IsIOError() && !s.IsPathNotFound() && !vanished) break;
     }
   } else {
+    // Unlinking a pruned checkpoint's chunk file (gigabytes) is slow where the filesystem
+    // discards freed blocks (ext4 -o discard: ~0.4 s per 500 MB on the build machine), so
+    // RocksDB's delete scheduler does it on its own thread rather than inside write_checkpoint.
+    // Whole files only (no gradual truncation): a read-only reader holding a pruned file open
+    // keeps reading it. A deletion still queued at close is a `.trash` file the next open deletes.
+    dbo.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(), nullptr, "",
+                                                          /*rate_bytes_per_sec=*/int64_t{1} << 30,
+                                                          /*delete_existing_trash=*/true, nullptr,
+                                                          /*max_trash_db_ratio=*/1.0,
+                                                          /*bytes_max_delete_chunk=*/0));
     rocksdb::DB* raw = nullptr;
     s = rocksdb::DB::Open(dbo, o.path, descs, &impl.handles, &raw);
     if (s.ok()) impl.db.reset(raw);
@@ -292,7 +306,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
       if (std::find(names.begin(), names.end(), n) != names.end()) continue;
       rocksdb::ColumnFamilyHandle* h = nullptr;
       NOLOCO_RETURN_IF_ERROR(
-          from_rocks(impl->db->CreateColumnFamily(cf_options(n, impl->options), n, &h), "creating " + n));
+          from_rocks(impl->db->CreateColumnFamily(cf_options(n), n, &h), "creating " + n));
       impl->handles.push_back(h);
       if (n == kCfMeta) impl->meta = h;
       else if (n == kCfCheckpoints) impl->checkpoints = h;
@@ -320,14 +334,9 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   impl->schema_version = kSchemaVersion;
 
   if (!read_only) {
-    // Next checkpoint id: one past the highest manifest. Ids never repeat, even after pruning,
-    // because the latest checkpoint is never pruned.
-    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions(), impl->checkpoints));
-    it->SeekForPrev(rocksdb::Slice(std::string(1, kManifestTag) + std::string(8, '\xff')));
-    if (it->Valid()) {
-      if (auto id = parse_manifest_key(it->key().ToStringView())) impl->next_checkpoint_id = *id + 1;
-    }
-    NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
+    // Staging leftovers and chunks without a manifest (a write cut short) go; the next id
+    // is above every id in use.
+    NOLOCO_RETURN_IF_ERROR(recover_checkpoints(*impl));
     std::unique_ptr<rocksdb::Iterator> pit(impl->db->NewIterator(rocksdb::ReadOptions(), impl->peers));
     for (pit->SeekToFirst(); pit->Valid(); pit->Next()) ++impl->peer_count;
     NOLOCO_RETURN_IF_ERROR(from_rocks(pit->status(), "counting peers"));

@@ -31,17 +31,27 @@ struct RetentionPolicy {
   uint64_t keep_every_steps = 0;  // also keep every checkpoint whose step is a multiple of M (0: off)
 };
 
+// The steps of a checkpoint write, in order.
+enum class CheckpointPhase {
+  kStaging,      // writing the chunks into a staging SST file inside the store directory
+  kChunkStaged,  // one more chunk went into the staging file (called per chunk)
+  kIngesting,    // the staging file is complete and synced; RocksDB links it in
+  kCommitting,   // chunks ingested (invisible); the manifest batch is being written
+  kReclaiming,   // committed; giving pruned checkpoints' space back
+};
+
 struct StoreOptions {
   std::string path;                // the RocksDB directory
   OpenMode mode = OpenMode::kReadWrite;
   bool create_if_missing = true;   // read-write only
   RetentionPolicy retention;
-  uint64_t chunk_bytes = 64 << 20;  // blobs are split into values of at most this many bytes
-  // RocksDB integrated BlobDB for the checkpoints column family: large values go to blob files
-  // that compaction does not rewrite. (docs/storage.md "Options" has the measurements.)
-  bool blob_files = true;
-  // After retention deletes checkpoints, compact their key range so the space comes back now
-  // rather than whenever RocksDB next compacts.
+  // Blobs are split into values of at most this many bytes. A chunk is one block of the ingested
+  // file, copied, checksummed and written as a unit: 1 MiB stays in the CPU cache for all three
+  // (64 MiB blocks made the write 1.5-2x slower; docs/storage.md "Measurements").
+  uint64_t chunk_bytes = 1 << 20;
+  // After retention deletes checkpoints, their chunk files are dropped whole (no data read).
+  // When pruned data also sits in files that hold other keys (stores written before chunk
+  // ingestion, docs/storage.md), compact the pruned range so that space comes back now too.
   bool compact_after_prune = true;
   size_t max_peers = 4096;                      // peer book cap; beyond it entries are evicted
   int64_t peer_stale_after_s = 7 * 24 * 3600;   // not seen for this long: evicted first
@@ -50,6 +60,10 @@ struct StoreOptions {
   // Read-only mode: a directory for the reader's own RocksDB log files.
   // Empty: a fresh temporary directory, removed on close.
   std::string secondary_dir;
+  // Tests and tracing only: called on the writing thread as a checkpoint write enters each
+  // phase (docs/storage.md, "Checkpoint commit and recovery"). The crash test kills its child
+  // process from here.
+  std::function<void(CheckpointPhase phase, uint64_t id, uint64_t step)> checkpoint_phase_hook;
 
   Status validate() const;
 };
@@ -99,13 +113,14 @@ class Store {
   Result<std::optional<Bytes>> run_manifest();
 
   // --- checkpoints ---
-  // Writes blobs, manifest, the "latest" pointer and the retention deletes as one synced
-  // WriteBatch: after a crash the store holds the old latest or the new one, never a mix.
+  // Writes the blobs' chunks into one SST file and ingests it (the bytes are written once, not
+  // through the WAL and memtable), then commits the manifest, the "latest" pointer and the
+  // retention deletes as one synced WriteBatch. A checkpoint exists only once that batch is
+  // committed: after a crash the store holds the old latest or the new one, never a mix, and
+  // the next read-write open removes chunks that never got their manifest.
   // Blob names must be unique and non-empty; manifest.blobs is ignored and rebuilt.
   Result<CheckpointInfo> write_checkpoint(const Checkpoint& checkpoint);
-  // Same, but frees each blob's bytes once they are copied into the batch, so a large
-  // checkpoint is not held three times (caller's bytes, batch, memtable). The checkpoint is
-  // consumed even when the write fails.
+  // Same, but takes the bytes over; they are freed when the call returns, also when it fails.
   Result<CheckpointInfo> write_checkpoint(Checkpoint&& checkpoint);
   Result<std::optional<CheckpointInfo>> latest_checkpoint_info();
   Result<std::vector<CheckpointInfo>> list_checkpoints();  // oldest first

@@ -1,5 +1,6 @@
-// Checkpoints: one synced WriteBatch per checkpoint (chunks + manifest + latest pointer +
-// retention deletes), checksums verified on every load, fallback to an older checkpoint.
+// Checkpoints: chunks ingested as one SST file (checkpoint_ingest.cc), then one synced
+// WriteBatch (manifest + latest pointer + retention deletes) commits them; checksums verified
+// on every load, fallback to an older checkpoint.
 #include <rocksdb/options.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <new>
 #include <set>
+#include <system_error>
 
 #include "common/hash.h"
 #include "common/log.h"
@@ -148,31 +150,49 @@ double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Checksums of all blobs, on up to hardware_concurrency threads: hashing gigabytes on one
-// core would cost more than the copy into the batch.
-std::vector<uint64_t> hash_blobs(const std::vector<NamedBlob>& blobs) {
-  std::vector<uint64_t> out(blobs.size());
-  size_t total = 0;
-  for (const auto& b : blobs) total += b.data.size();
-  size_t workers = std::min<size_t>(blobs.size(), std::max(1u, std::thread::hardware_concurrency()));
-  if (total < (16u << 20) || workers <= 1) {
-    for (size_t i = 0; i < blobs.size(); ++i) out[i] = hash64(blobs[i].data, kBlobSeed);
-    return out;
+// Checksums of all blobs on other threads, so that hashing overlaps writing the staging file
+// (the manifest needs them only at commit); finish() joins in on the calling thread.
+class BlobHasher {
+ public:
+  explicit BlobHasher(const std::vector<NamedBlob>& blobs) : blobs_(blobs), out_(blobs.size()) {
+    size_t total = 0;
+    for (const auto& b : blobs) total += b.data.size();
+    if (total < (16u << 20)) return;  // small: a thread costs more than it saves
+    // One core stays with the writer; it joins the hashing once the file is ingested.
+    size_t helpers = std::min<size_t>(blobs.size(), std::max(2u, std::thread::hardware_concurrency()) - 1);
+    try {
+      for (size_t i = 0; i < helpers; ++i) threads_.emplace_back([this] { work(); });
+    } catch (const std::system_error&) {
+      // No thread to be had: finish() hashes whatever is left on the calling thread.
+    }
   }
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < blobs.size();) out[i] = hash64(blobs[i].data, kBlobSeed);
-  };
-  std::vector<std::thread> threads;
-  for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
-  work();
-  for (auto& t : threads) t.join();
-  return out;
-}
+  ~BlobHasher() {
+    next_ = blobs_.size();  // on an early return: stop after the blob in hand
+    join();
+  }
+  std::vector<uint64_t> finish() {
+    work();
+    join();
+    return out_;
+  }
 
-// `owned`: when set (the rvalue overload, owned == &checkpoint), each blob is freed once it
-// is in the batch.
-Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint, Checkpoint* owned) {
+ private:
+  void work() {
+    for (size_t i; (i = next_++) < blobs_.size();) out_[i] = hash64(blobs_[i].data, kBlobSeed);
+  }
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  const std::vector<NamedBlob>& blobs_;
+  std::vector<uint64_t> out_;
+  std::atomic<size_t> next_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Stage and ingest the chunks (invisible), then commit manifest + latest pointer + retention
+// deletes in one synced batch: the checkpoint exists from that batch on.
+Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint) {
   NOLOCO_RETURN_IF_ERROR(impl.require_writable("writing checkpoint"));
   if (checkpoint.blobs.size() > kMaxBlobsPerCheckpoint) return invalid_argument("too many blobs");
   try {
@@ -180,86 +200,87 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
     info.manifest = checkpoint.manifest;
     info.manifest.blobs.clear();
     const uint64_t chunk_bytes = impl.options.chunk_bytes;
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<uint64_t> hashes = hash_blobs(checkpoint.blobs);
-    const auto t1 = std::chrono::steady_clock::now();
-    size_t total = 0;
-    for (size_t i = 0; i < checkpoint.blobs.size(); ++i) {
-      const auto& b = checkpoint.blobs[i];
+    uint64_t total = 0;
+    for (const auto& b : checkpoint.blobs) {
       BlobInfo bi;
       bi.name = b.name;
       bi.size = b.data.size();
-      bi.hash64 = hashes[i];
       bi.chunk_bytes = chunk_bytes;
       bi.chunk_count = static_cast<uint32_t>((bi.size + chunk_bytes - 1) / chunk_bytes);
       info.manifest.blobs.push_back(std::move(bi));
-      total += b.data.size() + 64 * (b.data.size() / chunk_bytes + 1);
+      total += b.data.size();
     }
-    // Validates names, uniqueness and caps before anything is written.
-    NOLOCO_ASSIGN_OR_RETURN(Bytes manifest_bytes, encode_manifest(info.manifest));
+    // Validates names, uniqueness and caps before anything is written (checksums come later
+    // and do not change what is valid).
+    NOLOCO_RETURN_IF_ERROR(encode_manifest(info.manifest).status());
 
     std::lock_guard lock(impl.checkpoint_mu);
     info.id = impl.next_checkpoint_id;
-    // Reserve once: growing a multi-gigabyte batch by doubling would copy it repeatedly.
-    rocksdb::WriteBatch batch(total + manifest_bytes.size() + 4096, 0);
-    for (uint32_t bi = 0; bi < checkpoint.blobs.size(); ++bi) {
-      ByteView data = checkpoint.blobs[bi].data;
-      for (uint32_t ci = 0; ci < info.manifest.blobs[bi].chunk_count; ++ci) {
-        ByteView part = data.subspan(uint64_t{ci} * chunk_bytes,
-                                     std::min<uint64_t>(chunk_bytes, data.size() - uint64_t{ci} * chunk_bytes));
-        NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(chunk_key(info.id, bi, ci)), slice(part)),
-                                          "building checkpoint batch"));
-      }
-      if (owned) Bytes().swap(owned->blobs[bi].data);
-    }
-    NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(manifest_key(info.id)), slice(manifest_bytes)),
-                                      "building checkpoint batch"));
-    NOLOCO_RETURN_IF_ERROR(
-        from_rocks(batch.Put(impl.meta, slice(meta_key::kLatestCheckpoint), slice(be64(info.id))), "building checkpoint batch"));
-
-    // Retention rides in the same batch: the store never holds fewer valid checkpoints than
-    // the policy promises, even after a crash.
+    // Taken from here on, even if this write fails: a later checkpoint never reuses an id
+    // whose chunks may have been ingested.
+    impl.next_checkpoint_id = info.id + 1;
+    const uint64_t step = info.manifest.step;
     NOLOCO_ASSIGN_OR_RETURN(auto existing, scan_manifests(impl, rocksdb::ReadOptions(), nullptr));
     std::vector<uint64_t> drop = to_prune(existing, impl.options.retention);
-    for (uint64_t id : drop) {
-      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Delete(impl.checkpoints, slice(manifest_key(id))), "building prune"));
-      NOLOCO_RETURN_IF_ERROR(from_rocks(
-          batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
-    }
+
+    BlobHasher hasher(checkpoint.blobs);
+    NOLOCO_ASSIGN_OR_RETURN(IngestStats ingested,
+                            ingest_chunks(impl, info.id, step, checkpoint.blobs, info.manifest.blobs));
+    const auto t1 = std::chrono::steady_clock::now();
+    std::vector<uint64_t> hashes = hasher.finish();
+    for (size_t i = 0; i < hashes.size(); ++i) info.manifest.blobs[i].hash64 = hashes[i];
     const auto t2 = std::chrono::steady_clock::now();
-    NOLOCO_RETURN_IF_ERROR(impl.write(batch, true, "committing checkpoint " + std::to_string(info.id)));
-    const auto t3 = std::chrono::steady_clock::now();
-    impl.next_checkpoint_id = info.id + 1;
-    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, hash {:.3f} s, batch {:.3f} s, write+sync {:.3f} s, "
-              "pruned {}",
-              info.id, info.manifest.step, total / 1e6, seconds(t0, t1), seconds(t1, t2), seconds(t2, t3), drop.size());
-    if (!drop.empty()) {
-      if (impl.options.compact_after_prune) {
-        // Space of pruned checkpoints comes back now. Failure here loses no data.
-        std::string begin = chunk_prefix(drop.front()), end = chunk_prefix(drop.back() + 1);
-        rocksdb::Slice b = slice(begin), e = slice(end);
-        rocksdb::CompactRangeOptions cro;
-        cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-        rocksdb::Status s = impl.db->CompactRange(cro, impl.checkpoints, &b, &e);
-        if (!s.ok()) NLOG_WARN("storage: compacting pruned checkpoints: {}", s.ToString());
-        NLOG_INFO("storage: compacted pruned checkpoints in {:.3f} s", seconds(t3, std::chrono::steady_clock::now()));
+
+    impl.phase(CheckpointPhase::kCommitting, info.id, step);
+    Status committed = [&]() -> Status {
+      NOLOCO_ASSIGN_OR_RETURN(Bytes manifest_bytes, encode_manifest(info.manifest));
+      rocksdb::WriteBatch batch;
+      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(manifest_key(info.id)), slice(manifest_bytes)),
+                                        "building checkpoint batch"));
+      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.meta, slice(meta_key::kLatestCheckpoint), slice(be64(info.id))),
+                                        "building checkpoint batch"));
+      // Retention rides in the same batch: the store never holds fewer valid checkpoints than
+      // the policy promises, even after a crash.
+      for (uint64_t id : drop) {
+        NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Delete(impl.checkpoints, slice(manifest_key(id))), "building prune"));
+        NOLOCO_RETURN_IF_ERROR(from_rocks(
+            batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
       }
+      return impl.write(batch, true, "committing checkpoint " + std::to_string(info.id));
+    }();
+    if (!committed.ok()) {
+      if (ingested.file_bytes > 0) drop_uncommitted_chunks(impl, info.id);
+      return committed;
+    }
+    const auto t3 = std::chrono::steady_clock::now();
+    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, chunk file written {:.3f} s, ingested {:.3f} s, "
+              "hash wait {:.3f} s, commit {:.3f} s, pruned {}",
+              info.id, step, total / 1e6, ingested.write_s, ingested.ingest_s, seconds(t1, t2), seconds(t2, t3),
+              drop.size());
+    if (!drop.empty()) {
+      // Space of pruned checkpoints comes back now. Failure here loses no data.
+      impl.phase(CheckpointPhase::kReclaiming, info.id, step);
+      std::vector<uint64_t> live;
+      for (const auto& e : existing)
+        if (std::find(drop.begin(), drop.end(), e.id) == drop.end()) live.push_back(e.id);
+      live.push_back(info.id);
+      reclaim_checkpoint_space(impl, live, drop.front(), drop.back());
     }
     return info;
   } catch (const std::bad_alloc&) {
-    return too_large("checkpoint does not fit in memory while building its write batch");
+    return too_large("checkpoint does not fit in memory while writing it");
   }
 }
 
 }  // namespace
 
 Result<CheckpointInfo> Store::write_checkpoint(const Checkpoint& checkpoint) {
-  return write_checkpoint_impl(*impl_, checkpoint, nullptr);
+  return write_checkpoint_impl(*impl_, checkpoint);
 }
 
 Result<CheckpointInfo> Store::write_checkpoint(Checkpoint&& checkpoint) {
-  Checkpoint owned = std::move(checkpoint);
-  return write_checkpoint_impl(*impl_, owned, &owned);
+  Checkpoint owned = std::move(checkpoint);  // freed on return, success or not
+  return write_checkpoint_impl(*impl_, owned);
 }
 
 Result<std::optional<CheckpointInfo>> Store::latest_checkpoint_info() {

@@ -6,7 +6,9 @@
 
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "storage/records.h"
 #include "storage/store.h"
 
 namespace noloco::storage {
@@ -17,6 +19,40 @@ Status from_rocks(const rocksdb::Status& s, const std::string& what);
 // Opens impl.options.path with impl.cf_names (read-write, or read-only per impl.options.mode)
 // and fills the handles. `exists`: false creates the database.
 Status open_rocks(Store::Impl& impl, bool exists);
+
+// --- checkpoint chunk files (checkpoint_ingest.cc) ---
+
+// <store>/staging: where a checkpoint's chunk file is written before RocksDB links it in.
+std::string staging_dir(const std::string& store_path);
+
+// Writes every chunk of checkpoint `id` (blobs[i] cut per infos[i]) into one SST file in the
+// staging directory, synced, and ingests it into the checkpoints column family by hard link:
+// the bytes are written once. The chunks stay invisible until a manifest refers to them.
+// On failure nothing was ingested and the staging file is gone.
+struct IngestStats {
+  uint64_t file_bytes = 0;  // 0: no chunk at all, nothing ingested
+  double write_s = 0;       // writing and syncing the staging file
+  double ingest_s = 0;      // RocksDB linking it in
+};
+Result<IngestStats> ingest_chunks(Store::Impl& impl, uint64_t id, uint64_t step, const std::vector<NamedBlob>& blobs,
+                               const std::vector<BlobInfo>& infos);
+
+// --- checkpoint space (checkpoint_space.cc) ---
+
+// Read-write open: removes staging leftovers, deletes chunk files whose checkpoint has no
+// manifest (a write cut between ingestion and commit, or a prune cut before its files went),
+// and sets next_checkpoint_id above every id that has a manifest or chunks. Logs what it did.
+Status recover_checkpoints(Store::Impl& impl);
+
+// After a committed prune: drops the chunk files of every checkpoint id below `newest` that
+// is not in `live`, without reading them, and compacts the pruned range [first, last] only
+// where pruned data shares files with other keys (stores written before ingestion).
+void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& live, uint64_t first_pruned,
+                              uint64_t last_pruned);
+
+// A checkpoint whose chunks were ingested but whose commit failed: deletes its chunks now
+// (the next open would otherwise). Best effort; logs failures.
+void drop_uncommitted_chunks(Store::Impl& impl, uint64_t id);
 
 struct Store::Impl {
   StoreOptions options;
@@ -32,7 +68,7 @@ struct Store::Impl {
   bool owns_secondary_dir = false;  // read-only mode's log directory is ours to remove
 
   std::mutex checkpoint_mu;  // one checkpoint write at a time; guards next_checkpoint_id
-  uint64_t next_checkpoint_id = 1;
+  uint64_t next_checkpoint_id = 1;  // never a committed id, nor one whose chunks may exist
   std::mutex peer_mu;        // peer book read-modify-write and the count
   size_t peer_count = 0;
 
@@ -45,6 +81,9 @@ struct Store::Impl {
   bool read_only() const { return options.mode == OpenMode::kReadOnly; }
   int64_t now() const { return options.now_unix(); }
   Status require_writable(const char* what) const;
+  void phase(CheckpointPhase p, uint64_t id, uint64_t step) const {
+    if (options.checkpoint_phase_hook) options.checkpoint_phase_hook(p, id, step);
+  }
 
   // Durable writes (checkpoints, meta) fsync the WAL; the rest rely on the WAL being written
   // before Write() returns, which survives kill -9 (not power loss).

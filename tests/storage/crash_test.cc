@@ -10,10 +10,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "crash_content.h"
+#include "storage/keys.h"
 
 using namespace noloco;
 using namespace noloco::storage;
@@ -27,17 +31,23 @@ struct Child {
   std::string buffer;
 };
 
-Child spawn(const std::string& db, uint64_t first_step) {
+// `die_phase` / `die_step`: the child kills itself when that step's write reaches the phase
+// (crash_writer.cc); empty: it runs until killed.
+Child spawn(const std::string& db, uint64_t first_step, const std::string& die_phase = "", uint64_t die_step = 0) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
+  std::string step = std::to_string(first_step), dstep = std::to_string(die_step);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::dup2(fds[1], 1);
     ::close(fds[0]);
     ::close(fds[1]);
-    std::string step = std::to_string(first_step);
-    ::execl(NOLOCO_CRASH_WRITER, NOLOCO_CRASH_WRITER, db.c_str(), step.c_str(), static_cast<char*>(nullptr));
+    if (die_phase.empty())
+      ::execl(NOLOCO_CRASH_WRITER, NOLOCO_CRASH_WRITER, db.c_str(), step.c_str(), static_cast<char*>(nullptr));
+    else
+      ::execl(NOLOCO_CRASH_WRITER, NOLOCO_CRASH_WRITER, db.c_str(), step.c_str(), die_phase.c_str(), dstep.c_str(),
+              static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(fds[1]);
@@ -68,6 +78,10 @@ struct Report {
   uint64_t max_metrics = 0;
   bool any_metrics = false;
   bool mid_write = false;  // a checkpoint had been handed over but not committed
+  // Where the write in progress was when the child died: "" (none), or the last phase it
+  // reported: sst, ingest, commit, reclaim.
+  std::string phase;
+  uint64_t phase_id = 0;  // store id of that write
 };
 
 Report parse(const std::string& text) {
@@ -82,6 +96,11 @@ Report parse(const std::string& text) {
     else if (line.rfind("done ", 0) == 0) {
       r.max_done = std::stoull(line.substr(5));
       r.any_done = true;
+      r.phase.clear();
+    } else if (line.rfind("phase ", 0) == 0) {
+      std::istringstream f(line.substr(6));
+      uint64_t step = 0;
+      f >> r.phase >> step >> r.phase_id;
     } else if (line.rfind("m ", 0) == 0) {
       r.max_metrics = std::stoull(line.substr(2));
       r.any_metrics = true;
@@ -108,6 +127,41 @@ void require_complete(Store& store, uint64_t id, uint64_t step) {
   }
 }
 
+std::vector<std::string> staging_files(const std::string& db) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(std::filesystem::path(db) / "staging", ec), end; !ec && it != end;
+       it.increment(ec))
+    out.push_back(it->path().string());
+  return out;
+}
+
+// Runs a child that writes steps 1.. and kills itself when step `die_step` reaches `phase`;
+// returns what it printed.
+Report run_until_death(const std::string& db, const std::string& phase, uint64_t die_step) {
+  Child child = spawn(db, 1, phase, die_step);
+  drain(child, 60000);  // until EOF: the child is dead
+  int status = 0;
+  REQUIRE(::waitpid(child.pid, &status, 0) == child.pid);
+  ::close(child.out);
+  INFO(child.buffer);
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+  return parse(child.buffer);
+}
+
+// The ids of checkpoints that have a chunk file, from a read-only look at the raw database.
+std::set<uint64_t> ids_with_chunk_files(const std::string& db) {
+  RawDb raw(db, /*read_only=*/true);
+  std::vector<rocksdb::LiveFileMetaData> files;
+  raw.db->GetLiveFilesMetaData(&files);
+  std::set<uint64_t> ids;
+  for (const auto& f : files)
+    if (f.column_family_name == kCfCheckpoints)
+      if (auto id = parse_chunk_key_id(f.smallestkey)) ids.insert(*id);
+  return ids;
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint, never a mix") {
@@ -116,6 +170,7 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
   std::mt19937_64 rng(20261128);  // fixed seed: the same kill schedule every run
   constexpr int kKills = 24;
   int mid_write = 0, before_ready = 0, resumed_from_checkpoint = 0;
+  std::map<std::string, int> in_phase;  // kills inside a write, by the phase it had reached
   uint64_t committed_floor = 0;  // highest step a child reported committed, ever
   bool any_committed = false;
   uint64_t metrics_floor = 0;
@@ -147,6 +202,7 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
     Report rep = parse(child.buffer);
     if (!rep.ready) ++before_ready;
     if (rep.mid_write) ++mid_write;
+    if (!rep.phase.empty()) ++in_phase[rep.phase];
     if (rep.any_done) {
       committed_floor = std::max(committed_floor, rep.max_done);
       any_committed = true;
@@ -157,6 +213,7 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
     }
 
     auto store = open_or_fail(crash_store_options(db));
+    REQUIRE(staging_files(db).empty());  // a killed write's staging file is gone
     auto latest = store->latest_checkpoint_info();
     REQUIRE(latest.ok());
     if (any_committed) {
@@ -184,5 +241,87 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
                "committed, %d restarts resumed from a stored checkpoint, last step %llu\n",
                kKills, before_ready, mid_write, resumed_from_checkpoint,
                static_cast<unsigned long long>(next_step - 1));
+  std::fprintf(stderr,
+               "crash test: kills inside a checkpoint write: %d writing the staging SST, %d ingesting it, %d in the "
+               "commit batch, %d dropping pruned files\n",
+               in_phase["sst"], in_phase["ingest"], in_phase["commit"], in_phase["reclaim"]);
   CHECK(any_committed);
+}
+
+TEST_CASE("a checkpoint killed after its chunks were ingested but before its commit is invisible and removed") {
+  TempDir dir;
+  const std::string db = dir.sub("db");
+  Report rep = run_until_death(db, "commit", 4);  // steps 1-3 committed, step 4 ingested
+  REQUIRE(rep.max_done == 3);
+  REQUIRE(rep.phase == "commit");
+  const uint64_t orphan = rep.phase_id;
+  REQUIRE(ids_with_chunk_files(db).count(orphan) == 1);  // the chunks are in the store...
+
+  {  // ...but a read-only open neither shows them nor touches them
+    auto ro = crash_store_options(db);
+    ro.mode = OpenMode::kReadOnly;
+    auto reader = open_or_fail(ro);
+    CHECK(reader->latest_checkpoint_info().value()->manifest.step == 3);
+    auto infos = reader->list_checkpoints().value();
+    for (const auto& info : infos) CHECK(info.id != orphan);
+    auto valid = reader->load_latest_valid();
+    REQUIRE(valid.ok());
+    CHECK((*valid)->skipped.empty());
+    CHECK((*valid)->checkpoint.manifest.step == 3);
+  }
+  REQUIRE(ids_with_chunk_files(db).count(orphan) == 1);
+
+  {  // a read-write open removes them; the previous checkpoint loads whole
+    auto store = open_or_fail(crash_store_options(db));
+    auto valid = store->load_latest_valid();
+    REQUIRE(valid.ok());
+    REQUIRE(valid->has_value());
+    CHECK((*valid)->skipped.empty());
+    require_complete(*store, (*valid)->id, 3);
+    auto chunk = store->load_checkpoint(orphan);
+    CHECK(chunk.status().code() == StatusCode::kNotFound);
+    // The next checkpoint takes a new id above the removed one.
+    auto next = store->write_checkpoint(crash_checkpoint(4));
+    REQUIRE(next.ok());
+    CHECK(next->id > orphan);
+    require_complete(*store, next->id, 4);
+  }
+  {
+    auto ids = ids_with_chunk_files(db);
+    CHECK(ids.count(orphan) == 0);
+    RawDb raw(db, /*read_only=*/true);
+    std::string v;
+    CHECK(raw.db->Get(rocksdb::ReadOptions(), raw.cf(kCfCheckpoints), chunk_key(orphan, 0, 0), &v).IsNotFound());
+  }
+}
+
+TEST_CASE("a checkpoint killed while its staging file is written or before ingestion leaves a file the next open removes") {
+  const std::string phase = GENERATE(as<std::string>{}, "chunk", "ingest");
+  INFO("killed at phase " << phase);
+  TempDir dir;
+  const std::string db = dir.sub("db");
+  Report rep = run_until_death(db, phase, 4);
+  REQUIRE(rep.max_done == 3);
+  auto left = staging_files(db);
+  REQUIRE(left.size() == 1);
+  CHECK(std::filesystem::file_size(left[0]) > 0);
+  CHECK(ids_with_chunk_files(db).count(rep.phase_id) == 0);  // nothing was ingested
+
+  {
+    auto ro = crash_store_options(db);
+    ro.mode = OpenMode::kReadOnly;
+    auto reader = open_or_fail(ro);
+    CHECK(reader->latest_checkpoint_info().value()->manifest.step == 3);
+  }
+  CHECK(staging_files(db) == left);  // read-only: untouched
+
+  auto store = open_or_fail(crash_store_options(db));
+  CHECK(staging_files(db).empty());
+  auto valid = store->load_latest_valid();
+  REQUIRE(valid.ok());
+  CHECK((*valid)->skipped.empty());
+  require_complete(*store, (*valid)->id, 3);
+  auto next = store->write_checkpoint(crash_checkpoint(4));
+  REQUIRE(next.ok());
+  require_complete(*store, next->id, 4);
 }

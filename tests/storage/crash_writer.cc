@@ -1,10 +1,15 @@
 // Child process for the crash test: writes checkpoints (through the async writer) and metrics
 // from a start step onwards until it is killed. It reports on stdout, one line each:
-//   ready           store opened
-//   m <step>        metrics record for <step> written (Write() returned)
-//   begin <step>    checkpoint <step> handed to the writer
-//   done <step>     checkpoint <step> committed
-// Usage: storage_crash_writer <db path> <first step>
+//   ready                   store opened
+//   m <step>                metrics record for <step> written (Write() returned)
+//   begin <step>            checkpoint <step> handed to the writer
+//   phase <name> <step> <id>  the write of checkpoint <step> (store id <id>) entered a phase:
+//                           sst (staging file), ingest, commit (manifest batch), reclaim (pruned files)
+//   done <step>             checkpoint <step> committed
+// Usage: storage_crash_writer <db path> <first step> [<phase> <step>]
+// With <phase> (chunk, ingest or commit) and <step>, it kills itself with SIGKILL when the write
+// of that step reaches the phase ("chunk": the second chunk is in the staging file).
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,11 +27,36 @@ void say(const std::string& line) {
   // write(2) directly: no stdio buffer to lose when we are killed.
   if (::write(1, l.data(), l.size()) < 0) std::_Exit(3);
 }
+
+const char* phase_name(CheckpointPhase p) {
+  switch (p) {
+    case CheckpointPhase::kStaging: return "sst";
+    case CheckpointPhase::kChunkStaged: return "chunk";
+    case CheckpointPhase::kIngesting: return "ingest";
+    case CheckpointPhase::kCommitting: return "commit";
+    case CheckpointPhase::kReclaiming: return "reclaim";
+  }
+  return "?";
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) return 2;
-  auto store = Store::open(test::crash_store_options(argv[1]));
+  if (argc != 3 && argc != 5) return 2;
+  std::string die_phase = argc == 5 ? argv[3] : "";
+  uint64_t die_step = argc == 5 ? std::strtoull(argv[4], nullptr, 10) : 0;
+  StoreOptions options = test::crash_store_options(argv[1]);
+  int chunks_staged = 0;
+  options.checkpoint_phase_hook = [&](CheckpointPhase p, uint64_t id, uint64_t step) {
+    std::string name = phase_name(p);
+    if (p == CheckpointPhase::kStaging) chunks_staged = 0;
+    if (p == CheckpointPhase::kChunkStaged) {
+      if (++chunks_staged == 2 && step == die_step && die_phase == name) ::raise(SIGKILL);
+      return;  // one line per chunk would flood the pipe
+    }
+    say("phase " + name + " " + std::to_string(step) + " " + std::to_string(id));
+    if (step == die_step && die_phase == name) ::raise(SIGKILL);
+  };
+  auto store = Store::open(options);
   if (!store.ok()) {
     std::fprintf(stderr, "crash_writer: %s\n", store.status().to_string().c_str());
     return 1;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/metadata.h>
+#include <rocksdb/write_batch.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "common/hash.h"
+#include "storage/keys.h"
+#include "storage/records.h"
 #include "storage/store.h"
 
 namespace noloco::storage::test {
@@ -75,9 +80,11 @@ inline std::unique_ptr<Store> open_or_fail(StoreOptions o) {
   return std::move(r).value();
 }
 
-// The store's database opened directly, every column family, for tests that damage it.
+// The store's database opened directly, every column family, for tests that damage it or look
+// at its files. `read_only`: a RocksDB read-only instance (changes nothing, works beside a
+// writer).
 struct RawDb {
-  explicit RawDb(const std::string& path) {
+  explicit RawDb(const std::string& path, bool read_only = false) {
     std::vector<std::string> names;
     rocksdb::DBOptions o;
     auto s = rocksdb::DB::ListColumnFamilies(o, path, &names);
@@ -85,20 +92,22 @@ struct RawDb {
     std::vector<rocksdb::ColumnFamilyDescriptor> descs;
     for (const auto& n : names) {
       rocksdb::ColumnFamilyOptions c;
-      if (n == "checkpoints") {  // as the store sets it, so a flush here writes blob files too
+      if (n == "checkpoints") {  // as stores before chunk ingestion set it: a flush writes blob files
         c.enable_blob_files = true;
         c.min_blob_size = 4096;
       }
       descs.emplace_back(n, c);
     }
     rocksdb::DB* raw = nullptr;
-    s = rocksdb::DB::Open(o, path, descs, &handles, &raw);
+    s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, descs, &handles, &raw)
+                  : rocksdb::DB::Open(o, path, descs, &handles, &raw);
+    read_only_ = read_only;
     if (!s.ok()) throw std::runtime_error(s.ToString());
     db.reset(raw);
   }
   ~RawDb() {
     for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
-    (void)db->Close();
+    if (!read_only_) (void)db->Close();
   }
   rocksdb::ColumnFamilyHandle* cf(const std::string& name) {
     for (auto* h : handles)
@@ -119,8 +128,55 @@ struct RawDb {
     auto s = db->Delete(rocksdb::WriteOptions(), cf(cf_name), key);
     if (!s.ok()) throw std::runtime_error(s.ToString());
   }
+  void flush_all() {
+    for (auto* h : handles)
+      if (!db->Flush(rocksdb::FlushOptions(), h).ok()) throw std::runtime_error("flush failed");
+  }
+  // Files of the checkpoints column family: (level, file metadata).
+  std::vector<rocksdb::SstFileMetaData> checkpoint_files(std::vector<int>* levels = nullptr) {
+    rocksdb::ColumnFamilyMetaData meta;
+    db->GetColumnFamilyMetaData(cf("checkpoints"), &meta);
+    std::vector<rocksdb::SstFileMetaData> out;
+    for (const auto& l : meta.levels)
+      for (const auto& f : l.files) {
+        out.push_back(f);
+        if (levels) levels->push_back(l.level);
+      }
+    return out;
+  }
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+ private:
+  bool read_only_ = false;
 };
+
+// Writes checkpoint `c` under `id` the way stores did before chunk ingestion (same schema,
+// same keys): chunks, manifest and latest pointer in one WriteBatch through the WAL, then a
+// flush, so the chunks land in blob files. The store must exist and be closed.
+inline void write_legacy_checkpoint(const std::string& path, uint64_t id, const Checkpoint& c, uint64_t chunk_bytes) {
+  CheckpointManifest m = c.manifest;
+  m.blobs.clear();
+  rocksdb::WriteBatch batch;
+  RawDb raw(path);
+  for (uint32_t bi = 0; bi < c.blobs.size(); ++bi) {
+    const Bytes& data = c.blobs[bi].data;
+    BlobInfo info{c.blobs[bi].name, data.size(), hash64(data, 0x6e6f6c6f636f6231ULL /* "nolocob1" */), chunk_bytes,
+                  static_cast<uint32_t>((data.size() + chunk_bytes - 1) / chunk_bytes)};
+    for (uint32_t ci = 0; ci < info.chunk_count; ++ci) {
+      size_t off = size_t{ci} * chunk_bytes, n = std::min<size_t>(chunk_bytes, data.size() - off);
+      batch.Put(raw.cf(kCfCheckpoints), chunk_key(id, bi, ci),
+                rocksdb::Slice(reinterpret_cast<const char*>(data.data()) + off, n));
+    }
+    m.blobs.push_back(info);
+  }
+  Bytes mb = encode_manifest(m).value();
+  batch.Put(raw.cf(kCfCheckpoints), manifest_key(id), rocksdb::Slice(reinterpret_cast<const char*>(mb.data()), mb.size()));
+  batch.Put(raw.cf(kCfMeta), std::string(meta_key::kLatestCheckpoint), be64(id));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (!raw.db->Write(wo, &batch).ok()) throw std::runtime_error("legacy write failed");
+  raw.flush_all();
+}
 
 }  // namespace noloco::storage::test
