@@ -239,17 +239,24 @@ TEST_CASE("noloco export refuses missing, empty and corrupt stores and bad flags
     {
       auto store = open_rw(dir.sub("db"));
       REQUIRE(store->write_checkpoint(tiny_checkpoint()).ok());
-      REQUIRE(store->flush().ok());  // chunks in blob files
+      REQUIRE(store->flush().ok());
     }
-    size_t flipped = 0;
+    // The tensor chunks sit in the checkpoint's ingested SST file, by far the largest one;
+    // its middle is tensor data (index and footer are at the end).
+    fs::path chunks;
     for (const auto& e : fs::directory_iterator(dir.sub("db"))) {
-      if (e.path().extension() != ".blob") continue;
-      std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-      f.seekp(static_cast<std::streamoff>(fs::file_size(e.path()) / 2));
-      f.put('\x5a');
-      ++flipped;
+      if (e.path().extension() != ".sst") continue;
+      if (chunks.empty() || fs::file_size(e.path()) > fs::file_size(chunks)) chunks = e.path();
     }
-    REQUIRE(flipped > 0);
+    REQUIRE_FALSE(chunks.empty());
+    REQUIRE(fs::file_size(chunks) > 100000);
+    {
+      std::fstream f(chunks, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(static_cast<std::streamoff>(fs::file_size(chunks) / 2));
+      const char was = static_cast<char>(f.get());
+      f.seekp(static_cast<std::streamoff>(fs::file_size(chunks) / 2));
+      f.put(static_cast<char>(was ^ 0x5a));
+    }
     auto r = run_noloco({"export", "--db", dir.sub("db"), "--out", out});
     CHECK(r.exit_code == 1);
     CHECK(mentions(r.err, "verifies"));
