@@ -16,7 +16,7 @@
 
 namespace noloco::cli {
 
-void reexec_with_passive_openmp(int /*argc*/, char** argv) {
+void reexec_with_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
   NLOG_DEBUG("restarting with OMP_WAIT_POLICY=PASSIVE (spinning OpenMP workers starve OpenBLAS's threads)");

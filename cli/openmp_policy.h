@@ -7,6 +7,6 @@ namespace noloco::cli {
 // arguments (same pid, so signals and pipes are unaffected); returns only if nothing needed doing
 // or the re-exec failed (logged, the run goes on with the spinning default). A value the user set,
 // whatever it is, is kept.
-void reexec_with_passive_openmp(int argc, char** argv);
+void reexec_with_passive_openmp(char** argv);
 
 }  // namespace noloco::cli

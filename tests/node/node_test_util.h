@@ -45,9 +45,10 @@ struct TempDir {
 };
 
 // Runs `noloco args...`. When `signal_at` is set, sends `sig` once stdout shows the line
-// "step <signal_at> ..." (the child may have gone a step or two further by then).
+// "step <signal_at> ..." (the child may have gone a step or two further by then). `env`, when
+// given, is the child's whole environment ("NAME=value" entries) instead of ours.
 inline RunResult run_noloco(const std::vector<std::string>& args, std::optional<long> signal_at = std::nullopt,
-                            int sig = SIGKILL) {
+                            int sig = SIGKILL, const std::vector<std::string>* env = nullptr) {
   // stdout through a pipe (read line by line), stderr into a file so a chatty child never blocks.
   int out_pipe[2];
   if (pipe(out_pipe) != 0) std::abort();
@@ -65,7 +66,15 @@ inline RunResult run_noloco(const std::vector<std::string>& args, std::optional<
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    if (env != nullptr) {
+      std::vector<std::string> env_copy = *env;
+      std::vector<char*> envp;
+      for (auto& e : env_copy) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      execve(bin.c_str(), argv.data(), envp.data());
+    } else {
+      execv(bin.c_str(), argv.data());
+    }
     _exit(127);
   }
   close(out_pipe[1]);

@@ -21,6 +21,15 @@ double field(const std::string& line, const std::string& key) {
   return std::stod(line.substr(p + key.size() + 3));
 }
 
+// A synthetic text file for the simulation tests (removed by the caller).
+fs::path write_synthetic_corpus(const std::string& name) {
+  const fs::path file = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()) + ".txt");
+  const Bytes text = testing::synthetic_text(200000);
+  std::ofstream o(file, std::ios::binary);
+  o.write(reinterpret_cast<const char*>(text.data()), static_cast<std::streamsize>(text.size()));
+  return file;
+}
+
 std::vector<std::string> run_sim(SimulateOptions o) {
   std::vector<std::string> lines;
   SimulateSinks sinks{[&](const std::string& l) { lines.push_back(l); }, [](const std::string&) {}};
@@ -64,12 +73,7 @@ TEST_CASE("tiny model: validation loss falls well below the unigram entropy in a
 }
 
 TEST_CASE("simulate writes the documented JSON lines and counts bytes", "[simulate]") {
-  const fs::path file = fs::temp_directory_path() / ("noloco_sim_test_" + std::to_string(::getpid()) + ".txt");
-  {
-    const Bytes text = testing::synthetic_text(200000);
-    std::ofstream o(file, std::ios::binary);
-    o.write(reinterpret_cast<const char*>(text.data()), static_cast<std::streamsize>(text.size()));
-  }
+  const fs::path file = write_synthetic_corpus("noloco_sim_test");
   SimulateOptions o;
   o.replicas = 4;
   o.steps = 4;
@@ -177,12 +181,7 @@ TEST_CASE("simulate --whole-stream: data seeds differing only in low bits still 
   // Regression: the replica index was XORed into the seed unmixed, so seeds 12..15 handed the
   // same four offsets to the replicas in another order, and every pairing of four replicas is
   // invariant under that reordering: the runs came out identical.
-  const fs::path file = fs::temp_directory_path() / ("noloco_sim_ws_test_" + std::to_string(::getpid()) + ".txt");
-  {
-    const Bytes text = testing::synthetic_text(200000);
-    std::ofstream o(file, std::ios::binary);
-    o.write(reinterpret_cast<const char*>(text.data()), static_cast<std::streamsize>(text.size()));
-  }
+  const fs::path file = write_synthetic_corpus("noloco_sim_ws_test");
   SimulateOptions o;
   o.method = Method::kNoloco;
   o.replicas = 4;
