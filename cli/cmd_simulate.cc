@@ -29,6 +29,10 @@ Command register_simulate(CLI::App& app) {
   auto* b = sub->add_option("--beta", f->beta, "outer step size (0.7)");
   auto* g = sub->add_option("--gamma", f->gamma, "NoLoCo pull toward the group mean (0.7)");
   sub->add_option("--group-size", o.group_size, "NoLoCo group size n")->capture_default_str();
+  sub->add_option("--partner-lag", o.partner_lag,
+                  "NoLoCo: 1 = each group's first member mixes its partners' payloads from their previous "
+                  "outer step, as in an asynchronous swarm (0 or 1)")
+      ->capture_default_str();
   sub->add_flag("--whole-stream", o.whole_stream,
                 "each replica reads the whole training stream from its own offset (as p2p nodes do), not a 1/N shard");
   sub->add_option("--wire", o.wire, "NoLoCo payload: auto | delta-phi | theta")->capture_default_str();

@@ -204,3 +204,40 @@ TEST_CASE("simulate --whole-stream: data seeds differing only in low bits still 
   CHECK(a == again);  // deterministic, so a difference below is the data's
   CHECK(a != b);
 }
+
+TEST_CASE("simulate --partner-lag: the first outer step is unchanged, later ones mix older payloads", "[simulate]") {
+  const fs::path file = write_synthetic_corpus("noloco_sim_lag_test");
+  SimulateOptions o;
+  o.method = Method::kNoloco;
+  o.replicas = 4;
+  o.H = 2;
+  o.batch = 2;
+  o.eval_every = 2;
+  o.eval_batches = 1;
+  o.threads = 1;
+  o.data = file.string();
+  auto losses = [&](int lag, int64_t steps) {
+    SimulateOptions s = o;
+    s.partner_lag = lag;
+    s.steps = steps;
+    const auto lines = run_sim(s);
+    REQUIRE(lines[0].find("\"partner_lag\":" + std::to_string(lag)) != std::string::npos);
+    const auto& last = lines[lines.size() - 2];
+    return std::pair{field(last, "val_loss_mean"), field(last, "weight_spread")};
+  };
+  // Nobody has an older payload at the first outer step: lag 1 mixes what lag 0 mixes.
+  CHECK(losses(1, 2) == losses(0, 2));
+  // At the second, each pair's first member mixes its partner's first-step payload instead.
+  const auto lag0 = losses(0, 4), lag1 = losses(1, 4);
+  CHECK(lag0.first != lag1.first);
+  CHECK(lag0.second != lag1.second);
+  fs::remove(file);
+
+  SimulateOptions bad;
+  bad.partner_lag = 2;
+  CHECK_FALSE(bad.resolve().ok());
+  SimulateOptions diloco;
+  diloco.method = Method::kDiloco;
+  diloco.partner_lag = 1;
+  CHECK_FALSE(diloco.resolve().ok());
+}

@@ -202,6 +202,7 @@ class Simulation {
     avg_model_ = std::make_unique<Gpt>(model, o_.seed, device);
     for (auto& r : replicas_) views_.push_back(OuterView{r->theta(), r->phi(), r->delta()});
     for (auto& v : views_) view_ptrs_.push_back(&v);
+    last_payload_.resize(views_.size());
 
     const bool theta_form = o_.method == Method::kNoloco &&
                             (o_.wire == "theta" || (o_.wire == "auto" && *o_.gamma == *o_.beta));
@@ -225,6 +226,7 @@ class Simulation {
                     .num("beta", *o_.beta)
                     .num("gamma", *o_.gamma)
                     .integer("group_size", o_.group_size)
+                    .integer("partner_lag", o_.partner_lag)
                     .str("wire", o_.method != Method::kNoloco ? "n/a" : theta_form ? "theta" : "delta-phi")
                     .str("codec", o_.codec.empty() ? "fp32" : o_.codec)
                     .num("lr", o_.lr)
@@ -327,7 +329,7 @@ class Simulation {
     std::vector<OuterView*> members;
     for (int i : g) members.push_back(&views_[static_cast<size_t>(i)]);
     const int64_t n = static_cast<int64_t>(members.size());
-    if (wire_.exact()) {
+    if (wire_.exact() && o_.partner_lag == 0) {
       if (theta_wire_) {
         std::vector<torch::Tensor> thetas;
         for (auto* m : members) thetas.push_back(m->theta);
@@ -355,18 +357,41 @@ class Simulation {
       }
       payload = std::max(payload, bytes);
     }
-    torch::Tensor sum_a = mean_of(got_a).mul_(static_cast<double>(n));
-    torch::Tensor sum_b = theta_wire_ ? torch::Tensor() : mean_of(got_b).mul_(static_cast<double>(n));
     std::vector<torch::Tensor> mean_a, mean_b;
     for (size_t i = 0; i < members.size(); ++i) {
-      mean_a.push_back((sum_a - got_a[i] + own_a[i]).div_(static_cast<double>(n)));
-      if (!theta_wire_) mean_b.push_back((sum_b - got_b[i] + own_b[i]).div_(static_cast<double>(n)));
+      mean_a.push_back(own_a[i].clone());
+      if (!theta_wire_) mean_b.push_back(own_b[i].clone());
+      for (size_t j = 0; j < members.size(); ++j) {
+        if (j == i) continue;
+        const LastPayload* seen = lagged_view(g, i, j);
+        mean_a[i].add_(seen ? seen->a : got_a[j]);
+        if (!theta_wire_) mean_b[i].add_(seen ? seen->b : got_b[j]);
+      }
+      mean_a[i].div_(static_cast<double>(n));
+      if (!theta_wire_) mean_b[i].div_(static_cast<double>(n));
     }
+    if (o_.partner_lag > 0)  // kept before anyone moves (exact payloads alias θ and φ)
+      for (size_t j = 0; j < members.size(); ++j)
+        last_payload_[static_cast<size_t>(g[j])] = {got_a[j].clone(), theta_wire_ ? torch::Tensor() : got_b[j].clone()};
     for (size_t i = 0; i < members.size(); ++i) {
       if (theta_wire_) noloco_apply_theta(*members[i], mean_a[i], *o_.alpha, *o_.beta);
       else noloco_apply(*members[i], mean_a[i], mean_b[i], {*o_.alpha, *o_.beta, *o_.gamma});
     }
     return (n - 1) * payload;
+  }
+
+  // What a member's payload looked like at its previous outer step (partner_lag).
+  struct LastPayload {
+    torch::Tensor a, b;
+  };
+  // With partner_lag, the group's first member mixes the others' payloads from their previous
+  // outer step, as the node that finishes its inner phase first does in a real swarm: its partner
+  // is still training and answers with its latest completed snapshot (docs/simulate.md). nullptr:
+  // member i sees member j's current payload.
+  const LastPayload* lagged_view(const std::vector<int>& g, size_t i, size_t j) const {
+    if (o_.partner_lag == 0 || i != 0) return nullptr;
+    const LastPayload& last = last_payload_[static_cast<size_t>(g[j])];
+    return last.a.defined() ? &last : nullptr;
   }
 
   int64_t rounds_per_sync() const {
@@ -439,6 +464,7 @@ class Simulation {
   torch::Tensor eval_windows_;
   std::unique_ptr<Gpt> avg_model_;
   std::vector<OuterView> views_;
+  std::vector<LastPayload> last_payload_;  // per replica, with partner_lag
   std::vector<OuterView*> view_ptrs_;
   bool theta_wire_ = false;
   Wire wire_{std::nullopt};
@@ -504,6 +530,8 @@ Status SimulateOptions::resolve() {
       *H < 1)
     return invalid_argument("--H must be >= 1");
   if (group_size < 2 && method == Method::kNoloco) return invalid_argument("--group-size must be >= 2");
+  if (partner_lag < 0 || partner_lag > 1) return invalid_argument("--partner-lag must be 0 or 1");
+  if (partner_lag > 0 && method != Method::kNoloco) return invalid_argument("--partner-lag is for --method noloco");
   if (group_size > replicas && method == Method::kNoloco)
     return invalid_argument("--group-size must not exceed --replicas");
   if (wire != "auto" && wire != "theta" && wire != "delta-phi")

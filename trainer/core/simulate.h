@@ -30,6 +30,10 @@ struct SimulateOptions {
   // Every replica reads the whole training stream from its own seeded offset (as `noloco run`
   // nodes do) instead of only its 1/N shard. Not for sync (one model fed by all shards).
   bool whole_stream = false;
+  // NoLoCo: 1 = in each group, the member drawn first mixes the others' payloads from their
+  // previous outer step (the asynchrony of a real swarm, where a caller's partner answers with
+  // its last completed snapshot); 0 = everyone mixes current payloads (the paper's setting).
+  int partner_lag = 0;
   std::string wire = "auto";            // NoLoCo payload: auto | delta-phi | theta
   std::string codec;                    // empty: raw fp32; else fp32|bf16|int8|int4[+zstd]
   uint64_t seed = 1;
