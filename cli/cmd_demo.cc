@@ -72,14 +72,14 @@ Status prepare_dir(const fs::path& dir) {
   return Status::Ok();
 }
 
-// Node 0 first; the others join through the address it prints first.
-Status start_nodes(Swarm& swarm, const DemoNodes& nodes, const std::string& run_id) {
+// Node 0 first; the others join through the address it prints first (returned).
+Result<std::string> start_nodes(Swarm& swarm, const DemoNodes& nodes, const std::string& run_id) {
   if (Status st = swarm.start(first_node_launch(nodes, nodes.dir / "manifest.json")); !st.ok()) return st;
   const auto addr = swarm.first_line(0);
   if (!addr) return Status(StatusCode::kUnavailable, "node0 did not start; see " + (nodes.dir / "node0" / "log.txt").string());
   for (int i = 1; i < nodes.peers; ++i)
     if (Status st = swarm.start(joining_node_launch(nodes, i, run_id, *addr)); !st.ok()) return st;
-  return Status::Ok();
+  return *addr;
 }
 
 int run_demo(const Flags& f) {
@@ -100,12 +100,14 @@ int run_demo(const Flags& f) {
 
   const DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin};
   Swarm swarm;
-  if (Status st = start_nodes(swarm, nodes, run_id); !st.ok()) {
+  const auto addr0 = start_nodes(swarm, nodes, run_id);
+  if (!addr0.ok()) {
     swarm.terminate_all();
-    return fail(st);
+    return fail(addr0.status());
   }
   std::vector<NodeState> states(swarm.size());
   for (size_t i = 0; i < states.size(); ++i) states[i].name = swarm.name(i);
+  states[0].addr = *addr0;
   Progress progress(m->steps / m->H);
   swarm.pump([&](size_t i, const std::string& line) { progress.on_line(states[i], line); });
   const bool all_ok = swarm.reap_all();

@@ -33,8 +33,9 @@ class Progress {
   // outer_total: outer steps per node; every tenth of them gets a progress line per node.
   explicit Progress(int64_t outer_total, std::FILE* out = stdout);
 
-  // One stdout line of `node`. Lines that are not JSON objects are its address (the first one);
-  // an event whose fields have the wrong types is reported and skipped.
+  // One stdout line of `node`. Lines that are not JSON objects are its address (the first one).
+  // An event with a wrongly typed field is reported and the rest of it skipped (what was read
+  // before that field still counts).
   void on_line(NodeState& node, const std::string& line);
 
   // "node2" for a peer id seen in a "start" event, else the id's last 6 characters.

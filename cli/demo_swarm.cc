@@ -58,7 +58,8 @@ struct Swarm::Child {
   std::filesystem::path log;
   pid_t pid = -1;
   int out_fd = -1;
-  std::string buf;  // partial stdout line
+  std::string buf;                   // partial stdout line
+  std::vector<std::string> pending;  // lines first_line() read past the first
   bool exited = false;
   int status = 0;
 };
@@ -129,15 +130,18 @@ std::optional<std::string> Swarm::first_line(size_t i) {
     if (c.out_fd < 0 || stop_requested()) return std::nullopt;
     pollfd p{c.out_fd, POLLIN, 0};
     ::poll(&p, 1, 200);
-    if (p.revents) {
-      auto lines = read_lines(c);
-      if (!lines.empty()) line = lines[0];
+    if (!p.revents) continue;
+    for (auto& l : read_lines(c)) {
+      if (line.empty()) line = std::move(l);
+      else c.pending.push_back(std::move(l));  // read together with the first: pump() hands them on
     }
   }
   return line;
 }
 
 void Swarm::pump(const std::function<void(size_t, const std::string&)>& on_line) {
+  for (size_t i = 0; i < kids_.size(); ++i)
+    for (const auto& line : std::exchange(kids_[i]->pending, {})) on_line(i, line);
   bool forwarded_stop = false;
   while (true) {
     if (stop_requested() && !forwarded_stop) {

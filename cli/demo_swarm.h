@@ -50,7 +50,7 @@ class Swarm {
   const std::string& name(size_t i) const;
 
   // Waits for child i's first non-empty stdout line. nullopt when the child closed its stdout
-  // first or a stop was requested.
+  // first or a stop was requested. Lines read along with it are kept for pump().
   std::optional<std::string> first_line(size_t i);
 
   // Hands every stdout line of every child to on_line(index, line) until all have closed their
