@@ -1,0 +1,32 @@
+// What each `noloco run` process of `noloco demo` is started with: node0 from the run's manifest,
+// the others joining it by run id. Each node gets a NodeLaunch that callers may extend (extra
+// arguments or environment per node) before handing it to the Swarm (cli/demo_swarm.h).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "cli/demo_swarm.h"
+
+namespace noloco::cli {
+
+struct DemoNodes {
+  std::filesystem::path dir;   // node i keeps its store, key and log in dir/node<i>
+  std::string exe;             // the `noloco` binary
+  int peers = 4;
+  double slowdown_last = 1.0;  // > 1: the last node's inner steps take this many times longer
+  bool pin = false;            // pin node i to CPU pin_cpu_for(i)
+};
+
+std::string demo_node_name(int i);
+
+// Node i's launch with the arguments every node shares (creates its folder).
+NodeLaunch demo_node_launch(const DemoNodes& nodes, int i);
+
+// The first node, which starts the run from the manifest file and prints its address first.
+NodeLaunch first_node_launch(const DemoNodes& nodes, const std::filesystem::path& manifest);
+
+// Node i > 0, joining run `run_id` through the first node's address.
+NodeLaunch joining_node_launch(const DemoNodes& nodes, int i, const std::string& run_id, const std::string& addr);
+
+}  // namespace noloco::cli
