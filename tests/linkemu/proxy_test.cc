@@ -3,13 +3,6 @@
 // lower bounds only (the configured delays), which no scheduler can break.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <asio/post.hpp>
 
 #include <atomic>
@@ -20,92 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/linkemu/loopback.h"
 #include "tools/linkemu/proxy.h"
 
 using namespace noloco;
 using namespace noloco::linkemu;
+using namespace noloco::linkemu::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr int kIoTimeoutMs = 30000;  // only stops a broken test from hanging
-
-sockaddr_in addr_of(const std::string& ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  return a;
-}
-
-// A plain TCP connection from `source_ip` to `to`, or -1.
-int dial(const std::string& source_ip, const Endpoint& to) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src = addr_of(source_ip, 0), dst = addr_of(to.ip, to.port);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads up to n bytes; returns the count, 0 at EOF, -1 on error (reset) or after the timeout.
-ssize_t read_some(int fd, uint8_t* buf, size_t n) {
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, kIoTimeoutMs) != 1) return -1;
-  return recv(fd, buf, n, 0);
-}
-
-bool write_all(int fd, const uint8_t* buf, size_t n) {
-  while (n > 0) {
-    ssize_t k = send(fd, buf, n, MSG_NOSIGNAL);
-    if (k <= 0) return false;
-    buf += k;
-    n -= static_cast<size_t>(k);
-  }
-  return true;
-}
-
-// Node b: echoes every connection until EOF. Counts the connections it accepted.
-struct EchoServer {
-  int fd = -1;
-  uint16_t port = 0;
-  std::atomic<int> accepted{0};
-  std::thread thread;
-  std::vector<std::thread> workers;
-
-  explicit EchoServer(const std::string& ip) {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = addr_of(ip, 0);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    thread = std::thread([this] {
-      for (;;) {
-        int c = accept(fd, nullptr, nullptr);
-        if (c < 0) return;
-        ++accepted;
-        workers.emplace_back([c] {
-          uint8_t buf[65536];
-          for (ssize_t n; (n = read_some(c, buf, sizeof buf)) > 0;) {
-            if (!write_all(c, buf, static_cast<size_t>(n))) break;
-          }
-          shutdown(c, SHUT_WR);
-          close(c);
-        });
-      }
-    });
-  }
-  ~EchoServer() {
-    shutdown(fd, SHUT_RDWR);
-    close(fd);
-    thread.join();
-    for (auto& w : workers) w.join();
-  }
-};
 
 // Two nodes: a (source 127.0.1.1) and b, whose real address is the echo server.
 Topology two_nodes(uint16_t b_port, const LinkParams& link) {

@@ -1,7 +1,8 @@
 // linkemu --topology FILE: the user-space link emulator (docs/linkemu.md). Listens on every
 // node's proxy address and forwards to the node's real address with the configured delay,
 // jitter, bandwidth, stalls and resets. SIGHUP re-reads FILE (link settings only); SIGINT or
-// SIGTERM stops. Prints "linkemu ready" on stdout once listening; logs go to stderr.
+// SIGTERM stops. Once listening, prints "proxy NAME IP:PORT" per node and then "linkemu ready"
+// on stdout; logs go to stderr.
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
@@ -64,8 +65,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "linkemu: %s\n", st.to_string().c_str());
     return 1;
   }
+  // stdout, for scripts: where each node is dialed (the bound port when the file said 0).
   for (size_t i = 0; i < proxy.topology().nodes.size(); ++i) {
     const auto& n = proxy.topology().nodes[i];
+    std::printf("proxy %s %s\n", n.name.c_str(), proxy.proxy_endpoint(i).to_string().c_str());
     NLOG_INFO("linkemu: {} listens at {}, dialed at {}, dials from {}", n.name, n.listen.to_string(),
               proxy.proxy_endpoint(i).to_string(), n.source);
   }

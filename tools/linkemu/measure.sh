@@ -33,7 +33,7 @@ wait_line "$work/linkemu.out" "linkemu ready"
 pids+=($!)
 wait_line "$work/listen.out" "/p2p/"
 addr=$(head -1 "$work/listen.out" | sed 's#/ip4/127.0.1.2/#/ip4/127.0.2.2/#')
-"$NOLOCO" ping "$addr" --dial-from 127.0.1.1 --count 20 >"$work/ping.out"
+"$NOLOCO" ping "$addr" --dial-from 127.0.1.1 --count 20 >"$work/ping.out" 2>"$work/ping.log"
 echo "ping through a 50 ms one-way link (20 pings, ms):"
 sed -n 's/.*time=\([0-9.]*\) ms/\1/p' "$work/ping.out" | sort -n |
   awk '{v[NR]=$1; s+=$1} END {printf "  min %.2f median %.2f max %.2f mean %.2f\n", v[1], v[int((NR+1)/2)], v[NR], s/NR}'
