@@ -2,14 +2,17 @@
 # Reproduces the figures in docs/linkemu.md with one command, on loopback:
 #   1. `noloco ping` round trips through a 50 ms one-way link (target 100 ms, at most +10%)
 #   2. a plain TCP bulk stream through a 100 Mbit/s link (target 12.5 MB/s, within 10%)
-# Needs build/release (linkemu, noloco). Usage: tools/linkemu/measure.sh [BUILD_DIR] [PORT]
+#   3. the same through our stack (TCP + Noise + yamux, tools/bench/p2p_throughput), whose
+#      figure includes the handshake and the yamux window growth
+# Needs build/release (linkemu, noloco, p2p_throughput). Usage: measure.sh [BUILD_DIR] [PORT]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build/release}
 PORT=${2:-47311}
 LINKEMU=$BUILD/tools/linkemu/linkemu
 NOLOCO=$BUILD/cli/noloco
-for b in "$LINKEMU" "$NOLOCO"; do [ -x "$b" ] || { echo "missing $b (build first)" >&2; exit 1; }; done
+P2P=$BUILD/tools/bench/p2p_throughput
+for b in "$LINKEMU" "$NOLOCO" "$P2P"; do [ -x "$b" ] || { echo "missing $b (build first)" >&2; exit 1; }; done
 
 work=$(mktemp -d)
 pids=()
@@ -47,5 +50,13 @@ python3 tools/linkemu/bulk_tcp.py send "127.0.2.2:$PORT" --from 127.0.1.1 --mb 6
 wait_line "$work/sink.out" "rate"
 echo "bulk TCP through a 100 Mbit/s link:"
 sed -n 's/^bytes/  bytes/p' "$work/sink.out"
+
+# 3. our stack: a p2p_throughput sink on n1's address, 60 MB sent from n0 through the proxy.
+"$P2P" --serve-once --listen "/ip4/127.0.1.2/tcp/$PORT" >"$work/p2p_sink.out" 2>&1 &
+pids+=($!)
+wait_line "$work/p2p_sink.out" "/p2p/"
+addr=$(head -1 "$work/p2p_sink.out" | sed 's#/ip4/127.0.1.2/#/ip4/127.0.2.2/#')
+echo "TCP + Noise + yamux (one stream) through a 100 Mbit/s, 50 ms link, from dial to last byte:"
+"$P2P" --mb 60 --send-to "$addr" --dial-from 127.0.1.1 | sed 's/^/  /'
 echo "linkemu log:"
 sed 's/^/  /' "$work/linkemu.log"

@@ -91,6 +91,7 @@ void Proxy::on_accept(size_t to, tcp::socket socket) {
   if (!from) return refuse("unknown source IP (not a node's source)");
   if (*from == to) return refuse("a node dialing itself through the proxy");
   if (model(*from, to).params().down || model(to, *from).params().down) return refuse("link down");
+  if (conns_.size() >= kMaxConnections) return refuse("too many open connections");
   const uint64_t id = next_id_++;
   auto conn = std::make_shared<ProxyConn>(*this, id, *from, to, std::move(socket));
   conns_.emplace(id, conn);

@@ -26,6 +26,7 @@ class ProxyConn;
 class Proxy {
  public:
   using LogSink = std::function<void(const std::string&)>;
+  static constexpr size_t kMaxConnections = 4096;  // beyond it dials are refused (file descriptors)
 
   // The io_context must not run handlers after the Proxy is gone (destroy the Proxy first,
   // then the io_context, or stop running it).
