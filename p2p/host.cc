@@ -464,7 +464,9 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
   }
   // A fixed source address: one socket bound before connecting, to the first endpoint of the
   // source's family (async_connect over a range reopens the socket per endpoint, losing the bind).
-  const auto source = asio::ip::make_address(opt_.dial_from);  // validate() checked it parses
+  asio::error_code ec;
+  const auto source = asio::ip::make_address(opt_.dial_from, ec);  // validate() checked it parses
+  if (ec) return finish_dial(dial, invalid_argument("dial_from is not an IP address: " + opt_.dial_from));
   std::optional<tcp::endpoint> target;
   for (const auto& e : endpoints) {
     if (e.endpoint().address().is_v6() == source.is_v6()) {
@@ -475,7 +477,6 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
   if (!target) {
     return finish_dial(dial, Status(StatusCode::kUnavailable, "no address of the family of dial_from " + opt_.dial_from));
   }
-  asio::error_code ec;
   sock->open(target->protocol(), ec);
   if (!ec) sock->bind(tcp::endpoint(source, 0), ec);
   if (ec) {

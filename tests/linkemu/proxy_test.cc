@@ -145,6 +145,44 @@ TEST_CASE("a link set down resets its connections and refuses new ones", "[linke
   close(healed);
 }
 
+TEST_CASE("a receiver that stops reading stops the proxy reading its sender at the high water mark", "[linkemu][proxy]") {
+  // Node b accepts and never reads.
+  int sink = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa = addr_of("127.0.1.2", 0);
+  REQUIRE(bind(sink, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(listen(sink, 4) == 0);
+  socklen_t len = sizeof sa;
+  getsockname(sink, reinterpret_cast<sockaddr*>(&sa), &len);
+  Topology t = two_nodes(ntohs(sa.sin_port), LinkParams{});
+  t.queue_limit_bytes = 64u << 10;
+  RunningProxy px(t);
+
+  int fd = dial("127.0.1.1", px.b());
+  REQUIRE(fd >= 0);
+  auto queued = [&] {
+    std::promise<size_t> q;
+    asio::post(px.io, [&] { q.set_value(px.proxy->max_queued_bytes()); });
+    return q.get_future().get();
+  };
+  // Write until the sender's socket stays full and the proxy's queue is at its limit (the
+  // invariant below holds at every moment; this only makes sure the limit was reached).
+  std::vector<uint8_t> block(1u << 16, 0xab);
+  size_t most = 0;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLOUT, 0};
+    if (poll(&p, 1, 200) == 1) {
+      send(fd, block.data(), block.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else if ((most = std::max(most, queued())) >= t.queue_limit_bytes) {
+      break;
+    }
+  }
+  CHECK(most >= t.queue_limit_bytes);
+  CHECK(queued() <= t.queue_limit_bytes + (64u << 10));  // the limit plus at most one read
+  close(fd);
+  close(sink);
+}
+
 TEST_CASE("a dialer with an unknown source IP is refused", "[linkemu][proxy]") {
   EchoServer echo("127.0.1.2");
   RunningProxy px(two_nodes(echo.port, LinkParams{}));

@@ -1,5 +1,7 @@
 #include "tools/linkemu/proxy.h"
 
+#include <algorithm>
+
 #include "tools/linkemu/proxy_conn.h"
 
 namespace noloco::linkemu {
@@ -62,6 +64,12 @@ Status Proxy::start() {
   for (size_t i = 0; i < acceptors_.size(); ++i) accept_loop(i);
   for (size_t l = 0; l < links_.size(); ++l) schedule_reset(l);
   return Status::Ok();
+}
+
+size_t Proxy::max_queued_bytes() const {
+  size_t most = 0;
+  for (const auto& [id, c] : conns_) most = std::max(most, c->max_queued_bytes());
+  return most;
 }
 
 Endpoint Proxy::proxy_endpoint(size_t i) const { return topology_.nodes.at(i).proxy; }

@@ -46,6 +46,8 @@ class Proxy {
   // Where node `i`'s proxy listens (the bound port when the topology said 0).
   Endpoint proxy_endpoint(size_t i) const;
   size_t open_connections() const { return conns_.size(); }
+  // The most bytes waiting in any one connection direction (bounded by queue_limit_kb + a read).
+  size_t max_queued_bytes() const;
 
   // For ProxyConn.
   Ns now() const { return std::chrono::steady_clock::now() - start_; }

@@ -5,6 +5,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -25,6 +26,7 @@ class ProxyConn : public std::enable_shared_from_this<ProxyConn> {
   void abort(const std::string& why);
   size_t from() const { return from_; }
   size_t to() const { return to_; }
+  size_t max_queued_bytes() const { return std::max(up_.queued_bytes, down_.queued_bytes); }
 
  private:
   struct Chunk {
