@@ -1,4 +1,4 @@
-// `noloco ping MULTIADDR [--key FILE] [--psk FILE] [--count N]`: dials a peer and pings it.
+// `noloco ping MULTIADDR [--key FILE] [--psk FILE] [--count N] [--dial-from IP]`: dials a peer and pings it.
 // One line per reply on stdout; on failure one line on stderr saying why (unreachable,
 // handshake failed, peer id mismatch, protocol not supported, timeout) and a non-zero exit.
 #include <cstdio>
@@ -17,6 +17,7 @@ Command register_ping(CLI::App& app) {
     std::string addr;
     std::string key;
     std::string psk;
+    std::string dial_from;
     int count = 1;
     double timeout_s = 10;
   };
@@ -24,6 +25,7 @@ Command register_ping(CLI::App& app) {
   sub->add_option("multiaddr", f->addr, "Peer address, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")->required();
   sub->add_option("--key", f->key, "Identity key file (default: a fresh ephemeral identity)");
   sub->add_option("--psk", f->psk, "Private-network swarm key file (/key/swarm/psk/1.0.0/)");
+  sub->add_option("--dial-from", f->dial_from, "Source IP of the connection (e.g. a node's address behind linkemu)");
   sub->add_option("--count", f->count, "Number of pings")->capture_default_str()->check(CLI::Range(1, 1000000));
   sub->add_option("--timeout", f->timeout_s, "Seconds allowed for the dial and for each ping")
       ->capture_default_str()
@@ -39,6 +41,7 @@ Command register_ping(CLI::App& app) {
             const auto timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f->timeout_s));
             opt.host.dial_timeout = timeout;
             opt.host.ping_timeout = timeout;
+            opt.host.dial_from = f->dial_from;
             if (Status st = apply_psk_flag(f->psk, opt.host); !st.ok()) return fail(st);
             opt.on_reply = [](const p2p::PeerId& peer, int seq, Duration rtt) {
               std::printf("reply from %s: seq=%d time=%.3f ms\n", peer.to_string().c_str(), seq,

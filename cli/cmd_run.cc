@@ -80,6 +80,7 @@ Command register_run(CLI::App& app) {
   sub->add_option("--key", f->key, "identity key file (created 0600 if missing)")->required();
   sub->add_option("--listen", o.listen, "multiaddr to listen on (port 0: any)")->capture_default_str();
   sub->add_option("--announce", o.announce, "multiaddr peers should dial instead of the bound one");
+  sub->add_option("--dial-from", o.host.dial_from, "source IP of outgoing connections (e.g. behind tools/linkemu)");
   sub->add_option("--join", o.join, "multiaddr (with /p2p/) of a peer of the run; repeatable");
   sub->add_option("--manifest", o.manifest_path, "start (or serve) the run described by this manifest file");
   sub->add_option("--run-id", o.run_id, "join this run: its manifest is fetched from --join and hash-checked");

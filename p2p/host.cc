@@ -34,6 +34,11 @@ Status HostOptions::validate() const {
   if (max_stream_send_buffer == 0) return invalid_argument("host: max_stream_send_buffer must be positive");
   if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
   if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
+  if (!dial_from.empty()) {
+    asio::error_code ec;
+    asio::ip::make_address(dial_from, ec);
+    if (ec) return invalid_argument("host: dial_from is not an IP address: " + dial_from);
+  }
   return Status::Ok();
 }
 
@@ -439,7 +444,7 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
   std::weak_ptr<HostImpl> weak = weak_from_this();
   std::weak_ptr<Dial> weak_dial = dial;
   auto sock = dial->socket;
-  asio::async_connect(*sock, endpoints, [weak, weak_dial, sock](const asio::error_code& ec, const tcp::endpoint&) {
+  auto on_connected = [weak, weak_dial, sock](const asio::error_code& ec) {
     auto self = weak.lock();
     auto d = weak_dial.lock();
     if (!self || !d || d->done) return;
@@ -451,7 +456,33 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
     auto conn = self->make_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
     d->socket.reset();
     conn->start(self->opt_.dial_timeout);
-  });
+  };
+  if (opt_.dial_from.empty()) {
+    asio::async_connect(*sock, endpoints,
+                        [on_connected](const asio::error_code& ec, const tcp::endpoint&) { on_connected(ec); });
+    return;
+  }
+  // A fixed source address: one socket bound before connecting, to the first endpoint of the
+  // source's family (async_connect over a range reopens the socket per endpoint, losing the bind).
+  asio::error_code ec;
+  const auto source = asio::ip::make_address(opt_.dial_from, ec);  // validate() checked it parses
+  if (ec) return finish_dial(dial, invalid_argument("dial_from is not an IP address: " + opt_.dial_from));
+  std::optional<tcp::endpoint> target;
+  for (const auto& e : endpoints) {
+    if (e.endpoint().address().is_v6() == source.is_v6()) {
+      target = e.endpoint();
+      break;
+    }
+  }
+  if (!target) {
+    return finish_dial(dial, Status(StatusCode::kUnavailable, "no address of the family of dial_from " + opt_.dial_from));
+  }
+  sock->open(target->protocol(), ec);
+  if (!ec) sock->bind(tcp::endpoint(source, 0), ec);
+  if (ec) {
+    return finish_dial(dial, Status(StatusCode::kUnavailable, "cannot bind dial_from " + opt_.dial_from + ": " + ec.message()));
+  }
+  sock->async_connect(*target, on_connected);
 }
 
 void HostImpl::new_stream_on(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb) {

@@ -20,6 +20,10 @@ struct HostOptions {
   // peers without it never complete a handshake.
   std::optional<Psk> psk;
 
+  // Source IP of outbound connections (bind(ip, 0) before connect); empty: the kernel picks.
+  // Lets one machine host many nodes that peers tell apart by address (tools/linkemu).
+  std::string dial_from;
+
   // Resolve + TCP connect + security + muxer upgrade of an outbound connection.
   Duration dial_timeout = std::chrono::seconds(10);
   // An inbound connection must complete its upgrade within this, or it is dropped (a peer

@@ -233,6 +233,48 @@ TEST_CASE("dialling a closed port fails as unreachable", "[host]") {
   CHECK(r->status().code() == StatusCode::kUnavailable);
 }
 
+TEST_CASE("a host dialling from a source IP is seen from that IP", "[host]") {
+  asio::io_context io;
+  HostOptions opt;
+  opt.dial_from = "127.0.0.7";
+  auto a = make_host(io, opt);
+  auto b = make_host(io);
+  // A raw listener sees the source address of the TCP connection itself.
+  tcp::acceptor raw(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::optional<tcp::endpoint> raw_peer;
+  raw.async_accept([&](const asio::error_code& ec, tcp::socket s) {
+    if (!ec) raw_peer = s.remote_endpoint();
+  });
+  a->connect(*Multiaddr::parse("/ip4/127.0.0.1/tcp/" + std::to_string(raw.local_endpoint().port())),
+             [](Result<PeerId>) {});
+  REQUIRE(run_until(io, [&] { return raw_peer.has_value(); }));
+  CHECK(raw_peer->address().to_string() == "127.0.0.7");
+  CHECK(raw_peer->port() != 0);
+
+  // A host peer reports the same address back through identify.
+  std::optional<Result<PeerId>> connected;
+  a->connect(addr_of(*b), [&](Result<PeerId> r) { connected = r; });
+  REQUIRE(run_until(io, [&] { return connected.has_value(); }));
+  REQUIRE(connected->ok());
+  REQUIRE(run_until(io, [&] { return a->peer_info(b->peer_id()).has_value(); }));
+  auto seen = a->peer_info(b->peer_id())->observed_addr;
+  REQUIRE(seen.has_value());
+  CHECK(seen->host() == "127.0.0.7");
+  CHECK(can_ping(io, *a, *b));
+}
+
+TEST_CASE("dialling from an IPv4 source to an IPv6-only address fails cleanly", "[host]") {
+  asio::io_context io;
+  HostOptions opt;
+  opt.dial_from = "127.0.0.7";
+  auto a = make_host(io, opt);
+  std::optional<Result<PeerId>> r;
+  a->connect(*Multiaddr::parse("/ip6/::1/tcp/9"), [&](Result<PeerId> x) { r = x; });
+  REQUIRE(run_until(io, [&] { return r.has_value(); }));
+  CHECK(r->status().code() == StatusCode::kUnavailable);
+  CHECK(r->status().message().find("dial_from") != std::string::npos);
+}
+
 TEST_CASE("dns4 names are resolved when dialling", "[host]") {
   asio::io_context io;
   auto a = make_host(io);
@@ -459,5 +501,10 @@ TEST_CASE("host options are validated", "[host]") {
   CHECK_FALSE(o.validate().ok());
   o = HostOptions{};
   o.handshake_timeout = Duration::zero();
+  CHECK_FALSE(o.validate().ok());
+  o = HostOptions{};
+  o.dial_from = "127.0.1.2";
+  CHECK(o.validate().ok());
+  o.dial_from = "not-an-ip";
   CHECK_FALSE(o.validate().ok());
 }

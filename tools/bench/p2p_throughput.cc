@@ -6,6 +6,8 @@
 //                                                bench sink (tools/interop/node.mjs listen)
 //   p2p_throughput --serve-once                  our host as the sink for one transfer (node.mjs
 //                                                bench-send); prints its address first
+//   --dial-from IP (with --send-to), --listen MULTIADDR (with --serve-once): addresses for
+//   a transfer through tools/linkemu (docs/linkemu.md)
 //
 // Prints one line per measurement:
 //   chacha20poly1305  the single-core limit: libsodium ChaCha20-Poly1305 (IETF) encrypting
@@ -159,9 +161,9 @@ int bench_noloco(uint64_t bytes, bool pnet) {
   return 0;
 }
 
-int send_to(const std::string& addr, uint64_t bytes) {
+int send_to(const std::string& addr, uint64_t bytes, const std::string& dial_from) {
   Measure m;
-  auto moved = noloco::bench::send_to_sink(addr, bytes);
+  auto moved = noloco::bench::send_to_sink(addr, bytes, dial_from);
   if (!moved.ok() || *moved != bytes) {
     std::fprintf(stderr, "send-to: %s\n",
                  moved.ok() ? ("sink counted " + std::to_string(*moved) + " bytes").c_str()
@@ -172,12 +174,14 @@ int send_to(const std::string& addr, uint64_t bytes) {
   return 0;
 }
 
-int serve_once() {
+int serve_once(const std::string& listen) {
   Measure m;  // includes the wait for the sender; MB/s here means little, cpu s/GB does
-  auto moved = noloco::bench::serve_one_transfer([](const std::string& addr) {
-    std::printf("%s\n", addr.c_str());
-    std::fflush(stdout);
-  });
+  auto moved = noloco::bench::serve_one_transfer(
+      [](const std::string& addr) {
+        std::printf("%s\n", addr.c_str());
+        std::fflush(stdout);
+      },
+      listen);
   if (!moved.ok()) {
     std::fprintf(stderr, "serve-once: %s\n", moved.status().to_string().c_str());
     return 1;
@@ -191,7 +195,7 @@ int serve_once() {
 int main(int argc, char** argv) {
   uint64_t mb = 1024;
   std::string only;
-  std::string send_addr;
+  std::string send_addr, dial_from, listen = "/ip4/127.0.0.1/tcp/0";
   bool serve = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -203,10 +207,15 @@ int main(int argc, char** argv) {
       send_addr = argv[++i];
     } else if (a == "--serve-once") {
       serve = true;
+    } else if (a == "--dial-from" && i + 1 < argc) {
+      dial_from = argv[++i];
+    } else if (a == "--listen" && i + 1 < argc) {
+      listen = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: p2p_throughput [--mb N] [--only crypto|tcp|noloco|noloco-pnet]\n"
-                   "       p2p_throughput [--mb N] --send-to MULTIADDR | --serve-once\n");
+                   "       p2p_throughput [--mb N] --send-to MULTIADDR [--dial-from IP]\n"
+                   "       p2p_throughput --serve-once [--listen MULTIADDR]\n");
       return 2;
     }
   }
@@ -214,9 +223,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "p2p_throughput: bad --mb or libsodium init failed\n");
     return 2;
   }
-  if (serve) return serve_once();
+  if (serve) return serve_once(listen);
   const uint64_t bytes = mb * 1000000;
-  if (!send_addr.empty()) return send_to(send_addr, bytes);
+  if (!send_addr.empty()) return send_to(send_addr, bytes, dial_from);
   int rc = 0;
   if (only.empty() || only == "crypto") rc |= bench_chacha(bytes * 4);
   if (only.empty() || only == "tcp") rc |= bench_tcp(bytes);

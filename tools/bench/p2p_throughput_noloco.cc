@@ -130,11 +130,13 @@ Result<uint64_t> transfer_over_host(uint64_t bytes, bool pnet) {
   return moved;
 }
 
-Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes) {
+Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes, const std::string& dial_from) {
   NOLOCO_ASSIGN_OR_RETURN(auto target, p2p::Multiaddr::parse(addr));
   asio::io_context io;
   NOLOCO_ASSIGN_OR_RETURN(auto id, p2p::Identity::generate());
-  NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, std::move(id), p2p::HostOptions{}));
+  p2p::HostOptions options;
+  options.dial_from = dial_from;
+  NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, std::move(id), options));
   auto guard = asio::make_work_guard(io);
   std::thread thread([&] { io.run(); });
   auto sender = std::make_shared<Sender>();
@@ -154,7 +156,8 @@ Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes) {
   return moved;
 }
 
-Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening) {
+Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening,
+                                    const std::string& listen) {
   asio::io_context io;
   NOLOCO_ASSIGN_OR_RETURN(auto id, p2p::Identity::generate());
   NOLOCO_ASSIGN_OR_RETURN(auto host, p2p::Host::create(io, std::move(id), p2p::HostOptions{}));
@@ -166,8 +169,8 @@ Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)
       received->set_value(n);
     });
   });
-  NOLOCO_ASSIGN_OR_RETURN(auto any, p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
-  NOLOCO_ASSIGN_OR_RETURN(auto addr, host->listen(any));
+  NOLOCO_ASSIGN_OR_RETURN(auto where, p2p::Multiaddr::parse(listen));
+  NOLOCO_ASSIGN_OR_RETURN(auto addr, host->listen(where));
   on_listening(addr.to_string());
   auto guard = asio::make_work_guard(io);
   std::thread thread([&] { io.run(); });

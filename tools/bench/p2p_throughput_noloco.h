@@ -19,7 +19,8 @@ Result<uint64_t> transfer_over_host(uint64_t bytes, bool pnet);
 // Against another implementation (e.g. tools/interop/node.mjs): send `bytes` on one bench stream
 // to the sink at `addr` and return its count; or listen, report the address (with /p2p/) to
 // `on_listening`, serve one bench transfer and return the count received.
-Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes);
-Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening);
+Result<uint64_t> send_to_sink(const std::string& addr, uint64_t bytes, const std::string& dial_from = "");
+Result<uint64_t> serve_one_transfer(const std::function<void(const std::string&)>& on_listening,
+                                    const std::string& listen = "/ip4/127.0.0.1/tcp/0");
 
 }  // namespace noloco::bench
