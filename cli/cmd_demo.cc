@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/demo_net.h"
 #include "cli/demo_nodes.h"
 #include "cli/demo_progress.h"
 #include "cli/demo_summary.h"
@@ -41,6 +43,8 @@ struct Flags {
   int64_t warmup = 30;
   double slowdown_last = 1.0;
   bool pin = false;
+  std::string net;      // "": loopback as it is; else a linkemu profile (cli/demo_net.h)
+  std::string linkemu;  // the linkemu binary (default: next to this build's noloco)
 };
 
 // The run's manifest from the flags, and the corpus it names (hashed into the manifest).
@@ -72,14 +76,32 @@ Status prepare_dir(const fs::path& dir) {
   return Status::Ok();
 }
 
-// Node 0 first; the others join through the address it prints first (returned).
-Result<std::string> start_nodes(Swarm& swarm, const DemoNodes& nodes, const std::string& run_id) {
-  if (Status st = swarm.start(first_node_launch(nodes, nodes.dir / "manifest.json")); !st.ok()) return st;
+// Node 0 first; the others join through the address it prints first (returned). With `net`,
+// each node sits behind the link emulator.
+Result<std::string> start_nodes(Swarm& swarm, const DemoNodes& nodes, const std::string& run_id,
+                                const DemoNet* net) {
+  auto behind = [&](NodeLaunch l, int i) {
+    if (net) put_behind_linkemu(l, *net, i);
+    return l;
+  };
+  if (Status st = swarm.start(behind(first_node_launch(nodes, nodes.dir / "manifest.json"), 0)); !st.ok()) return st;
   const auto addr = swarm.first_line(0);
   if (!addr) return Status(StatusCode::kUnavailable, "node0 did not start; see " + (nodes.dir / "node0" / "log.txt").string());
   for (int i = 1; i < nodes.peers; ++i)
-    if (Status st = swarm.start(joining_node_launch(nodes, i, run_id, *addr)); !st.ok()) return st;
+    if (Status st = swarm.start(behind(joining_node_launch(nodes, i, run_id, *addr), i)); !st.ok()) return st;
   return *addr;
+}
+
+// With --net: the link emulator, started and listening before any node (its first stdout line
+// says so). Without: nothing.
+Result<std::optional<DemoNet>> start_net(Swarm& emulator, const Flags& f, const fs::path& dir, const std::string& exe) {
+  if (f.net.empty()) return std::optional<DemoNet>();
+  NOLOCO_ASSIGN_OR_RETURN(DemoNet net, plan_demo_net(f.net, f.peers, dir, exe, f.linkemu));
+  NOLOCO_RETURN_IF_ERROR(emulator.start(linkemu_launch(net, dir)));
+  if (!emulator.first_line(0))
+    return Status(StatusCode::kUnavailable, "linkemu did not start; see " + (dir / "linkemu.log").string());
+  std::printf("%s\n", describe_demo_net(net).c_str());
+  return std::optional<DemoNet>(net);
 }
 
 int run_demo(const Flags& f) {
@@ -99,10 +121,13 @@ int run_demo(const Flags& f) {
   std::fflush(stdout);
 
   const DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin};
-  Swarm swarm;
-  const auto addr0 = start_nodes(swarm, nodes, run_id);
+  Swarm emulator, swarm;
+  const auto net = start_net(emulator, f, dir, nodes.exe);
+  if (!net.ok()) return fail(net.status());
+  const auto addr0 = start_nodes(swarm, nodes, run_id, *net ? &**net : nullptr);
   if (!addr0.ok()) {
     swarm.terminate_all();
+    emulator.terminate_all();
     return fail(addr0.status());
   }
   std::vector<NodeState> states(swarm.size());
@@ -111,6 +136,8 @@ int run_demo(const Flags& f) {
   Progress progress(m->steps / m->H);
   swarm.pump([&](size_t i, const std::string& line) { progress.on_line(states[i], line); });
   const bool all_ok = swarm.reap_all();
+  emulator.terminate_all();
+  (void)emulator.reap_all();  // killed on purpose: its exit status says nothing
 
   const double entropy = trainer::bits_to_nats(trainer::unigram_entropy_bits(corpus));
   const bool all_fell = finish_demo_summary(states, progress, {run_id, dir, f.peers, entropy});
@@ -139,6 +166,10 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--warmup", f->warmup, "warm-up steps")->capture_default_str();
   sub->add_option("--slowdown-last", f->slowdown_last, "make the last node this many times slower")
       ->capture_default_str();
+  sub->add_option("--net", f->net,
+                  "put every node behind the link emulator: uniform (50 ms, 100 Mbit/s), hetero (10 ms/1 Gbit, "
+                  "50 ms/100 Mbit, 150 ms/20 Mbit) or lan");
+  sub->add_option("--linkemu", f->linkemu, "the linkemu binary (default: next to this noloco's build)");
   sub->add_flag("--pin", f->pin,
                 "pin node i to CPU i mod the CPU count, so nodes do not share cores (for measurements; "
                 "needs as many CPUs as nodes to mean anything)");
