@@ -290,3 +290,33 @@ TEST_CASE("node core: stop-after-outer interrupts, a partial last phase takes no
   CHECK_FALSE(s.next.interrupted);
   CHECK(tail.outer_step() == 2);
 }
+
+TEST_CASE("node core: a partner that also called us is mixed once", "[node_core]") {
+  CoreConfig c = config();
+  c.always_exchange = true;
+  NodeCore core = started(c);
+  const std::vector<LivePeer> live{{3, 0}};  // the caller is the only peer to call
+  Step s = core.on_phase_done(1, 10, std::vector<InboxItem>{{3, 0}}, live);
+  s = core.on_verified(1, true, "");
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.peer == 3);
+  ExchangeReply ok;
+  ok.answered = true;
+  s = core.on_exchange_reply(2, ok, live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);  // no second verification
+  CHECK(s.next.slots == std::vector<int>{0});
+}
+
+TEST_CASE("node core: a network refusal in the middle of a step leaves the step's effects alone", "[node_core]") {
+  NodeCore core = started(config());
+  Step s = core.on_phase_done(1, 10, std::vector<InboxItem>{{3, 0}}, peers(4));
+  s = core.on_verified(1, true, "");  // its kRecordOutcome belongs to this step
+  const auto fx = core.on_peer_misbehaved(7, "malformed gossip");
+  REQUIRE(fx.size() == 2);  // outcome and notice, no ban yet
+  CHECK(fx[0].kind == Effect::Kind::kRecordOutcome);
+  CHECK(fx[0].peer == 7);
+  CHECK(fx[1].notice.kind == Notice::Kind::kRefused);
+  s = core.on_outer_applied(2, peers(4));
+  CHECK(count(s, Effect::Kind::kRecordOutcome) == 0);  // the caller's was delivered with on_verified
+  CHECK(count(s, Effect::Kind::kOuterDone) == 1);
+}
