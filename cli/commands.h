@@ -29,6 +29,7 @@ Command register_run(CLI::App& app);
 Command register_init_run(CLI::App& app);
 Command register_demo(CLI::App& app);
 Command register_export(CLI::App& app);  // cmd_export.cc: latest slow weights as safetensors
+Command register_simulate_swarm(CLI::App& app);  // cmd_simulate_swarm.cc: the node core's swarm simulator
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -43,6 +44,7 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_init_run(app));
   out.push_back(register_demo(app));
   out.push_back(register_export(app));
+  out.push_back(register_simulate_swarm(app));
   return out;
 }
 

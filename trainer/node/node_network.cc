@@ -83,12 +83,6 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
     if (events.size() < 1024) events.push_back(std::move(e));
   }
   void strike_local(const p2p::PeerId& peer, const std::string& why);
-  void note_strike(const p2p::PeerId& peer, const std::string& why) {
-    if (++strikes[peer] >= opt.strikes_to_ban && banned.insert(peer).second) {
-      NLOG_WARN("peer {} banned after {} refused messages (last: {})", peer.to_string(), strikes[peer], why);
-      add_event({NetworkEvent::Kind::kBanned, peer, why, {}});
-    }
-  }
   ExchangeExpectations expect_from(const p2p::PeerId& peer) const {
     ExchangeExpectations e = opt.expect;
     e.sender = peer.to_string();
@@ -115,7 +109,6 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   // Network-thread state.
   std::shared_ptr<const Bytes> exchange_payload;
   std::shared_ptr<const StateSnapshot> state;
-  std::map<p2p::PeerId, int> strikes;
   std::set<p2p::PeerId> banned;
 
   // Shared with the training thread.
@@ -269,9 +262,9 @@ void NodeNetworkImpl::on_run_stream(std::shared_ptr<p2p::HostStream> s) {
 
 // ---------------------------------------------------------------- exchange
 
+// The node core counts the strike (and decides on a ban) when the training thread drains events.
 void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& why) {
   add_event({NetworkEvent::Kind::kBadPayload, peer, why, {}});
-  note_strike(peer, why);
 }
 
 void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
@@ -318,9 +311,7 @@ struct NodeNetworkImpl::Attempt {
   std::shared_ptr<const Bytes> payload;
   Clk::time_point deadline;
   int tries_left = 0;
-  uint64_t our_outer = 0;
-  int64_t max_staleness = 0;
-  std::vector<p2p::PeerId> tried;
+  std::optional<p2p::PeerRecord> partner;  // chosen by the node core
   ExchangeOutcome outcome;
   Clk::time_point started;
   std::promise<ExchangeOutcome> promise;
@@ -341,14 +332,8 @@ struct NodeNetworkImpl::Attempt {
 void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
   if (a->finished) return;
   if (stopping || a->tries_left <= 0 || Clk::now() >= a->deadline) return a->finish();
-  std::vector<p2p::PeerId> exclude = a->tried;
-  exclude.insert(exclude.end(), banned.begin(), banned.end());
-  for (const auto& rec : view->live_peers())
-    if (static_cast<int64_t>(a->our_outer) - static_cast<int64_t>(rec.outer_step) > a->max_staleness)
-      exclude.push_back(rec.peer);
-  auto partner = view->sample_live(rng, exclude);
-  if (!partner) return a->finish();
-  a->tried.push_back(partner->peer);
+  auto partner = a->partner;
+  if (!partner || banned.count(partner->peer)) return a->finish();
   --a->tries_left;
   auto addr = dial_addr(*partner);
   const std::string who = partner->peer.to_string();
@@ -396,8 +381,6 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                        self->ex_in += reader->bytes_received();
                        a->outcome.bytes_received += reader->bytes_received();
                        if (!p->header.error.empty()) return fail("refused: " + p->header.error);
-                       const int64_t lag = static_cast<int64_t>(a->our_outer) - static_cast<int64_t>(p->header.outer_step);
-                       if (lag > a->max_staleness) return fail("answer is " + std::to_string(lag) + " outer steps old");
                        a->outcome.partner = ReceivedPayload{peer, std::move(*p)};
                        a->finish();
                      });
@@ -473,15 +456,14 @@ void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
   asio::post(impl->io, [impl, s = std::move(snapshot)] { impl->state = s; });
 }
 
-ExchangeOutcome NodeNetwork::exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries,
-                                      uint64_t our_outer_step, int64_t max_staleness) {
+ExchangeOutcome NodeNetwork::exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+                                           Duration budget) {
   auto a = std::make_shared<NodeNetworkImpl::Attempt>();
-  a->our_outer = our_outer_step;
-  a->max_staleness = max_staleness;
+  a->partner = partner;
   a->payload = std::move(encoded_payload);
   a->started = Clk::now();
   a->deadline = a->started + std::chrono::duration_cast<Clk::duration>(budget);
-  a->tries_left = max_tries;
+  a->tries_left = 1;
   a->timer = std::make_shared<asio::steady_timer>(impl_->io);
   auto fut = a->promise.get_future();
   auto impl = impl_;
@@ -608,9 +590,9 @@ std::vector<NetworkEvent> NodeNetwork::take_events() {
   return std::exchange(impl_->events, {});
 }
 
-void NodeNetwork::strike(const p2p::PeerId& peer, const std::string& why) {
+void NodeNetwork::ban(const p2p::PeerId& peer) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, peer, why] { impl->note_strike(peer, why); });
+  asio::post(impl->io, [impl, peer] { impl->banned.insert(peer); });
 }
 
 TrafficTotals NodeNetwork::traffic() const {

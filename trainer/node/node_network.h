@@ -43,9 +43,8 @@ struct NetworkOptions {
   Duration gossip_interval = std::chrono::milliseconds(500);
   p2p::MembershipOptions membership;
   size_t max_inbox = 8;                    // callers' payloads kept for our next outer step
-  int strikes_to_ban = 5;                  // refused payloads before a peer is no longer served
   std::vector<p2p::PeerId> banned;         // from the store: not answered, not chosen
-  uint64_t seed = 0;                       // partner and gossip-target choice
+  uint64_t seed = 0;                       // gossip-target choice
 };
 
 // A payload a peer sent us, checked for structure, sizes, hashes and sender identity.
@@ -76,7 +75,7 @@ struct StateFetched {
 
 // Something the training thread should record in the store (the network thread cannot).
 struct NetworkEvent {
-  enum class Kind { kBadPayload, kPeerSeen, kBanned } kind;
+  enum class Kind { kBadPayload, kPeerSeen } kind;
   p2p::PeerId peer;
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen
@@ -106,12 +105,11 @@ class NodeNetwork {
   void publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload);
   void publish_state(std::shared_ptr<const StateSnapshot> snapshot);
 
-  // Blocking: exchanges `encoded_payload` with up to `max_tries` random live partners, one after
-  // another, until one answers with a well-formed payload or `budget` is spent. Partners whose
-  // advertised outer step, or whose answer, lags ours by more than `max_staleness` are passed
-  // over (they still call us, and we answer them).
-  ExchangeOutcome exchange(std::shared_ptr<const Bytes> encoded_payload, Duration budget, int max_tries,
-                           uint64_t our_outer_step, int64_t max_staleness);
+  // Blocking: one exchange try of `encoded_payload` with `partner` (chosen by the node core),
+  // ending with a well-formed answer, a failure, or `budget` spent. The answer's staleness is the
+  // core's to judge.
+  ExchangeOutcome exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+                                Duration budget);
   // Callers' payloads received since the last call, newest per peer.
   std::vector<ReceivedPayload> take_inbox();
   // Blocking: downloads the state snapshot of `peer` (resuming within `budget` after a broken stream).
@@ -119,8 +117,8 @@ class NodeNetwork {
 
   std::vector<p2p::PeerRecord> live_peers();
   std::vector<NetworkEvent> take_events();
-  // Marks a peer as misbehaving (the trainer found its payload unusable); enough strikes ban it.
-  void strike(const p2p::PeerId& peer, const std::string& why);
+  // Neither answers nor lets in `peer` from now on (the node core decided on a ban).
+  void ban(const p2p::PeerId& peer);
   TrafficTotals traffic() const;
 
   // Says GoAway to every peer and joins the network thread. Idempotent.

@@ -1,0 +1,322 @@
+// The node core's rules, one event at a time (trainer/node/node_core.h).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+
+#include "trainer/node/node_core.h"
+
+using namespace noloco::node;
+
+namespace {
+
+CoreConfig config() {
+  CoreConfig c;
+  c.total_steps = 1000;
+  c.H = 10;
+  c.seed = 7;
+  return c;
+}
+
+std::vector<LivePeer> peers(int n, uint64_t outer = 0) {
+  std::vector<LivePeer> v;
+  for (int i = 1; i <= n; ++i) v.push_back({static_cast<PeerRef>(i), outer});
+  return v;
+}
+
+int count(const Step& s, Effect::Kind k) {
+  int n = 0;
+  for (const auto& e : s.effects) n += e.kind == k;
+  return n;
+}
+
+int notices(const Step& s, Notice::Kind k) {
+  int n = 0;
+  for (const auto& e : s.effects) n += e.kind == Effect::Kind::kNotice && e.notice.kind == k;
+  return n;
+}
+
+// Starts a core with no join wait and brings it to its first phase end.
+NodeCore started(CoreConfig c, int64_t outer = 0) {
+  NodeCore core(c);
+  Step s = core.on_start(0, outer * c.H, outer, {});
+  REQUIRE(s.next.kind == Next::Kind::kTrainPhase);
+  return core;
+}
+
+}  // namespace
+
+TEST_CASE("node core: partner choice is uniform over the live view", "[node_core]") {
+  CoreConfig c = config();
+  c.total_steps = 1'000'000;
+  NodeCore core = started(c);
+  std::map<PeerRef, int> hits;
+  const int rounds = 5000;
+  for (int r = 0; r < rounds; ++r) {
+    const auto live = peers(10, static_cast<uint64_t>(core.outer_step()));  // the swarm keeps pace
+    Step s = core.on_phase_done(r, (r + 1) * c.H, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    ++hits[s.next.peer];
+    ExchangeReply ok;
+    ok.answered = true;
+    ok.outer_step = static_cast<uint64_t>(core.outer_step());
+    s = core.on_exchange_reply(r, ok, live);
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    s = core.on_verified(r, true, "");
+    REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+    s = core.on_outer_applied(r, peers(10, static_cast<uint64_t>(core.outer_step() + 1)));
+  }
+  REQUIRE(hits.size() == 10);
+  // Chi-square with 9 degrees of freedom; 27.9 is the 0.999 quantile.
+  double chi2 = 0;
+  const double expect = rounds / 10.0;
+  for (auto& [peer, n] : hits) chi2 += (n - expect) * (n - expect) / expect;
+  CHECK(chi2 < 27.9);
+}
+
+TEST_CASE("node core: callers' payloads come first and a usable caller replaces the call", "[node_core]") {
+  NodeCore core = started(config());
+  const std::vector<InboxItem> inbox{{3, 0}, {5, 0}};
+  Step s = core.on_phase_done(1, 10, inbox, peers(6));
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  CHECK(s.next.slot == 0);
+  s = core.on_verified(1, true, "");
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  CHECK(s.next.slot == 1);
+  s = core.on_verified(1, true, "");
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);  // no call: the callers paired with us
+  CHECK(s.next.slots == std::vector<int>{0, 1});
+  s = core.on_outer_applied(2, peers(6));
+  REQUIRE(count(s, Effect::Kind::kOuterDone) == 1);
+  for (const auto& e : s.effects)
+    if (e.kind == Effect::Kind::kOuterDone) {
+      CHECK_FALSE(e.report.called);
+      CHECK(e.report.partner == 3);
+      CHECK(e.report.group == std::vector<PeerRef>{3, 5});
+    }
+}
+
+TEST_CASE("node core: always-exchange calls a partner even with callers", "[node_core]") {
+  CoreConfig c = config();
+  c.always_exchange = true;
+  NodeCore core = started(c);
+  Step s = core.on_phase_done(1, 10, std::vector<InboxItem>{{3, 0}}, peers(6));
+  s = core.on_verified(1, true, "");
+  CHECK(s.next.kind == Next::Kind::kCall);
+}
+
+TEST_CASE("node core: stale callers are dropped and laggy peers are not called", "[node_core]") {
+  CoreConfig c = config();
+  c.max_staleness = 2;
+  NodeCore core = started(c, 10);  // at outer step 10
+  // Lags 3 (dropped), 2 (kept: the bound is inclusive).
+  Step s = core.on_phase_done(1, 110, std::vector<InboxItem>{{1, 7}, {2, 8}}, {});
+  CHECK(notices(s, Notice::Kind::kStale) == 1);
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  CHECK(s.next.peer == 2);
+  CHECK(core.counters().stale == 1);
+
+  NodeCore caller = started(c, 10);
+  // Only peer 9 is within the bound: every call goes to it.
+  std::vector<LivePeer> live{{1, 7}, {2, 5}, {9, 8}};
+  s = caller.on_phase_done(1, 110, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.peer == 9);
+  // Its answer, though, is older than the bound: a failed try; nobody else to call: solo.
+  ExchangeReply old;
+  old.answered = true;
+  old.outer_step = 7;
+  s = caller.on_exchange_reply(2, old, live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK(s.next.slots.empty());
+}
+
+TEST_CASE("node core: tries and budget bound the wait, then a solo step", "[node_core]") {
+  CoreConfig c = config();
+  c.exchange_tries = 3;
+  c.exchange_budget_s = 10;
+  NodeCore core = started(c);
+  const auto live = peers(8);
+  Step s = core.on_phase_done(100, 10, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.until == Approx(110));
+  ExchangeReply fail;
+  fail.failure = "refused";
+  std::vector<PeerRef> called{s.next.peer};
+  s = core.on_exchange_reply(101, fail, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  called.push_back(s.next.peer);
+  s = core.on_exchange_reply(102, fail, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  called.push_back(s.next.peer);
+  CHECK(called[0] != called[1]);  // a failed partner is not tried again in the same step
+  CHECK(called[1] != called[2]);
+  CHECK(called[0] != called[2]);
+  s = core.on_exchange_reply(103, fail, live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);  // three tries spent: solo
+  s = core.on_outer_applied(103, live);
+  CHECK(core.counters().solo_steps == 1);
+
+  // The budget ends the tries early.
+  s = core.on_phase_done(200, 20, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  s = core.on_exchange_reply(210, fail, live);
+  CHECK(s.next.kind == Next::Kind::kApplyOuter);
+}
+
+TEST_CASE("node core: resync when the swarm is resync-behind ahead, not before", "[node_core]") {
+  CoreConfig c = config();
+  c.resync_behind = 8;
+  NodeCore core = started(c);
+  std::vector<LivePeer> live{{1, 8}, {2, 3}};  // after our step we are at 1: 7 behind
+  Step s = core.on_phase_done(1, 10, {}, live);
+  ExchangeReply fail;
+  fail.failure = "x";
+  while (s.next.kind == Next::Kind::kCall) s = core.on_exchange_reply(1, fail, live);
+  s = core.on_outer_applied(2, live);
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);
+  live[0].outer_step = 10;  // after our next step we are at 2: 8 behind
+  s = core.on_phase_done(3, 20, {}, live);
+  while (s.next.kind == Next::Kind::kCall) s = core.on_exchange_reply(3, fail, live);
+  s = core.on_outer_applied(4, live);
+  REQUIRE(s.next.kind == Next::Kind::kStateSync);
+  CHECK(s.next.peer == 1);
+  s = core.on_state_fetched(5, true, "", 9, 90);
+  REQUIRE(s.next.kind == Next::Kind::kAdoptState);
+  s = core.on_state_adopted(6, true, "");
+  CHECK(notices(s, Notice::Kind::kStateSync) == 1);
+  CHECK(core.outer_step() == 9);
+  CHECK(core.inner_step() == 90);
+  CHECK(core.counters().resyncs == 1);
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);
+}
+
+TEST_CASE("node core: a state not ahead of ours is not adopted", "[node_core]") {
+  CoreConfig c = config();
+  c.want_peers = 1;
+  NodeCore core(c);
+  Step s = core.on_start(0, 0, 0, std::vector<LivePeer>{{4, 2}});
+  REQUIRE(s.next.kind == Next::Kind::kStateSync);  // fresh node, swarm one step ahead or more
+  s = core.on_state_fetched(1, true, "", 0, 0);       // the peer had nothing newer after all
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);
+  CHECK(count(s, Effect::Kind::kPublish) == 1);
+  CHECK(core.counters().resyncs == 0);
+}
+
+TEST_CASE("node core: join wait ends with enough peers or at the deadline", "[node_core]") {
+  CoreConfig c = config();
+  c.want_peers = 2;
+  c.join_wait_s = 10;
+  NodeCore core(c);
+  Step s = core.on_start(0, 0, 0, peers(1));
+  REQUIRE(s.next.kind == Next::Kind::kWaitPeers);
+  CHECK(s.next.until == Approx(10));
+  s = core.on_live_view(5, peers(1));
+  CHECK(s.next.kind == Next::Kind::kWaitPeers);
+  s = core.on_live_view(6, peers(2));
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);  // both at outer 0: nothing to sync
+
+  NodeCore alone(c);
+  s = alone.on_start(0, 0, 0, {});
+  s = alone.on_live_view(10, {});
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);
+  CHECK(count(s, Effect::Kind::kPublish) == 1);
+}
+
+TEST_CASE("node core: the fifth refusal bans, once", "[node_core]") {
+  NodeCore core = started(config());
+  int bans = 0;
+  for (int r = 0; r < 7; ++r) {
+    Step s = core.on_phase_done(r, (r + 1) * 10, std::vector<InboxItem>{{42, static_cast<uint64_t>(r)}}, peers(3));
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    s = core.on_verified(r, false, "non-finite");
+    CHECK(notices(s, Notice::Kind::kRefused) == 1);
+    bans += count(s, Effect::Kind::kBan);
+    if (r == 4) CHECK(count(s, Effect::Kind::kBan) == 1);
+    ExchangeReply fail;
+    fail.failure = "x";
+    while (s.next.kind == Next::Kind::kCall) s = core.on_exchange_reply(r, fail, peers(3));
+    s = core.on_outer_applied(r, peers(3));
+  }
+  CHECK(bans == 1);
+  CHECK(core.banned(42));
+  // Wire-level refusals reported by the network count too.
+  NodeCore other = started(config());
+  int wire_bans = 0;
+  for (int k = 0; k < 5; ++k)
+    for (const auto& e : other.on_peer_misbehaved(9, "truncated")) wire_bans += e.kind == Effect::Kind::kBan;
+  CHECK(wire_bans == 1);
+}
+
+TEST_CASE("node core: checkpoints every K outer steps, not at the run's end", "[node_core]") {
+  CoreConfig c = config();
+  c.checkpoint_every = 3;
+  c.total_steps = 60;  // 6 outer steps
+  NodeCore core = started(c);
+  std::vector<int64_t> at;
+  Step s;
+  for (int r = 1; r <= 6; ++r) {
+    s = core.on_phase_done(r, r * 10, {}, {});
+    REQUIRE(s.next.kind == Next::Kind::kApplyOuter);  // nobody live: solo at once
+    s = core.on_outer_applied(r, {});
+    if (count(s, Effect::Kind::kWriteCheckpoint)) at.push_back(core.outer_step());
+  }
+  CHECK(at == std::vector<int64_t>{3});  // 6 is the end: the final checkpoint is the driver's
+  CHECK(s.next.kind == Next::Kind::kFinish);
+  CHECK_FALSE(s.next.interrupted);
+}
+
+TEST_CASE("node core: stop-after-outer interrupts, a partial last phase takes no outer step", "[node_core]") {
+  CoreConfig c = config();
+  c.stop_after_outer = 2;
+  NodeCore core = started(c);
+  Step s = core.on_phase_done(1, 10, {}, {});
+  s = core.on_outer_applied(1, {});
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);
+  s = core.on_phase_done(2, 20, {}, {});
+  s = core.on_outer_applied(2, {});
+  CHECK(s.next.kind == Next::Kind::kFinish);
+  CHECK(s.next.interrupted);
+
+  CoreConfig d = config();
+  d.total_steps = 25;
+  NodeCore tail = started(d);
+  s = tail.on_phase_done(1, 10, {}, {});
+  s = tail.on_outer_applied(1, {});
+  s = tail.on_phase_done(2, 20, {}, {});
+  s = tail.on_outer_applied(2, {});
+  s = tail.on_phase_done(3, 25, {}, {});
+  CHECK(s.next.kind == Next::Kind::kFinish);
+  CHECK_FALSE(s.next.interrupted);
+  CHECK(tail.outer_step() == 2);
+}
+
+TEST_CASE("node core: a partner that also called us is mixed once", "[node_core]") {
+  CoreConfig c = config();
+  c.always_exchange = true;
+  NodeCore core = started(c);
+  const std::vector<LivePeer> live{{3, 0}};  // the caller is the only peer to call
+  Step s = core.on_phase_done(1, 10, std::vector<InboxItem>{{3, 0}}, live);
+  s = core.on_verified(1, true, "");
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.peer == 3);
+  ExchangeReply ok;
+  ok.answered = true;
+  s = core.on_exchange_reply(2, ok, live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);  // no second verification
+  CHECK(s.next.slots == std::vector<int>{0});
+}
+
+TEST_CASE("node core: a network refusal in the middle of a step leaves the step's effects alone", "[node_core]") {
+  NodeCore core = started(config());
+  Step s = core.on_phase_done(1, 10, std::vector<InboxItem>{{3, 0}}, peers(4));
+  s = core.on_verified(1, true, "");  // its kRecordOutcome belongs to this step
+  const auto fx = core.on_peer_misbehaved(7, "malformed gossip");
+  REQUIRE(fx.size() == 2);  // outcome and notice, no ban yet
+  CHECK(fx[0].kind == Effect::Kind::kRecordOutcome);
+  CHECK(fx[0].peer == 7);
+  CHECK(fx[1].notice.kind == Notice::Kind::kRefused);
+  s = core.on_outer_applied(2, peers(4));
+  CHECK(count(s, Effect::Kind::kRecordOutcome) == 0);  // the caller's was delivered with on_verified
+  CHECK(count(s, Effect::Kind::kOuterDone) == 1);
+}

@@ -1,0 +1,293 @@
+// The node core's rules (node_core.h). Each rule is the one `noloco run` followed before the core
+// existed (docs/node.md): callers' payloads first, a called partner only when no caller paired
+// with us (or --always-exchange), staleness bound on both, tries and budget per outer step, solo
+// step when nobody answers, resync when far behind, checkpoints every K outer steps, a ban after
+// enough strikes.
+#include "trainer/node/node_core.h"
+
+#include <algorithm>
+
+namespace noloco::node {
+
+NodeCore::NodeCore(CoreConfig config) : cfg_(std::move(config)), rng_(cfg_.seed), strikes_(cfg_.strikes_to_ban) {}
+
+// ---------------------------------------------------------------- start, join wait, state sync
+
+Step NodeCore::on_start(double now, int64_t inner_step, int64_t outer_step, std::span<const LivePeer> live) {
+  inner_ = inner_step;
+  outer_ = outer_step;
+  if (cfg_.want_peers == 0) {
+    phase_ = Phase::kJoinSync;
+    return step(done_sync());
+  }
+  // A node told where the swarm is waits for it before its first step.
+  phase_ = Phase::kJoining;
+  join_until_ = now + cfg_.join_wait_s;
+  return on_live_view(now, live);
+}
+
+Step NodeCore::on_live_view(double now, std::span<const LivePeer> live) {
+  live_.assign(live.begin(), live.end());
+  if (phase_ != Phase::kJoining) return step(Next{Next::Kind::kWaitPeers, join_until_});
+  if (live.size() < cfg_.want_peers && now < join_until_) return step(Next{Next::Kind::kWaitPeers, join_until_});
+  // A fresh node starts from the swarm's weights as soon as the swarm is one outer step ahead;
+  // a resumed one only when it is as far behind as the resync rule says.
+  return step(sync_or(now, inner_ == 0 ? 1 : cfg_.resync_behind, Phase::kJoinSync));
+}
+
+Next NodeCore::sync_or(double now, int64_t min_ahead, Phase then) {
+  phase_ = then;
+  auto best = most_advanced(live_);
+  if (!best || static_cast<int64_t>(best->outer_step) - outer_ < min_ahead) return done_sync();
+  sync_peer_ = best->peer;
+  Next n{Next::Kind::kStateSync};
+  n.peer = best->peer;
+  return n;
+}
+
+Step NodeCore::on_state_fetched(double now, bool ok, const std::string& why, uint64_t outer_step,
+                                uint64_t inner_step) {
+  if (!ok) {
+    Effect e{Effect::Kind::kNotice};
+    e.notice = Notice{Notice::Kind::kStateSyncFailed, sync_peer_, why};
+    effect(std::move(e));
+    return step(done_sync());
+  }
+  // Nothing to gain from a state past the run's end or not ahead of ours.
+  if (inner_step > static_cast<uint64_t>(cfg_.total_steps) || outer_step <= static_cast<uint64_t>(outer_))
+    return step(done_sync());
+  sync_outer_ = outer_step;
+  sync_inner_ = inner_step;
+  Next n{Next::Kind::kAdoptState};
+  n.peer = sync_peer_;
+  return step(n);
+}
+
+Step NodeCore::on_state_adopted(double now, bool ok, const std::string& why) {
+  if (!ok) {
+    strike(sync_peer_, why);
+    return step(done_sync());
+  }
+  outer_ = static_cast<int64_t>(sync_outer_);
+  inner_ = static_cast<int64_t>(sync_inner_);
+  ++counters_.resyncs;
+  Effect e{Effect::Kind::kNotice};
+  e.notice = Notice{Notice::Kind::kStateSync, sync_peer_};
+  e.notice.outer_step = sync_outer_;
+  e.notice.inner_step = sync_inner_;
+  effect(std::move(e));
+  return step(done_sync());
+}
+
+Next NodeCore::done_sync() {
+  if (phase_ == Phase::kJoinSync) {
+    // What others get from us before our first outer step here: our state, and our payload
+    // when we have trained before (a resumed or synced node).
+    Effect e{Effect::Kind::kPublish};
+    e.with_payload = outer_ > 0 || inner_ > 0;
+    effect(std::move(e));
+  }
+  return continue_training();
+}
+
+Next NodeCore::continue_training() {
+  if (inner_ >= cfg_.total_steps) return finish(false);
+  if (cfg_.stop_after_outer > 0 && outer_here_ >= cfg_.stop_after_outer) return finish(true);
+  phase_ = Phase::kTraining;
+  return Next{Next::Kind::kTrainPhase};
+}
+
+Next NodeCore::finish(bool interrupted) {
+  phase_ = Phase::kDone;
+  Next n{Next::Kind::kFinish};
+  n.interrupted = interrupted;
+  return n;
+}
+
+Step NodeCore::on_stopped() { return step(finish(true)); }
+
+// ---------------------------------------------------------------- one outer step
+
+Step NodeCore::on_phase_done(double now, int64_t inner_step, std::span<const InboxItem> inbox,
+                             std::span<const LivePeer> live) {
+  inner_ = inner_step;
+  live_.assign(live.begin(), live.end());
+  // The run's end fell inside this phase: no outer step for a partial phase.
+  if (cfg_.H > 0 && inner_ % cfg_.H != 0) return step(finish(false));
+  phase_done_at_ = now;
+  inbox_.assign(inbox.begin(), inbox.end());
+  inbox_next_ = 0;
+  slots_.clear();
+  tried_.clear();
+  report_ = OuterReport{};
+  phase_ = Phase::kInbox;
+  // Peers that called us since our last outer step already paired with us (they mixed our
+  // snapshot; we mix their payload): their payloads come first.
+  return step(next_inbox_item(now));
+}
+
+Next NodeCore::next_inbox_item(double now) {
+  for (; inbox_next_ < inbox_.size(); ++inbox_next_) {
+    const InboxItem& item = inbox_[inbox_next_];
+    const int64_t lag = outer_ - static_cast<int64_t>(item.outer_step);
+    if (lag > cfg_.max_staleness) {
+      ++counters_.stale;
+      Effect e{Effect::Kind::kNotice};
+      e.notice = Notice{Notice::Kind::kStale, item.peer, "", lag, "caller"};
+      effect(std::move(e));
+      continue;
+    }
+    verifying_slot_ = static_cast<int>(inbox_next_);
+    Next n{Next::Kind::kVerify};
+    n.peer = item.peer;
+    n.slot = verifying_slot_;
+    return n;
+  }
+  return call_or_apply(now);
+}
+
+Step NodeCore::on_verified(double now, bool ok, const std::string& why) {
+  const bool partner = verifying_slot_ == kPartnerSlot;
+  const PeerRef peer = partner ? calling_ : inbox_[static_cast<size_t>(verifying_slot_)].peer;
+  const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
+  if (!ok) {
+    refuse(peer, why);
+  } else {
+    slots_.push_back(verifying_slot_);
+    report_.group.push_back(peer);
+    report_.staleness.push_back(outer_ - static_cast<int64_t>(their_outer));
+    Effect e{Effect::Kind::kRecordOutcome};
+    e.peer = peer;
+    e.ok = true;
+    e.score = 1.0;
+    effect(std::move(e));
+  }
+  if (partner) return step(apply());
+  ++inbox_next_;
+  return step(next_inbox_item(now));
+}
+
+Next NodeCore::call_or_apply(double now) {
+  if (!report_.group.empty() && !cfg_.always_exchange) {
+    // A usable caller is this step's pairing, as in the paper's groups of two.
+    report_.partner = report_.group.front();
+    report_.partner_found = true;
+    return apply();
+  }
+  report_.called = true;
+  tries_left_ = cfg_.exchange_tries;
+  call_started_ = now;
+  call_deadline_ = now + cfg_.exchange_budget_s;
+  phase_ = Phase::kCalling;
+  return next_call(now);
+}
+
+Next NodeCore::next_call(double now) {
+  if (tries_left_ <= 0 || now >= call_deadline_) {
+    report_.exchange_s = now - call_started_;
+    return apply();  // nobody answered in time: a solo step unless callers were mixed
+  }
+  std::vector<PeerRef> exclude = tried_;
+  exclude.insert(exclude.end(), strikes_.banned_set().begin(), strikes_.banned_set().end());
+  auto partner = choose_partner(live_, exclude, static_cast<uint64_t>(outer_), cfg_.max_staleness, rng_);
+  if (!partner) {
+    report_.exchange_s = now - call_started_;
+    return apply();
+  }
+  tried_.push_back(partner->peer);
+  --tries_left_;
+  calling_ = partner->peer;
+  ++counters_.calls;
+  Next n{Next::Kind::kCall, call_deadline_};
+  n.peer = partner->peer;
+  return n;
+}
+
+Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::span<const LivePeer> live) {
+  live_.assign(live.begin(), live.end());
+  std::string failure = reply.failure;
+  if (reply.answered) {
+    const int64_t lag = outer_ - static_cast<int64_t>(reply.outer_step);
+    if (lag > cfg_.max_staleness) failure = "answer is " + std::to_string(lag) + " outer steps old";
+  }
+  if (!reply.answered || !failure.empty()) {
+    ++counters_.call_failures;
+    report_.failures.push_back(failure);
+    report_.failed_peers.push_back(calling_);
+    return step(next_call(now));
+  }
+  report_.exchange_s = now - call_started_;
+  report_.partner = calling_;
+  report_.partner_found = true;
+  // A partner that also called us this step is already in the group.
+  if (std::find(report_.group.begin(), report_.group.end(), calling_) != report_.group.end()) return step(apply());
+  partner_outer_ = reply.outer_step;
+  verifying_slot_ = kPartnerSlot;
+  Next n{Next::Kind::kVerify};
+  n.peer = calling_;
+  n.slot = kPartnerSlot;
+  return step(n);
+}
+
+Next NodeCore::apply() {
+  phase_ = Phase::kApplying;
+  Next n{Next::Kind::kApplyOuter};
+  n.slots = slots_;
+  return n;
+}
+
+Step NodeCore::on_outer_applied(double now, std::span<const LivePeer> live) {
+  live_.assign(live.begin(), live.end());
+  ++outer_;
+  ++outer_here_;
+  ++counters_.outer_steps;
+  if (report_.group.empty()) ++counters_.solo_steps;
+  else ++counters_.exchanges;
+  report_.outer_step = static_cast<uint64_t>(outer_);
+  report_.blocked_s = now - phase_done_at_;
+  Effect done{Effect::Kind::kOuterDone};
+  done.report = report_;
+  effect(std::move(done));
+  if (cfg_.checkpoint_every > 0 && outer_ % cfg_.checkpoint_every == 0 && inner_ < cfg_.total_steps) {
+    ++counters_.checkpoints;
+    effect(Effect{Effect::Kind::kWriteCheckpoint});
+  }
+  return step(sync_or(now, cfg_.resync_behind, Phase::kResync));
+}
+
+// ---------------------------------------------------------------- strikes and bans
+
+void NodeCore::strike(PeerRef peer, const std::string& why) {
+  if (!strikes_.strike(peer)) return;
+  ++counters_.bans;
+  // The ban goes out before the refusal is reported, so that whoever reads the report can rely
+  // on the peer being refused from then on.
+  Effect ban{Effect::Kind::kBan};
+  ban.peer = peer;
+  ban.why = why;
+  effect(std::move(ban));
+  Effect e{Effect::Kind::kNotice};
+  e.notice = Notice{Notice::Kind::kBanned, peer, why};
+  effect(std::move(e));
+}
+
+void NodeCore::refuse(PeerRef peer, const std::string& why) {
+  ++counters_.refused;
+  Effect rec{Effect::Kind::kRecordOutcome};
+  rec.peer = peer;
+  rec.ok = false;
+  rec.score = -5.0;
+  effect(std::move(rec));
+  strike(peer, why);
+  Effect e{Effect::Kind::kNotice};
+  e.notice = Notice{Notice::Kind::kRefused, peer, why};
+  effect(std::move(e));
+}
+
+std::vector<Effect> NodeCore::on_peer_misbehaved(PeerRef peer, const std::string& why) {
+  std::vector<Effect> saved = std::exchange(pending_, {});
+  refuse(peer, why);
+  return std::exchange(pending_, std::move(saved));
+}
+
+}  // namespace noloco::node

@@ -1,0 +1,340 @@
+// The node's adapters (node_driver.h): torch replica, NodeNetwork, Store and CheckpointWriter.
+#include "trainer/node/node_driver.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/log.h"
+#include "trainer/node/checkpointing.h"
+
+namespace noloco::node {
+namespace {
+
+using json = nlohmann::json;
+using Clk = std::chrono::steady_clock;
+constexpr int64_t kBanSeconds = 24 * 3600;  // a banned peer is kept out a day (also after a restart)
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Duration seconds(double s) { return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s)); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- peers
+
+PeerRef PeerTable::ref(const p2p::PeerId& id) {
+  auto [it, fresh] = refs_.try_emplace(id, ids_.size());
+  if (fresh) ids_.push_back(id);
+  return it->second;
+}
+
+std::vector<LivePeer> PeerTable::view(const std::vector<p2p::PeerRecord>& live) {
+  std::vector<LivePeer> out;
+  out.reserve(live.size());
+  for (const auto& rec : live) {
+    const PeerRef r = ref(rec.peer);
+    records_[r] = rec;
+    out.push_back({r, rec.outer_step});
+  }
+  return out;
+}
+
+const p2p::PeerRecord* PeerTable::record(PeerRef ref) const {
+  auto it = records_.find(ref);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+// ---------------------------------------------------------------- setup
+
+NodeDriver::NodeDriver(NodeParts& parts, const NodeOptions& options, const NodeSinks& sinks,
+                       const std::atomic<bool>* stop)
+    : p_(parts), o_(options), sinks_(sinks), stop_(stop), t0_(Clk::now()) {}
+
+double NodeDriver::now() const { return std::chrono::duration<double>(Clk::now() - t0_).count(); }
+
+std::vector<LivePeer> NodeDriver::live() { return peers_.view(p_.net->live_peers()); }
+
+CoreConfig NodeDriver::core_config() const {
+  CoreConfig c;
+  c.total_steps = p_.manifest.steps;
+  c.H = p_.manifest.H;
+  c.max_staleness = o_.max_staleness;
+  c.resync_behind = o_.resync_behind;
+  c.always_exchange = o_.always_exchange;
+  c.exchange_tries = o_.exchange_tries;
+  c.exchange_budget_s = o_.exchange_budget_s;
+  c.checkpoint_every = o_.checkpoint_every;
+  c.stop_after_outer = o_.stop_after_outer;
+  c.want_peers = o_.min_peers > 0 ? static_cast<size_t>(o_.min_peers) : (p_.can_look ? 1 : 0);
+  c.join_wait_s = o_.join_wait_s;
+  c.seed = p_.seed;
+  return c;
+}
+
+void NodeDriver::emit(const std::string& text) {
+  if (sinks_.on_event) sinks_.on_event(text);
+}
+
+void NodeDriver::emit_start() {
+  p_.summary.first_val_loss = last_val_ = p_.eval();
+  const auto& r = *p_.replica;
+  emit(json{{"event", "start"}, {"peer", p_.summary.peer_id}, {"addr", p_.net->listen_addr().to_string()},
+            {"run_id", p_.run_id}, {"bound", p_.net->bound_addr().to_string()}, {"resumed", p_.summary.resumed},
+            {"inner_step", r.inner_step()}, {"outer_step", r.outer_step()}, {"val_loss", p_.summary.first_val_loss},
+            {"params", p_.numel}}
+           .dump());
+}
+
+// ---------------------------------------------------------------- effects
+
+Status NodeDriver::publish(bool with_payload) {
+  const auto& r = *p_.replica;
+  if (auto blob = build_state_blob(r); blob.ok()) {
+    auto snap = std::make_shared<StateSnapshot>();
+    const auto digest = sha256(*blob);
+    snap->sha256.assign(digest.begin(), digest.end());
+    snap->blob = std::move(*blob);
+    snap->outer_step = static_cast<uint64_t>(r.outer_step());
+    snap->inner_step = static_cast<uint64_t>(r.inner_step());
+    p_.net->publish_state(std::move(snap));
+  }
+  if (!with_payload) return Status::Ok();
+  NOLOCO_ASSIGN_OR_RETURN(Payload payload, build_payload(r, p_.payload));
+  mine_ = std::make_shared<const Bytes>(encode_payload(payload));
+  p_.net->publish_exchange_payload(mine_);
+  return Status::Ok();
+}
+
+void NodeDriver::emit_notice(const Notice& n) {
+  const std::string peer = peers_.id(n.peer).to_string();
+  switch (n.kind) {
+    case Notice::Kind::kStale:
+      return emit(json{{"event", "stale"}, {"peer", peer}, {"lag", n.lag}, {"via", n.via}}.dump());
+    case Notice::Kind::kRefused:
+      return emit(json{{"event", "refused"}, {"peer", peer}, {"why", n.why}}.dump());
+    case Notice::Kind::kBanned:
+      return emit(json{{"event", "banned"}, {"peer", peer}, {"why", n.why}}.dump());
+    case Notice::Kind::kStateSyncFailed:
+      return emit(json{{"event", "state_sync_failed"}, {"peer", peer}, {"why", n.why}}.dump());
+    case Notice::Kind::kStateSync: {
+      const double after = p_.eval();
+      emit(json{{"event", "state_sync"}, {"peer", peer}, {"outer_step", n.outer_step}, {"inner_step", n.inner_step},
+                {"bytes", fetched_ ? fetched_->blob.size() : 0},
+                {"seconds", std::chrono::duration<double>(Clk::now() - sync_started_).count()},
+                {"val_loss_before", sync_val_before_}, {"val_loss_after", after}}
+               .dump());
+      return;
+    }
+  }
+}
+
+void NodeDriver::emit_outer(const OuterReport& rep) {
+  auto& s = p_.summary;
+  ++s.outer_steps;
+  if (rep.group.empty()) ++s.solo_steps;
+  else ++s.exchanges;
+  const auto& r = *p_.replica;
+  const TrafficTotals after = p_.net->traffic();
+  const std::string partner = rep.partner_found ? peers_.id(rep.partner).to_string() : "";
+  std::vector<std::string> group;
+  for (PeerRef g : rep.group) group.push_back(peers_.id(g).to_string());
+  json ev = {{"event", "outer"}, {"outer_step", r.outer_step()}, {"inner_step", r.inner_step()},
+             {"loss", last_loss_}, {"tokens_per_s", tokens_per_s_}, {"partner", partner},
+             {"group", group}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
+             {"failures", rep.failures.size()}, {"bytes_out", after.exchange_out - traffic_before_.exchange_out},
+             {"bytes_in", after.exchange_in - traffic_before_.exchange_in}, {"payload_bytes", mine_ ? mine_->size() : 0},
+             {"raw_bytes", p_.numel * 4 * (p_.form == WireForm::kDeltaPhi ? 2 : 1)},
+             {"live_peers", p_.net->live_peers().size()}, {"lr", r.last_lr()}};
+  if (r.outer_step() % o_.eval_every == 0 || r.inner_step() >= p_.manifest.steps) {
+    last_val_ = p_.eval();
+    ev["val_loss"] = last_val_;
+  }
+  emit(ev.dump());
+
+  storage::MetricsRecord mr;
+  mr.outer_step = static_cast<uint64_t>(r.outer_step());
+  mr.unix_ms = now_unix_ms();
+  mr.loss = last_loss_;
+  mr.tokens_per_s = tokens_per_s_;
+  mr.bytes_in = after.exchange_in - traffic_before_.exchange_in;
+  mr.bytes_out = after.exchange_out - traffic_before_.exchange_out;
+  mr.partner = partner;
+  mr.exchange_ms = rep.exchange_s * 1000.0;
+  mr.fields["inner_step"] = static_cast<double>(r.inner_step());
+  mr.fields["group"] = static_cast<double>(rep.group.size() + 1);
+  if (!rep.staleness.empty())
+    mr.fields["staleness_max"] = static_cast<double>(*std::max_element(rep.staleness.begin(), rep.staleness.end()));
+  mr.fields["val_loss"] = last_val_;
+  if (Status st = p_.store->put_metrics(mr); !st.ok()) NLOG_WARN("metrics: {}", st.to_string());
+}
+
+Status NodeDriver::apply_effects(const std::vector<Effect>& effects) {
+  for (const Effect& e : effects) {
+    switch (e.kind) {
+      case Effect::Kind::kRecordOutcome:
+        (void)p_.store->record_outcome(peers_.id(e.peer).to_string(), e.ok, e.score);
+        break;
+      case Effect::Kind::kBan:
+        NLOG_WARN("peer {} banned (last refusal: {})", peers_.id(e.peer).to_string(), e.why);
+        p_.net->ban(peers_.id(e.peer));
+        (void)p_.store->ban(peers_.id(e.peer).to_string(), e.why, kBanSeconds);
+        break;
+      case Effect::Kind::kNotice:
+        emit_notice(e.notice);
+        break;
+      case Effect::Kind::kWriteCheckpoint: {
+        NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, make_checkpoint(*p_.replica, p_.run_id, p_.run_config));
+        NOLOCO_RETURN_IF_ERROR(p_.writer->submit(std::move(cp)));
+        break;
+      }
+      case Effect::Kind::kPublish:
+        NOLOCO_RETURN_IF_ERROR(publish(e.with_payload));
+        break;
+      case Effect::Kind::kOuterDone:
+        emit_outer(e.report);
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status NodeDriver::drain_events(NodeCore& core) {
+  for (auto& e : p_.net->take_events()) {
+    if (e.kind == NetworkEvent::Kind::kPeerSeen) {
+      (void)p_.store->record_seen(e.peer.to_string(), e.addrs);
+      continue;
+    }
+    NOLOCO_RETURN_IF_ERROR(apply_effects(core.on_peer_misbehaved(peers_.ref(e.peer), e.detail)));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- waits
+
+Step NodeDriver::wait_peers(NodeCore& core, double until) {
+  if (!stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return core.on_live_view(stopped() ? std::max(until, now()) : now(), live());
+}
+
+Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
+  const p2p::PeerRecord* rec = peers_.record(peer);
+  sync_val_before_ = p_.eval();
+  sync_started_ = Clk::now();
+  fetched_.reset();
+  auto got = rec ? p_.net->fetch_state(*rec, p_.numel * 4 + 4096, std::chrono::seconds(30))
+                 : Result<StateFetched>(Status(StatusCode::kUnavailable, "peer left the view"));
+  if (!got.ok()) {
+    NLOG_WARN("state sync failed: {}", got.status().to_string());
+    return core.on_state_fetched(now(), false, got.status().to_string(), 0, 0);
+  }
+  fetched_ = std::move(*got);
+  return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step);
+}
+
+Step NodeDriver::adopt_state_from(NodeCore& core) {
+  Status st = adopt_state(*p_.replica, fetched_->blob, fetched_->outer_step, fetched_->inner_step);
+  if (!st.ok()) {
+    NLOG_WARN("state from {} refused: {}", fetched_->peer.to_string(), st.to_string());
+    return core.on_state_adopted(now(), false, st.to_string());
+  }
+  return core.on_state_adopted(now(), true, "");
+}
+
+Result<Step> NodeDriver::train_phase(NodeCore& core) {
+  auto& r = *p_.replica;
+  const auto phase_start = Clk::now();
+  const int64_t tokens_per_step = p_.manifest.batch * p_.model.context;
+  int64_t phase_tokens = 0;
+  do {
+    if (stopped()) return core.on_stopped();
+    const auto t0 = Clk::now();
+    last_loss_ = r.train_step();
+    phase_tokens += tokens_per_step;
+    if (o_.slowdown > 1.0) std::this_thread::sleep_for((Clk::now() - t0) * (o_.slowdown - 1.0));
+  } while (r.inner_step() % p_.manifest.H != 0 && r.inner_step() < p_.manifest.steps);
+  const double phase_s = std::chrono::duration<double>(Clk::now() - phase_start).count();
+  tokens_per_s_ = phase_s > 0 ? static_cast<double>(phase_tokens) / phase_s : 0.0;
+  if (r.inner_step() % p_.manifest.H == 0) NOLOCO_RETURN_IF_ERROR(publish(true).context("our payload"));
+  traffic_before_ = p_.net->traffic();
+  inbox_ = p_.net->take_inbox();
+  accepted_.clear();
+  answer_.reset();
+  std::vector<InboxItem> items;
+  for (const auto& rp : inbox_) items.push_back({peers_.ref(rp.peer), rp.payload.header.outer_step});
+  return core.on_phase_done(now(), r.inner_step(), items, live());
+}
+
+Step NodeDriver::verify(NodeCore& core, int slot) {
+  const ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
+  ExchangeExpectations e = p_.expect;
+  e.sender = rp.peer.to_string();
+  auto c = verify_payload(rp.payload, *p_.replica, e, VerifyLimits{});
+  if (!c.ok()) {
+    NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), c.status().to_string());
+    return core.on_verified(now(), false, c.status().to_string());
+  }
+  accepted_.emplace(slot, std::move(*c));
+  return core.on_verified(now(), true, "");
+}
+
+Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
+  ExchangeReply reply;
+  const p2p::PeerRecord* rec = peers_.record(peer);
+  if (!rec) {
+    reply.failure = peers_.id(peer).to_string() + ": left the view";
+    return core.on_exchange_reply(now(), reply, live());
+  }
+  ExchangeOutcome ex = p_.net->exchange_with(*rec, mine_, seconds(std::max(0.0, until - now())));
+  for (const auto& f : ex.failures) NLOG_INFO("exchange try failed: {}", f);
+  if (ex.partner) {
+    reply.answered = true;
+    reply.outer_step = ex.partner->payload.header.outer_step;
+    answer_ = std::move(ex.partner);
+  } else {
+    reply.failure = ex.failures.empty() ? peers_.id(peer).to_string() + ": no answer" : ex.failures.front();
+  }
+  return core.on_exchange_reply(now(), reply, live());
+}
+
+Result<Step> NodeDriver::apply_outer(NodeCore& core, const std::vector<int>& slots) {
+  std::vector<PeerContribution> group;
+  for (int slot : slots) group.push_back(std::move(accepted_.at(slot)));
+  apply_outer_step(*p_.replica, group, p_.params, p_.form);
+  p_.net->set_progress(static_cast<uint64_t>(p_.replica->outer_step()), tokens_per_s_);
+  NOLOCO_RETURN_IF_ERROR(publish(false));
+  NOLOCO_RETURN_IF_ERROR(drain_events(core));
+  return core.on_outer_applied(now(), live());
+}
+
+Result<NodeSummary> NodeDriver::finish(NodeCore& core, bool interrupted) {
+  auto& s = p_.summary;
+  auto& r = *p_.replica;
+  s.interrupted = interrupted;
+  // Final (or shutdown) checkpoint, synchronously, before anything else.
+  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint last, make_checkpoint(r, p_.run_id, p_.run_config));
+  NOLOCO_RETURN_IF_ERROR(p_.writer->write_now(last).status());
+  NOLOCO_RETURN_IF_ERROR(p_.writer->close());
+  NOLOCO_RETURN_IF_ERROR(drain_events(core));
+  s.end_inner = r.inner_step();
+  s.last_val_loss = p_.eval();
+  const TrafficTotals t = p_.net->traffic();
+  emit(json{{"event", "done"}, {"interrupted", s.interrupted}, {"inner_step", r.inner_step()},
+            {"outer_step", r.outer_step()}, {"val_loss", s.last_val_loss}, {"first_val_loss", s.first_val_loss},
+            {"exchanges", s.exchanges}, {"solo_steps", s.solo_steps}, {"exchange_bytes_out", t.exchange_out},
+            {"exchange_bytes_in", t.exchange_in}, {"state_bytes_in", t.state_in}, {"state_bytes_out", t.state_out},
+            {"served", t.exchanges_served}}
+           .dump());
+  // Keep answering late partners with our final weights for a while.
+  const auto linger_until = Clk::now() + seconds(s.interrupted ? 0.0 : o_.linger_s);
+  while (Clk::now() < linger_until && !stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  p_.net->stop();
+  NOLOCO_RETURN_IF_ERROR(p_.store->flush());
+  return s;
+}
+
+}  // namespace noloco::node

@@ -1,0 +1,80 @@
+// The thin adapters between the node core (node_core.h) and the node's real parts
+// (node_setup.h): they carry out the core's effects and waits with the torch replica, the
+// NodeNetwork and the store, and turn what happened into the core's next event. No decisions
+// here; the loop that joins the two is run_node (node_run.cc).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "trainer/node/node_core.h"
+#include "trainer/node/node_setup.h"
+
+namespace noloco::node {
+
+// PeerIds as the core's opaque PeerRefs, and the latest record seen for each (to dial it).
+class PeerTable {
+ public:
+  PeerRef ref(const p2p::PeerId& id);
+  const p2p::PeerId& id(PeerRef ref) const { return ids_.at(ref); }
+  std::vector<LivePeer> view(const std::vector<p2p::PeerRecord>& live);
+  const p2p::PeerRecord* record(PeerRef ref) const;
+
+ private:
+  std::map<p2p::PeerId, PeerRef> refs_;
+  std::vector<p2p::PeerId> ids_;
+  std::map<PeerRef, p2p::PeerRecord> records_;
+};
+
+class NodeDriver {
+ public:
+  NodeDriver(NodeParts& parts, const NodeOptions& options, const NodeSinks& sinks, const std::atomic<bool>* stop);
+
+  double now() const;
+  bool stopped() const { return stop_ && stop_->load(); }
+  std::vector<LivePeer> live();
+  CoreConfig core_config() const;
+  void emit_start();
+
+  // Effects.
+  Status apply_effects(const std::vector<Effect>& effects);
+  // Waits: each performs one and feeds the core the matching event.
+  Step wait_peers(NodeCore& core, double until);
+  Step state_sync(NodeCore& core, PeerRef peer);
+  Step adopt_state_from(NodeCore& core);
+  Result<Step> train_phase(NodeCore& core);
+  Step verify(NodeCore& core, int slot);
+  Step call(NodeCore& core, PeerRef peer, double until);
+  Result<Step> apply_outer(NodeCore& core, const std::vector<int>& slots);
+  // Network events (refused wire messages, peers seen) into the core and the store.
+  Status drain_events(NodeCore& core);
+  // Final checkpoint, `done` event, linger, shutdown.
+  Result<NodeSummary> finish(NodeCore& core, bool interrupted);
+
+ private:
+  void emit(const std::string& json);
+  void emit_notice(const Notice& n);
+  void emit_outer(const OuterReport& r);
+  Status publish(bool with_payload);
+
+  NodeParts& p_;
+  const NodeOptions& o_;
+  const NodeSinks& sinks_;
+  const std::atomic<bool>* stop_;
+  std::chrono::steady_clock::time_point t0_;
+  PeerTable peers_;
+
+  std::shared_ptr<const Bytes> mine_;         // our payload of this outer step
+  std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step
+  std::optional<ReceivedPayload> answer_;     // the partner's answer
+  std::map<int, PeerContribution> accepted_;  // verified, by slot
+  std::optional<StateFetched> fetched_;
+  TrafficTotals traffic_before_;
+  double last_loss_ = 0, tokens_per_s_ = 0, last_val_ = 0, sync_val_before_ = 0;
+  std::chrono::steady_clock::time_point sync_started_;
+};
+
+}  // namespace noloco::node

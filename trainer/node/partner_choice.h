@@ -1,0 +1,29 @@
+// Choosing from the live view: a uniform partner, the most advanced peer (docs/node.md, "The node
+// core"). Pure functions over plain values, shared by the node core and the swarm simulator.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "trainer/node/core_rng.h"
+
+namespace noloco::node {
+
+// A peer as the node's membership view sees it: an opaque reference (the adapter maps it to a
+// PeerId, the simulator to a node index) and the outer step its record advertises.
+using PeerRef = uint64_t;
+struct LivePeer {
+  PeerRef peer = 0;
+  uint64_t outer_step = 0;
+};
+
+// Uniformly among `live` minus `exclude` and minus peers that lag `our_outer` by more than
+// `max_staleness` (they still call us and we answer them; we just do not call them).
+std::optional<LivePeer> choose_partner(std::span<const LivePeer> live, std::span<const PeerRef> exclude,
+                                       uint64_t our_outer, int64_t max_staleness, CoreRng& rng);
+
+// The first live peer with the highest advertised outer step (state sync source).
+std::optional<LivePeer> most_advanced(std::span<const LivePeer> live);
+
+}  // namespace noloco::node
