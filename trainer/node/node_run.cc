@@ -173,7 +173,7 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
     rc.batch = m.batch;
     rc.seed = m.seed;
     rc.device = o.device;
-    rc.data_seed = hash64(self_id.bytes()) | 1;  // our own place in the data, stable across restarts
+    rc.data_seed = legacy_hash64(self_id.bytes()) | 1;  // our place in the data; in old checkpoints' configs
     NOLOCO_ASSIGN_OR_RETURN(auto replica, trainer::Replica::create(rc, &split.train, 0, 1));
     const std::string run_config = trainer::describe_config(*replica) + "node.manifest=" + run.json + "\n";
     NOLOCO_ASSIGN_OR_RETURN(Bytes ev_bytes, trainer::eval_windows(split.val, o.eval_windows, model.context + 1));
@@ -220,7 +220,7 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
     no.expect = expect;
     // Somewhere to look for the swarm: --join or the peer book.
     const bool can_look = !no.bootstrap.empty();
-    no.seed = hash64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
+    no.seed = xxh3_64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
     NOLOCO_ASSIGN_OR_RETURN(auto net, NodeNetwork::start(std::move(no)));
     const std::string addr = net->listen_addr().to_string();
     if (sinks.on_listening) sinks.on_listening(addr);
