@@ -28,6 +28,7 @@
 #include "cli/commands.h"
 #include "cli/p2p_flags.h"
 #include "cli/png_chart.h"
+#include "common/durable_file.h"
 #include "common/encoding.h"
 #include "common/hash.h"
 #include "trainer/core/data.h"
@@ -397,7 +398,7 @@ Command register_demo(CLI::App& app) {
             const double entropy = trainer::bits_to_nats(trainer::unigram_entropy_bits(*corpus));
             std::printf("unigram entropy of the corpus: %.4f nats (a model that ignores context)\n", entropy);
             summary["unigram_entropy_nats"] = entropy;
-            std::ofstream(dir / "summary.json") << summary.dump(2) << "\n";
+            if (Status st = write_file_durably(dir / "summary.json", as_bytes(summary.dump(2) + "\n"), {}); !st.ok()) std::printf("could not write the summary: %s\n", st.to_string().c_str());
             ChartOptions co;
             co.title = "validation loss of " + std::to_string(f->peers) + " NoLoCo nodes";
             co.x_label = "inner step";
