@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "common/durable_file.h"
 
 namespace noloco::cli {
 namespace {
@@ -73,10 +74,8 @@ Result<DemoNet> plan_demo_net(const std::string& profile, int peers, const fs::p
                      " (build it: cmake --build --preset release --target linkemu; or give --linkemu PATH)");
   NOLOCO_ASSIGN_OR_RETURN(net.port, free_port());
   net.topology = dir / "topology.json";
-  std::ofstream out(net.topology, std::ios::trunc);
-  out << topology_json(profile, peers, net.port).dump(2) << "\n";
-  out.close();
-  if (!out) return io_error("cannot write " + net.topology.string());
+  NOLOCO_RETURN_IF_ERROR(
+      write_file_durably(net.topology, as_bytes(topology_json(profile, peers, net.port).dump(2) + "\n"), {}));
   return net;
 }
 

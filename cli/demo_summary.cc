@@ -2,11 +2,11 @@
 #include "cli/demo_summary.h"
 
 #include <algorithm>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/png_chart.h"
+#include "common/durable_file.h"
 
 namespace noloco::cli {
 namespace {
@@ -68,8 +68,9 @@ json node_json(const NodeState& k, const Progress& progress) {
 }
 
 // Writing the file itself is kept apart from building its contents.
-void write_summary_json(const fs::path& path, const json& summary) {
-  std::ofstream(path) << summary.dump(2) << "\n";
+void write_summary_json(const fs::path& path, const json& summary, std::FILE* out) {
+  if (Status st = write_file_durably(path, as_bytes(summary.dump(2) + "\n"), {}); !st.ok())
+    std::fprintf(out, "could not write the summary: %s\n", st.to_string().c_str());
 }
 
 void write_chart(const std::vector<NodeState>& nodes, const DemoSummaryInfo& info, std::FILE* out) {
@@ -100,7 +101,7 @@ bool finish_demo_summary(const std::vector<NodeState>& nodes, const Progress& pr
     if (!(k.last_val < k.first_val)) all_fell = false;
   }
   summary["unigram_entropy_nats"] = info.unigram_entropy_nats;
-  write_summary_json(info.dir / "summary.json", summary);
+  write_summary_json(info.dir / "summary.json", summary, out);
   write_chart(nodes, info, out);
   return all_fell;
 }

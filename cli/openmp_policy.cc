@@ -10,8 +10,8 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
+#include "common/errno_text.h"
 #include "common/log.h"
 
 namespace noloco::cli {
@@ -23,7 +23,7 @@ void reexec_with_passive_openmp(char** argv) {
   ::execv("/proc/self/exe", argv);
   NLOG_WARN("could not restart with OMP_WAIT_POLICY=PASSIVE ({}); training goes on with OpenMP's spinning "
             "default, which can be several times slower on a small machine",
-            std::strerror(errno));
+            errno_text(errno));
 }
 
 }  // namespace noloco::cli

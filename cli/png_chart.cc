@@ -1,15 +1,13 @@
 #include "cli/png_chart.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <string_view>
 
 #include "cli/bitmap_font.h"
 #include "cli/png_encode.h"
+#include "common/durable_file.h"
 
 namespace noloco::cli {
 namespace {
@@ -387,23 +385,7 @@ Result<Bytes> render_line_chart_png(const std::vector<ChartSeries>& series,
 Status write_line_chart_png(const std::string& path, const std::vector<ChartSeries>& series,
                             const ChartOptions& options) {
   NOLOCO_ASSIGN_OR_RETURN(Bytes png, render_line_chart_png(series, options));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return io_error("chart: cannot create " + tmp + ": " + std::strerror(errno));
-    out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return io_error("chart: cannot write " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    return io_error("chart: cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
-  }
-  return Status::Ok();
+  return write_file_durably(path, png, {.mode = 0644}).context("chart");
 }
 
 }  // namespace noloco::cli

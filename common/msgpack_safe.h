@@ -1,7 +1,7 @@
 // Bounded msgpack decoding for bytes that came from a peer. msgpack-c throws on malformed input
 // and, left to its defaults, trusts array/str/bin lengths up to 4 GiB; this wrapper caps every
 // length and the nesting depth, insists the buffer holds exactly one object, and turns every
-// failure into a Status (our protocols' payloads are msgpack: ARCHITECTURE.md §4).
+// failure into a Status (our protocols' payloads are msgpack: docs/architecture.md).
 #pragma once
 
 #include <msgpack.hpp>

@@ -28,7 +28,7 @@ void reseal(Bytes& msg) {
   if (msg.size() < kFixedHeaderBytes) return;
   const size_t at = kFixedHeaderBytes + 8 * size_t{msg[8]};
   if (at + 8 > msg.size()) return;
-  const uint64_t h = hash64(ByteView(msg).subspan(at + 8), hash64(ByteView(msg).first(at)));
+  const uint64_t h = xxh3_64(ByteView(msg).subspan(at + 8), xxh3_64(ByteView(msg).first(at)));
   for (int s = 0; s < 8; ++s) msg[at + s] = static_cast<uint8_t>(h >> (8 * s));
 }
 

@@ -208,5 +208,5 @@ bool Identity::verify(ByteView public_key, ByteView message, ByteView signature)
 }  // namespace noloco::p2p
 
 size_t std::hash<noloco::p2p::PeerId>::operator()(const noloco::p2p::PeerId& id) const noexcept {
-  return static_cast<size_t>(noloco::hash64(id.bytes()));
+  return static_cast<size_t>(noloco::xxh3_64(id.bytes()));
 }

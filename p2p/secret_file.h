@@ -1,6 +1,7 @@
 // Small secret files (identity keys, swarm keys): created 0600 through a temp file that is
-// linked into place, so a crash leaves either no file or the whole file, and an existing file
-// is never overwritten; read back only if no group/other permission bit is set.
+// linked into place (common/durable_file.h), so a crash leaves either no file or the whole file,
+// and an existing file is never overwritten; read back only if no group/other permission bit is
+// set.
 #pragma once
 
 #include <filesystem>

@@ -86,7 +86,7 @@ Result<IngestStats> ingest_chunks(Store::Impl& impl, uint64_t id, uint64_t step,
   o.snapshot_consistency = false;
   o.allow_global_seqno = true;     // should the keys overlap after all: a newer seqno, kept in the MANIFEST,
   o.write_global_seqno = false;    // never written into the file
-  o.verify_checksums_before_ingest = false;  // would read the whole file back; load verifies hash64
+  o.verify_checksums_before_ingest = false;  // would read the whole file back; load verifies the blob checksums
   rocksdb::Status s = impl.db->IngestExternalFile(impl.checkpoints, {path.string()}, o);
   if (!s.ok()) {
     remove_staging();

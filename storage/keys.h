@@ -15,8 +15,12 @@ inline constexpr const char* kCfPeers = "peers";
 inline constexpr const char* kCfBans = "bans";
 inline constexpr const char* kCfMetrics = "metrics";
 
-// The schema this build writes and reads. Bump it (and add a migration) when a layout changes.
-inline constexpr uint32_t kSchemaVersion = 1;
+// The schema this build writes, and the oldest it still reads. Bump it (and keep reading the old
+// one, or add a migration) when a layout changes. 2: records and checkpoint blobs checksummed with
+// xxh3_64 (record version 2); a schema 1 store is stamped 2 when opened for writing and its
+// version 1 records keep reading (docs/storage.md, "Compatibility").
+inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kOldestReadableSchemaVersion = 1;
 
 namespace meta_key {
 inline constexpr std::string_view kSchemaVersion = "schema_version";      // u32 LE

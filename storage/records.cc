@@ -9,10 +9,12 @@ namespace noloco::storage {
 namespace {
 
 // Record versions: bump one when its layout changes, and keep a reader for the old one.
-constexpr uint8_t kManifestVersion = 1;
-constexpr uint8_t kPeerVersion = 1;
-constexpr uint8_t kBanVersion = 1;
-constexpr uint8_t kMetricsVersion = 1;
+// Version 2 (schema 2) changed only the checksums, to xxh3_64: a version 1 record has the same
+// fields, and a version 1 manifest's blob checksums are legacy_hash64 (value_codec.h).
+constexpr uint8_t kManifestVersion = 2;
+constexpr uint8_t kPeerVersion = 2;
+constexpr uint8_t kBanVersion = 2;
+constexpr uint8_t kMetricsVersion = 2;
 
 // A manifest is read whole before any blob; keep it small.
 constexpr size_t kMaxManifestBytes = 16 << 20;
@@ -59,6 +61,9 @@ Result<Bytes> encode_manifest(const CheckpointManifest& m) {
   NOLOCO_RETURN_IF_ERROR(check_len("codec", m.codec, kMaxLongStringBytes));
   if (m.fields.size() > kMaxFieldsPerRecord) return invalid_argument("too many manifest fields");
   if (m.blobs.size() > kMaxBlobsPerCheckpoint) return invalid_argument("too many blobs");
+  for (const auto& b : m.blobs)
+    if (b.checksum_kind != BlobChecksum::kXxh3)
+      return invalid_argument("blob '" + b.name + "' has a legacy checksum: new manifests carry xxh3_64 only");
   ValueWriter w(kManifestVersion);
   w.str(m.run_id);
   w.u64(m.step);
@@ -81,7 +86,7 @@ Result<Bytes> encode_manifest(const CheckpointManifest& m) {
     if (!names.insert(b.name).second) return invalid_argument("blob name '" + b.name + "' appears twice");
     w.str(b.name);
     w.u64(b.size);
-    w.fixed64(b.hash64);
+    w.fixed64(b.checksum);
     w.u64(b.chunk_bytes);
     w.u64(b.chunk_count);
   }
@@ -112,7 +117,8 @@ Result<CheckpointManifest> decode_manifest(ByteView in) {
     BlobInfo b;
     NOLOCO_ASSIGN_OR_RETURN(b.name, r.str(kMaxNameBytes));
     NOLOCO_ASSIGN_OR_RETURN(b.size, r.u64());
-    NOLOCO_ASSIGN_OR_RETURN(b.hash64, r.fixed64());
+    NOLOCO_ASSIGN_OR_RETURN(b.checksum, r.fixed64());
+    if (r.version() <= kLegacyChecksumRecordVersion) b.checksum_kind = BlobChecksum::kLegacyHash64;
     NOLOCO_ASSIGN_OR_RETURN(b.chunk_bytes, r.u64());
     NOLOCO_ASSIGN_OR_RETURN(uint64_t chunks, r.count(UINT32_MAX));
     b.chunk_count = static_cast<uint32_t>(chunks);

@@ -22,14 +22,19 @@ inline constexpr size_t kMaxFieldsPerRecord = 1024;
 inline constexpr size_t kMaxAddressesPerPeer = 64;
 inline constexpr uint64_t kMaxBlobBytes = uint64_t{1} << 40;  // 1 TiB, far beyond any real tensor
 
-// How one named blob of a checkpoint is stored: its length, its hash64 checksum and how it was
+// Which function computed a blob's checksum: xxh3_64 for everything written now, legacy_hash64
+// in manifests of record version 1 (schema version 1 stores), read but never written.
+enum class BlobChecksum : uint8_t { kXxh3, kLegacyHash64 };
+
+// How one named blob of a checkpoint is stored: its length, its checksum and how it was
 // split into RocksDB values.
 struct BlobInfo {
   std::string name;
   uint64_t size = 0;
-  uint64_t hash64 = 0;
+  uint64_t checksum = 0;
   uint64_t chunk_bytes = 0;  // every chunk but the last holds exactly this many bytes
   uint32_t chunk_count = 0;
+  BlobChecksum checksum_kind = BlobChecksum::kXxh3;  // not stored: follows from the record version
 
   bool operator==(const BlobInfo&) const = default;
 };

@@ -233,7 +233,8 @@ bool all_empty(rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>&
   return true;
 }
 
-Status check_schema(std::optional<std::string> v, const std::string& path) {
+// The store's schema version, if this build can read it.
+Result<uint32_t> check_schema(std::optional<std::string> v, const std::string& path) {
   if (!v) return unsupported("store at " + path + " has no schema version: not a noloco store, or one from an unknown schema");
   if (v->size() != 4)
     return corrupt("store at " + path + ": schema version value is " + std::to_string(v->size()) +
@@ -243,9 +244,24 @@ Status check_schema(std::optional<std::string> v, const std::string& path) {
     return unsupported("store at " + path + " has schema version " + std::to_string(version) +
                        ", newer than this build's " + std::to_string(kSchemaVersion) +
                        "; use a newer noloco (nothing was changed)");
-  if (version != kSchemaVersion)
+  if (version < kOldestReadableSchemaVersion)
     return unsupported("store at " + path + " has unknown schema version " + std::to_string(version) +
-                       " (this build reads " + std::to_string(kSchemaVersion) + ")");
+                       " (this build reads " + std::to_string(kOldestReadableSchemaVersion) + " to " +
+                       std::to_string(kSchemaVersion) + ")");
+  return version;
+}
+
+// A writable store of an older schema is stamped with ours before anything new goes in, so an
+// older build refuses it ("newer than this build's") instead of tripping over a new record.
+// The old records stay as they are and keep reading (docs/storage.md, "Compatibility").
+Status upgrade_schema(Store::Impl& impl, uint32_t from, const std::string& path) {
+  Bytes v;
+  put_u32_le(v, kSchemaVersion);
+  rocksdb::WriteBatch b;
+  b.Put(impl.meta, rocksdb::Slice(meta_key::kSchemaVersion.data(), meta_key::kSchemaVersion.size()),
+        rocksdb::Slice(reinterpret_cast<const char*>(v.data()), v.size()));
+  NOLOCO_RETURN_IF_ERROR(impl.write(b, true, "upgrading the schema version"));
+  NLOG_INFO("storage: store at {} upgraded from schema version {} to {}", path, from, kSchemaVersion);
   return Status::Ok();
 }
 
@@ -326,12 +342,15 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
     version = to_string(v);
     NLOG_INFO("storage: created store at {} (schema version {})", path, kSchemaVersion);
   }
-  NOLOCO_RETURN_IF_ERROR(check_schema(version, path));
+  NOLOCO_ASSIGN_OR_RETURN(impl->schema_version, check_schema(version, path));
   for (const auto& n : our_families())
     if (std::find_if(impl->handles.begin(), impl->handles.end(),
                      [&](auto* h) { return h->GetName() == n; }) == impl->handles.end())
       return corrupt("store at " + path + " lacks column family '" + n + "'");
-  impl->schema_version = kSchemaVersion;
+  if (!read_only && impl->schema_version < kSchemaVersion) {
+    NOLOCO_RETURN_IF_ERROR(upgrade_schema(*impl, impl->schema_version, path));
+    impl->schema_version = kSchemaVersion;
+  }
 
   if (!read_only) {
     // Staging leftovers and chunks without a manifest (a write cut short) go; the next id

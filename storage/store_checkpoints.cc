@@ -113,9 +113,11 @@ Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions
       std::memcpy(blob.data.data() + offset, chunk.data(), chunk.size());
       offset += chunk.size();
     }
-    uint64_t h = hash64(blob.data, kBlobSeed);
-    if (h != info.hash64)
-      return corrupt(where + ": blob '" + info.name + "' checksum mismatch (stored " + std::to_string(info.hash64) +
+    // legacy_hash64 only for checkpoints written before schema version 2 (docs/storage.md).
+    const uint64_t h = info.checksum_kind == BlobChecksum::kLegacyHash64 ? legacy_hash64(blob.data, kBlobSeed)
+                                                                         : xxh3_64(blob.data, kBlobSeed);
+    if (h != info.checksum)
+      return corrupt(where + ": blob '" + info.name + "' checksum mismatch (stored " + std::to_string(info.checksum) +
                      ", computed " + std::to_string(h) + ")");
     c.blobs.push_back(std::move(blob));
   }
@@ -178,7 +180,7 @@ class BlobHasher {
 
  private:
   void work() {
-    for (size_t i; (i = next_++) < blobs_.size();) out_[i] = hash64(blobs_[i].data, kBlobSeed);
+    for (size_t i; (i = next_++) < blobs_.size();) out_[i] = xxh3_64(blobs_[i].data, kBlobSeed);
   }
   void join() {
     for (auto& t : threads_)
@@ -228,7 +230,7 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
                             ingest_chunks(impl, info.id, step, checkpoint.blobs, info.manifest.blobs));
     const auto t1 = std::chrono::steady_clock::now();
     std::vector<uint64_t> hashes = hasher.finish();
-    for (size_t i = 0; i < hashes.size(); ++i) info.manifest.blobs[i].hash64 = hashes[i];
+    for (size_t i = 0; i < hashes.size(); ++i) info.manifest.blobs[i].checksum = hashes[i];
     const auto t2 = std::chrono::steady_clock::now();
 
     impl.phase(CheckpointPhase::kCommitting, info.id, step);

@@ -11,6 +11,11 @@ namespace noloco::storage {
 namespace {
 // Distinguishes a record checksum from a blob checksum of the same bytes.
 constexpr uint64_t kRecordSeed = 0x6e6f6c6f636f7231ULL;  // "nolocor1"
+
+uint64_t record_checksum(uint8_t version, ByteView body) {
+  // legacy_hash64 only to read records written before xxHash (docs/storage.md, "Compatibility").
+  return version <= kLegacyChecksumRecordVersion ? legacy_hash64(body, kRecordSeed) : xxh3_64(body, kRecordSeed);
+}
 }  // namespace
 
 void ValueWriter::u64(uint64_t v) {
@@ -34,19 +39,24 @@ void ValueWriter::str(std::string_view s) {
 
 Result<Bytes> ValueWriter::seal() && {
   if (overflow_) return invalid_argument("a counter is 2^63 or more");
-  uint64_t h = hash64(out_, kRecordSeed);
+  if (out_[0] <= kLegacyChecksumRecordVersion) return invalid_argument("record version 1 is read-only");
+  uint64_t h = record_checksum(out_[0], out_);
   put_u64_le(out_, h);
   return std::move(out_);
 }
 
-Result<ValueReader> ValueReader::open(ByteView in, uint8_t expected_version, const char* what) {
+Result<ValueReader> ValueReader::open(ByteView in, uint8_t newest_version, const char* what) {
   if (in.size() < 9) return corrupt(std::string(what) + " record: " + std::to_string(in.size()) + " bytes is too short");
   ByteView body = in.first(in.size() - 8);
-  if (hash64(body, kRecordSeed) != get_u64_le(in.data() + body.size()))
-    return corrupt(std::string(what) + " record: checksum mismatch");
-  if (body[0] != expected_version)
-    return unsupported(std::string(what) + " record version " + std::to_string(body[0]) +
-                       " (this build reads version " + std::to_string(expected_version) + ")");
+  const uint64_t stored = get_u64_le(in.data() + body.size());
+  const uint8_t version = body[0];
+  if (version == 0 || version > newest_version) {
+    // A record of a newer build (checksummed as ours are) or a damaged version byte.
+    if (xxh3_64(body, kRecordSeed) != stored) return corrupt(std::string(what) + " record: checksum mismatch");
+    return unsupported(std::string(what) + " record version " + std::to_string(version) +
+                       " (this build reads versions 1 to " + std::to_string(newest_version) + ")");
+  }
+  if (record_checksum(version, body) != stored) return corrupt(std::string(what) + " record: checksum mismatch");
   ValueReader r(body, what);
   r.pos_ = 1;
   return r;

@@ -1,5 +1,7 @@
 // The explicit binary layout every stored record uses (docs/storage.md, "Record values"):
-//   [u8 record version][fields...][u64 LE hash64 of everything before it]
+//   [u8 record version][fields...][u64 LE checksum of everything before it]
+// The checksum follows from the version byte: version 1 records (written before schema
+// version 2) carry legacy_hash64 and are only ever read; later versions carry xxh3_64.
 // Fields are unsigned varints, zigzag varints, little-endian f64 and length-prefixed strings.
 // The reader checks each length against a cap before it allocates anything.
 #pragma once
@@ -12,8 +14,12 @@
 
 namespace noloco::storage {
 
+// The last record version whose checksum is legacy_hash64. Never written any more.
+inline constexpr uint8_t kLegacyChecksumRecordVersion = 1;
+
 class ValueWriter {
  public:
+  // `version` must be above kLegacyChecksumRecordVersion: new records carry xxh3_64.
   explicit ValueWriter(uint8_t version) { out_.push_back(version); }
 
   void u64(uint64_t v);  // values >= 2^63 make seal() fail (the strict varint cap)
@@ -30,8 +36,11 @@ class ValueWriter {
 
 class ValueReader {
  public:
-  // Checks the trailing checksum and the version byte; `what` names the record in errors.
-  static Result<ValueReader> open(ByteView in, uint8_t expected_version, const char* what);
+  // Checks the version byte (1..newest_version) and the trailing checksum it implies; `what`
+  // names the record in errors.
+  static Result<ValueReader> open(ByteView in, uint8_t newest_version, const char* what);
+
+  uint8_t version() const { return in_[0]; }
 
   Result<uint64_t> u64();
   Result<int64_t> i64();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when a module includes a header it must not see (ARCHITECTURE.md §1):
+# Fails when a module includes a header it must not see (docs/architecture.md, "Layers"):
 #   torch only under trainer/, RocksDB only under storage/, Asio and libsodium only under p2p/
 #   (and trainer/node), and p2p/storage/common never include each other or trainer/.
 # CMake link lines enforce the same graph for symbols; this catches header-only leaks.

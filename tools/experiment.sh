@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reference comparison of docs/ALGORITHM.md §8 (results in docs/experiments.md):
+# The reference comparison of docs/algorithm.md §8 (results in docs/experiments.md):
 # SYNC, DiLoCo (H = 2h), NoLoCo (H = h), NO-SYNC, NoLoCo with γ = 0, NoLoCo with H = 2h, all with
 # the same replicas, global batch, inner steps, data, seed and learning-rate schedule, then one PNG
 # and one table (tools/plot_experiment.py).

@@ -9,6 +9,8 @@ PACKAGES=(
   libasio-dev libsodium-dev                  # p2p
   librocksdb-dev                             # storage
   libmsgpack-cxx-dev libzstd-dev             # wire payloads, compression
+  libxxhash-dev                              # xxh3_64 checksums (codec, store records, checkpoints)
+  xxhash                                     # xxhsum: computed the xxh3_64 test vectors (tests/common/hash_test.cc)
   libspdlog-dev libcli11-dev nlohmann-json3-dev
   catch2                                     # tests (Catch2 v2)
   fortunes                                   # default corpus: real English text

@@ -35,8 +35,8 @@ Bytes nan_message(uint64_t n) {
   const size_t header = 40, checksum_at = 40, payload_at = 48;  // ndim = 1
   const float nan = std::nanf("");
   std::memcpy(m.data() + payload_at, &nan, 4);
-  const uint64_t seed = hash64(ByteView(m.data(), header));
-  const uint64_t sum = hash64(ByteView(m.data() + payload_at, m.size() - payload_at), seed);
+  const uint64_t seed = xxh3_64(ByteView(m.data(), header));
+  const uint64_t sum = xxh3_64(ByteView(m.data() + payload_at, m.size() - payload_at), seed);
   for (int i = 0; i < 8; ++i) m[checksum_at + i] = static_cast<uint8_t>(sum >> (8 * i));
   return m;
 }

@@ -113,10 +113,10 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
   CHECK(all.size() >= payload_bytes_sent);
   CHECK(all.find("/noise") != std::string::npos);
   // The first 16 bytes of every codec message this run sends (docs/codec.md): magic "NLTC",
-  // version 1, mode bf16, flags zstd, source float32, one dim, reserved, block size 0. Long
+  // version 2, mode bf16, flags zstd, source float32, one dim, reserved, block size 0. Long
   // enough that ciphertext never matches it by chance (4 bytes alone would, about once in 10^3
   // megabytes).
-  const std::string codec_header("NLTC\x01\x01\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00", 16);
+  const std::string codec_header("NLTC\x02\x01\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00", 16);
   {
     // ... as a message encoded here shows (so this check would see a plaintext payload).
     codec::EncodeOptions eo;

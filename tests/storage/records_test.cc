@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "common/hash.h"
 #include "storage/records.h"
 #include "storage/value_codec.h"
 
@@ -19,6 +20,10 @@ CheckpointManifest sample_manifest() {
   m.fields = {{"a", "1"}, {"rng", std::string("\0\x01\xff", 3)}};
   m.blobs = {{"phi", 10, 0xffffffffffffffffULL, 4, 3}, {"empty", 0, 7, 4, 0}};
   return m;
+}
+
+PeerRecord sample_peer() {
+  return {"12D3KooWpeer", {"/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/2"}, 100, 200, 3, 4, -1.5};
 }
 
 }  // namespace
@@ -65,13 +70,47 @@ TEST_CASE("every flipped byte and every truncation of a record is refused") {
 }
 
 TEST_CASE("a record with an unknown version is unsupported, not misread") {
-  ValueWriter w(2);  // a well-formed, checksummed record from a future layout
+  ValueWriter w(3);  // a well-formed, checksummed record from a future layout
   w.str("peer");
   auto bytes = std::move(w).seal().value();
   auto r = decode_peer(bytes);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == StatusCode::kUnsupported);
-  CHECK(r.status().message().find("peer record version 2") != std::string::npos);
+  CHECK(r.status().message().find("peer record version 3") != std::string::npos);
+}
+
+TEST_CASE("version 1 records are read with the legacy checksum and never written") {
+  auto seal_v1 = [](Bytes body) {  // what the build before xxHash wrote (docs/storage.md)
+    put_u64_le(body, legacy_hash64(body, 0x6e6f6c6f636f7231ULL));
+    return body;
+  };
+  auto v2 = encode_peer(sample_peer());
+  REQUIRE(v2.ok());
+  CHECK((*v2)[0] == 2);
+  Bytes body(v2->begin(), v2->end() - 8);
+  body[0] = 1;
+  auto v1 = decode_peer(seal_v1(body));
+  REQUIRE(v1.ok());
+  CHECK(*v1 == sample_peer());
+
+  // A version 1 record under the new checksum (or the reverse) is damage, not a format.
+  Bytes wrong = body;
+  put_u64_le(wrong, xxh3_64(body, 0x6e6f6c6f636f7231ULL));
+  CHECK(decode_peer(wrong).status().code() == StatusCode::kCorrupt);
+
+  // A version 1 manifest's blob checksums are legacy ones, and such a manifest is never re-encoded.
+  auto m2 = encode_manifest(sample_manifest());
+  REQUIRE(m2.ok());
+  Bytes mbody(m2->begin(), m2->end() - 8);
+  mbody[0] = 1;
+  auto m1 = decode_manifest(seal_v1(mbody));
+  REQUIRE(m1.ok());
+  for (const auto& b : m1->blobs) CHECK(b.checksum_kind == BlobChecksum::kLegacyHash64);
+  CHECK(encode_manifest(*m1).status().code() == StatusCode::kInvalidArgument);
+
+  ValueWriter old(1);
+  old.str("peer");
+  CHECK(std::move(old).seal().status().code() == StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("encoders enforce caps and layout rules") {
@@ -99,7 +138,7 @@ TEST_CASE("encoders enforce caps and layout rules") {
 }
 
 TEST_CASE("decoders accept only the one encoding the encoders write") {
-  ValueWriter empty_id(1);  // a peer record with a valid checksum but an empty peer id
+  ValueWriter empty_id(2);  // a peer record with a valid checksum but an empty peer id
   empty_id.str("");
   empty_id.u64(0);
   empty_id.i64(0);
@@ -111,7 +150,7 @@ TEST_CASE("decoders accept only the one encoding the encoders write") {
   REQUIRE_FALSE(p.ok());
   CHECK(p.status().message().find("empty peer id") != std::string::npos);
 
-  ValueWriter unsorted(1);  // a metrics record whose fields are out of order
+  ValueWriter unsorted(2);  // a metrics record whose fields are out of order
   unsorted.u64(1);
   unsorted.i64(0);
   unsorted.f64(0);

@@ -161,7 +161,7 @@ inline void write_legacy_checkpoint(const std::string& path, uint64_t id, const 
   RawDb raw(path);
   for (uint32_t bi = 0; bi < c.blobs.size(); ++bi) {
     const Bytes& data = c.blobs[bi].data;
-    BlobInfo info{c.blobs[bi].name, data.size(), hash64(data, 0x6e6f6c6f636f6231ULL /* "nolocob1" */), chunk_bytes,
+    BlobInfo info{c.blobs[bi].name, data.size(), xxh3_64(data, 0x6e6f6c6f636f6231ULL /* "nolocob1" */), chunk_bytes,
                   static_cast<uint32_t>((data.size() + chunk_bytes - 1) / chunk_bytes)};
     for (uint32_t ci = 0; ci < info.chunk_count; ++ci) {
       size_t off = size_t{ci} * chunk_bytes, n = std::min<size_t>(chunk_bytes, data.size() - off);

@@ -79,7 +79,7 @@ void reseal(Bytes& msg) {
   const size_t ndim = msg[8];
   const size_t at = kFixedHeaderBytes + 8 * ndim;
   if (at + 8 > msg.size()) return;
-  uint64_t h = hash64(ByteView(msg).subspan(at + 8), hash64(ByteView(msg).first(at)));
+  uint64_t h = xxh3_64(ByteView(msg).subspan(at + 8), xxh3_64(ByteView(msg).first(at)));
   for (int s = 0; s < 8; ++s) msg[at + s] = static_cast<uint8_t>(h >> (8 * s));
 }
 
@@ -323,7 +323,8 @@ TEST_CASE("unknown magic, version, mode, flags, dtype and reserved bytes are ref
     uint8_t value;
     StatusCode want;
   };
-  for (Edit e : {Edit{0, 'X', StatusCode::kCorrupt}, Edit{4, 2, StatusCode::kUnsupported},
+  for (Edit e : {Edit{0, 'X', StatusCode::kCorrupt}, Edit{4, 3, StatusCode::kUnsupported},
+                 Edit{4, 1, StatusCode::kUnsupported},
                  Edit{4, 0, StatusCode::kUnsupported}, Edit{5, 4, StatusCode::kUnsupported},
                  Edit{6, 0x02, StatusCode::kUnsupported}, Edit{7, 3, StatusCode::kUnsupported},
                  Edit{8, 9, StatusCode::kCorrupt}, Edit{9, 1, StatusCode::kCorrupt},
@@ -334,6 +335,37 @@ TEST_CASE("unknown magic, version, mode, flags, dtype and reserved bytes are ref
     INFO("byte " << e.at << " = " << int(e.value));
     CHECK(decode_code(bad) == e.want);
   }
+}
+
+// Version 1 differed only in its checksum (legacy_hash64). Such a message, exactly as a peer running
+// the older build sends it, is refused with the reason, never decoded.
+TEST_CASE("a version 1 message from an older peer is refused, naming the cause", "[codec]") {
+  EncodeOptions opt;
+  opt.mode = Mode::kBf16;
+  Bytes old = must_encode(nasty_values(300, 3), {3, 100}, opt);
+  REQUIRE(old[4] == kFormatVersion);
+  REQUIRE(kFormatVersion == 2);
+  old[4] = 1;
+  const size_t at = kFixedHeaderBytes + 8 * size_t{old[8]};
+  const uint64_t h = legacy_hash64(ByteView(old).subspan(at + 8), legacy_hash64(ByteView(old).first(at)));
+  put_u64(old, at, h);
+  auto d = decode(old, generous());
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().code() == StatusCode::kUnsupported);
+  CHECK(d.status().message().find("codec format version 1") != std::string::npos);
+  CHECK(d.status().message().find("older noloco") != std::string::npos);
+  CHECK(d.status().message().find("upgrade") != std::string::npos);
+  CHECK(parse_header(old, generous()).status().code() == StatusCode::kUnsupported);
+  std::vector<float> out(300, -7.0f);
+  CHECK(decode_into(old, generous(), out).code() == StatusCode::kUnsupported);
+  CHECK(out == std::vector<float>(300, -7.0f));
+
+  Bytes newer = must_encode(nasty_values(300, 3), {3, 100}, opt);
+  newer[4] = 3;
+  reseal(newer);
+  auto n = decode(newer, generous());
+  CHECK(n.status().code() == StatusCode::kUnsupported);
+  CHECK(n.status().message().find("newer than this build") != std::string::npos);
 }
 
 TEST_CASE("oversized claims are refused before allocating", "[codec]") {

@@ -1,4 +1,4 @@
-// Outer optimizers: the checks of ALGORITHM.md §7 (all but the codec ones).
+// Outer optimizers: the checks of docs/algorithm.md §7 (all but the codec ones).
 #include "torch_catch.h"
 
 #include <set>

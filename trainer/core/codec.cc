@@ -230,7 +230,7 @@ void dequantize(Mode mode, uint64_t n, uint32_t block, const uint8_t* raw, float
 }
 
 uint64_t compute_checksum(ByteView header_without_checksum, ByteView payload) {
-  return hash64(payload, hash64(header_without_checksum));
+  return xxh3_64(payload, xxh3_64(header_without_checksum));
 }
 
 struct ZstdCCtxFree {
@@ -375,8 +375,14 @@ Result<Header> parse_header(ByteView in, const DecodeLimits& limits) {
   if (std::memcmp(p, kMagic, 4) != 0) return corrupt("bad codec magic");
   Header h;
   h.version = p[4];
-  if (h.version != kFormatVersion)
-    return unsupported("codec format version " + std::to_string(h.version));
+  if (h.version < kFormatVersion)
+    return unsupported("codec format version " + std::to_string(h.version) + " (this build reads " +
+                       std::to_string(kFormatVersion) +
+                       "): the sender runs an older noloco, whose tensor checksums this build does not "
+                       "compute; it must upgrade");
+  if (h.version > kFormatVersion)
+    return unsupported("codec format version " + std::to_string(h.version) + " is newer than this build's " +
+                       std::to_string(kFormatVersion) + ": upgrade noloco");
   if (p[5] > static_cast<uint8_t>(Mode::kInt4)) return unsupported("codec mode " + std::to_string(p[5]));
   h.mode = static_cast<Mode>(p[5]);
   if ((p[6] & ~kFlagZstd) != 0) return unsupported("unknown codec flags");

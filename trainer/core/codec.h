@@ -34,7 +34,8 @@ const char* mode_name(Mode mode);
 // back to this dtype, so a bf16 tensor sent in bf16 mode comes back bit-exact.
 enum class SourceDtype : uint8_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 
-inline constexpr uint8_t kFormatVersion = 1;
+// 2: checksum is xxh3_64 (version 1 used legacy_hash64 and is refused: docs/codec.md "Versioning").
+inline constexpr uint8_t kFormatVersion = 2;
 inline constexpr size_t kMaxDims = 8;
 inline constexpr uint32_t kMinBlockSize = 4;
 inline constexpr uint32_t kMaxBlockSize = 65536;

@@ -1,4 +1,4 @@
-// Outer optimizer steps, in place on flat tensors (see outer.h and ALGORITHM.md §2–3).
+// Outer optimizer steps, in place on flat tensors (see outer.h and docs/algorithm.md §2–3).
 #include "trainer/core/outer.h"
 
 #include <cmath>

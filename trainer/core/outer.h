@@ -1,4 +1,4 @@
-// Outer optimizers (ALGORITHM.md §2–3) as plain functions on flat parameter tensors.
+// Outer optimizers (docs/algorithm.md §2–3) as plain functions on flat parameter tensors.
 // Each replica is an OuterView: handles to its fast weights θ (the model's flat buffer), slow
 // weights φ and outer momentum δ. All functions update in place under NoGradGuard and leave the
 // inner optimizer state alone; afterwards θ == φ.

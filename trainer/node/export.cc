@@ -5,18 +5,12 @@
 // with spaces.
 #include "trainer/node/export.h"
 
-#include <fcntl.h>
-#include <stdio.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/durable_file.h"
 #include "trainer/core/model.h"
 #include "trainer/node/checkpointing.h"
 
@@ -40,34 +34,6 @@ std::string config_value(const std::string& config, const std::string& key) {
   while (std::getline(in, line))
     if (line.rfind(want, 0) == 0) return line.substr(want.size());
   return {};
-}
-
-std::string errno_text(int e) { return std::strerror(e); }
-
-// write(2) until done; EINTR retried.
-Status write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return io_error("writing " + path + ": " + errno_text(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
-// Renames tmp onto path; without `overwrite` fails if path exists (also if it appeared after
-// the caller's check), using RENAME_NOREPLACE.
-Status publish(const std::string& tmp, const std::string& path, bool overwrite) {
-  int rc;
-  if (overwrite) {
-    rc = ::rename(tmp.c_str(), path.c_str());
-  } else {
-    rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
-    if (rc != 0 && errno == EEXIST) return {StatusCode::kAlreadyExists, path + " exists (use --force to replace it)"};
-  }
-  if (rc != 0) return io_error("renaming " + tmp + " to " + path + ": " + errno_text(errno));
-  return Status::Ok();
 }
 
 }  // namespace
@@ -157,35 +123,17 @@ Result<uint64_t> write_safetensors_file(const storage::Checkpoint& cp, ExportWhi
     return Status(StatusCode::kAlreadyExists, path + " exists (use --force to replace it)");
   NOLOCO_ASSIGN_OR_RETURN(SafetensorsParts parts, safetensors_parts(cp, which));
 
-  // The temporary file lives in the target's directory so the rename stays on one filesystem.
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return io_error("creating a temporary file next to " + path + ": " + errno_text(errno));
-  auto fail = [&](Status s) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  };
-  ::fchmod(fd, 0644);  // mkstemp makes 0600; an export is meant to be shared
-  if (Status s = write_all(fd, parts.header.data(), parts.header.size(), tmp); !s.ok()) return fail(s);
-  for (const storage::NamedBlob* b : parts.data)
-    if (Status s = write_all(fd, b->data.data(), b->data.size(), tmp); !s.ok()) return fail(s);
-  if (::fsync(fd) != 0) return fail(io_error("syncing " + tmp + ": " + errno_text(errno)));
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return io_error("closing " + tmp + ": " + errno_text(errno));
-  }
-  if (Status s = publish(tmp, path, overwrite); !s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  // The rename itself survives a power cut only once the directory is synced.
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // An export is meant to be shared: 0644. Without --force an existing file is never replaced,
+  // also when it appeared after the check above.
+  const DurableFileOptions how{.mode = 0644, .existing = overwrite ? Existing::kReplace : Existing::kKeep};
+  Status written = write_file_durably(path, how, [&](DurableSink& out) -> Status {
+    NOLOCO_RETURN_IF_ERROR(out.write(parts.header));
+    for (const storage::NamedBlob* b : parts.data) NOLOCO_RETURN_IF_ERROR(out.write(b->data));
+    return Status::Ok();
+  });
+  if (written.code() == StatusCode::kAlreadyExists)
+    return Status(StatusCode::kAlreadyExists, path + " exists (use --force to replace it)");
+  NOLOCO_RETURN_IF_ERROR(written);
   return static_cast<uint64_t>(parts.header.size() + parts.data_bytes);
 }
 

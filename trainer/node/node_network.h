@@ -5,7 +5,7 @@
 //   /noloco/exchange/1.0.0    one outer-step exchange of payloads with one partner
 //   /noloco/state/1.0.0       serve / download the current slow weights
 //
-// Threading (ARCHITECTURE.md §2): every p2p object lives on the network thread. The training
+// Threading (docs/architecture.md, "Threads"): every p2p object lives on the network thread. The training
 // thread calls the methods below; they post to that thread and, where they return a result,
 // wait on a future with a bounded deadline. Nothing here runs torch or RocksDB.
 //

@@ -119,7 +119,7 @@ Status open_replica(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   rc.batch = m.batch;
   rc.seed = m.seed;
   rc.device = o.device;
-  rc.data_seed = hash64(self_id.bytes()) | 1;  // our own place in the data, stable across restarts
+  rc.data_seed = legacy_hash64(self_id.bytes()) | 1;  // our place in the data; in old checkpoints' configs
   NOLOCO_ASSIGN_OR_RETURN(p.replica, trainer::Replica::create(rc, &split.train, 0, 1));
   p.run_config = trainer::describe_config(*p.replica) + "node.manifest=" + p.manifest_json + "\n";
   NOLOCO_ASSIGN_OR_RETURN(Bytes ev_bytes, trainer::eval_windows(split.val, o.eval_windows, p.model.context + 1));
@@ -173,7 +173,7 @@ Status open_network(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   no.manifest_json = p.manifest_json;
   no.expect = p.expect;
   p.can_look = !no.bootstrap.empty();
-  no.seed = hash64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
+  no.seed = xxh3_64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
   p.seed = no.seed ^ 0x6e6f6465636f7265ULL;  // the core's own stream
   NOLOCO_ASSIGN_OR_RETURN(p.net, NodeNetwork::start(std::move(no)));
   return Status::Ok();

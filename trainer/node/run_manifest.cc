@@ -6,11 +6,12 @@
 
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/durable_file.h"
 #include "common/encoding.h"
+#include "common/errno_text.h"
 #include "common/hash.h"
 #include "trainer/core/codec.h"
 #include "trainer/core/model.h"
@@ -143,8 +144,6 @@ Status get_bool(const json& j, const char* key, bool& out) {
   return Status::Ok();
 }
 
-std::string errno_text() { return std::strerror(errno); }
-
 }  // namespace
 
 Status RunManifest::validate() const {
@@ -169,7 +168,7 @@ Status RunManifest::validate() const {
   if (wire_form != "delta_phi" && wire_form != "theta")
     return bad("wire_form", "must be delta_phi or theta");
   if (wire_form == "theta" && gamma != beta)
-    return bad("wire_form", "theta is only valid when gamma == beta (docs/ALGORITHM.md)");
+    return bad("wire_form", "theta is only valid when gamma == beta (docs/algorithm.md §2)");
   if (data.empty() || data.size() > kMaxPathBytes || !clean_utf8(data))
     return bad("data", "must be a path of 1..4096 bytes of UTF-8 without control characters");
   if (!data_sha256.empty() && (data_sha256.size() != 64 || !is_lower_hex(data_sha256)))
@@ -253,13 +252,13 @@ Result<RunManifest> load_manifest_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return not_found("run manifest " + path + ": no such file");
-    return io_error("run manifest " + path + ": cannot open: " + errno_text());
+    return io_error("run manifest " + path + ": cannot open: " + errno_text(errno));
   }
   std::string text;
   Status st;
   struct stat sb {};
   if (::fstat(fd, &sb) != 0) {
-    st = io_error("run manifest " + path + ": cannot stat: " + errno_text());
+    st = io_error("run manifest " + path + ": cannot stat: " + errno_text(errno));
   } else if (!S_ISREG(sb.st_mode)) {
     st = io_error("run manifest " + path + ": not a regular file");
   } else {
@@ -270,7 +269,7 @@ Result<RunManifest> load_manifest_file(const std::string& path) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n < 0) {
         if (errno == EINTR) continue;
-        st = io_error("run manifest " + path + ": read failed: " + errno_text());
+        st = io_error("run manifest " + path + ": read failed: " + errno_text(errno));
       } else if (n == 0) {
         break;
       } else {
@@ -291,26 +290,7 @@ Result<RunManifest> load_manifest_file(const std::string& path) {
 Status write_manifest_file(const std::string& path, const RunManifest& m) {
   NOLOCO_RETURN_IF_ERROR(m.validate().context(path));
   const std::string text = to_json(m).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("run manifest " + path + ": cannot create " + tmp + ": " + errno_text());
-  size_t done = 0;
-  Status st;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      st = io_error("run manifest " + path + ": write failed: " + errno_text());
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (st.ok() && ::fsync(fd) != 0) st = io_error("run manifest " + path + ": fsync failed: " + errno_text());
-  if (::close(fd) != 0 && st.ok()) st = io_error("run manifest " + path + ": close failed: " + errno_text());
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
-    st = io_error("run manifest " + path + ": rename failed: " + errno_text());
-  if (!st.ok()) ::unlink(tmp.c_str());
-  return st;
+  return write_file_durably(path, as_bytes(text), {.mode = 0644}).context("run manifest " + path);
 }
 
 }  // namespace noloco::node
