@@ -194,6 +194,17 @@ TEST_CASE("allreduce ring refuses corrupted, out-of-order and wrong-round messag
     REQUIRE_FALSE(p.receiver.next_outgoing());
     REQUIRE_FALSE(p.receiver.feed(Bytes{1}).ok());
   }
+  SECTION("a non-finite value inside a whole block of a long chunk") {
+    auto s = RingAllReduce::create({round_of(), 2, 0, 4096}, std::vector<float>(8192, 1.f));
+    auto r = RingAllReduce::create({round_of(), 2, 1, 4096}, std::vector<float>(8192, 2.f));
+    REQUIRE(s.ok());
+    REQUIRE(r.ok());
+    auto msg = s->next_outgoing();
+    REQUIRE(msg);
+    const float nan = std::nanf("");
+    std::memcpy(msg->data() + kAllReduceHeaderBytes + 4 * 1500, &nan, 4);
+    REQUIRE_THAT(r->feed(*msg).message(), Catch::Contains("not finite"));
+  }
   SECTION("bytes after the last message") {
     std::mt19937 rng(3);
     auto ring = make_ring({{1.f, 2.f}, {3.f, 4.f}}, 4);

@@ -22,6 +22,9 @@
 
 namespace noloco::node {
 
+// True when no value is NaN or infinite.
+bool all_finite(const float* p, size_t n);
+
 struct RingConfig {
   RoundId round;
   uint32_t size = 1;

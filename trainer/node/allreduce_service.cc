@@ -33,7 +33,7 @@ struct Round {
   uint32_t attempt = 0;
   bool gathering = false;
   uint64_t gen = 0;  // callbacks of an older attempt compare this and do nothing
-  Clk::time_point deadline, started, last_progress;
+  Clk::time_point deadline, started, last_progress, gather_started;
   asio::steady_timer timer;
   std::optional<RingAllReduce> ring;
   std::vector<p2p::PeerId> members;
@@ -176,6 +176,7 @@ void AllReduceServiceImpl::begin_attempt(uint32_t attempt) {
   r->writes = 0;
   r->attempt = attempt;
   r->gathering = true;
+  r->gather_started = Clk::now();
   r->outcome.attempts = attempt + 1;
   if (Clk::now() >= r->deadline) return abort_attempt("budget spent");
   for (const auto& m : r->expected)
@@ -221,6 +222,7 @@ void AllReduceServiceImpl::check_gathered() {
 // The ring: ourselves and every expected member READY at this attempt, ordered by peer id.
 void AllReduceServiceImpl::form_ring() {
   r->gathering = false;
+  r->outcome.gather_seconds += std::chrono::duration<double>(Clk::now() - r->gather_started).count();
   r->members = {self()};
   const auto& at = ready[r->step];
   for (const auto& m : r->expected) {

@@ -46,6 +46,7 @@ struct AllReduceOutcome {
   uint32_t attempts = 0;              // rings tried (1: the first one worked)
   uint64_t bytes_sent = 0, bytes_received = 0;  // ring messages, all attempts (above Noise/yamux)
   double seconds = 0;                 // the caller's time blocked
+  double gather_seconds = 0;          // of which waiting for READY (all attempts)
   std::vector<std::string> failures;  // why each aborted attempt ended
 };
 
