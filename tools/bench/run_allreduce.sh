@@ -11,10 +11,11 @@ export OMP_WAIT_POLICY=PASSIVE
 read -r -a EXTRA <<<"${ALLREDUCE_ARGS:-}"  # e.g. ALLREDUCE_ARGS="--chunk 65536" (ours only)
 
 run() {  # run IMPL N: starts N members, waits for all, fails if one fails
-  local prog=$1 n=$2 dir pids=() rc=0
+  local prog=$1 n=$2 dir pids=() rc=0 extra=()
+  [ "$prog" = allreduce_bench ] && extra=("${EXTRA[@]}")
   dir=$(mktemp -d)
   for ((r = 0; r < n; r++)); do
-    "$BIN/$prog" --rank "$r" --n "$n" --dir "$dir" --floats "$FLOATS" --iters "$ITERS" "${EXTRA[@]}" >"$dir/out.$r" &
+    "$BIN/$prog" --rank "$r" --n "$n" --dir "$dir" --floats "$FLOATS" --iters "$ITERS" "${extra[@]}" >"$dir/out.$r" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
@@ -28,5 +29,5 @@ run() {  # run IMPL N: starts N members, waits for all, fails if one fails
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $FLOATS floats, $ITERS iterations"
 for n in $NS; do
   run allreduce_bench "$n"
-  if [ -x "$BIN/gloo_allreduce" ]; then EXTRA=() run gloo_allreduce "$n"; else echo "gloo_allreduce not built (libgloo-dev)"; fi
+  if [ -x "$BIN/gloo_allreduce" ]; then run gloo_allreduce "$n"; else echo "gloo_allreduce not built (libgloo-dev)"; fi
 done
