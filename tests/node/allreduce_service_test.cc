@@ -15,6 +15,7 @@
 
 #include "p2p/host.h"
 #include "trainer/node/allreduce_service.h"
+#include "trainer/node/node_network.h"
 
 using namespace noloco;
 using namespace noloco::node;
@@ -193,4 +194,36 @@ TEST_CASE("allreduce service: a budget that runs out gives an error and the vect
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.status().code() == StatusCode::kTimeout);
   REQUIRE(v == std::vector<float>{1.f, 2.f, 3.f});
+}
+
+TEST_CASE("allreduce service: NodeNetwork serves it on the node's own host", "[allreduce]") {
+  std::vector<std::unique_ptr<NodeNetwork>> nets;
+  for (int i = 0; i < 3; ++i) {
+    NetworkOptions o;
+    auto id = p2p::Identity::generate();
+    REQUIRE(id.ok());
+    o.identity = *id;
+    o.listen = *p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0");
+    o.run_id = "net-run";
+    auto net = NodeNetwork::start(std::move(o));
+    REQUIRE(net.ok());
+    nets.push_back(std::move(*net));
+  }
+  std::vector<AllReduceMember> all;
+  for (auto& n : nets) all.push_back({n->peer_id(), n->listen_addr()});
+  std::vector<std::vector<float>> inputs, outputs;
+  for (uint32_t i = 0; i < 3; ++i) inputs.push_back(random_vector(5000, 50 + i));
+  outputs = inputs;
+  std::vector<std::future<Result<AllReduceOutcome>>> calls;
+  for (size_t i = 0; i < 3; ++i)
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      return nets[i]->allreduce().allreduce(outputs[i], 9, all, std::chrono::seconds(60));
+    }));
+  for (size_t i = 0; i < 3; ++i) {
+    auto r = calls[i].get();
+    INFO(r.status().to_string());
+    REQUIRE(r.ok());
+    REQUIRE(r->members.size() == 3);
+    require_close(outputs[i], reference(inputs, {0, 1, 2}));
+  }
 }
