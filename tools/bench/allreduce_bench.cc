@@ -36,6 +36,7 @@ struct Args {
   int rank = -1, n = 0, iters = 10, warmup = 2;
   size_t floats = 2500000;
   uint32_t chunk = 32768, inflight = 4;
+  size_t read_buffer = 0, send_buffer = 0;  // 0: the host's defaults
   std::string dir;
 };
 
@@ -50,6 +51,8 @@ bool parse(int argc, char** argv, Args& a) {
     else if (k == "--warmup") a.warmup = std::stoi(v);
     else if (k == "--chunk") a.chunk = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--inflight") a.inflight = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--read-buffer") a.read_buffer = std::stoull(v);
+    else if (k == "--send-buffer") a.send_buffer = std::stoull(v);
     else return false;
   }
   return a.rank >= 0 && a.n > 0 && a.rank < a.n && !a.dir.empty() && a.iters > 0;
@@ -87,7 +90,10 @@ int main(int argc, char** argv) {
   asio::io_context io;
   auto work = asio::make_work_guard(io);
   auto id = p2p::Identity::generate();
-  auto host = p2p::Host::create(io, *id, {});
+  p2p::HostOptions host_opt;
+  if (a.read_buffer) host_opt.read_buffer_size = a.read_buffer;
+  if (a.send_buffer) host_opt.max_stream_send_buffer = a.send_buffer;
+  auto host = p2p::Host::create(io, *id, host_opt);
   if (!host.ok()) return 1;
   auto bound = (*host)->listen(*p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
   if (!bound.ok()) return 1;
