@@ -8,6 +8,8 @@ ITERS=${2:-10}
 NS=${3:-"4 8"}
 BIN=${BIN:-"$(dirname "$0")/../../build/release/tools/bench"}
 export OMP_WAIT_POLICY=PASSIVE
+# PIN=1: member r runs on CPU r % nproc (both programs). Without it, loopback TCP's wake-ups
+# tend to pull our single-threaded members onto one CPU (docs/benchmarks.md).
 read -r -a EXTRA <<<"${ALLREDUCE_ARGS:-}"  # e.g. ALLREDUCE_ARGS="--chunk 65536" (ours only)
 
 run() {  # run IMPL N: starts N members, waits for all, fails if one fails
@@ -15,7 +17,7 @@ run() {  # run IMPL N: starts N members, waits for all, fails if one fails
   [ "$prog" = allreduce_bench ] && extra=("${EXTRA[@]}")
   dir=$(mktemp -d)
   for ((r = 0; r < n; r++)); do
-    "$BIN/$prog" --rank "$r" --n "$n" --dir "$dir" --floats "$FLOATS" --iters "$ITERS" "${extra[@]}" >"$dir/out.$r" &
+    ${PIN:+taskset -c $((r % $(nproc)))} "$BIN/$prog" --rank "$r" --n "$n" --dir "$dir" --floats "$FLOATS" --iters "$ITERS" "${extra[@]}" >"$dir/out.$r" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
