@@ -24,8 +24,8 @@ constexpr size_t kMaxReadySteps = 64;   // outer steps whose READY we remember
 
 }  // namespace
 
-struct Round {
-  explicit Round(asio::io_context& io) : timer(io) {}
+struct AllReduceRound {
+  explicit AllReduceRound(asio::io_context& io) : timer(io) {}
   std::vector<float> input;  // the caller's vector, kept for a redo
   uint64_t step = 0;
   std::vector<AllReduceMember> expected;  // others
@@ -54,7 +54,7 @@ class AllReduceServiceImpl : public std::enable_shared_from_this<AllReduceServic
   void on_ready(const p2p::PeerId& peer, const AllReduceHeader& h);
   void on_ring_stream(std::shared_ptr<p2p::HostStream> s, Bytes head, const AllReduceHeader& h);
 
-  void start(std::shared_ptr<Round> r);
+  void start(std::shared_ptr<AllReduceRound> r);
   void begin_attempt(uint32_t attempt);
   void send_ready(const AllReduceMember& m);
   void check_gathered();
@@ -77,7 +77,7 @@ class AllReduceServiceImpl : public std::enable_shared_from_this<AllReduceServic
   AllReduceOptions opt;
   uint64_t run_tag;
   bool closed = false;
-  std::shared_ptr<Round> r;  // the running call, if any
+  std::shared_ptr<AllReduceRound> r;  // the running call, if any
   size_t rank = 0;
   RoundId round_id;
   std::map<uint64_t, std::map<p2p::PeerId, uint32_t>> ready;  // step -> peer -> highest attempt
@@ -152,7 +152,7 @@ void AllReduceServiceImpl::on_ring_stream(std::shared_ptr<p2p::HostStream> s, By
 
 // ---------------------------------------------------------------- gathering
 
-void AllReduceServiceImpl::start(std::shared_ptr<Round> round) {
+void AllReduceServiceImpl::start(std::shared_ptr<AllReduceRound> round) {
   if (closed) {
     round->finished = true;
     return round->promise.set_value(Status(StatusCode::kUnavailable, "allreduce: service closed"));
@@ -421,7 +421,7 @@ void AllReduceService::close() {
 
 Result<AllReduceOutcome> AllReduceService::allreduce(std::vector<float>& data, uint64_t outer_step,
                                                      std::vector<AllReduceMember> members, Duration budget) {
-  auto round = std::make_shared<Round>(impl_->io);
+  auto round = std::make_shared<AllReduceRound>(impl_->io);
   round->step = outer_step;
   round->started = Clk::now();
   round->deadline = round->started + std::chrono::duration_cast<Clk::duration>(budget);
