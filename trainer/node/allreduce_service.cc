@@ -2,6 +2,7 @@
 // (docs/protocols/allreduce.md). Only moves bytes and keeps time; the core checks every message.
 #include "trainer/node/allreduce_service.h"
 
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 

@@ -8,8 +8,6 @@
 // thread (it posts to the network thread and waits with a bounded deadline); close() anywhere.
 #pragma once
 
-#include <asio/io_context.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,6 +18,9 @@
 #include "p2p/identity.h"
 #include "p2p/multiaddr.h"
 
+namespace asio {
+class io_context;  // kept out of this header: Asio stays in .cc files outside p2p/
+}
 namespace noloco::p2p {
 class Host;
 }
