@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread          # trainer; OpenBLAS makes matmuls ~12x faster than reference BLAS
   libasio-dev libsodium-dev                  # p2p
+  libgloo-dev                                # tools/bench/gloo_allreduce: the all-reduce we compare against
   librocksdb-dev                             # storage
   libmsgpack-cxx-dev libzstd-dev             # wire payloads, compression
   libxxhash-dev                              # xxh3_64 checksums (codec, store records, checkpoints)

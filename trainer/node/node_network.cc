@@ -97,6 +97,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;
   std::shared_ptr<p2p::Host> host;
+  std::shared_ptr<AllReduceService> allreduce;
   SteadyClock clock;
   std::unique_ptr<p2p::MembershipView> view;
   asio::steady_timer gossip_timer;
@@ -122,6 +123,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
 Status NodeNetworkImpl::start() {
   NOLOCO_ASSIGN_OR_RETURN(host, p2p::Host::create(io, *opt.identity, opt.host));
   NOLOCO_ASSIGN_OR_RETURN(bound, host->listen(opt.listen));
+  AllReduceOptions ar;
+  ar.run_id = opt.run_id;
+  NOLOCO_ASSIGN_OR_RETURN(allreduce, AllReduceService::create(io, host, std::move(ar)));
   announced = opt.announce ? opt.announce->with_peer_id(host->peer_id()) : bound;
   const uint64_t epoch = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -160,6 +164,7 @@ void NodeNetworkImpl::stop() {
   asio::post(io, [this, &closed] {
     stopping = true;
     gossip_timer.cancel();
+    if (allreduce) allreduce->close();
     if (host) host->close();
     closed.set_value();
   });
@@ -604,6 +609,8 @@ TrafficTotals NodeNetwork::traffic() const {
   t.exchanges_served = impl_->served;
   return t;
 }
+
+AllReduceService& NodeNetwork::allreduce() { return *impl_->allreduce; }
 
 void NodeNetwork::stop() {
   if (impl_) impl_->stop();

@@ -4,6 +4,7 @@
 //   /noloco/membership/1.0.0  gossip of signed peer records; the live view partners come from
 //   /noloco/exchange/1.0.0    one outer-step exchange of payloads with one partner
 //   /noloco/state/1.0.0       serve / download the current slow weights
+//   /noloco/allreduce/1.0.0   ring all-reduce among the members at one outer step (DiLoCo baseline)
 //
 // Threading (docs/architecture.md, "Threads"): every p2p object lives on the network thread. The training
 // thread calls the methods below; they post to that thread and, where they return a result,
@@ -27,6 +28,7 @@
 #include "p2p/identity.h"
 #include "p2p/membership.h"
 #include "p2p/multiaddr.h"
+#include "trainer/node/allreduce_service.h"
 #include "trainer/node/exchange_wire.h"
 
 namespace noloco::node {
@@ -120,6 +122,9 @@ class NodeNetwork {
   // Neither answers nor lets in `peer` from now on (the node core decided on a ban).
   void ban(const p2p::PeerId& peer);
   TrafficTotals traffic() const;
+  // The all-reduce over this node's host (docs/protocols/allreduce.md); call it from the
+  // training thread.
+  AllReduceService& allreduce();
 
   // Says GoAway to every peer and joins the network thread. Idempotent.
   void stop();
