@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,8 @@ void print_human(const std::string& line) {
                 short_id(j["peer"]).c_str(), static_cast<long long>(j["outer_step"].get<int64_t>()),
                 human_bytes(j["bytes"].get<double>()).c_str(), j["val_loss_before"].get<double>(),
                 j["val_loss_after"].get<double>());
+  } else if (ev == "checkpoint") {
+    std::printf("checkpoint of outer step %lld written\n", static_cast<long long>(j["outer_step"].get<int64_t>()));
   } else if (ev == "refused") {
     std::printf("refused a payload from %s: %s\n", short_id(j["peer"]).c_str(), j["why"].get<std::string>().c_str());
   } else if (ev == "done") {
@@ -127,6 +130,8 @@ Command register_run(CLI::App& app) {
             };
             const bool json = f->json;
             sinks.on_event = [json](const std::string& line) {
+              static std::mutex mu;  // the checkpoint writer's thread emits too
+              std::lock_guard lock(mu);
               if (json) {
                 std::printf("%s\n", line.c_str());
                 std::fflush(stdout);

@@ -57,7 +57,9 @@ struct NodeOptions {
 
 struct NodeSinks {
   std::function<void(const std::string& addr)> on_listening;  // full multiaddr with /p2p/
-  std::function<void(const std::string& json)> on_event;      // one JSON object per event
+  // One JSON object per event (docs/events.md). Called from the training thread and, for
+  // `checkpoint` events, from the checkpoint writer's thread: the sink must be thread-safe.
+  std::function<void(const std::string& json)> on_event;
 };
 
 struct NodeSummary {

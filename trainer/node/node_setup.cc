@@ -5,6 +5,8 @@
 #include <chrono>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "common/encoding.h"
 #include "common/hash.h"
 #include "common/log.h"
@@ -205,8 +207,14 @@ Result<std::unique_ptr<NodeParts>> open_node(const NodeOptions& o, const NodeSin
   NOLOCO_RETURN_IF_ERROR(open_network(o, *p, self_id));
   if (sinks.on_listening) sinks.on_listening(p->net->listen_addr().to_string());
   storage::CheckpointWriterOptions wo;
-  wo.on_done = [](const Result<storage::CheckpointInfo>& r) {
-    if (!r.ok()) NLOG_ERROR("checkpoint write failed: {}", r.status().to_string());
+  // On the writer's thread. A durable checkpoint is announced, so that tools and tests wait for
+  // it instead of guessing how long a write takes.
+  wo.on_done = [on_event = sinks.on_event](const Result<storage::CheckpointInfo>& r) {
+    if (!r.ok()) return NLOG_ERROR("checkpoint write failed: {}", r.status().to_string());
+    if (on_event)
+      on_event(nlohmann::json{{"event", "checkpoint"}, {"id", r->id}, {"outer_step", r->manifest.outer_step},
+                              {"inner_step", r->manifest.step}}
+                   .dump());
   };
   p->writer = std::make_unique<storage::CheckpointWriter>(*p->store, wo);
   return p;
