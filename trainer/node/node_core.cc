@@ -241,13 +241,13 @@ Next NodeCore::apply() {
 // ---------------------------------------------------------------- DiLoCo: one all-reduce
 
 Next NodeCore::allreduce_or_solo(double now) {
-  // Everyone in the live view that could be at this outer step: not banned, not lagging more
-  // than max_staleness (as for partner choice), not past it (they took this step already).
+  // Everyone in the live view that is not banned and not past this outer step (they took it
+  // already). No staleness bound: advertised steps come by gossip and lag the truth by up to a
+  // gossip round, which in a fast run is several outer steps; waiting for a real laggard is the
+  // barrier's job, bounded by the all-reduce's READY gathering.
   std::vector<PeerRef> members;
-  for (const LivePeer& p : live_) {
-    const int64_t lag = outer_ - static_cast<int64_t>(p.outer_step);
-    if (!strikes_.banned(p.peer) && lag >= 0 && lag <= cfg_.max_staleness) members.push_back(p.peer);
-  }
+  for (const LivePeer& p : live_)
+    if (!strikes_.banned(p.peer) && static_cast<int64_t>(p.outer_step) <= outer_) members.push_back(p.peer);
   if (members.empty()) {  // nobody to average with: the group of one
     Next n = apply();
     n.solo = true;
