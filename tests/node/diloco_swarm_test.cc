@@ -21,27 +21,23 @@ std::vector<json> outer_events(const std::vector<json>& evs) {
   return out;
 }
 
-}  // namespace
-
-TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with identical weights", "[swarm][diloco]") {
-  TempDir t;
-  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--method", "diloco", "--steps", "30",
-                               "--H", "5", "--batch", "4", "--warmup", "5", "--no-data-hash"});
+// A DiLoCo run of `steps` inner steps (H 5) and `n` node processes that wait for each other.
+std::vector<std::unique_ptr<NodeProc>> start_diloco_swarm(const TempDir& t, int n, int steps) {
+  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--method", "diloco", "--steps",
+                               std::to_string(steps), "--H", "5", "--batch", "4", "--warmup", "5", "--no-data-hash"});
   REQUIRE(init.exit_code == 0);
   const std::string run_id = init.out.substr(0, init.out.find('\n'));
   REQUIRE(run_id.size() == 32);
-
-  constexpr int kNodes = 3;
   std::vector<std::unique_ptr<NodeProc>> nodes;
   std::string join;
-  for (int i = 0; i < kNodes; ++i) {
+  for (int i = 0; i < n; ++i) {
     const std::string d = t.sub("n" + std::to_string(i));
     std::filesystem::create_directories(d);
-    // Everyone waits for the two others before its first step; the all-reduce's budget is
+    // Everyone waits for the others before its first step; the all-reduce's budget is
     // generous so that only a real failure (not a slow machine) makes a ring smaller.
     std::vector<std::string> args = {"run", "--db", d + "/db", "--key", d + "/key", "--json", "--threads", "1",
                                      "--eval-windows", "16", "--eval-every", "1", "--exchange-timeout", "120",
-                                     "--min-peers", "2", "--join-wait", "120", "--linger", "60"};
+                                     "--min-peers", std::to_string(n - 1), "--join-wait", "120", "--linger", "60"};
     if (i == 0) args.insert(args.end(), {"--manifest", t.sub("manifest.json")});
     else args.insert(args.end(), {"--run-id", run_id, "--join", join});
     nodes.push_back(std::make_unique<NodeProc>(args, t.sub("n" + std::to_string(i) + ".log")));
@@ -49,6 +45,15 @@ TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with
     REQUIRE(!addr.empty());
     if (i == 0) join = addr;
   }
+  return nodes;
+}
+
+}  // namespace
+
+TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with identical weights", "[swarm][diloco]") {
+  TempDir t;
+  constexpr int kNodes = 3;
+  auto nodes = start_diloco_swarm(t, kNodes, 30);
   for (auto& n : nodes) REQUIRE(n->wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
   for (auto& n : nodes) n->kill(SIGTERM);  // end the linger
   for (auto& n : nodes) CHECK(n->wait_exit() == 0);
@@ -82,6 +87,30 @@ TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with
   }
   // And training happened: the loss after the last step is below the first one's.
   CHECK(val_by_step.rbegin()->second[0] < val_by_step.begin()->second[0]);
+}
+
+TEST_CASE("diloco: when a node is killed the others all-reduce without it and finish the run", "[swarm][diloco]") {
+  TempDir t;
+  auto nodes = start_diloco_swarm(t, 3, 60);  // 12 outer steps
+  REQUIRE(nodes[2]->wait_for([](auto& evs) {
+    for (const auto& e : evs)
+      if (e.value("event", "") == "outer" && e.value("outer_step", 0) >= 2) return true;
+    return false;
+  }));
+  nodes[2]->kill(SIGKILL);
+  CHECK(nodes[2]->wait_exit() == -SIGKILL);
+  // The barrier holds no survivor forever: a dead member's dial is refused, and it is dropped.
+  for (int i = 0; i < 2; ++i) REQUIRE(nodes[i]->wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
+  for (int i = 0; i < 2; ++i) nodes[i]->kill(SIGTERM);  // end the linger
+  for (int i = 0; i < 2; ++i) {
+    INFO("node " << i << ", log " << t.sub("n" + std::to_string(i) + ".log"));
+    CHECK(nodes[i]->wait_exit() == 0);
+    const auto outers = outer_events(nodes[i]->events());
+    REQUIRE(outers.size() == 12);
+    // The last one long after the kill: a ring of the two survivors.
+    CHECK(outers.back()["members"].get<int>() == 2);
+    CHECK(outers.back()["inner_step"].get<int>() == 60);
+  }
 }
 
 }  // namespace noloco::test

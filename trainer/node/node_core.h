@@ -119,7 +119,9 @@ struct Effect {
 };
 
 struct Next {
-  enum class Kind { kWaitPeers, kStateSync, kAdoptState, kTrainPhase, kVerify, kCall, kAllReduce, kApplyOuter, kFinish };
+  enum class Kind {
+    kWaitPeers, kStateSync, kAdoptState, kTrainPhase, kVerify, kCall, kAllReduce, kApplyOuter, kFinish
+  };
   explicit Next(Kind k = Kind::kFinish, double u = 0) : kind(k), until(u) {}
   Kind kind;
   double until = 0;              // kWaitPeers: stop waiting then; kCall, kAllReduce: the deadline

@@ -332,7 +332,7 @@ Step NodeDriver::allreduce(NodeCore& core, const std::vector<PeerRef>& members, 
   }
   mean_delta_ = pseudo_gradient_vector(*p_.replica);
   const auto step = static_cast<uint64_t>(p_.replica->outer_step());
-  NLOG_INFO("all-reduce of outer step {}: {} of {} expected members dialable", step, ring.size() - 1, members.size());
+  NLOG_DEBUG("all-reduce of outer step {}: {} of {} expected members dialable", step, ring.size() - 1, members.size());
   auto out = p_.net->allreduce().allreduce(mean_delta_, step, std::move(ring), seconds(std::max(0.0, until - now())));
   if (!out.ok()) {
     NLOG_WARN("all-reduce of outer step {} failed, solo step: {}", step, out.status().to_string());
