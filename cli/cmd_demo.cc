@@ -1,4 +1,4 @@
-// `noloco demo [--peers N] [--steps S]`: the embedded default. Starts N separate `noloco run`
+// `noloco demo [--peers N] [--steps S] [--method diloco]`: the embedded default. Starts N separate `noloco run`
 // processes on loopback (node 0 from a fresh manifest, the others joining it by run id), shows
 // their progress, and ends with a summary: validation loss before/after per node, exchanges,
 // partners, bytes on the wire (compressed vs raw fp32), and a PNG of the loss curves.
@@ -38,6 +38,7 @@ struct Flags {
   std::string data = "/usr/share/games/fortunes";
   std::string preset = "tiny";
   std::string codec = "bf16";
+  std::string method = "noloco";  // or "diloco": the all-reduce baseline (α 0.3, docs/algorithm.md §3)
   int64_t batch = 8;
   double lr = 5e-3;
   int64_t warmup = 30;
@@ -59,6 +60,8 @@ Result<node::RunManifest> demo_manifest(const Flags& f, Bytes& corpus) {
   m.batch = f.batch;
   m.codec = f.codec;
   m.data = f.data;
+  m.method = f.method;
+  if (m.method == "diloco") m.alpha = 0.3;  // heavy-ball DiLoCo as the NoLoCo paper runs it
   auto loaded = trainer::load_corpus(m.data);
   if (!loaded.ok()) return loaded.status().context("--data");
   corpus = std::move(*loaded);
@@ -114,9 +117,12 @@ int run_demo(const Flags& f) {
   if (!m.ok()) return fail(m.status());
   if (Status st = node::write_manifest_file((dir / "manifest.json").string(), *m); !st.ok()) return fail(st);
   const std::string run_id = node::run_id_of(*m);
-  std::printf("noloco demo: %d nodes on loopback, run %s (%s model, %lld inner steps, H=%lld, codec %s%s)\n",
-              f.peers, run_id.c_str(), m->preset.c_str(), static_cast<long long>(m->steps),
-              static_cast<long long>(m->H), m->codec.c_str(), m->zstd ? "+zstd" : "");
+  // DiLoCo's all-reduce sends fp32: the codec applies to NoLoCo's payloads only.
+  const std::string wire = m->method == "diloco" ? std::string("all-reduce fp32")
+                                                 : "codec " + m->codec + (m->zstd ? "+zstd" : "");
+  std::printf("noloco demo: %d nodes on loopback, method %s, run %s (%s model, %lld inner steps, H=%lld, %s)\n",
+              f.peers, m->method.c_str(), run_id.c_str(), m->preset.c_str(), static_cast<long long>(m->steps),
+              static_cast<long long>(m->H), wire.c_str());
   std::printf("files: %s\n", dir.c_str());
   std::fflush(stdout);
 
@@ -140,7 +146,7 @@ int run_demo(const Flags& f) {
   (void)emulator.reap_all();  // killed on purpose: its exit status says nothing
 
   const double entropy = trainer::bits_to_nats(trainer::unigram_entropy_bits(corpus));
-  const bool all_fell = finish_demo_summary(states, progress, {run_id, dir, f.peers, entropy});
+  const bool all_fell = finish_demo_summary(states, progress, {run_id, dir, f.peers, entropy, m->method});
   if (!all_ok) return 1;
   if (!all_fell && !stop_requested()) {
     std::printf("a node's validation loss did not fall\n");
@@ -161,6 +167,9 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--data", f->data, "corpus")->capture_default_str();
   sub->add_option("--preset", f->preset, "model preset")->capture_default_str();
   sub->add_option("--codec", f->codec, "wire codec: fp32 | bf16 | int8 | int4")->capture_default_str();
+  sub->add_option("--method", f->method, "noloco, or diloco (all-reduce baseline, alpha 0.3)")
+      ->check(CLI::IsMember({"noloco", "diloco"}))
+      ->capture_default_str();
   sub->add_option("--batch", f->batch, "sequences per inner step per node")->capture_default_str();
   sub->add_option("--lr", f->lr, "peak learning rate")->capture_default_str();
   sub->add_option("--warmup", f->warmup, "warm-up steps")->capture_default_str();

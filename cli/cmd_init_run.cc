@@ -27,7 +27,11 @@ Command register_init_run(CLI::App& app) {
   sub->add_option("--preset", m.preset, "model preset: tiny | small | medium | gpt-125m")->capture_default_str();
   sub->add_option("--steps", m.steps, "inner steps of the run")->capture_default_str();
   sub->add_option("--H", m.H, "inner steps per outer step")->capture_default_str();
-  sub->add_option("--alpha", m.alpha, "outer momentum")->capture_default_str();
+  sub->add_option("--method", m.method, "noloco (random pairs) | diloco (all-reduce baseline)")
+      ->capture_default_str();
+  // DiLoCo's α defaults to the paper's heavy-ball baseline (docs/algorithm.md §3), NoLoCo's to 0.5.
+  auto* alpha = sub->add_option("--alpha", m.alpha, "outer momentum (diloco: default 0.3)")
+                    ->capture_default_str();
   sub->add_option("--beta", m.beta, "outer step on the mean pseudo-gradient")->capture_default_str();
   sub->add_option("--gamma", m.gamma, "pull toward the group's mean slow weights")->capture_default_str();
   sub->add_option("--lr", m.lr, "peak inner learning rate")->capture_default_str();
@@ -41,8 +45,9 @@ Command register_init_run(CLI::App& app) {
   sub->add_option("--seed", m.seed, "init seed")->capture_default_str();
   sub->add_option("--private", f->psk_out, "make the run private and write its swarm key to this file");
 
-  return {sub, [f] {
+  return {sub, [f, alpha] {
             node::RunManifest m = f->m;
+            if (m.method == "diloco" && alpha->count() == 0) m.alpha = 0.3;
             if (!f->no_data_hash) {
               auto corpus = trainer::load_corpus(m.data);
               if (!corpus.ok()) return fail(corpus.status().context("--data"));

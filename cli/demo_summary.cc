@@ -33,6 +33,9 @@ std::string mb(double bytes) {
   return b;
 }
 
+// "NoLoCo" / "DiLoCo", as the papers write them.
+std::string method_label(const std::string& method) { return method == "diloco" ? "DiLoCo" : "NoLoCo"; }
+
 void print_table(const std::vector<NodeState>& nodes, const Progress& progress, std::FILE* out) {
   std::fprintf(out, "\n%-6s %-22s %9s %5s  %-34s %s\n", "node", "val loss before -> after", "exchanges", "solo",
                "partners (times mixed)", "wire out: compressed / raw fp32");
@@ -77,7 +80,7 @@ void write_chart(const std::vector<NodeState>& nodes, const DemoSummaryInfo& inf
   std::vector<ChartSeries> series;
   for (const auto& k : nodes) series.push_back({k.name, k.curve});
   ChartOptions co;
-  co.title = "validation loss of " + std::to_string(info.peers) + " NoLoCo nodes";
+  co.title = "validation loss of " + std::to_string(info.peers) + " " + method_label(info.method) + " nodes";
   co.x_label = "inner step";
   co.y_label = "validation loss (nats)";
   const fs::path png = info.dir / "loss_curves.png";
@@ -91,10 +94,11 @@ void write_chart(const std::vector<NodeState>& nodes, const DemoSummaryInfo& inf
 
 bool finish_demo_summary(const std::vector<NodeState>& nodes, const Progress& progress,
                          const DemoSummaryInfo& info, std::FILE* out) {
+  std::fprintf(out, "\nmethod: %s\n", method_label(info.method).c_str());
   print_table(nodes, progress, out);
   std::fprintf(out, "unigram entropy of the corpus: %.4f nats (a model that ignores context)\n",
                info.unigram_entropy_nats);
-  json summary = {{"run_id", info.run_id}, {"nodes", json::array()}};
+  json summary = {{"run_id", info.run_id}, {"method", info.method}, {"nodes", json::array()}};
   bool all_fell = true;
   for (const auto& k : nodes) {
     summary["nodes"].push_back(node_json(k, progress));

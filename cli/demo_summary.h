@@ -16,6 +16,7 @@ struct DemoSummaryInfo {
   std::filesystem::path dir;          // summary.json and loss_curves.png go here
   int peers = 0;                      // named in the chart's title
   double unigram_entropy_nats = 0.0;  // of the corpus: the loss of a model that ignores context
+  std::string method = "noloco";      // the run's method: named in the table, JSON and chart
 };
 
 // Prints the table and totals to `out`, writes dir/summary.json and dir/loss_curves.png (a chart

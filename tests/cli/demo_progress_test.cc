@@ -114,3 +114,21 @@ TEST_CASE("demo progress skips an event with wrongly typed fields and keeps coun
   CHECK(a.solo == 1);
   CHECK(a.curve.size() == 1);  // the start only: "low" is no loss
 }
+
+TEST_CASE("demo progress counts a DiLoCo node's ring bytes as raw fp32 and its all-reduce members as the group") {
+  CapturedOutput out;
+  Progress p(30, out.f);
+  NodeState a;
+  a.name = "node0";
+  p.on_line(a, start_event(kPeerA, 5.5));
+  // A 3-member all-reduce: no payload, 800 ring bytes (fp32 on the wire), then a solo step.
+  p.on_line(a, R"({"event":"outer","method":"diloco","outer_step":1,"inner_step":10,"group":[")" + kPeerB +
+                   R"(","12D3KooWCCCC"],"partner":")" + kPeerB +
+                   R"(","bytes_out":800,"payload_bytes":0,"raw_bytes":400,"members":3,"exchange_s":0.1})");
+  p.on_line(a, R"({"event":"outer","method":"diloco","outer_step":2,"inner_step":20,"group":[],"bytes_out":0,"payload_bytes":0,"raw_bytes":400,"members":1})");
+  CHECK(a.exchanges == 1);
+  CHECK(a.solo == 1);
+  CHECK(a.bytes_out == 800);
+  CHECK(a.raw_out == 800);
+  CHECK(a.group_sizes == std::vector<double>{3, 1});
+}

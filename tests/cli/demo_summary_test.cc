@@ -100,3 +100,17 @@ TEST_CASE("demo summary reports a chart it cannot write and still writes summary
   CHECK(std::filesystem::exists(t.path / "summary.json"));
   CHECK_FALSE(std::filesystem::exists(t.path / "loss_curves.png"));
 }
+
+TEST_CASE("demo summary names the run's method in the table and summary.json") {
+  DemoTempDir t;
+  TwoNodes two;
+  CapturedOutput out;
+  (void)finish_demo_summary(two.nodes, two.progress, {"RUN", t.path, 2, 3.25, "diloco"}, out.f);
+  CHECK(out.text().find("\nmethod: DiLoCo\n") != std::string::npos);
+  CHECK(nlohmann::json::parse(read_text(t.path / "summary.json"))["method"] == "diloco");
+  CapturedOutput plain;
+  DemoTempDir t2;
+  (void)finish_demo_summary(two.nodes, two.progress, {"RUN", t2.path, 2, 3.25}, plain.f);
+  CHECK(plain.text().find("\nmethod: NoLoCo\n") != std::string::npos);
+  CHECK(nlohmann::json::parse(read_text(t2.path / "summary.json"))["method"] == "noloco");
+}

@@ -121,6 +121,7 @@ TEST_CASE("changing any field changes the run id", "[wire][manifest]") {
       {"data_sha256", [](RunManifest& m) { m.data_sha256 = std::string(64, 'a'); }},
       {"seed", [](RunManifest& m) { m.seed = 2; }},
       {"private_network", [](RunManifest& m) { m.private_network = true; }},
+      {"method", [](RunManifest& m) { m.method = "diloco"; }},
   };
   std::set<std::string> ids = {run_id_of(base)};
   for (const auto& [field, edit] : edits) {
@@ -135,6 +136,60 @@ TEST_CASE("changing any field changes the run id", "[wire][manifest]") {
     CHECK(run_id_of(*back) == run_id_of(m));
   }
   CHECK(ids.size() == edits.size() + 1);
+}
+
+TEST_CASE("a noloco manifest keeps the canonical text and run id it had before the method field", "[wire][manifest]") {
+  // Pinned from the default manifest as main wrote it before 'method' existed.
+  const std::string before =
+      R"({"H":20,"alpha":0.5,"batch":16,"beta":0.7,"codec":"bf16","data":"/usr/share/games/fortunes",)"
+      R"("data_sha256":"","gamma":0.7,"lr":0.003,"name":"noloco-run","preset":"tiny",)"
+      R"("private_network":false,"seed":1,"steps":600,"version":1,"warmup":50,)"
+      R"("wire_form":"delta_phi","zstd":true})";
+  const RunManifest m;
+  CHECK(m.method == "noloco");
+  CHECK(manifest_to_json(m) == before);
+  CHECK(run_id_of(m) == "46d62b01d9249932a089541279244a70");
+  auto back = manifest_from_json(before);  // no "method" key: read as noloco
+  REQUIRE(back.ok());
+  CHECK(back->method == "noloco");
+  CHECK(run_id_of(*back) == run_id_of(m));
+  // Written out, "noloco" means the same run: the canonical form leaves it out again.
+  json explicit_noloco = json::parse(before);
+  explicit_noloco["method"] = "noloco";
+  auto spelled = manifest_from_json(explicit_noloco.dump());
+  REQUIRE(spelled.ok());
+  CHECK(manifest_to_json(*spelled) == before);
+}
+
+TEST_CASE("a diloco manifest round-trips with its method and a run id of its own", "[wire][manifest]") {
+  RunManifest m;
+  m.method = "diloco";
+  m.alpha = 0.3;
+  REQUIRE(m.validate().ok());
+  const std::string text = manifest_to_json(m);
+  CHECK(canonical_json(m).at("method") == "diloco");
+  auto back = manifest_from_json(text);
+  REQUIRE(back.ok());
+  CHECK(back->method == "diloco");
+  CHECK(back->alpha == 0.3);
+  CHECK(manifest_to_json(*back) == text);
+  CHECK(run_id_of(*back) == run_id_of(m));
+  CHECK(run_id_of(m) != run_id_of(RunManifest{}));
+}
+
+TEST_CASE("an unknown or mistyped method is refused, naming the key", "[wire][manifest]") {
+  RunManifest m;
+  m.method = "sync";
+  CHECK(message_has(m.validate(), "'method' must be noloco or diloco"));
+  json j = canonical_json(RunManifest{});
+  j["method"] = "DiLoCo";
+  auto r = manifest_from_json(j.dump());
+  REQUIRE_FALSE(r.ok());
+  CHECK(message_has(r.status(), "'method' must be noloco or diloco"));
+  j["method"] = 1;
+  auto t = manifest_from_json(j.dump());
+  REQUIRE_FALSE(t.ok());
+  CHECK(message_has(t.status(), "'method' must be a string"));
 }
 
 TEST_CASE("validate refuses every out-of-range field, naming it", "[wire][manifest]") {

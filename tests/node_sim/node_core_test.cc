@@ -320,3 +320,131 @@ TEST_CASE("node core: a network refusal in the middle of a step leaves the step'
   CHECK(count(s, Effect::Kind::kRecordOutcome) == 0);  // the caller's was delivered with on_verified
   CHECK(count(s, Effect::Kind::kOuterDone) == 1);
 }
+
+// ---------------------------------------------------------------- DiLoCo
+
+namespace {
+
+CoreConfig diloco_config() {
+  CoreConfig c = config();
+  c.method = Method::kDiloco;
+  return c;
+}
+
+const OuterReport* outer_report(const Step& s) {
+  for (const auto& e : s.effects)
+    if (e.kind == Effect::Kind::kOuterDone) return &e.report;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("node core: DiLoCo asks for an all-reduce with the live members, never a call", "[node_core][diloco]") {
+  CoreConfig c = diloco_config();
+  c.exchange_budget_s = 30;
+  c.max_staleness = 2;
+  NodeCore core = started(c, 5);
+  // Callers' payloads are not used; a banned peer and one past our step are left out. A peer
+  // advertising an old step stays in (gossip lags; the all-reduce's gathering bounds the wait).
+  const std::vector<InboxItem> inbox{{3, 5}};
+  std::vector<LivePeer> live{{1, 5}, {2, 4}, {3, 3}, {4, 2}, {6, 6}};
+  for (int i = 0; i < 5; ++i) core.on_peer_misbehaved(2, "bad");  // the fifth strike bans 2
+  REQUIRE(core.banned(2));
+  Step s = core.on_phase_done(100, 60, inbox, live);
+  REQUIRE(s.next.kind == Next::Kind::kAllReduce);
+  CHECK(s.next.until == Approx(130));
+  CHECK(s.next.members == std::vector<PeerRef>{1, 3, 4});  // not 2 (banned) nor 6 (past step 5)
+  CHECK(core.counters().calls == 0);
+  CHECK(core.counters().allreduces == 1);
+
+  // Success: the step uses the mean (not solo), the report names the others of the ring.
+  const std::vector<PeerRef> used{1, 3};
+  s = core.on_allreduce_done(104, true, used, "", live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK_FALSE(s.next.solo);
+  CHECK(s.next.slots.empty());
+  s = core.on_outer_applied(105, live);
+  const OuterReport* rep = outer_report(s);
+  REQUIRE(rep != nullptr);
+  CHECK(rep->allreduce);
+  CHECK_FALSE(rep->called);
+  CHECK(rep->group == used);
+  CHECK(rep->staleness == std::vector<int64_t>{0, 0});
+  CHECK(rep->partner_found);
+  CHECK(rep->exchange_s == Approx(4));
+  CHECK(rep->blocked_s == Approx(5));
+  CHECK(rep->outer_step == 6);
+  CHECK(core.counters().exchanges == 1);
+  CHECK(core.counters().solo_steps == 0);
+  CHECK(core.counters().calls == 0);
+}
+
+TEST_CASE("node core: DiLoCo takes a solo step when the all-reduce fails or nobody is live", "[node_core][diloco]") {
+  NodeCore core = started(diloco_config());
+  const auto live = peers(3);
+  Step s = core.on_phase_done(10, 10, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kAllReduce);
+  CHECK(s.next.members.size() == 3);
+  s = core.on_allreduce_done(20, false, {}, "budget spent", live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK(s.next.solo);
+  s = core.on_outer_applied(20, live);
+  const OuterReport* rep = outer_report(s);
+  REQUIRE(rep != nullptr);
+  CHECK(rep->group.empty());
+  CHECK(rep->failures == std::vector<std::string>{"budget spent"});
+  CHECK(core.counters().solo_steps == 1);
+  CHECK(core.counters().allreduce_failures == 1);
+
+  // A ring of one (everyone else missed the gather) is a solo step with the mean of one.
+  s = core.on_phase_done(30, 20, {}, peers(3, 1));
+  REQUIRE(s.next.kind == Next::Kind::kAllReduce);
+  s = core.on_allreduce_done(36, true, {}, "", live);
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  s = core.on_outer_applied(36, live);
+  CHECK(core.counters().solo_steps == 2);
+
+  // Nobody live: no all-reduce at all, straight to the solo step.
+  s = core.on_phase_done(40, 30, {}, {});
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK(s.next.solo);
+  s = core.on_outer_applied(40, {});
+  CHECK(core.counters().solo_steps == 3);
+  CHECK(core.counters().allreduces == 2);
+  CHECK(core.counters().calls == 0);
+}
+
+TEST_CASE("node core: DiLoCo keeps the checkpoint, resync and stop rules and publishes no payload", "[node_core][diloco]") {
+  CoreConfig c = diloco_config();
+  c.checkpoint_every = 2;
+  c.resync_behind = 8;
+  c.stop_after_outer = 3;
+  c.want_peers = 1;
+  NodeCore core(c);
+  // A resumed node (outer 1) publishes its state but no exchange payload.
+  Step s = core.on_start(0, 10, 1, peers(1, 1));
+  REQUIRE(s.next.kind == Next::Kind::kTrainPhase);
+  REQUIRE(count(s, Effect::Kind::kPublish) == 1);
+  for (const auto& e : s.effects)
+    if (e.kind == Effect::Kind::kPublish) CHECK_FALSE(e.with_payload);
+  std::vector<int64_t> checkpoints;
+  for (int r = 1; r <= 3; ++r) {
+    const auto live = peers(1, static_cast<uint64_t>(core.outer_step()));
+    s = core.on_phase_done(r, (r + 1) * 10, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kAllReduce);
+    const std::vector<PeerRef> used{1};
+    s = core.on_allreduce_done(r, true, used, "", live);
+    REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+    // The swarm is far ahead after the last step: resync, as under NoLoCo.
+    s = core.on_outer_applied(r, peers(1, r == 3 ? 20 : static_cast<uint64_t>(core.outer_step() + 1)));
+    if (count(s, Effect::Kind::kWriteCheckpoint)) checkpoints.push_back(core.outer_step());
+  }
+  CHECK(checkpoints == std::vector<int64_t>{2, 4});
+  REQUIRE(s.next.kind == Next::Kind::kStateSync);
+  s = core.on_state_fetched(4, true, "", 20, 200);
+  REQUIRE(s.next.kind == Next::Kind::kAdoptState);
+  s = core.on_state_adopted(4, true, "");
+  CHECK(core.outer_step() == 20);
+  CHECK(s.next.kind == Next::Kind::kFinish);  // three outer steps here: stop-after-outer
+  CHECK(s.next.interrupted);
+}

@@ -2,7 +2,8 @@
 // existed (docs/node.md): callers' payloads first, a called partner only when no caller paired
 // with us (or --always-exchange), staleness bound on both, tries and budget per outer step, solo
 // step when nobody answers, resync when far behind, checkpoints every K outer steps, a ban after
-// enough strikes.
+// enough strikes. DiLoCo (Method::kDiloco) replaces the pairing by one all-reduce among the live
+// view at every outer step; everything else (sync, checkpoints, stop rules) is shared.
 #include "trainer/node/node_core.h"
 
 #include <algorithm>
@@ -84,7 +85,7 @@ Next NodeCore::done_sync() {
     // What others get from us before our first outer step here: our state, and our payload
     // when we have trained before (a resumed or synced node).
     Effect e{Effect::Kind::kPublish};
-    e.with_payload = outer_ > 0 || inner_ > 0;
+    e.with_payload = cfg_.method == Method::kNoloco && (outer_ > 0 || inner_ > 0);
     effect(std::move(e));
   }
   return continue_training();
@@ -120,6 +121,7 @@ Step NodeCore::on_phase_done(double now, int64_t inner_step, std::span<const Inb
   slots_.clear();
   tried_.clear();
   report_ = OuterReport{};
+  if (cfg_.method == Method::kDiloco) return step(allreduce_or_solo(now));  // callers are not used
   phase_ = Phase::kInbox;
   // Peers that called us since our last outer step already paired with us (they mixed our
   // snapshot; we mix their payload): their payloads come first.
@@ -234,6 +236,48 @@ Next NodeCore::apply() {
   Next n{Next::Kind::kApplyOuter};
   n.slots = slots_;
   return n;
+}
+
+// ---------------------------------------------------------------- DiLoCo: one all-reduce
+
+Next NodeCore::allreduce_or_solo(double now) {
+  // Everyone in the live view that is not banned and not past this outer step (they took it
+  // already). No staleness bound: advertised steps come by gossip and lag the truth by up to a
+  // gossip round, which in a fast run is several outer steps; waiting for a real laggard is the
+  // barrier's job, bounded by the all-reduce's READY gathering.
+  std::vector<PeerRef> members;
+  for (const LivePeer& p : live_)
+    if (!strikes_.banned(p.peer) && static_cast<int64_t>(p.outer_step) <= outer_) members.push_back(p.peer);
+  if (members.empty()) {  // nobody to average with: the group of one
+    Next n = apply();
+    n.solo = true;
+    return n;
+  }
+  report_.allreduce = true;
+  ++counters_.allreduces;
+  call_started_ = now;
+  phase_ = Phase::kAllReducing;
+  Next n{Next::Kind::kAllReduce, now + cfg_.exchange_budget_s};
+  n.members = std::move(members);
+  return n;
+}
+
+Step NodeCore::on_allreduce_done(double now, bool ok, std::span<const PeerRef> members_used,
+                                 const std::string& failure, std::span<const LivePeer> live) {
+  live_.assign(live.begin(), live.end());
+  report_.exchange_s = now - call_started_;
+  Next n = apply();
+  if (!ok) {
+    ++counters_.allreduce_failures;
+    report_.failures.push_back(failure);
+    n.solo = true;  // the budget is spent: a local step, averaged again at the next outer step
+    return step(n);
+  }
+  report_.group.assign(members_used.begin(), members_used.end());
+  report_.staleness.assign(report_.group.size(), 0);  // a ring only forms among one outer step
+  report_.partner_found = !report_.group.empty();
+  if (report_.partner_found) report_.partner = report_.group.front();
+  return step(n);
 }
 
 Step NodeCore::on_outer_applied(double now, std::span<const LivePeer> live) {

@@ -13,7 +13,9 @@
 //   next kTrainPhase   -> on_phase_done (inner phase to the next multiple of H), or on_stopped
 //   next kVerify       -> on_verified (check payload `slot` numerically)
 //   next kCall         -> on_exchange_reply (one exchange with `peer`, give up at `deadline`)
-//   next kApplyOuter   -> on_outer_applied (NoLoCo step with the payloads in `slots`)
+//   next kApplyOuter   -> on_outer_applied (NoLoCo step with the payloads in `slots`; DiLoCo:
+//                         heavy-ball step with the all-reduced mean Δ, or own Δ when `solo`)
+//   next kAllReduce    -> on_allreduce_done (DiLoCo: mean Δ over `members` plus ourselves)
 //   next kFinish       -> nothing more; final checkpoint and shutdown are the driver's.
 #pragma once
 
@@ -29,14 +31,21 @@
 
 namespace noloco::node {
 
+// How a node combines its work at an outer step (the run manifest's `method`).
+enum class Method {
+  kNoloco,  // random pairs, no barrier (callers first, else one called partner)
+  kDiloco,  // all-reduce of Δ among the live view, heavy-ball outer step (the baseline)
+};
+
 struct CoreConfig {
+  Method method = Method::kNoloco;
   int64_t total_steps = 0;         // the run's inner steps
   int64_t H = 1;                   // inner steps per outer step
   int64_t max_staleness = 4;       // older payloads are not mixed, laggier peers not called
   int64_t resync_behind = 8;       // this far behind the most advanced live peer: state sync
   bool always_exchange = false;    // call a partner even when a caller already paired with us
   int exchange_tries = 3;          // partners tried per outer step
-  double exchange_budget_s = 10.0; // for all tries of one outer step together
+  double exchange_budget_s = 10.0; // for all tries of one outer step together (DiLoCo: the all-reduce)
   int64_t checkpoint_every = 5;    // outer steps between checkpoints (0: never)
   int64_t stop_after_outer = 0;    // stop (interrupted) after this many outer steps (0: never)
   int strikes_to_ban = 5;
@@ -85,6 +94,7 @@ struct OuterReport {
   std::vector<PeerRef> failed_peers;    // per failed try
   double exchange_s = 0;                // time spent calling
   double blocked_s = 0;                 // phase done -> outer step applied
+  bool allreduce = false;               // DiLoCo: an all-reduce was asked for (group: who was in it)
   uint64_t outer_step = 0;              // after the step
 };
 
@@ -109,13 +119,17 @@ struct Effect {
 };
 
 struct Next {
-  enum class Kind { kWaitPeers, kStateSync, kAdoptState, kTrainPhase, kVerify, kCall, kApplyOuter, kFinish };
+  enum class Kind {
+    kWaitPeers, kStateSync, kAdoptState, kTrainPhase, kVerify, kCall, kAllReduce, kApplyOuter, kFinish
+  };
   explicit Next(Kind k = Kind::kFinish, double u = 0) : kind(k), until(u) {}
   Kind kind;
-  double until = 0;              // kWaitPeers: stop waiting then; kCall: the try's deadline
+  double until = 0;              // kWaitPeers: stop waiting then; kCall, kAllReduce: the deadline
   PeerRef peer = 0;              // kStateSync, kAdoptState, kVerify, kCall
   int slot = 0;                  // kVerify
   std::vector<int> slots;        // kApplyOuter: inbox indices and/or kPartnerSlot
+  std::vector<PeerRef> members;  // kAllReduce: the others expected in it (the driver adds itself)
+  bool solo = false;             // kApplyOuter under DiLoCo: own Δ only (no mean to use)
   bool interrupted = false;      // kFinish
 };
 
@@ -127,6 +141,7 @@ struct Step {
 struct CoreCounters {
   int64_t outer_steps = 0, exchanges = 0, solo_steps = 0, resyncs = 0, bans = 0, refused = 0, stale = 0;
   int64_t calls = 0, call_failures = 0, checkpoints = 0;
+  int64_t allreduces = 0, allreduce_failures = 0;  // DiLoCo
 };
 
 class NodeCore {
@@ -144,6 +159,10 @@ class NodeCore {
   Step on_verified(double now, bool ok, const std::string& why);
   Step on_exchange_reply(double now, const ExchangeReply& reply, std::span<const LivePeer> live);
   Step on_outer_applied(double now, std::span<const LivePeer> live);
+  // DiLoCo: the all-reduce ended; `members_used` are the others the mean was taken over (empty:
+  // a ring of one). Not ok: `failure` says why, and the step is taken with our own Δ.
+  Step on_allreduce_done(double now, bool ok, std::span<const PeerRef> members_used, const std::string& failure,
+                         std::span<const LivePeer> live);
   // A peer the network refused on its own (malformed wire message); may be called any time.
   std::vector<Effect> on_peer_misbehaved(PeerRef peer, const std::string& why);
 
@@ -153,7 +172,7 @@ class NodeCore {
   bool banned(PeerRef peer) const { return strikes_.banned(peer); }
 
  private:
-  enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kApplying, kDone };
+  enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kAllReducing, kApplying, kDone };
 
   Next sync_or(double now, int64_t min_ahead, Phase then);
   Next done_sync();
@@ -162,6 +181,7 @@ class NodeCore {
   Next call_or_apply(double now);
   Next next_call(double now);
   Next apply();
+  Next allreduce_or_solo(double now);
   Next finish(bool interrupted);
   void strike(PeerRef peer, const std::string& why);
   void refuse(PeerRef peer, const std::string& why);

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "trainer/node/checkpointing.h"
+#include "trainer/node/diloco_step.h"
 
 namespace noloco::node {
 namespace {
@@ -61,6 +62,7 @@ std::vector<LivePeer> NodeDriver::live() { return peers_.view(p_.net->live_peers
 
 CoreConfig NodeDriver::core_config() const {
   CoreConfig c;
+  c.method = diloco() ? Method::kDiloco : Method::kNoloco;
   c.total_steps = p_.manifest.steps;
   c.H = p_.manifest.H;
   c.max_staleness = o_.max_staleness;
@@ -143,13 +145,25 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
   const std::string partner = rep.partner_found ? peers_.id(rep.partner).to_string() : "";
   std::vector<std::string> group;
   for (PeerRef g : rep.group) group.push_back(peers_.id(g).to_string());
-  json ev = {{"event", "outer"}, {"outer_step", r.outer_step()}, {"inner_step", r.inner_step()},
-             {"loss", last_loss_}, {"tokens_per_s", tokens_per_s_}, {"partner", partner},
-             {"group", group}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
-             {"failures", rep.failures.size()}, {"bytes_out", after.exchange_out - traffic_before_.exchange_out},
-             {"bytes_in", after.exchange_in - traffic_before_.exchange_in}, {"payload_bytes", mine_ ? mine_->size() : 0},
-             {"raw_bytes", p_.numel * 4 * (p_.form == WireForm::kDeltaPhi ? 2 : 1)},
+  // DiLoCo's traffic is the all-reduce's ring messages; NoLoCo's the exchange payloads.
+  const uint64_t bytes_out = diloco() ? (reduced_ ? reduced_->bytes_sent : 0)
+                                      : after.exchange_out - traffic_before_.exchange_out;
+  const uint64_t bytes_in = diloco() ? (reduced_ ? reduced_->bytes_received : 0)
+                                     : after.exchange_in - traffic_before_.exchange_in;
+  json ev = {{"event", "outer"}, {"method", p_.manifest.method}, {"outer_step", r.outer_step()},
+             {"inner_step", r.inner_step()}, {"loss", last_loss_}, {"tokens_per_s", tokens_per_s_},
+             {"partner", partner}, {"group", group}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
+             {"failures", rep.failures.size()}, {"bytes_out", bytes_out}, {"bytes_in", bytes_in},
+             {"payload_bytes", mine_ ? mine_->size() : 0},
+             {"raw_bytes", p_.numel * 4 * (!diloco() && p_.form == WireForm::kDeltaPhi ? 2 : 1)},
              {"live_peers", p_.net->live_peers().size()}, {"lr", r.last_lr()}};
+  if (diloco()) {
+    // members: the ring the mean was taken over, ourselves included (1: a solo step).
+    ev["members"] = reduced_ ? reduced_->members.size() : 1;
+    ev["attempts"] = reduced_ ? reduced_->attempts : 0;
+    ev["allreduce_s"] = reduced_ ? reduced_->seconds : rep.exchange_s;
+    ev["gather_s"] = reduced_ ? reduced_->gather_seconds : 0.0;
+  }
   if (r.outer_step() % o_.eval_every == 0 || r.inner_step() >= p_.manifest.steps) {
     last_val_ = p_.eval();
     ev["val_loss"] = last_val_;
@@ -161,8 +175,8 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
   mr.unix_ms = now_unix_ms();
   mr.loss = last_loss_;
   mr.tokens_per_s = tokens_per_s_;
-  mr.bytes_in = after.exchange_in - traffic_before_.exchange_in;
-  mr.bytes_out = after.exchange_out - traffic_before_.exchange_out;
+  mr.bytes_in = bytes_in;
+  mr.bytes_out = bytes_out;
   mr.partner = partner;
   mr.exchange_ms = rep.exchange_s * 1000.0;
   mr.fields["inner_step"] = static_cast<double>(r.inner_step());
@@ -259,8 +273,11 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
   } while (r.inner_step() % p_.manifest.H != 0 && r.inner_step() < p_.manifest.steps);
   const double phase_s = std::chrono::duration<double>(Clk::now() - phase_start).count();
   tokens_per_s_ = phase_s > 0 ? static_cast<double>(phase_tokens) / phase_s : 0.0;
-  if (r.inner_step() % p_.manifest.H == 0) NOLOCO_RETURN_IF_ERROR(publish(true).context("our payload"));
+  // DiLoCo exchanges no payloads: nothing to build for callers.
+  if (r.inner_step() % p_.manifest.H == 0 && !diloco())
+    NOLOCO_RETURN_IF_ERROR(publish(true).context("our payload"));
   traffic_before_ = p_.net->traffic();
+  reduced_.reset();
   inbox_ = p_.net->take_inbox();
   accepted_.clear();
   answer_.reset();
@@ -301,10 +318,43 @@ Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
   return core.on_exchange_reply(now(), reply, live());
 }
 
-Result<Step> NodeDriver::apply_outer(NodeCore& core, const std::vector<int>& slots) {
-  std::vector<PeerContribution> group;
-  for (int slot : slots) group.push_back(std::move(accepted_.at(slot)));
-  apply_outer_step(*p_.replica, group, p_.params, p_.form);
+Step NodeDriver::allreduce(NodeCore& core, const std::vector<PeerRef>& members, double until) {
+  std::vector<AllReduceMember> ring{{p_.net->peer_id(), p_.net->listen_addr()}};
+  for (PeerRef m : members) {
+    const p2p::PeerRecord* rec = peers_.record(m);
+    if (!rec) continue;
+    for (const auto& text : rec->addrs) {
+      if (auto a = p2p::Multiaddr::parse(text); a.ok()) {
+        ring.push_back({rec->peer, *a});
+        break;
+      }
+    }
+  }
+  mean_delta_ = pseudo_gradient_vector(*p_.replica);
+  const auto step = static_cast<uint64_t>(p_.replica->outer_step());
+  NLOG_DEBUG("all-reduce of outer step {}: {} of {} expected members dialable", step, ring.size() - 1, members.size());
+  auto out = p_.net->allreduce().allreduce(mean_delta_, step, std::move(ring), seconds(std::max(0.0, until - now())));
+  if (!out.ok()) {
+    NLOG_WARN("all-reduce of outer step {} failed, solo step: {}", step, out.status().to_string());
+    return core.on_allreduce_done(now(), false, {}, out.status().to_string(), live());
+  }
+  std::vector<PeerRef> used;
+  for (const auto& id : out->members)
+    if (id != p_.net->peer_id()) used.push_back(peers_.ref(id));
+  reduced_ = std::move(*out);
+  return core.on_allreduce_done(now(), true, used, "", live());
+}
+
+Result<Step> NodeDriver::apply_outer(NodeCore& core, const Next& next) {
+  if (!diloco()) {
+    std::vector<PeerContribution> group;
+    for (int slot : next.slots) group.push_back(std::move(accepted_.at(slot)));
+    apply_outer_step(*p_.replica, group, p_.params, p_.form);
+  } else if (next.solo) {
+    apply_diloco_solo_step(*p_.replica, p_.params.alpha, p_.params.beta);
+  } else {
+    NOLOCO_RETURN_IF_ERROR(apply_diloco_step(*p_.replica, mean_delta_, p_.params.alpha, p_.params.beta));
+  }
   p_.net->set_progress(static_cast<uint64_t>(p_.replica->outer_step()), tokens_per_s_);
   NOLOCO_RETURN_IF_ERROR(publish(false));
   NOLOCO_RETURN_IF_ERROR(drain_events(core));

@@ -48,7 +48,10 @@ class NodeDriver {
   Result<Step> train_phase(NodeCore& core);
   Step verify(NodeCore& core, int slot);
   Step call(NodeCore& core, PeerRef peer, double until);
-  Result<Step> apply_outer(NodeCore& core, const std::vector<int>& slots);
+  // DiLoCo: Δ averaged over ourselves and `members` within the deadline (node_core.h kAllReduce).
+  Step allreduce(NodeCore& core, const std::vector<PeerRef>& members, double until);
+  // NoLoCo with the payloads in `slots`; DiLoCo with the all-reduced mean, or own Δ when `solo`.
+  Result<Step> apply_outer(NodeCore& core, const Next& next);
   // Network events (refused wire messages, peers seen) into the core and the store.
   Status drain_events(NodeCore& core);
   // Final checkpoint, `done` event, linger, shutdown.
@@ -58,6 +61,7 @@ class NodeDriver {
   void emit(const std::string& json);
   void emit_notice(const Notice& n);
   void emit_outer(const OuterReport& r);
+  bool diloco() const { return p_.manifest.method == "diloco"; }
   Status publish(bool with_payload);
 
   NodeParts& p_;
@@ -72,6 +76,8 @@ class NodeDriver {
   std::optional<ReceivedPayload> answer_;     // the partner's answer
   std::map<int, PeerContribution> accepted_;  // verified, by slot
   std::optional<StateFetched> fetched_;
+  std::vector<float> mean_delta_;             // DiLoCo: the all-reduced mean Δ of this outer step
+  std::optional<AllReduceOutcome> reduced_;   // DiLoCo: how it was taken (for the `outer` event)
   TrafficTotals traffic_before_;
   double last_loss_ = 0, tokens_per_s_ = 0, last_val_ = 0, sync_val_before_ = 0;
   std::chrono::steady_clock::time_point sync_started_;

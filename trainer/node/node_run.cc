@@ -57,8 +57,11 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
         case Next::Kind::kCall:
           s = driver.call(core, next.peer, next.until);
           break;
+        case Next::Kind::kAllReduce:
+          s = driver.allreduce(core, next.members, next.until);
+          break;
         case Next::Kind::kApplyOuter: {
-          NOLOCO_ASSIGN_OR_RETURN(s, driver.apply_outer(core, next.slots));
+          NOLOCO_ASSIGN_OR_RETURN(s, driver.apply_outer(core, next));
           break;
         }
         case Next::Kind::kFinish:

@@ -94,8 +94,12 @@ json to_json(const RunManifest& m) {
   j["data_sha256"] = m.data_sha256;
   j["seed"] = m.seed;
   j["private_network"] = m.private_network;
+  if (m.method != "noloco") j["method"] = m.method;  // absent = noloco: older run ids unchanged
   return j;
 }
+
+// Keys a manifest may leave out, with the meaning of their absence (RunManifest's default).
+constexpr const char* kOptionalKey = "method";
 
 // The keys every manifest has, exactly (kept in one place so parser and writer agree).
 const std::set<std::string>& manifest_keys() {
@@ -173,6 +177,7 @@ Status RunManifest::validate() const {
     return bad("data", "must be a path of 1..4096 bytes of UTF-8 without control characters");
   if (!data_sha256.empty() && (data_sha256.size() != 64 || !is_lower_hex(data_sha256)))
     return bad("data_sha256", "must be empty or 64 lowercase hex digits");
+  if (method != "noloco" && method != "diloco") return bad("method", "must be noloco or diloco");
   return Status::Ok();
 }
 
@@ -201,9 +206,10 @@ Result<RunManifest> manifest_from_json(std::string_view text) {
   if (!duplicate.empty()) return bad(duplicate, "appears more than once");
   const auto& keys = manifest_keys();
   for (const auto& [key, value] : j.items())
-    if (!keys.count(key)) return bad(key, "is not a known key");
+    if (!keys.count(key) && key != kOptionalKey) return bad(key, "is not a known key");
   for (const auto& key : keys)
     if (!j.contains(key)) return bad(key, "is missing");
+  const bool has_method = j.contains(kOptionalKey);
 
   RunManifest m;
   int64_t version = 0;
@@ -229,6 +235,9 @@ Result<RunManifest> manifest_from_json(std::string_view text) {
   if (!seed.is_number_unsigned()) return bad("seed", "must be a non-negative integer");
   m.seed = seed.get<uint64_t>();
   NOLOCO_RETURN_IF_ERROR(get_bool(j, "private_network", m.private_network));
+  // Written out as "noloco" it is accepted too: the run id hashes the canonical form, which
+  // leaves the default out either way.
+  if (has_method) NOLOCO_RETURN_IF_ERROR(get_string(j, kOptionalKey, m.method));
   NOLOCO_RETURN_IF_ERROR(m.validate());
   return m;
 }

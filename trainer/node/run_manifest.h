@@ -33,6 +33,10 @@ struct RunManifest {
   std::string data_sha256;          // lowercase hex sha256 of the corpus bytes; empty = unchecked
   uint64_t seed = 1;
   bool private_network = false;     // nodes must run with a PSK
+  // How nodes combine their work at each outer step: "noloco" (random pairs, no barrier) or
+  // "diloco" (all-reduce among the live nodes, heavy-ball outer step). The canonical form carries
+  // the key only when it is not "noloco", so manifests from before the field keep their run id.
+  std::string method = "noloco";
 
   // kInvalidArgument naming the first field out of range (ranges: docs/protocols/run.md).
   Status validate() const;

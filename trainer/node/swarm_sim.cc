@@ -335,6 +335,11 @@ void Swarm::drive(int i, Step st) {
       }
       case Next::Kind::kStateSync: start_fetch(i, static_cast<int>(next.peer)); return;
       case Next::Kind::kCall: start_call(i, static_cast<int>(next.peer), next.until); return;
+      case Next::Kind::kAllReduce:
+        // Not reached: the simulator models NoLoCo only (its cores never get Method::kDiloco).
+        // Were it asked, a failed all-reduce is a solo step, which keeps the run well-defined.
+        st = s.core->on_allreduce_done(now_, false, {}, "the swarm simulator has no all-reduce", view(i));
+        continue;
       case Next::Kind::kFinish:
         s.done = true;
         s.up = false;  // a finished node stops answering (no --linger)
