@@ -7,8 +7,6 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +17,7 @@
 #include <thread>
 
 #include "p2p/host.h"
+#include "tools/bench/allreduce_bench_args.h"
 #include "trainer/node/allreduce_service.h"
 
 using namespace noloco;
@@ -26,36 +25,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double cpu_seconds() {  // user + system, all threads of this process
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::cpu_seconds;
 
-struct Args {
-  int rank = -1, n = 0, iters = 10, warmup = 2;
-  size_t floats = 2500000;
+struct Args : bench::MemberArgs {
   uint32_t chunk = 32768, inflight = 4;
   size_t read_buffer = 0, send_buffer = 0;  // 0: the host's defaults
-  std::string dir;
 };
 
 bool parse(int argc, char** argv, Args& a) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--rank") a.rank = std::stoi(v);
-    else if (k == "--n") a.n = std::stoi(v);
-    else if (k == "--dir") a.dir = v;
-    else if (k == "--floats") a.floats = std::stoull(v);
-    else if (k == "--iters") a.iters = std::stoi(v);
-    else if (k == "--warmup") a.warmup = std::stoi(v);
-    else if (k == "--chunk") a.chunk = static_cast<uint32_t>(std::stoul(v));
+    if (a.take(k, v)) continue;
+    if (k == "--chunk") a.chunk = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--inflight") a.inflight = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--read-buffer") a.read_buffer = std::stoull(v);
     else if (k == "--send-buffer") a.send_buffer = std::stoull(v);
     else return false;
   }
-  return a.rank >= 0 && a.n > 0 && a.rank < a.n && !a.dir.empty() && a.iters > 0;
+  return a.valid();
 }
 
 // Publishes our address and waits for everyone's (a file per member, written by rename).

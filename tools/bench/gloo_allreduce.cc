@@ -9,8 +9,6 @@
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/transport/tcp/device.h>
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,32 +17,17 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench/allreduce_bench_args.h"
+
 namespace {
 
-double cpu_seconds() {  // user + system, all threads of this process
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-struct Args {
-  int rank = -1, n = 0, iters = 10, warmup = 2;
-  size_t floats = 2500000;
-  std::string dir;
-};
+using noloco::bench::cpu_seconds;
+using Args = noloco::bench::MemberArgs;
 
 bool parse(int argc, char** argv, Args& a) {
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--rank") a.rank = std::stoi(v);
-    else if (k == "--n") a.n = std::stoi(v);
-    else if (k == "--dir") a.dir = v;
-    else if (k == "--floats") a.floats = std::stoull(v);
-    else if (k == "--iters") a.iters = std::stoi(v);
-    else if (k == "--warmup") a.warmup = std::stoi(v);
-    else return false;
-  }
-  return a.rank >= 0 && a.n > 0 && a.rank < a.n && !a.dir.empty() && a.iters > 0;
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (!a.take(argv[i], argv[i + 1])) return false;
+  return a.valid();
 }
 
 }  // namespace
