@@ -43,6 +43,7 @@ struct Flags {
   double lr = 5e-3;
   int64_t warmup = 30;
   double slowdown_last = 1.0;
+  std::vector<double> slowdowns;  // cycled over the nodes (cli/demo_nodes.h)
   bool pin = false;
   std::string net;      // "": loopback as it is; else a linkemu profile (cli/demo_net.h)
   std::string linkemu;  // the linkemu binary (default: next to this build's noloco)
@@ -126,7 +127,8 @@ int run_demo(const Flags& f) {
   std::printf("files: %s\n", dir.c_str());
   std::fflush(stdout);
 
-  const DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin};
+  const DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin,
+                        f.slowdowns};
   Swarm emulator, swarm;
   const auto net = start_net(emulator, f, dir, nodes.exe);
   if (!net.ok()) return fail(net.status());
@@ -173,6 +175,11 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--batch", f->batch, "sequences per inner step per node")->capture_default_str();
   sub->add_option("--lr", f->lr, "peak learning rate")->capture_default_str();
   sub->add_option("--warmup", f->warmup, "warm-up steps")->capture_default_str();
+  sub->add_option("--slowdowns", f->slowdowns,
+                  "speed factors cycled over the nodes, e.g. 1,1,2,4 (node i: the (i mod 4)-th); overrides "
+                  "--slowdown-last")
+      ->delimiter(',')
+      ->check(CLI::Range(1.0, 1000.0));
   sub->add_option("--slowdown-last", f->slowdown_last, "make the last node this many times slower")
       ->capture_default_str();
   sub->add_option("--net", f->net,

@@ -25,9 +25,12 @@ NodeLaunch demo_node_launch(const DemoNodes& nodes, int i) {
             // cores drift several outer steps apart: allow that before passing a partner over or
             // re-syncing.
             "--max-staleness", "10", "--resync-behind", "20"};
-  if (i == nodes.peers - 1 && nodes.slowdown_last > 1.0) {
+  const double slowdown = !nodes.slowdowns.empty() ? nodes.slowdowns[static_cast<size_t>(i) % nodes.slowdowns.size()]
+                          : i == nodes.peers - 1 ? nodes.slowdown_last
+                                                 : 1.0;
+  if (slowdown > 1.0) {
     l.args.push_back("--slowdown");
-    l.args.push_back(std::to_string(nodes.slowdown_last));
+    l.args.push_back(std::to_string(slowdown));
   }
   return l;
 }

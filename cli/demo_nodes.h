@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cli/demo_swarm.h"
 
@@ -16,6 +17,9 @@ struct DemoNodes {
   int peers = 4;
   double slowdown_last = 1.0;  // > 1: the last node's inner steps take this many times longer
   bool pin = false;            // pin node i to CPU pin_cpu_for(i)
+  // Speed factors cycled over the nodes (node i gets slowdowns[i % size]); overrides
+  // slowdown_last when not empty. "1,1,2,4": a mix of fast and slow machines.
+  std::vector<double> slowdowns = {};
 };
 
 std::string demo_node_name(int i);

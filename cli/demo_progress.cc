@@ -17,6 +17,10 @@ std::string tail6(const std::string& s) { return s.substr(s.size() > 6 ? s.size(
 Progress::Progress(int64_t outer_total, std::FILE* out)
     : outer_total_(outer_total), print_every_(std::max<int64_t>(1, outer_total / 10)), out_(out) {}
 
+double Progress::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
 std::string Progress::label(const std::string& peer) const {
   auto it = name_of_.find(peer);
   return it != name_of_.end() ? it->second : tail6(peer);
@@ -58,6 +62,7 @@ void Progress::on_start(NodeState& c, const json& j) {
   c.first_val = j.value("val_loss", 0.0);
   c.have_first = true;
   c.curve.emplace_back(static_cast<double>(j.value("inner_step", 0)), c.first_val);
+  c.timeline.push_back({seconds(), static_cast<double>(j.value("inner_step", 0)), c.first_val, 0.0});
   std::fprintf(out_, "%-6s started  peer ...%s  val loss %.4f\n", c.name.c_str(), tail6(c.peer).c_str(), c.first_val);
 }
 
@@ -72,6 +77,7 @@ void Progress::on_outer(NodeState& c, json& j) {
   c.bytes_out += j.value("bytes_out", uint64_t{0});
   c.tokens_per_s.push_back(j.value("tokens_per_s", 0.0));
   if (!j.value("partner", std::string()).empty()) c.exchange_s.push_back(j.value("exchange_s", 0.0));
+  c.blocked_s.push_back(j.value("exchange_s", 0.0));
   c.payload_bytes = j.value("payload_bytes", uint64_t{0});
   c.raw_payload = j.value("raw_bytes", uint64_t{0});
   // What the same payloads would have cost as raw fp32 (per payload sent). DiLoCo's ring sends
@@ -82,6 +88,7 @@ void Progress::on_outer(NodeState& c, json& j) {
   if (j.contains("val_loss")) {
     c.last_val = j["val_loss"].get<double>();
     c.curve.emplace_back(static_cast<double>(c.inner), c.last_val);
+    c.timeline.push_back({seconds(), static_cast<double>(c.inner), c.last_val, static_cast<double>(c.bytes_out)});
   }
   if (c.outer % print_every_ == 0) print_outer(c, j);
 }

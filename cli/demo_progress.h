@@ -2,6 +2,7 @@
 // per-node totals the summary needs, and prints a progress line for the notable ones.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -24,6 +25,10 @@ struct NodeState {
   uint64_t bytes_out = 0, raw_out = 0;  // bytes sent, and the same payloads as raw fp32
   std::map<std::string, int> partners;  // peer id -> times mixed
   std::vector<std::pair<double, double>> curve;  // (inner step, val loss)
+  // Per evaluation: seconds since the demo started, inner step, val loss, bytes sent so far (for
+  // loss against wall-clock and against bytes: tools/bench/wan_bench.sh).
+  std::vector<std::vector<double>> timeline;
+  std::vector<double> blocked_s;  // every outer step: seconds waiting on the exchange or all-reduce
   std::vector<double> tokens_per_s, exchange_s, group_sizes;  // per outer step
   uint64_t payload_bytes = 0, raw_payload = 0;  // our payload's size, and as raw fp32 (last outer step)
 };
@@ -48,7 +53,10 @@ class Progress {
   void print_outer(const NodeState& c, const nlohmann::json& j);
   void on_state_sync(NodeState& c, const nlohmann::json& j);
 
+  double seconds() const;  // since this Progress was made (the demo's start)
+
   std::map<std::string, std::string> name_of_;  // peer id -> node name
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   int64_t outer_total_;
   int64_t print_every_;
   std::FILE* out_;

@@ -67,7 +67,7 @@ json node_json(const NodeState& k, const Progress& progress) {
           {"mean_group", mean(k.group_sizes)},
           {"exchange_s_median", median(k.exchange_s)},
           {"payload_bytes", k.payload_bytes}, {"raw_payload_bytes", k.raw_payload},
-          {"curve", k.curve}};
+          {"curve", k.curve}, {"timeline", k.timeline}, {"blocked_s", k.blocked_s}};
 }
 
 // Writing the file itself is kept apart from building its contents.

@@ -132,3 +132,29 @@ TEST_CASE("demo progress counts a DiLoCo node's ring bytes as raw fp32 and its a
   CHECK(a.raw_out == 800);
   CHECK(a.group_sizes == std::vector<double>{3, 1});
 }
+
+TEST_CASE("demo progress keeps a timeline of evaluations with bytes so far, and every outer step's blocked time") {
+  CapturedOutput out;
+  Progress p(30, out.f);
+  NodeState a;
+  a.name = "node0";
+  p.on_line(a, start_event(kPeerA, 5.5));
+  p.on_line(a, R"({"event":"outer","outer_step":1,"inner_step":10,"group":[")" + kPeerB + R"("],"partner":")" +
+                   kPeerB + R"(","bytes_out":300,"payload_bytes":100,"raw_bytes":400,"exchange_s":0.25,"val_loss":4.0})");
+  p.on_line(a, R"({"event":"outer","outer_step":2,"inner_step":20,"group":[],"bytes_out":0,"exchange_s":0})");
+  p.on_line(a, R"({"event":"outer","outer_step":3,"inner_step":30,"group":[")" + kPeerB +
+                   R"("],"bytes_out":100,"payload_bytes":100,"raw_bytes":400,"exchange_s":0.5,"val_loss":3.25})");
+  // One point per evaluation (start, outer steps 1 and 3): time, inner step, val loss, bytes so far.
+  REQUIRE(a.timeline.size() == 3);
+  CHECK(a.timeline[0] == std::vector<double>{a.timeline[0][0], 0, 5.5, 0});
+  CHECK(a.timeline[1][1] == 10);
+  CHECK(a.timeline[1][2] == 4.0);
+  CHECK(a.timeline[1][3] == 300);
+  CHECK(a.timeline[2][1] == 30);
+  CHECK(a.timeline[2][3] == 400);
+  CHECK(a.timeline[0][0] >= 0);
+  CHECK(a.timeline[1][0] >= a.timeline[0][0]);
+  CHECK(a.timeline[2][0] >= a.timeline[1][0]);
+  // Blocked time of every outer step, a caller-paired or solo one (0 s) included.
+  CHECK(a.blocked_s == std::vector<double>{0.25, 0.0, 0.5});
+}

@@ -113,6 +113,19 @@ TEST_CASE("demo node launches share the run flags and differ in how they join") 
   const NodeLaunch middle = joining_node_launch(nodes, 1, "R", "A");
   CHECK(std::count(middle.args.begin(), middle.args.end(), "--slowdown") == 0);
 
+  // A speed pattern cycles over the nodes and replaces --slowdown-last.
+  const DemoNodes mixed{t.path, "/bin/noloco", 5, 8.0, false, {1, 2, 4}};
+  auto slowdown_of = [&](int i) {
+    const auto args = demo_node_launch(mixed, i).args;
+    auto it = std::find(args.begin(), args.end(), "--slowdown");
+    return it == args.end() ? std::string("none") : *(it + 1);
+  };
+  CHECK(slowdown_of(0) == "none");
+  CHECK(slowdown_of(1) == "2.000000");
+  CHECK(slowdown_of(2) == "4.000000");
+  CHECK(slowdown_of(3) == "none");
+  CHECK(slowdown_of(4) == "2.000000");  // not the last node's 8
+
   const DemoNodes pinned{t.path, "/bin/noloco", 2, 1.0, true};
   CHECK(demo_node_launch(pinned, 1).cpu == pin_cpu_for(1));
   CHECK(pin_cpu_for(0) == 0);
