@@ -38,6 +38,7 @@ struct Flags {
   std::string data = "/usr/share/games/fortunes";
   std::string preset = "tiny";
   std::string codec = "bf16";
+  std::string wire = "delta_phi";  // NoLoCo payload: delta_phi (Δ and φ) or theta (θ alone; needs γ = β)
   std::string method = "noloco";  // or "diloco": the all-reduce baseline (α 0.3, docs/algorithm.md §3)
   int64_t batch = 8;
   double lr = 5e-3;
@@ -60,6 +61,7 @@ Result<node::RunManifest> demo_manifest(const Flags& f, Bytes& corpus) {
   m.warmup = f.warmup;
   m.batch = f.batch;
   m.codec = f.codec;
+  m.wire_form = f.wire;
   m.data = f.data;
   m.method = f.method;
   if (m.method == "diloco") m.alpha = 0.3;  // heavy-ball DiLoCo as the NoLoCo paper runs it
@@ -169,6 +171,8 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--data", f->data, "corpus")->capture_default_str();
   sub->add_option("--preset", f->preset, "model preset")->capture_default_str();
   sub->add_option("--codec", f->codec, "wire codec: fp32 | bf16 | int8 | int4")->capture_default_str();
+  sub->add_option("--wire", f->wire, "NoLoCo payload: delta_phi (Δ and φ) or theta (θ alone, one tensor; needs γ = β)")
+      ->capture_default_str();
   sub->add_option("--method", f->method, "noloco, or diloco (all-reduce baseline, alpha 0.3)")
       ->check(CLI::IsMember({"noloco", "diloco"}))
       ->capture_default_str();

@@ -4,7 +4,7 @@
 # A program that prints figures, not a test.
 #
 #   tools/bench/wan_bench.sh [--nodes "8 16"] [--profiles "uniform hetero"] [--steps 300] [--h 10]
-#                            [--preset tiny] [--out out/wan]
+#                            [--preset tiny] [--out out/wan] [--noloco-args "--codec int8 --wire theta"]
 #
 # Per profile and swarm size, two demos: NoLoCo with H = h (bf16+zstd payloads, the demo's
 # default) and DiLoCo with H = 2h and α 0.3 (the paper's baseline setting; its ring sends fp32).
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-nodes="8 16" profiles="uniform hetero" steps=300 h=10 preset=tiny out=out/wan
+nodes="8 16" profiles="uniform hetero" steps=300 h=10 preset=tiny out=out/wan noloco_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=$2; shift 2 ;;
@@ -29,7 +29,8 @@ while [ $# -gt 0 ]; do
     --h) h=$2; shift 2 ;;
     --preset) preset=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --noloco-args) noloco_args=$2; shift 2 ;;  # extra demo flags for the NoLoCo side (codec, wire form)
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "wan_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,12 +44,14 @@ for profile in $profiles; do
   [ "$profile" = hetero ] && speed=(--slowdowns 1,1,2,4)
   for n in $nodes; do
     for method in noloco diloco; do
-      H=$h
+      H=$h extra=()
       [ "$method" = diloco ] && H=$((2 * h))
+      # shellcheck disable=SC2206
+      [ "$method" = noloco ] && extra=($noloco_args)
       dir="$out/${profile}_${n}_${method}"
       echo "== $profile, $n nodes, $method (H=$H)"
       "$bin" demo --peers "$n" --steps "$steps" --H "$H" --preset "$preset" --method "$method" --net "$profile" \
-        "${speed[@]}" --dir "$dir" >"$dir.txt" 2>&1 || echo "wan_bench: the $method demo failed, see $dir.txt" >&2
+        "${speed[@]}" "${extra[@]}" --dir "$dir" >"$dir.txt" 2>&1 || echo "wan_bench: the $method demo failed, see $dir.txt" >&2
       tail -n 4 "$dir.txt" | head -n 1
     done
   done
