@@ -39,6 +39,20 @@ std::vector<std::string> run_sim(SimulateOptions o) {
   return lines;
 }
 
+// Four replicas of the tiny model, H 2, a few steps on the synthetic corpus: a fast simulation.
+SimulateOptions small_sim(const fs::path& corpus) {
+  SimulateOptions o;
+  o.replicas = 4;
+  o.steps = 4;
+  o.H = 2;
+  o.batch = 2;
+  o.eval_every = 2;
+  o.eval_batches = 1;
+  o.threads = 1;
+  o.data = corpus.string();
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("tiny model: validation loss falls well below the unigram entropy in a few dozen steps",
@@ -74,15 +88,7 @@ TEST_CASE("tiny model: validation loss falls well below the unigram entropy in a
 
 TEST_CASE("simulate writes the documented JSON lines and counts bytes", "[simulate]") {
   const fs::path file = write_synthetic_corpus("noloco_sim_test");
-  SimulateOptions o;
-  o.replicas = 4;
-  o.steps = 4;
-  o.H = 2;
-  o.batch = 2;
-  o.eval_every = 2;
-  o.eval_batches = 1;
-  o.threads = 1;
-  o.data = file.string();
+  SimulateOptions o = small_sim(file);
   const int64_t params = parameter_count(*model_preset("tiny"));
 
   SECTION("noloco") {
@@ -182,17 +188,10 @@ TEST_CASE("simulate --whole-stream: data seeds differing only in low bits still 
   // same four offsets to the replicas in another order, and every pairing of four replicas is
   // invariant under that reordering: the runs came out identical.
   const fs::path file = write_synthetic_corpus("noloco_sim_ws_test");
-  SimulateOptions o;
+  SimulateOptions o = small_sim(file);
   o.method = Method::kNoloco;
-  o.replicas = 4;
   o.whole_stream = true;
   o.steps = 2;
-  o.H = 2;
-  o.batch = 2;
-  o.eval_every = 2;
-  o.eval_batches = 1;
-  o.threads = 1;
-  o.data = file.string();
   auto final_loss = [&](uint64_t data_seed) {
     SimulateOptions s = o;
     s.data_seed = data_seed;
@@ -207,15 +206,8 @@ TEST_CASE("simulate --whole-stream: data seeds differing only in low bits still 
 
 TEST_CASE("simulate --partner-lag: the first outer step is unchanged, later ones mix older payloads", "[simulate]") {
   const fs::path file = write_synthetic_corpus("noloco_sim_lag_test");
-  SimulateOptions o;
+  SimulateOptions o = small_sim(file);
   o.method = Method::kNoloco;
-  o.replicas = 4;
-  o.H = 2;
-  o.batch = 2;
-  o.eval_every = 2;
-  o.eval_batches = 1;
-  o.threads = 1;
-  o.data = file.string();
   auto losses = [&](int lag, int64_t steps) {
     SimulateOptions s = o;
     s.partner_lag = lag;
