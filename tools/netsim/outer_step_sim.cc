@@ -50,16 +50,33 @@ std::vector<NodeSpec> make_nodes(const Flags& f, int n) {
   return out;
 }
 
+// "4,8,16" -> {4, 8, 16}; empty when an item is not a positive whole number.
 std::vector<int> parse_sizes(const std::string& text) {
   std::vector<int> out;
   std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(std::stoi(item));
+  for (std::string item; std::getline(ss, item, ',');) {
+    size_t used = 0;
+    int n = 0;
+    try {
+      n = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      return {};
+    }
+    if (used != item.size() || n < 1) return {};
+    out.push_back(n);
+  }
   return out;
 }
 
 int run(const Flags& f) {
   if (f.profile != "uniform" && f.profile != "hetero") {
     std::fprintf(stderr, "outer_step_sim: --profile is uniform or hetero\n");
+    return 2;
+  }
+  const std::vector<int> sizes = parse_sizes(f.sizes);
+  if (sizes.empty()) {
+    std::fprintf(stderr, "outer_step_sim: --sizes takes positive whole numbers separated by commas, not '%s'\n",
+                 f.sizes.c_str());
     return 2;
   }
   std::ofstream csv;
@@ -72,7 +89,7 @@ int run(const Flags& f) {
               static_cast<unsigned long long>(f.seed));
   std::printf("%6s %-15s %10s %12s %12s %14s %10s\n", "nodes", "method", "wall s", "blocked p50", "blocked p99",
               "MB/node/step", "p50 vs pairs");
-  for (int n : parse_sizes(f.sizes)) {
+  for (int n : sizes) {
     ModelConfig c;
     c.nodes = make_nodes(f, n);
     c.payload_bytes = f.payload_mb * 1e6;
