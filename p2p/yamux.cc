@@ -209,7 +209,7 @@ Status Session::handle_new_stream(const Header& h, bool* refused) {
   }
   Stream& s = streams_[id];
   s.last_update = clock_->now();
-  send_control(FrameType::kWindowUpdate, kAck, id, 0);
+  send_control(FrameType::kWindowUpdate, kAck, id, start_window(s));
   emit(Event::Kind::kStreamOpened, id);
   return Status::Ok();
 }
@@ -283,7 +283,7 @@ Result<uint32_t> Session::open_stream() {
   next_stream_id_ += 2;
   Stream& s = streams_[id];
   s.last_update = clock_->now();
-  send_control(FrameType::kWindowUpdate, kSyn, id, 0);
+  send_control(FrameType::kWindowUpdate, kSyn, id, start_window(s));
   return id;
 }
 
@@ -410,6 +410,18 @@ void Session::pump_all() {
   }
 }
 
+uint32_t Session::start_window(Stream& s) {
+  // The caller checked that the initial window fits; the rest is granted only where it fits too.
+  const size_t others = total_recv_target() - s.recv_target;
+  const size_t room = opt_.max_total_receive_window > others ? opt_.max_total_receive_window - others : 0;
+  const uint32_t start =
+      static_cast<uint32_t>(std::max<size_t>(opt_.initial_window, std::min<size_t>(learned_window_, room)));
+  const uint32_t extra = start - s.recv_target;
+  s.recv_target = start;
+  s.recv_available += extra;
+  return extra;
+}
+
 size_t Session::total_recv_target() const {
   size_t total = 0;
   for (const auto& [id, s] : streams_) total += s.recv_target;
@@ -434,6 +446,7 @@ void Session::consume(uint32_t id, size_t n) {
     }
   }
   s.recv_target += grow;
+  learned_window_ = std::max(learned_window_, s.recv_target);
   const uint32_t delta = s.unacked_consumed + grow;
   s.recv_available += delta;
   s.unacked_consumed = 0;

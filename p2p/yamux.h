@@ -147,6 +147,9 @@ class Session {
   void pump_all();
   void maybe_forget(uint32_t id);
   size_t total_recv_target() const;
+  // Window for a new stream (learned, as far as the total cap allows); registers it and returns
+  // the extra grant to put in the SYN/ACK frame.
+  uint32_t start_window(Stream& s);
 
   SessionOptions opt_;
   const Clock* clock_;
@@ -154,6 +157,10 @@ class Session {
   std::vector<Event> events_;
   Bytes output_;
   uint32_t next_stream_id_;
+  // The largest receive window auto-tuning has reached on this session. New streams start with
+  // it (granted in their SYN/ACK frame), so a second exchange over a reused connection does
+  // not climb from 256 KiB again, one round trip per doubling.
+  uint32_t learned_window_ = kInitialWindow;
   bool dead_ = false;
   bool remote_go_away_ = false;
   bool local_go_away_ = false;

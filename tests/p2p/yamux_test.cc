@@ -497,3 +497,52 @@ TEST_CASE("yamux keeps many interleaved streams intact and in order, never over 
     CHECK(got[i] == want[i]);
   }
 }
+
+TEST_CASE("yamux streams opened after auto-tuning start with the learned window, within the total cap", "[yamux]") {
+  SessionOptions server;
+  server.is_client = false;
+  server.max_total_receive_window = 20u * 1024 * 1024;  // room for one learned window, not two
+  Pair p(Pair::opts(true, nullptr), server);
+  p.clock.advance(std::chrono::milliseconds(10));
+  p.settle();
+  auto first = p.a.open_stream();
+  p.settle();
+  // Before any tuning a new stream gets the spec's window.
+  CHECK(p.a.send_window(*first) == kInitialWindow);
+  const Bytes chunk = pattern(64 * 1024);
+  for (int round = 0; round < 400; ++round) {
+    REQUIRE(p.a.write(*first, chunk).ok());
+    p.settle();
+    p.b.consume(*first, take_data(p.eb, *first));
+  }
+  REQUIRE(p.b.receive_window_target(*first) == 16u * 1024 * 1024);
+
+  // A stream the client opens next: the server grants the learned window in its ACK, so the
+  // client may send 16 MiB at once, without waiting for window updates.
+  auto second = p.a.open_stream();
+  p.settle();
+  CHECK(p.b.receive_window_target(*second) == 20u * 1024 * 1024 - 16u * 1024 * 1024);
+  CHECK(p.a.send_window(*second) == p.b.receive_window_target(*second));
+  REQUIRE(p.a.close_write(*first).ok());
+  REQUIRE(p.b.close_write(*first).ok());
+  p.a.reset(*second);
+  p.settle();
+
+  // With the first stream gone the cap has room: a stream the server opens gets the whole
+  // learned window granted in its SYN, and the client may send all of it at once.
+  auto third = p.b.open_stream();
+  p.settle();
+  CHECK(p.b.receive_window_target(*third) == 16u * 1024 * 1024);
+  CHECK(p.a.send_window(*third) == 16u * 1024 * 1024);
+  const Bytes big = pattern(16u * 1024 * 1024);
+  size_t taken = 0;
+  for (int i = 0; i < 64 && taken < big.size(); ++i) {
+    auto n = p.a.write(*third, ByteView(big).subspan(taken));
+    REQUIRE(n.ok());
+    taken += *n;
+    p.settle();
+  }
+  CHECK(taken == big.size());
+  CHECK(data_of(p.eb, *third) == big);
+  CHECK_FALSE(p.b.dead());
+}
