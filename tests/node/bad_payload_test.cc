@@ -72,20 +72,29 @@ class Attacker {
 
   // Sends `bytes` on a new /noloco/exchange/1.0.0 stream and reads the answer until the stream
   // ends; returns whether an answer arrived (a refused payload gets the stream reset instead).
-  bool send(const std::string& addr, Bytes bytes) {
-    std::promise<bool> done;
+  // With close == false the stream stays open for writing: the answer must come without the
+  // end of our payload (the node answers once the header is accepted).
+  bool send(const std::string& addr, Bytes bytes, bool close = true) {
+    // Shared: after a timed-out wait the callbacks may still run.
+    auto done = std::make_shared<std::promise<bool>>();
     auto target = p2p::Multiaddr::parse(addr);
     REQUIRE(target.ok());
-    asio::post(io_, [&, bytes = std::move(bytes)]() mutable {
-      host_->new_stream(*target, {std::string(node::kExchangeProtocolId)},
-                        [&, bytes = std::move(bytes)](Result<std::shared_ptr<p2p::HostStream>> s) mutable {
-                          if (!s.ok()) return done.set_value(false);
+    asio::post(io_, [this, done, close, target = *target, bytes = std::move(bytes)]() mutable {
+      host_->new_stream(target, {std::string(node::kExchangeProtocolId)},
+                        [done, close, bytes = std::move(bytes)](Result<std::shared_ptr<p2p::HostStream>> s) mutable {
+                          if (!s.ok()) return done->set_value(false);
                           (*s)->write(std::move(bytes));
-                          (*s)->close_write();
-                          (*s)->read_to_end(64u << 20, [&](Result<Bytes> r) { done.set_value(r.ok() && !r->empty()); });
+                          if (close) (*s)->close_write();
+                          (*s)->read_to_end(64u << 20, [done, s = *s](Result<Bytes> r) {
+                            s->reset();
+                            done->set_value(r.ok() && !r->empty());
+                          });
                         });
     });
-    return done.get_future().get();
+    // A guard against a hang, not a timing assertion: a missing answer fails the test.
+    auto fut = done->get_future();
+    if (fut.wait_for(std::chrono::seconds(120)) != std::future_status::ready) return false;
+    return fut.get();
   }
 
  private:
@@ -134,8 +143,10 @@ TEST_CASE("swarm: wrong-run, truncated, wrong-shape and NaN payloads are refused
   // Refused by the wire checks, before anything is kept: the stream is reset, no answer.
   CHECK_FALSE(bad.send(node.address(), node::encode_payload(payload("another-run", numel, fp32_message(numel, 0.0f),
                                                                      fp32_message(numel, 0.0f)))));
+  // A truncated payload: its header is well-formed, so the node may already have answered (it
+  // answers once the header is accepted); what matters is that it is refused (reasons below).
   Bytes whole = node::encode_payload(payload(run_id, numel, fp32_message(numel, 0.0f), fp32_message(numel, 0.0f)));
-  CHECK_FALSE(bad.send(node.address(), Bytes(whole.begin(), whole.begin() + whole.size() / 2)));
+  (void)bad.send(node.address(), Bytes(whole.begin(), whole.begin() + whole.size() / 2));
   CHECK_FALSE(bad.send(node.address(), node::encode_payload(payload(run_id, numel - 1, fp32_message(numel - 1, 0.0f),
                                                                      fp32_message(numel - 1, 0.0f)))));
   // Each refusal is reported with its reason once the node has taken its next outer step.
@@ -185,6 +196,46 @@ TEST_CASE("swarm: wrong-run, truncated, wrong-shape and NaN payloads are refused
       CHECK(p["score"].get<double>() < 0);
     }
   CHECK(found);
+}
+
+TEST_CASE("swarm: a node answers an exchange once the caller's header is accepted, before the tensors arrive",
+          "[swarm]") {
+  TempDir t;
+  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "100000", "--H", "5",
+                               "--batch", "4", "--codec", "fp32", "--zstd", "false"});
+  REQUIRE(init.exit_code == 0);
+  const std::string run_id = init.out.substr(0, 32);
+  NodeProc node({"run", "--db", t.sub("db"), "--key", t.sub("key"), "--json", "--threads", "1", "--manifest",
+                 t.sub("manifest.json"), "--eval-windows", "8", "--eval-every", "1000"},
+                t.sub("node.log"));
+  REQUIRE(!node.address().empty());
+  REQUIRE(node.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 1; }));
+  const uint64_t numel = node.events_of("start").at(0)["params"].get<uint64_t>();
+
+  Attacker caller;
+  node::PayloadHeader h;
+  h.run_id = run_id;
+  h.sender = caller.peer();
+  h.outer_step = 1;
+  h.inner_step = 5;
+  h.numel = numel;
+  Bytes whole = node::encode_payload(
+      node::make_payload(h, {{"delta", fp32_message(numel, 0.0f)}, {"phi", fp32_message(numel, 0.0f)}}));
+  // Only the header frame and a few tensor bytes, and the stream left open: the whole answer
+  // (the node's snapshot) still comes back, so the two payloads can cross the link together.
+  node::PayloadReader probe(node::ExchangeExpectations{run_id, numel, node::WireForm::kDeltaPhi, whole.size(), caller.peer()});
+  size_t head = 0;
+  while (!probe.header_accepted()) {
+    REQUIRE(probe.feed(ByteView(whole.data() + head, 1)).ok());
+    ++head;
+  }
+  CHECK(caller.send(node.address(), Bytes(whole.begin(), whole.begin() + head + 100), /*close=*/false));
+  // The caller then went away with its payload cut short: nothing of it may reach the model.
+  const int64_t outer_seen = NodeProc::max_outer(node.events());
+  REQUIRE(node.wait_for([&](auto& evs) { return NodeProc::max_outer(evs) >= outer_seen + 1; }));
+  node.kill(SIGTERM);
+  CHECK(node.wait_exit() == 0);
+  for (const auto& e : node.events_of("outer")) CHECK(e["group"].empty());
 }
 
 }  // namespace noloco::test

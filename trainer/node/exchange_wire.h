@@ -94,6 +94,9 @@ class PayloadReader {
   explicit PayloadReader(ExchangeExpectations expect);
   Status feed(ByteView bytes);
   bool done() const;
+  // The header frame arrived and passed check_header (the tensors may still be on the way):
+  // enough to know who sends what for which run, so a server can start its answer.
+  bool header_accepted() const { return have_header_ && state_ != State::kFailed; }
   Result<Payload> take();   // once done (moves out)
   Status finish();          // at end of stream: kTruncated unless done
   uint64_t bytes_received() const;

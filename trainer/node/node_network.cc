@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "common/hash.h"
 #include "common/log.h"
@@ -42,9 +43,10 @@ std::optional<p2p::Multiaddr> dial_addr(const p2p::PeerRecord& rec) {
 }
 
 // Reads a whole exchange payload from a stream into a PayloadReader.
+// on_header (optional) runs once, as soon as the header frame is accepted, before the tensors.
 void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<PayloadReader> reader,
-                  std::function<void(Result<Payload>)> done) {
-  stream->read_some([stream, reader, done](Result<Bytes> chunk) {
+                  std::function<void(Result<Payload>)> done, std::function<void()> on_header = {}) {
+  stream->read_some([stream, reader, done, on_header](Result<Bytes> chunk) mutable {
     if (!chunk.ok()) return done(chunk.status());
     if (chunk->empty()) {
       if (Status st = reader->finish(); !st.ok()) return done(st);
@@ -54,8 +56,9 @@ void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<Paylo
       stream->reset();
       return done(st);
     }
+    if (on_header && reader->header_accepted()) std::exchange(on_header, {})();
     if (reader->done()) return done(reader->take());
-    read_payload(stream, reader, done);
+    read_payload(stream, reader, done, std::move(on_header));
   });
 }
 
@@ -277,39 +280,51 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
   if (banned.count(peer)) return s->reset();
   auto reader = std::make_shared<PayloadReader>(expect_from(peer));
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
-  read_payload(s, reader, [weak, s, peer, reader](Result<Payload> p) {
+  // Answer with our latest completed snapshot, whatever phase we are in (no barrier), as soon as
+  // the caller's header checks out: the two payloads then cross the link at the same time
+  // instead of one after the other. The caller's tensors are still verified in full below.
+  auto answered = std::make_shared<bool>(false);
+  auto answer = [weak, s, answered] {
     auto self = weak.lock();
-    if (!self) return;
-    if (!p.ok()) {
-      s->reset();
-      if (p.status().code() == StatusCode::kUnavailable) return;  // the caller went away
-      NLOG_WARN("refused exchange payload from {}: {}", peer.to_string(), p.status().to_string());
-      self->strike_local(peer, p.status().to_string());
-      return;
-    }
-    self->ex_in += reader->bytes_received();
-    // Answer with our latest completed snapshot, whatever phase we are in (no barrier).
-    std::shared_ptr<const Bytes> answer = self->exchange_payload;
-    Bytes out = answer ? *answer : encode_payload(make_error_payload("no snapshot yet"));
+    if (!self || *answered) return;
+    *answered = true;
+    std::shared_ptr<const Bytes> snapshot = self->exchange_payload;
+    Bytes out = snapshot ? *snapshot : encode_payload(make_error_payload("no snapshot yet"));
     self->ex_out += out.size();
     s->write(std::move(out));
     s->close_write();
-    if (p->header.error.empty()) {
-      ++self->served;
-      std::lock_guard lock(self->mu);
-      auto it = self->inbox.find(peer);
-      if (it == self->inbox.end() || it->second.payload.header.outer_step <= p->header.outer_step) {
-        if (it == self->inbox.end() && self->inbox.size() >= self->opt.max_inbox) {
-          // Full: drop the stalest entry to make room.
-          auto oldest = std::min_element(self->inbox.begin(), self->inbox.end(), [](auto& a, auto& b) {
-            return a.second.payload.header.outer_step < b.second.payload.header.outer_step;
-          });
-          self->inbox.erase(oldest);
+  };
+  read_payload(
+      s, reader,
+      [weak, s, peer, reader, answer](Result<Payload> p) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!p.ok()) {
+          s->reset();
+          if (p.status().code() == StatusCode::kUnavailable) return;  // the caller went away
+          NLOG_WARN("refused exchange payload from {}: {}", peer.to_string(), p.status().to_string());
+          self->strike_local(peer, p.status().to_string());
+          return;
         }
-        self->inbox[peer] = ReceivedPayload{peer, std::move(*p)};
-      }
-    }
-  });
+        self->ex_in += reader->bytes_received();
+        answer();  // an error header has no tensors: answer now if not yet
+        if (p->header.error.empty()) {
+          ++self->served;
+          std::lock_guard lock(self->mu);
+          auto it = self->inbox.find(peer);
+          if (it == self->inbox.end() || it->second.payload.header.outer_step <= p->header.outer_step) {
+            if (it == self->inbox.end() && self->inbox.size() >= self->opt.max_inbox) {
+              // Full: drop the stalest entry to make room.
+              auto oldest = std::min_element(self->inbox.begin(), self->inbox.end(), [](auto& a, auto& b) {
+                return a.second.payload.header.outer_step < b.second.payload.header.outer_step;
+              });
+              self->inbox.erase(oldest);
+            }
+            self->inbox[peer] = ReceivedPayload{peer, std::move(*p)};
+          }
+        }
+      },
+      answer);
 }
 
 struct NodeNetworkImpl::Attempt {
