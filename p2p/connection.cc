@@ -1,5 +1,6 @@
 #include "p2p/connection.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace noloco::p2p {
@@ -234,9 +235,12 @@ Status ConnectionCore::process_session() {
         } else {
           // The peer gave up before agreeing on a protocol.
           const bool inbound = it->second.inbound;
+          const bool lazy = it->second.lazy;
           streams_.erase(it);
           session_->reset(id);
-          if (!inbound) {
+          if (lazy) {
+            emit(ConnectionEvent::Kind::kStreamReset, id);
+          } else if (!inbound) {
             ConnectionEvent e;
             e.kind = ConnectionEvent::Kind::kStreamFailed;
             e.stream = id;
@@ -250,7 +254,7 @@ Status ConnectionCore::process_session() {
       case K::kStreamClosed: {
         auto it = streams_.find(id);
         if (it == streams_.end()) break;
-        const bool ready = it->second.ready;
+        const bool ready = it->second.announced();
         const bool inbound = it->second.inbound;
         streams_.erase(it);
         if (ready) {
@@ -267,7 +271,7 @@ Status ConnectionCore::process_session() {
       }
       case K::kWritable: {
         auto it = streams_.find(id);
-        if (it != streams_.end() && it->second.ready) emit(ConnectionEvent::Kind::kWritable, id);
+        if (it != streams_.end() && it->second.announced()) emit(ConnectionEvent::Kind::kWritable, id);
         break;
       }
       case K::kGoAway:
@@ -308,9 +312,12 @@ void ConnectionCore::on_stream_bytes(uint32_t id, StreamState& st, Bytes data) {
   if (!out.empty()) (void)session_->write(id, out);
   if (!fs.ok()) {
     const bool inbound = st.inbound;
+    const bool lazy = st.lazy;
     streams_.erase(id);
     session_->reset(id);
-    if (!inbound) {
+    if (lazy) {
+      emit(ConnectionEvent::Kind::kStreamReset, id);
+    } else if (!inbound) {
       ConnectionEvent e;
       e.kind = ConnectionEvent::Kind::kStreamFailed;
       e.stream = id;
@@ -320,16 +327,19 @@ void ConnectionCore::on_stream_bytes(uint32_t id, StreamState& st, Bytes data) {
     return;
   }
   if (!done) return;
+  const bool announced = st.lazy;
   st.ready = true;
   st.listener.reset();
   st.dialer.reset();
   st.credit = leftover.size();
-  ConnectionEvent e;
-  e.kind = ConnectionEvent::Kind::kStreamReady;
-  e.stream = id;
-  e.inbound = st.inbound;
-  e.protocol = std::move(protocol);
-  emit(std::move(e));
+  if (!announced) {
+    ConnectionEvent e;
+    e.kind = ConnectionEvent::Kind::kStreamReady;
+    e.stream = id;
+    e.inbound = st.inbound;
+    e.protocol = std::move(protocol);
+    emit(std::move(e));
+  }
   if (!leftover.empty()) {
     ConnectionEvent d;
     d.kind = ConnectionEvent::Kind::kData;
@@ -344,17 +354,29 @@ Result<uint32_t> ConnectionCore::open_stream(std::vector<std::string> protocols)
   if (!session_) return Status(StatusCode::kUnavailable, "connection not upgraded yet");
   if (protocols.empty()) return invalid_argument("open_stream: no protocol given");
   NOLOCO_ASSIGN_OR_RETURN(uint32_t id, session_->open_stream());
+  const bool lazy = protocols.size() == 1 && std::find(opt_.lazy_protocols.begin(), opt_.lazy_protocols.end(),
+                                                       protocols[0]) != opt_.lazy_protocols.end();
+  std::string protocol = protocols[0];
   StreamState& st = streams_[id];
   st.dialer = std::make_unique<MultistreamDialer>(std::move(protocols));
   Bytes out = st.dialer->take_output();
   (void)session_->write(id, out);
+  if (lazy) {
+    // Writes queue behind the proposal in the stream's order; the answer is checked when it comes.
+    st.lazy = true;
+    ConnectionEvent e;
+    e.kind = ConnectionEvent::Kind::kStreamReady;
+    e.stream = id;
+    e.protocol = std::move(protocol);
+    emit(std::move(e));
+  }
   return id;
 }
 
 Result<size_t> ConnectionCore::write(uint32_t stream, ByteView data) {
   if (!error_.ok()) return error_;
   auto it = streams_.find(stream);
-  if (it == streams_.end() || !it->second.ready) return Status(StatusCode::kUnavailable, "stream is not open");
+  if (it == streams_.end() || !it->second.announced()) return Status(StatusCode::kUnavailable, "stream is not open");
   // The caller keeps what is not taken until kWritable, so yamux need not copy it aside.
   return session_->write_direct(stream, data);
 }

@@ -45,6 +45,9 @@ struct ConnectionCoreOptions {
   // Protocols we serve on inbound streams; shared with the host, which may update it at any
   // time on the network thread (each inbound stream reads it when it opens).
   std::shared_ptr<const std::vector<std::string>> protocols;
+  // Outbound streams proposing exactly one of these are ready at once (lazy select, see
+  // HostOptions::lazy_select_protocols).
+  std::vector<std::string> lazy_protocols;
 };
 
 struct ConnectionEvent {
@@ -109,6 +112,8 @@ class ConnectionCore {
   struct StreamState {
     bool inbound = false;
     bool ready = false;
+    bool lazy = false;  // announced ready before the listener's answer (data may already flow out)
+    bool announced() const { return ready || lazy; }
     std::unique_ptr<MultistreamDialer> dialer;
     std::unique_ptr<MultistreamListener> listener;
     size_t credit = 0;  // bytes already returned to the window while negotiating

@@ -176,6 +176,7 @@ std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, Co
   co.expected_remote = std::move(expected);
   co.psk = opt_.psk;
   co.protocols = protocols_;
+  co.lazy_protocols = opt_.lazy_select_protocols;
   co.yamux.max_window = opt_.max_stream_window;
   co.yamux.max_total_receive_window = opt_.max_connection_receive_window;
   co.yamux.max_streams = opt_.max_streams_per_connection;

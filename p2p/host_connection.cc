@@ -142,6 +142,7 @@ void HostConnection::open_stream(std::vector<std::string> protocols, StreamCallb
     return;
   }
   opening_[*id] = std::move(cb);
+  handle_events();  // a lazily selected stream is ready at once
   flush();
 }
 

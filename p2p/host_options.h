@@ -20,6 +20,12 @@ struct HostOptions {
   // peers without it never complete a handshake.
   std::optional<Psk> psk;
 
+  // Protocols we open streams for without waiting for the listener's multistream answer (the
+  // dialer's "lazy" select: header, protocol and first data in one flight). Only for protocols
+  // every peer we open them to speaks (our own: exchange, all-reduce, state sync): a listener
+  // that answers "na" turns into a reset stream. Saves one round trip per stream.
+  std::vector<std::string> lazy_select_protocols;
+
   // Source IP of outbound connections (bind(ip, 0) before connect); empty: the kernel picks.
   // Lets one machine host many nodes that peers tell apart by address (tools/linkemu).
   std::string dial_from;

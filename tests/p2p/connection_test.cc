@@ -261,3 +261,67 @@ TEST_CASE("connection delivers nothing of a read whose later Noise frame was tam
   CHECK(data_of(w.el, *id).empty());
   CHECK_FALSE(w.l.feed(Bytes(10, 0)).ok());  // dead for good
 }
+
+TEST_CASE("connection lazy select: the stream is writable before the listener answers, data rides with the proposal",
+          "[connection]") {
+  auto od = dialer_opts();
+  od.lazy_protocols = {"/echo/1.0.0"};
+  Wire w(od, listener_opts({"/echo/1.0.0"}));
+  w.run();
+  REQUIRE(w.d.upgraded());
+  w.ed.clear();
+  auto id = w.d.open_stream({"/echo/1.0.0"});
+  REQUIRE(id.ok());
+  // Ready at once, before a single byte came back.
+  auto early = w.d.take_events();
+  REQUIRE(early.size() == 1);
+  CHECK(early[0].kind == ConnectionEvent::Kind::kStreamReady);
+  CHECK(early[0].protocol == "/echo/1.0.0");
+  CHECK_FALSE(early[0].inbound);
+  REQUIRE(w.d.write(*id, as_bytes("hello")).ok());
+  REQUIRE(w.d.close_write(*id).ok());
+  // One flight dialer -> listener carries header, proposal, data and FIN.
+  Bytes flight = w.d.take_output();
+  REQUIRE(w.l.feed(flight).ok());
+  for (auto& e : w.l.take_events()) w.el.push_back(std::move(e));
+  const ConnectionEvent* ready_l = find(w.el, ConnectionEvent::Kind::kStreamReady);
+  REQUIRE(ready_l);
+  CHECK(ready_l->protocol == "/echo/1.0.0");
+  CHECK(to_string(data_of(w.el, *id)) == "hello");
+  CHECK(find(w.el, ConnectionEvent::Kind::kStreamFinished));
+  // The answer (multistream echo, then data) reaches the dialer as plain stream data.
+  REQUIRE(w.l.write(*id, as_bytes("back")).ok());
+  REQUIRE(w.l.close_write(*id).ok());
+  w.run();
+  CHECK(to_string(data_of(w.ed, *id)) == "back");
+  CHECK(find(w.ed, ConnectionEvent::Kind::kStreamClosed));
+  CHECK_FALSE(find(w.ed, ConnectionEvent::Kind::kStreamReady));  // announced once, at open
+  CHECK(w.d.stream_count() == 0);
+}
+
+TEST_CASE("connection lazy select refused by the listener turns into a reset stream", "[connection]") {
+  auto od = dialer_opts();
+  od.lazy_protocols = {"/nope/1.0.0"};
+  Wire w(od, listener_opts({"/echo/1.0.0"}));
+  w.run();
+  auto id = w.d.open_stream({"/nope/1.0.0"});
+  REQUIRE(id.ok());
+  REQUIRE(w.d.write(*id, as_bytes("unwanted")).ok());
+  w.run();
+  CHECK(find(w.ed, ConnectionEvent::Kind::kStreamReady));
+  const ConnectionEvent* reset = find(w.ed, ConnectionEvent::Kind::kStreamReset);
+  REQUIRE(reset);
+  CHECK(reset->stream == *id);
+  CHECK(data_of(w.el, *id).empty());  // the listener handed nothing to any handler
+  CHECK_FALSE(find(w.el, ConnectionEvent::Kind::kStreamReady));
+  CHECK(w.derr.ok());
+  CHECK(w.lerr.ok());
+  // Proposing two protocols is never lazy: the usual negotiation and failure report.
+  auto two = w.d.open_stream({"/nope/1.0.0", "/also-nope/1.0.0"});
+  REQUIRE(two.ok());
+  CHECK(w.d.take_events().empty());
+  w.run();
+  const ConnectionEvent* failed = find(w.ed, ConnectionEvent::Kind::kStreamFailed);
+  REQUIRE(failed);
+  CHECK(failed->stream == *two);
+}

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "p2p/framing.h"
 #include "p2p/host.h"
+#include "trainer/node/allreduce_wire.h"
 #include "trainer/node/run_manifest.h"
 #include "trainer/node/state_wire.h"
 
@@ -124,7 +125,11 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
 };
 
 Status NodeNetworkImpl::start() {
-  NOLOCO_ASSIGN_OR_RETURN(host, p2p::Host::create(io, *opt.identity, opt.host));
+  // Every member of the run speaks these: open them without waiting for the multistream answer.
+  p2p::HostOptions host_options = opt.host;
+  for (std::string_view id : {kExchangeProtocolId, kAllReduceProtocolId, kStateProtocolId})
+    host_options.lazy_select_protocols.emplace_back(id);
+  NOLOCO_ASSIGN_OR_RETURN(host, p2p::Host::create(io, *opt.identity, host_options));
   NOLOCO_ASSIGN_OR_RETURN(bound, host->listen(opt.listen));
   AllReduceOptions ar;
   ar.run_id = opt.run_id;
