@@ -25,6 +25,23 @@ ModelConfig two_nodes(double lat, double bw, double bytes) {
 
 }  // namespace
 
+TEST_CASE("netsim: a ring over its real edges is the slowest chain of edges, not every step on the worst", "[netsim]") {
+  const Link l{0.05, 12.5e6};
+  // Equal edges: the closed form.
+  CHECK(ring_allreduce_edges_s(std::vector<Link>(16, l), 4e6) == Approx(ring_allreduce_s(16, 4e6, l)));
+  CHECK(ring_allreduce_edges_s({l}, 4e6) == 0);
+  // Latency only, three members, one 150 ms edge: 2(n-1) = 4 hops in sequence, and the worst
+  // window of 4 consecutive edges holds the slow one twice (0.15 + 0.01 + 0.01 + 0.15).
+  const Link fast{0.01, 1e12}, slow{0.15, 1e12};
+  CHECK(ring_allreduce_edges_s({slow, fast, fast}, 0) == Approx(0.32));
+  CHECK(ring_allreduce_edges_s({slow, fast, fast}, 0) < ring_allreduce_s(3, 0, slow));
+  // A slow-rate edge holds back the steps that cross it.
+  const Link thin{0.05, 1.25e6};
+  const double mixed = ring_allreduce_edges_s({thin, l, l, l}, 4e6);
+  CHECK(mixed > ring_allreduce_s(4, 4e6, l));
+  CHECK(mixed <= ring_allreduce_s(4, 4e6, thin));
+}
+
 TEST_CASE("netsim: ring and tree all-reduce closed forms", "[netsim]") {
   const Link l{0.05, 12.5e6};
   CHECK(ring_allreduce_s(1, 1e6, l) == 0);

@@ -104,6 +104,18 @@ MethodResult simulate_pairs(const ModelConfig& c) {
   return summarise(Method::kNolocoPairs, blocked, *std::max_element(last_end.begin(), last_end.end()), bytes, n);
 }
 
+// The ring in a seeded random order (the node orders it by peer id, which is random), over
+// each neighbour pair's own link.
+double ring_over_nodes_s(const std::vector<NodeSpec>& nodes, double bytes, uint64_t seed) {
+  std::vector<size_t> order(nodes.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  Rng rng(seed ^ 0x72696e67ULL);
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  std::vector<Link> edges(order.size());
+  for (size_t r = 0; r < order.size(); ++r) edges[r] = link_between(nodes[order[r]], nodes[order[(r + 1) % order.size()]]);
+  return ring_allreduce_edges_s(edges, bytes);
+}
+
 double collective_s(Method m, int n, double bytes, const Link& worst) {
   switch (m) {
     case Method::kRingAllReduce: return ring_allreduce_s(n, bytes, worst);
@@ -126,7 +138,8 @@ MethodResult simulate_collective(const ModelConfig& c, Method m) {
   }
   const int ni = static_cast<int>(n);
   const double collective = 2.0 * worst.latency_s * c.handshake_rtts +
-                            collective_s(m, ni, c.payload_bytes, worst);
+                            (m == Method::kRingAllReduce ? ring_over_nodes_s(c.nodes, c.payload_bytes, c.seed)
+                                                         : collective_s(m, ni, c.payload_bytes, worst));
   std::vector<double> ready(n, 0.0), blocked;
   double t = 0;
   for (int k = 0; k < c.outer_steps; ++k) {
@@ -176,6 +189,24 @@ const char* method_name(Method m) {
 double ring_allreduce_s(int n, double bytes, const Link& worst) {
   if (n <= 1) return 0;
   return 2.0 * (n - 1) * (worst.latency_s + bytes / n / worst.bandwidth_Bps);
+}
+
+double ring_allreduce_edges_s(const std::vector<Link>& edges, double bytes) {
+  const size_t n = edges.size();
+  if (n <= 1) return 0;
+  const double segment = bytes / static_cast<double>(n);
+  // arrive[r]: when member r has the previous step's segment from r-1; free[r]: when r's link
+  // has sent its previous segment.
+  std::vector<double> arrive(n, 0.0), free(n, 0.0), next(n);
+  for (size_t t = 0; t < 2 * (n - 1); ++t) {
+    for (size_t r = 0; r < n; ++r) {
+      const double done = std::max(arrive[r], free[r]) + segment / edges[r].bandwidth_Bps;
+      free[r] = done;
+      next[(r + 1) % n] = done + edges[r].latency_s;
+    }
+    arrive.swap(next);
+  }
+  return *std::max_element(arrive.begin(), arrive.end());
 }
 
 // Binary tree, reduce to the root then broadcast, the tensor cut into m chunks that flow level by

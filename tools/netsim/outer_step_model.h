@@ -62,6 +62,11 @@ Result<MethodResult> simulate(const ModelConfig& config, Method method);
 // Closed forms the simulation uses for one all-reduce of `bytes` over n members whose slowest
 // link is `worst` (exposed for tests).
 double ring_allreduce_s(int n, double bytes, const Link& worst);
+// The ring over its real edges (edges[r]: member r to r+1, the last back to 0): member r sends
+// step t once step t-1 has arrived from r-1 and its own link is free, so the time is the
+// slowest chain of edges around the ring, not 2(n-1) times the worst edge. Equals
+// ring_allreduce_s when every edge is the same.
+double ring_allreduce_edges_s(const std::vector<Link>& edges, double bytes);
 double tree_allreduce_s(int n, double bytes, const Link& worst);  // best pipelining depth
 double halving_doubling_s(int n, double bytes, const Link& worst);
 

@@ -25,21 +25,22 @@ struct Flags {
   int outer_steps = 100;
   double jitter = 0.1;
   int handshake_rtts = 1;
+  std::vector<double> speeds;   // hetero: slowdowns by i mod 4 (default 1,1,2,4)
   uint64_t seed = 1;
   std::string csv;
 };
 
-// uniform: every node the same link. hetero: node i gets speed factor 1,1,2,4 and link
-// 10 ms/1 Gbit, 50 ms/100 Mbit, 150 ms/20 Mbit by i mod 4 and i mod 3 (issue 10's mix).
+// uniform: every node the same link. hetero: node i gets speed factor 1,1,2,4 (or --speeds) and
+// link 10 ms/1 Gbit, 50 ms/100 Mbit, 150 ms/20 Mbit by i mod 4 and i mod 3 (issue 10's mix).
 std::vector<NodeSpec> make_nodes(const Flags& f, int n) {
-  static const double kSlow[] = {1, 1, 2, 4};
+  const std::vector<double> kSlow = f.speeds.empty() ? std::vector<double>{1, 1, 2, 4} : f.speeds;
   static const double kLat[] = {0.010, 0.050, 0.150}, kRate[] = {1000e6 / 8, 100e6 / 8, 20e6 / 8};
   std::vector<NodeSpec> out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     NodeSpec& s = out[static_cast<size_t>(i)];
     s.compute_s = f.compute_s;
     if (f.profile == "hetero") {
-      s.slowdown = kSlow[i % 4];
+      s.slowdown = kSlow[static_cast<size_t>(i) % kSlow.size()];
       s.latency_s = kLat[i % 3];
       s.bandwidth_Bps = kRate[i % 3];
     } else {
@@ -131,6 +132,10 @@ int main(int argc, char** argv) {
   app.add_option("--outer-steps", f.outer_steps, "outer steps per node")->capture_default_str();
   app.add_option("--jitter", f.jitter, "log-normal sigma of phase times")->capture_default_str();
   app.add_option("--handshake-rtts", f.handshake_rtts, "round trips before payload bytes flow")->capture_default_str();
+  app.add_option("--speeds", f.speeds,
+                 "hetero: slowdowns cycled over the nodes (default 1,1,2,4); measured ones when checking a real run")
+      ->delimiter(',')
+      ->check(CLI::Range(1.0, 1000.0));
   app.add_option("--seed", f.seed, "seed of jitter and partner choice")->capture_default_str();
   app.add_option("--csv", f.csv, "also write the rows as CSV");
   CLI11_PARSE(app, argc, argv);
