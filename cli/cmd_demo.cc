@@ -5,6 +5,7 @@
 // Everything lands in --dir (default ./noloco-demo): manifest, node stores and logs, summary.
 // The parts: cli/demo_nodes.h (node command lines), cli/demo_swarm.h (the processes),
 // cli/demo_progress.h (their events, live), cli/demo_summary.h (table, summary.json, chart).
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -46,6 +47,7 @@ struct Flags {
   double slowdown_last = 1.0;
   std::vector<double> slowdowns;  // cycled over the nodes (cli/demo_nodes.h)
   bool pin = false;
+  bool timed = false;   // same wall-clock per node instead of the same inner steps (DemoNodes::timed_outer)
   std::string net;      // "": loopback as it is; else a linkemu profile (cli/demo_net.h)
   std::string linkemu;  // the linkemu binary (default: next to this build's noloco)
 };
@@ -118,6 +120,12 @@ int run_demo(const Flags& f) {
   Bytes corpus;
   auto m = demo_manifest(f, corpus);
   if (!m.ok()) return fail(m.status());
+  DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin, f.slowdowns};
+  if (f.timed) {
+    // The slowest node trains --steps; the schedule covers the fastest one's s-times-as-many.
+    nodes.timed_outer = f.steps / f.H;
+    m->steps = static_cast<int64_t>(std::llround(static_cast<double>(f.steps) * demo_max_slowdown(nodes)));
+  }
   if (Status st = node::write_manifest_file((dir / "manifest.json").string(), *m); !st.ok()) return fail(st);
   const std::string run_id = node::run_id_of(*m);
   // DiLoCo's all-reduce sends fp32: the codec applies to NoLoCo's payloads only.
@@ -129,8 +137,6 @@ int run_demo(const Flags& f) {
   std::printf("files: %s\n", dir.c_str());
   std::fflush(stdout);
 
-  const DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin,
-                        f.slowdowns};
   Swarm emulator, swarm;
   const auto net = start_net(emulator, f, dir, nodes.exe);
   if (!net.ok()) return fail(net.status());
@@ -184,6 +190,9 @@ Command register_demo(CLI::App& app) {
                   "--slowdown-last")
       ->delimiter(',')
       ->check(CLI::Range(1.0, 1000.0));
+  sub->add_flag("--timed", f->timed,
+                "every node trains for about the same wall-clock (the slowest --steps, a node s times faster s times "
+                "as many; the LR schedule spans the fastest) instead of the same inner steps");
   sub->add_option("--slowdown-last", f->slowdown_last, "make the last node this many times slower")
       ->capture_default_str();
   sub->add_option("--net", f->net,

@@ -1,6 +1,8 @@
 // The `noloco run` command lines of the demo's nodes.
 #include "cli/demo_nodes.h"
 
+#include <algorithm>
+#include <cmath>
 #include <system_error>
 
 namespace noloco::cli {
@@ -25,14 +27,28 @@ NodeLaunch demo_node_launch(const DemoNodes& nodes, int i) {
             // cores drift several outer steps apart: allow that before passing a partner over or
             // re-syncing.
             "--max-staleness", "10", "--resync-behind", "20"};
-  const double slowdown = !nodes.slowdowns.empty() ? nodes.slowdowns[static_cast<size_t>(i) % nodes.slowdowns.size()]
-                          : i == nodes.peers - 1 ? nodes.slowdown_last
-                                                 : 1.0;
+  const double slowdown = demo_node_slowdown(nodes, i);
   if (slowdown > 1.0) {
     l.args.push_back("--slowdown");
     l.args.push_back(std::to_string(slowdown));
   }
+  if (nodes.timed_outer > 0) {
+    const double budget = static_cast<double>(nodes.timed_outer) * demo_max_slowdown(nodes) / slowdown;
+    l.args.push_back("--stop-after-outer");
+    l.args.push_back(std::to_string(std::llround(budget)));
+  }
   return l;
+}
+
+double demo_node_slowdown(const DemoNodes& nodes, int i) {
+  if (!nodes.slowdowns.empty()) return nodes.slowdowns[static_cast<size_t>(i) % nodes.slowdowns.size()];
+  return i == nodes.peers - 1 ? nodes.slowdown_last : 1.0;
+}
+
+double demo_max_slowdown(const DemoNodes& nodes) {
+  double worst = 1.0;
+  for (int i = 0; i < nodes.peers; ++i) worst = std::max(worst, demo_node_slowdown(nodes, i));
+  return worst;
 }
 
 NodeLaunch first_node_launch(const DemoNodes& nodes, const fs::path& manifest) {

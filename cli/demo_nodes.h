@@ -3,6 +3,7 @@
 // arguments or environment per node) before handing it to the Swarm (cli/demo_swarm.h).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,7 +21,15 @@ struct DemoNodes {
   // Speed factors cycled over the nodes (node i gets slowdowns[i % size]); overrides
   // slowdown_last when not empty. "1,1,2,4": a mix of fast and slow machines.
   std::vector<double> slowdowns = {};
+  // > 0: every node trains for about the same wall-clock instead of the same inner steps: the
+  // slowest node stops after this many outer steps, a node s times faster after s times as many
+  // (the manifest's steps must cover the fastest). 0: every node runs the manifest's steps.
+  int64_t timed_outer = 0;
 };
+
+// Node i's speed factor (>= 1) and, with timed_outer, its outer-step budget.
+double demo_node_slowdown(const DemoNodes& nodes, int i);
+double demo_max_slowdown(const DemoNodes& nodes);
 
 std::string demo_node_name(int i);
 
