@@ -5,9 +5,11 @@
 #
 #   tools/bench/wan_bench.sh [--nodes "8 16"] [--profiles "uniform hetero"] [--steps 300] [--h 10]
 #                            [--preset tiny] [--out out/wan] [--noloco-args "--codec int8 --wire theta"]
+#                            [--diloco-args "--codec int8"]
 #
 # Per profile and swarm size, two demos: NoLoCo with H = h (bf16+zstd payloads, the demo's
-# default) and DiLoCo with H = 2h and α 0.3 (the paper's baseline setting; its ring sends fp32).
+# default) and DiLoCo with H = 2h and α 0.3 (the paper's baseline setting; its ring sends fp32
+# unless --diloco-args gives it a --codec: docs/protocols/allreduce.md).
 # `hetero` also gives the nodes speed factors 1,1,2,4 (`--slowdowns`: a slow node sleeps, so the
 # others get its share of the cores). Every node runs one torch thread; on a machine with fewer
 # cores than nodes they share the cores evenly (the kernel's fair scheduler), which keeps compute
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-nodes="8 16" profiles="uniform hetero" steps=300 h=10 preset=tiny out=out/wan noloco_args=""
+nodes="8 16" profiles="uniform hetero" steps=300 h=10 preset=tiny out=out/wan noloco_args="" diloco_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=$2; shift 2 ;;
@@ -30,7 +32,8 @@ while [ $# -gt 0 ]; do
     --preset) preset=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --noloco-args) noloco_args=$2; shift 2 ;;  # extra demo flags for the NoLoCo side (codec, wire form)
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --diloco-args) diloco_args=$2; shift 2 ;;  # extra demo flags for the DiLoCo side (codec)
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "wan_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +51,8 @@ for profile in $profiles; do
       [ "$method" = diloco ] && H=$((2 * h))
       # shellcheck disable=SC2206
       [ "$method" = noloco ] && extra=($noloco_args)
+      # shellcheck disable=SC2206
+      [ "$method" = diloco ] && extra=($diloco_args)
       dir="$out/${profile}_${n}_${method}"
       echo "== $profile, $n nodes, $method (H=$H)"
       "$bin" demo --peers "$n" --steps "$steps" --H "$H" --preset "$preset" --method "$method" --net "$profile" \
