@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --noloco-args) noloco_args=$2; shift 2 ;;  # extra demo flags for the NoLoCo side (codec, wire form)
     --diloco-args) diloco_args=$2; shift 2 ;;  # extra demo flags for the DiLoCo side (codec)
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "wan_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
