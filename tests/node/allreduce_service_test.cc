@@ -143,6 +143,35 @@ TEST_CASE("allreduce service: bf16 and int8 rings on loopback agree on the mean"
   agree_on_mean(3, codec::Mode::kInt8);
 }
 
+TEST_CASE("allreduce service: members with different encodings never mix and say why", "[allreduce]") {
+  AllReduceOptions bf16, int8;
+  bf16.encoding = codec::Mode::kBf16;
+  int8.encoding = codec::Mode::kInt8;
+  Member a(bf16), b(int8);
+  std::vector<std::vector<float>> v = {random_vector(500, 1), random_vector(500, 2)};
+  const auto original = v;
+  auto call = [&](Member& m, std::vector<float>& data) {
+    return std::async(std::launch::async, [&] { return m.service->allreduce(data, 1, {a.me, b.me}, std::chrono::seconds(2)); });
+  };
+  auto fa = call(a, v[0]), fb = call(b, v[1]);
+  const Result<AllReduceOutcome> r[2] = {fa.get(), fb.get()};
+  const char* want[2] = {"encodes values as int8, we use bf16", "encodes values as bf16, we use int8"};
+  for (int i = 0; i < 2; ++i) {
+    // Every attempt fails on the first message and is redone until the budget is spent (kTimeout
+    // with the reasons), unless the redo loop gave up on the other member first (a ring of one:
+    // its own vector back, the reasons in `failures`). Never a mean over both.
+    std::string why = r[i].ok() ? "" : r[i].status().message();
+    if (r[i].ok()) {
+      REQUIRE(r[i]->members.size() == 1);
+      for (const auto& f : r[i]->failures) why += f + "; ";
+    } else {
+      REQUIRE(r[i].status().code() == StatusCode::kTimeout);
+    }
+    CHECK_THAT(why, Catch::Contains(want[i]));
+    CHECK(v[i] == original[i]);
+  }
+}
+
 TEST_CASE("allreduce service: a member closed mid-ring leaves the survivors with their mean", "[allreduce]") {
   const size_t n = 4, victim = 2, len = 200000;
   std::vector<std::unique_ptr<Member>> m;
