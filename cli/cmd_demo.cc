@@ -38,7 +38,7 @@ struct Flags {
   std::string dir = "noloco-demo";
   std::string data = "/usr/share/games/fortunes";
   std::string preset = "tiny";
-  std::string codec = "bf16";
+  std::string codec;  // "": bf16 for NoLoCo, fp32 for DiLoCo's all-reduce
   std::string wire = "delta_phi";  // NoLoCo payload: delta_phi (Δ and φ) or theta (θ alone; needs γ = β)
   std::string method = "noloco";  // or "diloco": the all-reduce baseline (α 0.3, docs/algorithm.md §3)
   int64_t batch = 8;
@@ -62,7 +62,7 @@ Result<node::RunManifest> demo_manifest(const Flags& f, Bytes& corpus) {
   m.lr = f.lr;
   m.warmup = f.warmup;
   m.batch = f.batch;
-  m.codec = f.codec;
+  m.codec = !f.codec.empty() ? f.codec : f.method == "diloco" ? "fp32" : "bf16";
   m.wire_form = f.wire;
   m.data = f.data;
   m.method = f.method;
@@ -128,8 +128,8 @@ int run_demo(const Flags& f) {
   }
   if (Status st = node::write_manifest_file((dir / "manifest.json").string(), *m); !st.ok()) return fail(st);
   const std::string run_id = node::run_id_of(*m);
-  // DiLoCo's all-reduce sends fp32: the codec applies to NoLoCo's payloads only.
-  const std::string wire = m->method == "diloco" ? std::string("all-reduce fp32")
+  // DiLoCo's all-reduce carries values in the codec's mode, without zstd (docs/protocols/allreduce.md).
+  const std::string wire = m->method == "diloco" ? "all-reduce " + m->codec
                                                  : "codec " + m->codec + (m->zstd ? "+zstd" : "");
   std::printf("noloco demo: %d nodes on loopback, method %s, run %s (%s model, %lld inner steps, H=%lld, %s)\n",
               f.peers, m->method.c_str(), run_id.c_str(), m->preset.c_str(), static_cast<long long>(m->steps),
@@ -176,7 +176,8 @@ Command register_demo(CLI::App& app) {
   sub->add_option("--dir", f->dir, "working directory (its previous demo files are replaced)")->capture_default_str();
   sub->add_option("--data", f->data, "corpus")->capture_default_str();
   sub->add_option("--preset", f->preset, "model preset")->capture_default_str();
-  sub->add_option("--codec", f->codec, "wire codec: fp32 | bf16 | int8 | int4")->capture_default_str();
+  sub->add_option("--codec", f->codec,
+                  "wire codec: fp32 | bf16 | int8 | int4 (default bf16; diloco: fp32, the all-reduce's encoding)");
   sub->add_option("--wire", f->wire, "NoLoCo payload: delta_phi (Δ and φ) or theta (θ alone, one tensor; needs γ = β)")
       ->capture_default_str();
   sub->add_option("--method", f->method, "noloco, or diloco (all-reduce baseline, alpha 0.3)")

@@ -37,7 +37,9 @@ Command register_init_run(CLI::App& app) {
   sub->add_option("--lr", m.lr, "peak inner learning rate")->capture_default_str();
   sub->add_option("--warmup", m.warmup, "warm-up steps")->capture_default_str();
   sub->add_option("--batch", m.batch, "sequences per inner step per node")->capture_default_str();
-  sub->add_option("--codec", m.codec, "wire codec: fp32 | bf16 | int8 | int4")->capture_default_str();
+  // DiLoCo's all-reduce uses the codec too (docs/protocols/allreduce.md); its default stays fp32.
+  auto* codec = sub->add_option("--codec", m.codec, "wire codec: fp32 | bf16 | int8 | int4 (diloco: default fp32)")
+                    ->capture_default_str();
   sub->add_option("--zstd", m.zstd, "zstd after the codec (true/false)")->capture_default_str();
   sub->add_option("--wire-form", m.wire_form, "delta_phi, or theta (only when gamma == beta)")->capture_default_str();
   sub->add_option("--data", m.data, "corpus path (its sha256 goes into the manifest)")->capture_default_str();
@@ -45,9 +47,10 @@ Command register_init_run(CLI::App& app) {
   sub->add_option("--seed", m.seed, "init seed")->capture_default_str();
   sub->add_option("--private", f->psk_out, "make the run private and write its swarm key to this file");
 
-  return {sub, [f, alpha] {
+  return {sub, [f, alpha, codec] {
             node::RunManifest m = f->m;
             if (m.method == "diloco" && alpha->count() == 0) m.alpha = 0.3;
+            if (m.method == "diloco" && codec->count() == 0) m.codec = "fp32";
             if (!f->no_data_hash) {
               auto corpus = trainer::load_corpus(m.data);
               if (!corpus.ok()) return fail(corpus.status().context("--data"));

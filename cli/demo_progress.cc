@@ -80,11 +80,12 @@ void Progress::on_outer(NodeState& c, json& j) {
   c.blocked_s.push_back(j.value("exchange_s", 0.0));
   c.payload_bytes = j.value("payload_bytes", uint64_t{0});
   c.raw_payload = j.value("raw_bytes", uint64_t{0});
-  // What the same payloads would have cost as raw fp32 (per payload sent). DiLoCo's ring sends
-  // raw fp32 already: its bytes are their own raw size.
+  // What the same payloads would have cost as raw fp32 (per payload sent). DiLoCo's ring says it
+  // (raw_bytes_out; older nodes sent fp32 only: their bytes are their own raw size).
   const uint64_t payload = j.value("payload_bytes", uint64_t{0});
   if (payload > 0) c.raw_out += j.value("raw_bytes", uint64_t{0}) * (j.value("bytes_out", uint64_t{0}) / payload);
-  if (j.value("method", std::string()) == "diloco") c.raw_out += j.value("bytes_out", uint64_t{0});
+  if (j.value("method", std::string()) == "diloco")
+    c.raw_out += j.value("raw_bytes_out", j.value("bytes_out", uint64_t{0}));
   if (j.contains("val_loss")) {
     c.last_val = j["val_loss"].get<double>();
     c.curve.emplace_back(static_cast<double>(c.inner), c.last_val);

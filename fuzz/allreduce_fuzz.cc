@@ -1,5 +1,6 @@
-// libFuzzer target for the ring all-reduce's receive side (trainer/node/allreduce_ring.h). The
-// first input byte picks the mode:
+// libFuzzer target for the ring all-reduce's receive side (trainer/node/allreduce_ring.h). Bit 0
+// of the first input byte picks the mode, bits 1-2 the ring's value encoding (fp32, bf16, int8,
+// int4: scales, codes and the encoding byte of the header get damaged too):
 //   0: raw bytes, in input-chosen pieces, into member 1 of a 3-member ring;
 //   1: the real stream member 0 sends to member 1 of a 2-member ring (both messages of every
 //      step, as they become sendable), with input-chosen bytes XORed at input-chosen offsets,
@@ -48,9 +49,10 @@ void feed_all(RingAllReduce& m, const std::vector<uint8_t>& stream, const uint8_
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const uint8_t mode = data[0] % 2;
+  const auto enc = static_cast<codec::Mode>((data[0] >> 1) % 4);
   ++data, --size;
   if (mode == 0) {
-    auto m = RingAllReduce::create({kRound, 3, 1, 4}, std::vector<float>(kLen, 1.f));
+    auto m = RingAllReduce::create({kRound, 3, 1, 4, enc}, std::vector<float>(kLen, 1.f));
     check(m.ok());
     std::vector<uint8_t> stream(data, data + size);
     feed_all(*m, stream, data, size);
@@ -58,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Mode 1: member 0's true stream; member 0 needs member 1's messages to go on, so the two
   // are run together and only 0 -> 1 is damaged.
-  auto a = RingAllReduce::create({kRound, 2, 0, 5}, std::vector<float>(kLen, 1.f));
-  auto b = RingAllReduce::create({kRound, 2, 1, 5}, std::vector<float>(kLen, 3.f));
+  auto a = RingAllReduce::create({kRound, 2, 0, 5, enc}, std::vector<float>(kLen, 1.f));
+  auto b = RingAllReduce::create({kRound, 2, 1, 5, enc}, std::vector<float>(kLen, 3.f));
   check(a.ok() && b.ok());
   std::vector<uint8_t> stream;
   for (int guard = 0; guard < 1000 && !(a->sent_all() && b->sent_all()); ++guard) {

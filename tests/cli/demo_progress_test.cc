@@ -133,6 +133,19 @@ TEST_CASE("demo progress counts a DiLoCo node's ring bytes as raw fp32 and its a
   CHECK(a.group_sizes == std::vector<double>{3, 1});
 }
 
+TEST_CASE("demo progress takes an encoded DiLoCo ring's fp32 equivalent from raw_bytes_out") {
+  CapturedOutput out;
+  Progress p(30, out.f);
+  NodeState a;
+  a.name = "node0";
+  p.on_line(a, start_event(kPeerA, 5.5));
+  // int8 on the wire: 230 bytes sent where fp32 values would have taken 800.
+  p.on_line(a, R"({"event":"outer","method":"diloco","outer_step":1,"inner_step":10,"group":[")" + kPeerB +
+                   R"("],"bytes_out":230,"raw_bytes_out":800,"payload_bytes":0,"raw_bytes":400,"members":2})");
+  CHECK(a.bytes_out == 230);
+  CHECK(a.raw_out == 800);
+}
+
 TEST_CASE("demo progress keeps a timeline of evaluations with bytes so far, and every outer step's blocked time") {
   CapturedOutput out;
   Progress p(30, out.f);

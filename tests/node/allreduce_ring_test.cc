@@ -7,56 +7,12 @@
 #include <limits>
 #include <random>
 
+#include "ring_harness.h"
 #include "trainer/node/allreduce_ring.h"
 
 using namespace noloco;
 using namespace noloco::node;
-
-namespace {
-
-RoundId round_of(uint64_t step = 7, uint32_t attempt = 0) { return {run_tag_of("run"), step, attempt, 42}; }
-
-std::vector<RingAllReduce> make_ring(const std::vector<std::vector<float>>& inputs, uint32_t chunk, RoundId round = round_of()) {
-  std::vector<RingAllReduce> ring;
-  const auto n = static_cast<uint32_t>(inputs.size());
-  for (uint32_t r = 0; r < n; ++r) {
-    auto m = RingAllReduce::create({round, n, r, chunk}, inputs[r]);
-    REQUIRE(m.ok());
-    ring.push_back(std::move(*m));
-  }
-  return ring;
-}
-
-// Moves messages around the ring in random order of members, each message fed in random pieces.
-void run_ring(std::vector<RingAllReduce>& ring, std::mt19937& rng) {
-  const size_t n = ring.size();
-  for (int guard = 0; guard < 1000000; ++guard) {
-    bool all_done = true;
-    for (auto& m : ring) all_done &= m.done();
-    if (all_done) return;
-    const size_t r = rng() % n;
-    auto msg = ring[r].next_outgoing();
-    if (!msg) continue;
-    auto& right = ring[(r + 1) % n];
-    size_t pos = 0;
-    while (pos < msg->size()) {
-      const size_t piece = std::min<size_t>(msg->size() - pos, 1 + rng() % 300);
-      REQUIRE(right.feed(ByteView(msg->data() + pos, piece)).ok());
-      pos += piece;
-    }
-  }
-  FAIL("ring did not finish");
-}
-
-std::vector<std::vector<float>> random_inputs(size_t n, size_t len, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.f, 3.f);
-  std::vector<std::vector<float>> in(n, std::vector<float>(len));
-  for (auto& v : in)
-    for (auto& x : v) x = d(rng);
-  return in;
-}
-
-}  // namespace
+using namespace noloco::node::test;
 
 TEST_CASE("allreduce ring gives the mean for 1 to 8 members and uneven lengths", "[allreduce]") {
   std::mt19937 rng(1);

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "p2p/host.h"
+#include "ring_harness.h"
 #include "trainer/node/allreduce_service.h"
 #include "trainer/node/node_network.h"
 
@@ -83,40 +84,91 @@ void require_close(const std::vector<float>& got, const std::vector<double>& wan
   }
 }
 
+// n members on real hosts, two rounds in a row: every member gets the mean (within the
+// encoding's bound; fp32: 1e-5 relative), bit-identical, and with an encoding the ring bytes the
+// members counted are exactly the encoded ones.
+void agree_on_mean(size_t n, codec::Mode encoding) {
+  AllReduceOptions opt;
+  opt.chunk_elems = 1000;
+  opt.encoding = encoding;
+  std::vector<std::unique_ptr<Member>> m;
+  for (size_t i = 0; i < n; ++i) m.push_back(std::make_unique<Member>(opt));
+  std::vector<AllReduceMember> all;
+  for (auto& x : m) all.push_back(x->me);
+  const size_t len = 10007;  // not divisible by any n here
+  std::vector<std::vector<float>> inputs, outputs(n);
+  for (size_t i = 0; i < n; ++i) inputs.push_back(random_vector(len, static_cast<uint32_t>(i + 10 * n)));
+  for (uint64_t step = 1; step <= 2; ++step) {  // two rounds in a row on the same hosts
+    std::vector<std::future<Result<AllReduceOutcome>>> calls;
+    for (size_t i = 0; i < n; ++i) {
+      outputs[i] = inputs[i];
+      calls.push_back(std::async(std::launch::async, [&, i, step] {
+        return m[i]->service->allreduce(outputs[i], step, all, std::chrono::seconds(60));
+      }));
+    }
+    std::vector<size_t> everyone(n);
+    for (size_t i = 0; i < n; ++i) everyone[i] = i;
+    const auto want = reference(inputs, everyone);
+    uint64_t sent = 0;
+    for (size_t i = 0; i < n; ++i) {
+      auto r = calls[i].get();
+      INFO("n=" << n << " " << codec::mode_name(encoding) << " member " << i << ": " << r.status().to_string());
+      REQUIRE(r.ok());
+      REQUIRE(r->members.size() == n);
+      if (encoding == codec::Mode::kFp32) {
+        require_close(outputs[i], want);
+      } else {
+        // |x| <= 2, so every block's sum of magnitudes is at most 2n.
+        const double bound = ring_error_bound(encoding, static_cast<uint32_t>(n), 2.0 * n);
+        for (size_t k = 0; k < len; ++k) REQUIRE(std::abs(outputs[i][k] - want[k]) <= bound);
+        REQUIRE(r->attempts == 1);
+        sent += r->bytes_sent;
+      }
+      REQUIRE(outputs[i] == outputs[0]);
+      if (n > 1) REQUIRE(r->bytes_sent > 2 * (n - 1) * (len / n) * (encoding == codec::Mode::kFp32 ? 4 : 1));
+    }
+    if (encoding != codec::Mode::kFp32)
+      REQUIRE(sent == test::expected_total_bytes(encoding, static_cast<uint32_t>(n), len, opt.chunk_elems));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("allreduce service: N hosts on loopback agree on the mean", "[allreduce]") {
-  for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{5}}) {
-    AllReduceOptions opt;
-    opt.chunk_elems = 1000;
-    std::vector<std::unique_ptr<Member>> m;
-    for (size_t i = 0; i < n; ++i) m.push_back(std::make_unique<Member>(opt));
-    std::vector<AllReduceMember> all;
-    for (auto& x : m) all.push_back(x->me);
-    const size_t len = 10007;  // not divisible by any n here
-    std::vector<std::vector<float>> inputs, outputs(n);
-    for (size_t i = 0; i < n; ++i) inputs.push_back(random_vector(len, static_cast<uint32_t>(i + 10 * n)));
-    for (uint64_t step = 1; step <= 2; ++step) {  // two rounds in a row on the same hosts
-      std::vector<std::future<Result<AllReduceOutcome>>> calls;
-      for (size_t i = 0; i < n; ++i) {
-        outputs[i] = inputs[i];
-        calls.push_back(std::async(std::launch::async, [&, i, step] {
-          return m[i]->service->allreduce(outputs[i], step, all, std::chrono::seconds(60));
-        }));
-      }
-      std::vector<size_t> everyone(n);
-      for (size_t i = 0; i < n; ++i) everyone[i] = i;
-      const auto want = reference(inputs, everyone);
-      for (size_t i = 0; i < n; ++i) {
-        auto r = calls[i].get();
-        INFO("n=" << n << " member " << i << ": " << r.status().to_string());
-        REQUIRE(r.ok());
-        REQUIRE(r->members.size() == n);
-        require_close(outputs[i], want);
-        REQUIRE(outputs[i] == outputs[0]);
-        if (n > 1) REQUIRE(r->bytes_sent > 2 * (n - 1) * (len / n) * 4);
-      }
+  for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{5}}) agree_on_mean(n, codec::Mode::kFp32);
+}
+
+TEST_CASE("allreduce service: bf16 and int8 rings on loopback agree on the mean", "[allreduce]") {
+  agree_on_mean(2, codec::Mode::kBf16);
+  agree_on_mean(3, codec::Mode::kInt8);
+}
+
+TEST_CASE("allreduce service: members with different encodings never mix and say why", "[allreduce]") {
+  AllReduceOptions bf16, int8;
+  bf16.encoding = codec::Mode::kBf16;
+  int8.encoding = codec::Mode::kInt8;
+  Member a(bf16), b(int8);
+  std::vector<std::vector<float>> v = {random_vector(500, 1), random_vector(500, 2)};
+  const auto original = v;
+  auto call = [&](Member& m, std::vector<float>& data) {
+    return std::async(std::launch::async, [&] { return m.service->allreduce(data, 1, {a.me, b.me}, std::chrono::seconds(2)); });
+  };
+  auto fa = call(a, v[0]), fb = call(b, v[1]);
+  const Result<AllReduceOutcome> r[2] = {fa.get(), fb.get()};
+  const char* want[2] = {"encodes values as int8, we use bf16", "encodes values as bf16, we use int8"};
+  for (int i = 0; i < 2; ++i) {
+    // Every attempt fails on the first message and is redone until the budget is spent (kTimeout
+    // with the reasons), unless the redo loop gave up on the other member first (a ring of one:
+    // its own vector back, the reasons in `failures`). Never a mean over both.
+    std::string why = r[i].ok() ? "" : r[i].status().message();
+    if (r[i].ok()) {
+      REQUIRE(r[i]->members.size() == 1);
+      for (const auto& f : r[i]->failures) why += f + "; ";
+    } else {
+      REQUIRE(r[i].status().code() == StatusCode::kTimeout);
     }
+    CHECK_THAT(why, Catch::Contains(want[i]));
+    CHECK(v[i] == original[i]);
   }
 }
 

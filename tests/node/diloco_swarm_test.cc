@@ -2,6 +2,7 @@
 // processes on loopback, one all-reduce of Δ among all live nodes at every outer step.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,10 +22,15 @@ std::vector<json> outer_events(const std::vector<json>& evs) {
   return out;
 }
 
-// A DiLoCo run of `steps` inner steps (H 5) and `n` node processes that wait for each other.
-std::vector<std::unique_ptr<NodeProc>> start_diloco_swarm(const TempDir& t, int n, int steps) {
-  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--method", "diloco", "--steps",
-                               std::to_string(steps), "--H", "5", "--batch", "4", "--warmup", "5", "--no-data-hash"});
+// A DiLoCo run of `steps` inner steps (H 5) and `n` node processes that wait for each other;
+// `codec` empty: init-run's default.
+std::vector<std::unique_ptr<NodeProc>> start_diloco_swarm(const TempDir& t, int n, int steps,
+                                                          const std::string& codec = "") {
+  std::vector<std::string> init_args = {"init-run", "--out", t.sub("manifest.json"), "--method", "diloco", "--steps",
+                                        std::to_string(steps), "--H", "5", "--batch", "4", "--warmup", "5",
+                                        "--no-data-hash"};
+  if (!codec.empty()) init_args.insert(init_args.end(), {"--codec", codec});
+  RunResult init = run_noloco(init_args);
   REQUIRE(init.exit_code == 0);
   const std::string run_id = init.out.substr(0, init.out.find('\n'));
   REQUIRE(run_id.size() == 32);
@@ -48,12 +54,14 @@ std::vector<std::unique_ptr<NodeProc>> start_diloco_swarm(const TempDir& t, int 
   return nodes;
 }
 
-}  // namespace
-
-TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with identical weights", "[swarm][diloco]") {
+// Three nodes, 30 steps: every outer step is a 3-member ring, after which all hold the same
+// weights; the ring's bytes against their fp32 equivalent are at most `max_ratio`.
+void identical_after_every_ring(const std::string& codec, const std::string& want_codec, double max_ratio) {
   TempDir t;
   constexpr int kNodes = 3;
-  auto nodes = start_diloco_swarm(t, kNodes, 30);
+  auto nodes = start_diloco_swarm(t, kNodes, 30, codec);
+  std::ifstream manifest(t.sub("manifest.json"));
+  CHECK(json::parse(manifest)["codec"] == want_codec);
   for (auto& n : nodes) REQUIRE(n->wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
   for (auto& n : nodes) n->kill(SIGTERM);  // end the linger
   for (auto& n : nodes) CHECK(n->wait_exit() == 0);
@@ -74,6 +82,7 @@ TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with
       CHECK(e["attempts"].get<int>() >= 1);
       CHECK(e["payload_bytes"].get<uint64_t>() == 0);
       CHECK(e["bytes_out"].get<uint64_t>() > 0);
+      CHECK(e["bytes_out"].get<double>() <= max_ratio * e["raw_bytes_out"].get<double>());
       REQUIRE(e.contains("val_loss"));
       val_by_step[e["outer_step"].get<int64_t>()].push_back(e["val_loss"].get<double>());
     }
@@ -87,6 +96,17 @@ TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with
   }
   // And training happened: the loss after the last step is below the first one's.
   CHECK(val_by_step.rbegin()->second[0] < val_by_step.begin()->second[0]);
+}
+
+}  // namespace
+
+TEST_CASE("diloco: three nodes all-reduce every outer step and end each one with identical weights", "[swarm][diloco]") {
+  identical_after_every_ring("", "fp32", 1.0);  // DiLoCo's default stays fp32
+}
+
+TEST_CASE("diloco: an int8 ring still leaves every node with identical weights, at about a quarter of the bytes", "[swarm][diloco]") {
+  // int8: 1 byte per value + 4 per 128; headers are 64 bytes per 32768 values in both.
+  identical_after_every_ring("int8", "int8", 0.27);
 }
 
 TEST_CASE("diloco: when a node is killed the others all-reduce without it and finish the run", "[swarm][diloco]") {

@@ -3,6 +3,7 @@
 // through address files in a shared directory. Rank 0 prints one line of figures.
 //
 //   allreduce_bench --rank I --n N --dir DIR [--floats 2500000] [--iters 10] [--warmup 2] [--chunk 32768]
+//                   [--codec fp32|bf16|int8|int4]
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -18,6 +19,7 @@
 
 #include "p2p/host.h"
 #include "tools/bench/allreduce_bench_args.h"
+#include "trainer/node/allreduce_ring.h"
 #include "trainer/node/allreduce_service.h"
 
 using namespace noloco;
@@ -29,13 +31,24 @@ using bench::cpu_seconds;
 
 struct Args : bench::MemberArgs {
   uint32_t chunk = 32768, inflight = 4;
+  codec::Mode encoding = codec::Mode::kFp32;
   size_t read_buffer = 0, send_buffer = 0;  // 0: the host's defaults
 };
+
+bool codec_of(const std::string& name, codec::Mode& out) {
+  for (codec::Mode m : {codec::Mode::kFp32, codec::Mode::kBf16, codec::Mode::kInt8, codec::Mode::kInt4})
+    if (name == codec::mode_name(m)) return out = m, true;
+  return false;
+}
 
 bool parse(int argc, char** argv, Args& a) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (a.take(k, v)) continue;
+    if (k == "--codec") {
+      if (!codec_of(v, a.encoding)) return false;
+      continue;
+    }
     if (k == "--chunk") a.chunk = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--inflight") a.inflight = static_cast<uint32_t>(std::stoul(v));
     else if (k == "--read-buffer") a.read_buffer = std::stoull(v);
@@ -71,7 +84,7 @@ std::vector<node::AllReduceMember> rendezvous(const Args& a, const p2p::Multiadd
 int main(int argc, char** argv) {
   Args a;
   if (!parse(argc, argv, a)) {
-    std::fprintf(stderr, "usage: allreduce_bench --rank I --n N --dir DIR [--floats F] [--iters K] [--warmup W] [--chunk C] [--inflight K]\n");
+    std::fprintf(stderr, "usage: allreduce_bench --rank I --n N --dir DIR [--floats F] [--iters K] [--warmup W] [--chunk C] [--inflight K] [--codec fp32|bf16|int8|int4]\n");
     return 2;
   }
   asio::io_context io;
@@ -88,6 +101,7 @@ int main(int argc, char** argv) {
   opt.run_id = "allreduce-bench";
   opt.chunk_elems = a.chunk;
   opt.writes_in_flight = a.inflight;
+  opt.encoding = a.encoding;
   opt.gather_timeout = std::chrono::seconds(60);
   auto service = node::AllReduceService::create(io, *host, opt);
   if (!service.ok()) return 1;
@@ -98,6 +112,9 @@ int main(int argc, char** argv) {
   uint64_t bytes_out = 0;
   int bad = 0;
   double cpu0 = 0;
+  // Exact for fp32 but for the rounding of the mean; lossy encodings get the ring's error bound
+  // (every |x| <= n + 5, so a block's sum of magnitudes is at most n(n + 5)).
+  const double tolerance = std::max(1e-4, node::ring_error_bound(a.encoding, a.n, a.n * (a.n + 5.0)));
   for (int it = 0; it < a.warmup + a.iters; ++it) {
     // Member r holds r + (i % 7): the mean is (n-1)/2 + (i % 7), checked below.
     std::vector<float> data(a.floats);
@@ -109,7 +126,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (size_t i = 0; i < data.size(); i += 997)
-      if (std::abs(data[i] - ((a.n - 1) / 2.0 + static_cast<double>(i % 7))) > 1e-4) ++bad;
+      if (std::abs(data[i] - ((a.n - 1) / 2.0 + static_cast<double>(i % 7))) > tolerance) ++bad;
     if (it >= a.warmup) {
       secs.push_back(r->seconds);
       gather.push_back(r->gather_seconds);
@@ -134,8 +151,8 @@ int main(int argc, char** argv) {
   const double bytes = static_cast<double>(a.floats) * 4;
   std::printf("cpu %d %.4f\n", a.rank, cpu / a.iters);  // summed over members by run_allreduce.sh
   if (a.rank == 0)
-    std::printf("noloco  n=%d  %.1f MB  median %.4f s  (min %.4f max %.4f, %d iters)  algbw %.1f MB/s  busbw %.1f MB/s  sent/member %.1f MB  gather median %.4f s",
-                a.n, bytes / 1e6, med, secs.front(), secs.back(), a.iters, bytes / med / 1e6,
+    std::printf("noloco %-4s n=%d  %.1f MB  median %.4f s  (min %.4f max %.4f, %d iters)  algbw %.1f MB/s  busbw %.1f MB/s  sent/member %.1f MB  gather median %.4f s",
+                codec::mode_name(a.encoding), a.n, bytes / 1e6, med, secs.front(), secs.back(), a.iters, bytes / med / 1e6,
                 bytes / med / 1e6 * 2.0 * (a.n - 1) / a.n, static_cast<double>(bytes_out) / 1e6, gather[gather.size() / 2]);
   return 0;
 }

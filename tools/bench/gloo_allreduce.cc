@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     const double med = secs[secs.size() / 2];
     const double bytes = static_cast<double>(a.floats) * 4;
     if (a.rank == 0)
-      std::printf("gloo    n=%d  %.1f MB  median %.4f s  (min %.4f max %.4f, %d iters)  algbw %.1f MB/s  busbw %.1f MB/s\n",
+      std::printf("gloo   fp32 n=%d  %.1f MB  median %.4f s  (min %.4f max %.4f, %d iters)  algbw %.1f MB/s  busbw %.1f MB/s\n",
                   a.n, bytes / 1e6, med, secs.front(), secs.back(), a.iters, bytes / med / 1e6,
                   bytes / med / 1e6 * 2.0 * (a.n - 1) / a.n);
   } catch (const std::exception& e) {

@@ -151,9 +151,8 @@ void build_raw(Mode mode, std::span<const float> x, uint32_t block, uint8_t* raw
 // ---- reading a raw payload back ----
 
 // Every check the raw payload needs before any value is written out. Sizes were checked already.
-Status validate_raw(const Header& h, const uint8_t* raw) {
-  const uint64_t n = h.element_count;
-  switch (h.mode) {
+Status validate_raw(Mode mode, uint64_t n, uint32_t block, const uint8_t* raw) {
+  switch (mode) {
     case Mode::kFp32:
       for (uint64_t i = 0; i < n; ++i) {
         uint32_t b;
@@ -168,7 +167,7 @@ Status validate_raw(const Header& h, const uint8_t* raw) {
       return Status::Ok();
     case Mode::kInt8:
     case Mode::kInt4: {
-      const uint64_t nb = block_count(n, h.block_size);
+      const uint64_t nb = block_count(n, block);
       for (uint64_t b = 0; b < nb; ++b) {
         uint32_t s;
         std::memcpy(&s, raw + 4 * b, 4);
@@ -177,7 +176,7 @@ Status validate_raw(const Header& h, const uint8_t* raw) {
           return corrupt("bad scale in block " + std::to_string(b));
       }
       const uint8_t* codes = raw + 4 * nb;
-      if (h.mode == Mode::kInt8) {
+      if (mode == Mode::kInt8) {
         bool bad = false;
         for (uint64_t i = 0; i < n; ++i) bad |= codes[i] == 0x80;
         if (bad) return corrupt("int8 code -128 is not produced by the encoder");
@@ -482,7 +481,7 @@ Result<Verified> verify(ByteView in, const DecodeLimits& limits) {
     if (got != h.raw_payload_bytes) return corrupt("zstd frame inflated to the wrong size");
     v.use_inflated = true;
   }
-  NOLOCO_RETURN_IF_ERROR(validate_raw(h, v.raw(in)));
+  NOLOCO_RETURN_IF_ERROR(validate_raw(h.mode, h.element_count, h.block_size, v.raw(in)));
   return v;
 }
 
@@ -505,6 +504,27 @@ Result<Decoded> decode(ByteView in, const DecodeLimits& limits) {
   d.values.resize(v.header.element_count);
   dequantize(v.header.mode, v.header.element_count, v.header.block_size, v.raw(in), d.values.data());
   return d;
+}
+
+uint64_t raw_payload_bytes(Mode mode, uint64_t n, uint32_t block_size) {
+  return raw_payload_size(mode, n, is_block_mode(mode) ? block_size : 0);
+}
+
+void encode_raw(Mode mode, std::span<const float> x, uint32_t block_size, uint8_t* out) {
+  build_raw(mode, x, is_block_mode(mode) ? block_size : 0, out);
+}
+
+Status decode_raw(Mode mode, uint32_t block_size, ByteView raw, std::span<float> out) {
+  if (static_cast<uint8_t>(mode) > static_cast<uint8_t>(Mode::kInt4)) return unsupported("unknown codec mode");
+  const uint32_t block = is_block_mode(mode) ? block_size : 0;
+  if (block != 0 && (block < kMinBlockSize || block > kMaxBlockSize)) return invalid_argument("bad block size");
+  if (out.size() > kHardMaxElements) return too_large("too many values");
+  if (raw.size() != raw_payload_size(mode, out.size(), block))
+    return corrupt("raw payload of " + std::to_string(raw.size()) + " bytes for " + std::to_string(out.size()) +
+                   " " + mode_name(mode) + " values");
+  NOLOCO_RETURN_IF_ERROR(validate_raw(mode, out.size(), block, raw.data()));
+  dequantize(mode, out.size(), block, raw.data(), out.data());
+  return Status::Ok();
 }
 
 double error_bound(Mode mode, double x, double block_absmax) {

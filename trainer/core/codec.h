@@ -110,6 +110,18 @@ Result<Decoded> decode(ByteView in, const DecodeLimits& limits);
 // `out` is written only after the whole message has been verified.
 Status decode_into(ByteView in, const DecodeLimits& limits, std::span<float> out);
 
+// Header-less ("raw") payloads, the payload layout of docs/codec.md without header, checksum or
+// zstd, for a protocol that frames and checks its messages itself (the ring all-reduce,
+// docs/protocols/allreduce.md). block_size is used by int8/int4 only.
+uint64_t raw_payload_bytes(Mode mode, uint64_t n, uint32_t block_size);
+// Writes raw_payload_bytes(mode, x.size(), block_size) bytes to `out`. Every x must be finite
+// (not checked here: the caller checks its input once); block_size must be valid for the mode.
+void encode_raw(Mode mode, std::span<const float> x, uint32_t block_size, uint8_t* out);
+// Checks `raw` the way decode does (exact length for out.size() values, finite non-negative
+// scales, finite bf16/fp32 values, no code the encoder never writes), then fills `out`.
+// kCorrupt (nothing written) when a check fails.
+Status decode_raw(Mode mode, uint32_t block_size, ByteView raw, std::span<float> out);
+
 // The documented worst-case |x - decode(encode(x))| for one value x whose block has absolute
 // maximum `block_absmax` (ignored by fp32/bf16). zstd is lossless and does not change it.
 double error_bound(Mode mode, double x, double block_absmax);

@@ -5,17 +5,33 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <string>
 
 namespace noloco::node {
 
 static_assert(std::endian::native == std::endian::little, "fp32 payloads are copied as little-endian bytes");
 
+double ring_error_bound(codec::Mode encoding, uint32_t members, double m) {
+  // Per hop: eps relative to the block's magnitude from the quantiser, plus fp32 rounding
+  // (one add per hop, the 1/N multiply at the end): c covers both; tau the absolute terms.
+  const double u = 0x1p-24, tau = 0x1p-133;
+  double eps = 0;
+  if (encoding == codec::Mode::kBf16) eps = 0x1p-8;
+  if (encoding == codec::Mode::kInt8) eps = 1.0 / 254 + 0x1p-23;
+  if (encoding == codec::Mode::kInt4) eps = 1.0 / 14 + 0x1p-23;
+  const double c = eps + 3 * u + 3 * u * eps;
+  const double grow = std::pow(1 + c, members);
+  return (grow - 1) * m / members + 4 * grow * tau;
+}
+
 Result<RingAllReduce> RingAllReduce::create(const RingConfig& c, std::vector<float> data) {
   if (c.size == 0 || c.size > kMaxAllReduceMembers) return invalid_argument("allreduce: ring size out of range");
   if (c.rank >= c.size) return invalid_argument("allreduce: rank outside the ring");
   if (c.chunk_elems == 0 || c.chunk_elems > kMaxAllReduceChunkElems)
     return invalid_argument("allreduce: chunk size out of range");
+  if (static_cast<uint8_t>(c.encoding) > static_cast<uint8_t>(codec::Mode::kInt4))
+    return invalid_argument("allreduce: unknown value encoding");
   if (data.size() > kMaxAllReduceElements) return too_large("allreduce: vector too long");
   if (!all_finite(data.data(), data.size())) return invalid_argument("allreduce: one of our own values is not finite");
   return RingAllReduce(c, std::move(data));
@@ -76,14 +92,45 @@ std::optional<Bytes> RingAllReduce::next_outgoing() {
   h.count = chunk_count(seg, send_.chunk);
   // Header, then the values appended (no zero-fill of a buffer that is overwritten at once).
   Bytes out;
-  out.reserve(kAllReduceHeaderBytes + size_t{h.count} * 4);
+  out.reserve(kAllReduceHeaderBytes + allreduce_payload_bytes(cfg_.encoding, h.count));
   out.resize(kAllReduceHeaderBytes);
+  h.encoding = cfg_.encoding;
   encode_allreduce_header(h, out.data());
-  const auto* values = reinterpret_cast<const uint8_t*>(acc_.data() + seg_off(seg) + h.offset);
-  out.insert(out.end(), values, values + size_t{h.count} * 4);
+  if (Status st = append_values(seg, h.offset, h.count, out); !st.ok()) {
+    (void)fail(std::move(st));
+    return std::nullopt;
+  }
   advance(send_, seg);
   bytes_sent_ += out.size();
+  fp32_bytes_sent_ += kAllReduceHeaderBytes + uint64_t{4} * h.count;
   return out;
+}
+
+// fp32: our values as they are. Encoded: reduce-scatter hops encode the partial sum; the owner's
+// first all-gather step encodes its finished segment and keeps the decoded values itself; later
+// all-gather steps forward what arrived, byte for byte.
+Status RingAllReduce::append_values(uint32_t seg, uint32_t offset, uint32_t count, Bytes& out) {
+  const float* src = acc_.data() + seg_off(seg) + offset;
+  if (!encoded()) {
+    const auto* values = reinterpret_cast<const uint8_t*>(src);
+    out.insert(out.end(), values, values + size_t{count} * 4);
+    return Status::Ok();
+  }
+  if (send_.step >= cfg_.size) {
+    if (forward_.empty()) return internal_error("allreduce: nothing to forward");
+    out.insert(out.end(), forward_.front().begin(), forward_.front().end());
+    forward_.pop_front();
+    return Status::Ok();
+  }
+  // A sum of finite values can still overflow; the codec must not see the infinity.
+  if (!all_finite(src, count)) return invalid_argument("allreduce: a partial sum overflowed to infinity");
+  const size_t at = out.size();
+  out.resize(at + allreduce_payload_bytes(cfg_.encoding, count));
+  codec::encode_raw(cfg_.encoding, std::span<const float>(src, count), kAllReduceBlock, out.data() + at);
+  if (send_.step + 1 < cfg_.size) return Status::Ok();
+  float* own = acc_.data() + seg_off(seg) + offset;
+  return codec::decode_raw(cfg_.encoding, kAllReduceBlock, ByteView(out.data() + at, out.size() - at),
+                           std::span<float>(own, count));
 }
 
 Status RingAllReduce::start_payload(const AllReduceHeader& h) {
@@ -99,6 +146,9 @@ Status RingAllReduce::start_payload(const AllReduceHeader& h) {
     return protocol_error("allreduce: the sender's member list differs from ours");
   if (h.sender != left) return protocol_error("allreduce: sender rank " + std::to_string(h.sender) + " is not our left neighbour");
   if (h.chunk_elems != cfg_.chunk_elems) return protocol_error("allreduce: chunk size differs from ours");
+  if (h.encoding != cfg_.encoding)
+    return protocol_error(std::string("allreduce: the sender encodes values as ") + codec::mode_name(h.encoding) +
+                          ", we use " + codec::mode_name(cfg_.encoding) + " (every member must use the same codec)");
   if (received_all()) return protocol_error("allreduce: message after the last step");
   const uint32_t seg = segment_received_at(recv_.step);
   if (h.step != recv_.step || h.segment != seg || h.offset != recv_.chunk * cfg_.chunk_elems)
@@ -108,6 +158,13 @@ Status RingAllReduce::start_payload(const AllReduceHeader& h) {
   in_payload_ = true;
   payload_left_ = h.count;
   write_pos_ = seg_off(seg) + h.offset;
+  if (encoded()) {
+    // count <= chunk_elems <= kMaxAllReduceChunkElems was checked: at most ~16 MiB.
+    pending_need_ = allreduce_payload_bytes(cfg_.encoding, h.count);
+    pending_count_ = h.count;
+    pending_.clear();
+    pending_.reserve(pending_need_);
+  }
   return Status::Ok();
 }
 
@@ -190,36 +247,71 @@ Status RingAllReduce::feed(ByteView in) {
       auto h = decode_allreduce_header(ByteView(header_, kAllReduceHeaderBytes));
       if (!h.ok()) return fail(h.status());
       if (Status st = start_payload(*h); !st.ok()) return fail(st);
-    } else {
-      // A float split across two reads is completed from carry_.
-      if (carry_have_ > 0) {
-        const size_t take = std::min(left, 4 - carry_have_);
-        std::memcpy(carry_ + carry_have_, p, take);
-        carry_have_ += take;
-        p += take;
-        left -= take;
-        if (carry_have_ < 4) break;
-        carry_have_ = 0;
-        if (Status st = apply(carry_, 1); !st.ok()) return fail(st);
-        --payload_left_;
-      }
-      const size_t whole = std::min(payload_left_, left / 4);
-      if (Status st = apply(p, whole); !st.ok()) return fail(st);
-      payload_left_ -= whole;
-      p += whole * 4;
-      left -= whole * 4;
-      if (payload_left_ > 0 && left > 0) {
-        std::memcpy(carry_, p, left);
-        carry_have_ = left;
-        left = 0;
-      }
+    } else if (encoded()) {
+      feed_encoded(p, left);
+    } else if (Status st = feed_fp32(p, left); !st.ok()) {
+      return fail(st);
     }
-    if (in_payload_ && payload_left_ == 0) {
-      in_payload_ = false;
-      advance(recv_, segment_received_at(recv_.step));
+    if (in_payload_ && payload_complete()) {
+      if (Status st = finish_payload(); !st.ok()) return fail(st);
     }
   }
   return Status::Ok();
+}
+
+// fp32 payloads are applied as they arrive; a float split across two reads is completed from carry_.
+Status RingAllReduce::feed_fp32(const uint8_t*& p, size_t& left) {
+  if (carry_have_ > 0) {
+    const size_t take = std::min(left, 4 - carry_have_);
+    std::memcpy(carry_ + carry_have_, p, take);
+    carry_have_ += take;
+    p += take;
+    left -= take;
+    if (carry_have_ < 4) return Status::Ok();
+    carry_have_ = 0;
+    NOLOCO_RETURN_IF_ERROR(apply(carry_, 1));
+    --payload_left_;
+  }
+  const size_t whole = std::min(payload_left_, left / 4);
+  NOLOCO_RETURN_IF_ERROR(apply(p, whole));
+  payload_left_ -= whole;
+  p += whole * 4;
+  left -= whole * 4;
+  if (payload_left_ > 0 && left > 0) {
+    std::memcpy(carry_, p, left);
+    carry_have_ = left;
+    left = 0;
+  }
+  return Status::Ok();
+}
+
+void RingAllReduce::feed_encoded(const uint8_t*& p, size_t& left) {
+  const size_t take = std::min(left, pending_need_ - pending_.size());
+  pending_.insert(pending_.end(), p, p + take);
+  p += take;
+  left -= take;
+}
+
+bool RingAllReduce::payload_complete() const {
+  return encoded() ? pending_.size() == pending_need_ : payload_left_ == 0;
+}
+
+Status RingAllReduce::finish_payload() {
+  in_payload_ = false;
+  if (encoded()) NOLOCO_RETURN_IF_ERROR(apply_encoded());
+  advance(recv_, segment_received_at(recv_.step));
+  return Status::Ok();
+}
+
+// An encoded payload is checked and decoded whole (the codec's checks: scales, codes, finite
+// values), kept when the all-gather forwards it, then added or copied like fp32 values.
+Status RingAllReduce::apply_encoded() {
+  decoded_.resize(pending_count_);
+  if (Status st = codec::decode_raw(cfg_.encoding, kAllReduceBlock, pending_, decoded_); !st.ok())
+    return protocol_error("allreduce: bad " + std::string(codec::mode_name(cfg_.encoding)) + " chunk at step " +
+                          std::to_string(recv_.step) + ": " + st.message());
+  if (recv_.step + 1 >= cfg_.size && recv_.step + 1 < total_steps_) forward_.push_back(pending_);
+  return apply(reinterpret_cast<const uint8_t*>(decoded_.data()), pending_count_);
 }
 
 }  // namespace noloco::node

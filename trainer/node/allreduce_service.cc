@@ -237,7 +237,7 @@ void AllReduceServiceImpl::form_ring() {
   for (const auto& p : r->members) ids.push_back(p.to_string());
   round_id = {run_tag, r->step, r->attempt, members_tag_of(ids)};
   auto ring = RingAllReduce::create(
-      {round_id, static_cast<uint32_t>(r->members.size()), static_cast<uint32_t>(rank), opt.chunk_elems}, r->input);
+      {round_id, static_cast<uint32_t>(r->members.size()), static_cast<uint32_t>(rank), opt.chunk_elems, opt.encoding}, r->input);
   if (!ring.ok()) return finish(ring.status());
   r->ring.emplace(std::move(*ring));
   r->last_progress = Clk::now();
@@ -327,6 +327,7 @@ void AllReduceServiceImpl::check_done() {
   if (r->in) r->in->close_write();
   r->outcome.members = r->members;
   r->outcome.bytes_sent += r->ring->bytes_sent();
+  r->outcome.fp32_bytes_sent += r->ring->fp32_bytes_sent();
   r->outcome.bytes_received += r->ring->bytes_received();
   finish(r->ring->take());
 }
@@ -361,6 +362,8 @@ void AllReduceServiceImpl::abort_attempt(const std::string& why) {
   r->outcome.failures.push_back("attempt " + std::to_string(r->attempt) + ": " + why);
   if (r->ring) {
     r->outcome.bytes_sent += r->ring->bytes_sent();
+    r->outcome.fp32_bytes_sent += r->ring->fp32_bytes_sent();
+  r->outcome.fp32_bytes_sent += r->ring->fp32_bytes_sent();
     r->outcome.bytes_received += r->ring->bytes_received();
   }
   NLOG_DEBUG("allreduce step {} attempt {} aborted: {}", r->step, r->attempt, why);
@@ -404,6 +407,8 @@ Result<std::shared_ptr<AllReduceService>> AllReduceService::create(asio::io_cont
   if (options.chunk_elems == 0 || options.chunk_elems > kMaxAllReduceChunkElems)
     return invalid_argument("allreduce: chunk size out of range");
   if (options.writes_in_flight == 0) return invalid_argument("allreduce: writes_in_flight must be at least 1");
+  if (static_cast<uint8_t>(options.encoding) > static_cast<uint8_t>(codec::Mode::kInt4))
+    return invalid_argument("allreduce: unknown value encoding");
   auto impl = std::make_shared<AllReduceServiceImpl>(io, host, std::move(options));
   std::weak_ptr<AllReduceServiceImpl> weak = impl;
   host->set_handler(std::string(kAllReduceProtocolId), [weak](std::shared_ptr<p2p::HostStream> s) {

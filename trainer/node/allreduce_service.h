@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "p2p/identity.h"
 #include "p2p/multiaddr.h"
+#include "trainer/core/codec.h"
 
 namespace asio {
 class io_context;  // kept out of this header: Asio stays in .cc files outside p2p/
@@ -35,6 +36,7 @@ struct AllReduceMember {
 struct AllReduceOptions {
   std::string run_id;                  // messages of other runs are refused
   uint32_t chunk_elems = 32768;        // floats per message (128 KiB); must be equal on all members
+  codec::Mode encoding = codec::Mode::kFp32;  // values on the wire; must be equal on all members
   size_t writes_in_flight = 4;         // messages handed to the stream and not yet accepted by it
   Duration gather_timeout = std::chrono::seconds(5);  // waiting for READY of every expected member
   Duration stall_timeout = std::chrono::seconds(10);  // ring attempt with no byte received
@@ -46,6 +48,7 @@ struct AllReduceOutcome {
   std::vector<p2p::PeerId> members;   // ring order; the mean is over these members' vectors
   uint32_t attempts = 0;              // rings tried (1: the first one worked)
   uint64_t bytes_sent = 0, bytes_received = 0;  // ring messages, all attempts (above Noise/yamux)
+  uint64_t fp32_bytes_sent = 0;       // what bytes_sent would have been with fp32 values
   double seconds = 0;                 // the caller's time blocked
   double gather_seconds = 0;          // of which waiting for READY (all attempts)
   std::vector<std::string> failures;  // why each aborted attempt ended

@@ -32,11 +32,16 @@ uint64_t members_tag_of(const std::vector<std::string>& ordered_ids) {
   return tag_of(as_bytes(joined));
 }
 
+uint64_t allreduce_payload_bytes(codec::Mode encoding, uint32_t count) {
+  return codec::raw_payload_bytes(encoding, count, kAllReduceBlock);
+}
+
 void encode_allreduce_header(const AllReduceHeader& h, uint8_t* p) {
   std::memcpy(p, kMagic, 4);
   p[4] = kAllReduceVersion;
   p[5] = static_cast<uint8_t>(h.kind);
-  put<uint16_t>(p + 6, 0);
+  p[6] = static_cast<uint8_t>(h.encoding);
+  p[7] = 0;
   put<uint64_t>(p + 8, h.round.run_tag);
   put<uint64_t>(p + 16, h.round.outer_step);
   put<uint32_t>(p + 24, h.round.attempt);
@@ -60,11 +65,17 @@ Result<AllReduceHeader> decode_allreduce_header(ByteView b) {
   if (b.size() < kAllReduceHeaderBytes) return truncated("allreduce header: need 64 bytes");
   const uint8_t* p = b.data();
   if (std::memcmp(p, kMagic, 4) != 0) return corrupt("allreduce header: bad magic");
-  if (p[4] != kAllReduceVersion) return unsupported("allreduce header: version " + std::to_string(p[4]));
+  if (p[4] == 1) return unsupported("allreduce header: version 1 (fp32-only ring): the sender runs an older noloco");
+  if (p[4] != kAllReduceVersion)
+    return unsupported("allreduce header: version " + std::to_string(p[4]) + ", this build speaks " +
+                       std::to_string(kAllReduceVersion));
   if (p[5] != 1 && p[5] != 2) return corrupt("allreduce header: unknown kind " + std::to_string(p[5]));
-  if (get<uint16_t>(p + 6) != 0) return corrupt("allreduce header: reserved bytes are not zero");
   AllReduceHeader h;
+  if (p[6] > static_cast<uint8_t>(codec::Mode::kInt4))
+    return unsupported("allreduce header: unknown value encoding " + std::to_string(p[6]));
+  if (p[7] != 0) return corrupt("allreduce header: reserved byte is not zero");
   h.kind = static_cast<AllReduceKind>(p[5]);
+  h.encoding = static_cast<codec::Mode>(p[6]);
   h.round.run_tag = get<uint64_t>(p + 8);
   h.round.outer_step = get<uint64_t>(p + 16);
   h.round.attempt = get<uint32_t>(p + 24);

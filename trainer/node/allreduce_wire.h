@@ -1,4 +1,4 @@
-// The fixed 64-byte header of every /noloco/allreduce/1.0.0 message (docs/protocols/allreduce.md)
+// The fixed 64-byte header of every /noloco/allreduce/1.0.0 message (version 2) (docs/protocols/allreduce.md)
 // and the tags that name a round. Sans-IO, no torch, no Asio: plain bytes in and out.
 #pragma once
 
@@ -9,12 +9,17 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "trainer/core/codec.h"
 
 namespace noloco::node {
 
 inline constexpr std::string_view kAllReduceProtocolId = "/noloco/allreduce/1.0.0";
 inline constexpr size_t kAllReduceHeaderBytes = 64;
-inline constexpr uint8_t kAllReduceVersion = 1;
+// 2: byte 6 names the value encoding (version 1 carried fp32 only and is refused).
+inline constexpr uint8_t kAllReduceVersion = 2;
+// int8/int4 payloads: one fp32 scale per block of this many values, blocks starting at the
+// chunk's first value (fixed: the header has no room for it, and 128 is the codec's default).
+inline constexpr uint32_t kAllReduceBlock = 128;
 // Caps checked before anything is allocated: members of one ring, floats per vector, floats per chunk.
 inline constexpr uint32_t kMaxAllReduceMembers = 1024;
 inline constexpr uint64_t kMaxAllReduceElements = uint64_t{1} << 31;
@@ -40,15 +45,19 @@ struct AllReduceHeader {
   uint32_t segment = 0;
   uint32_t chunk_elems = 0;  // the sender's chunk size, must equal ours
   uint32_t offset = 0;       // first element of this chunk within the segment
-  uint32_t count = 0;        // fp32 values that follow the header
+  uint32_t count = 0;        // values that follow the header, encoded as `encoding` says
+  codec::Mode encoding = codec::Mode::kFp32;  // must equal ours
 };
+
+// Payload bytes of a DATA message of `count` values (codec raw layout, kAllReduceBlock).
+uint64_t allreduce_payload_bytes(codec::Mode encoding, uint32_t count);
 
 uint64_t run_tag_of(std::string_view run_id);
 uint64_t members_tag_of(const std::vector<std::string>& ordered_ids);
 
 void encode_allreduce_header(const AllReduceHeader& h, uint8_t* out);  // writes kAllReduceHeaderBytes
 Bytes encode_allreduce_header(const AllReduceHeader& h);
-// Checks magic, version, kind, reserved bytes and the caps; the ring checks the rest.
+// Checks magic, version, kind, encoding, reserved byte and the caps; the ring checks the rest.
 Result<AllReduceHeader> decode_allreduce_header(ByteView bytes);
 
 }  // namespace noloco::node

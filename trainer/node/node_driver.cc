@@ -163,6 +163,8 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
     ev["attempts"] = reduced_ ? reduced_->attempts : 0;
     ev["allreduce_s"] = reduced_ ? reduced_->seconds : rep.exchange_s;
     ev["gather_s"] = reduced_ ? reduced_->gather_seconds : 0.0;
+    // bytes_out is the ring's encoded bytes; this is what fp32 values would have cost.
+    ev["raw_bytes_out"] = reduced_ ? reduced_->fp32_bytes_sent : 0;
   }
   if (r.outer_step() % o_.eval_every == 0 || r.inner_step() >= p_.manifest.steps) {
     last_val_ = p_.eval();

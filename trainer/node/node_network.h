@@ -41,6 +41,7 @@ struct NetworkOptions {
   std::vector<p2p::Multiaddr> bootstrap;   // --join addresses and peer-book addresses (with /p2p/)
   std::string run_id;
   std::string manifest_json;               // served on /noloco/run/1.0.0
+  codec::Mode allreduce_encoding = codec::Mode::kFp32;  // DiLoCo's ring: the run's codec
   ExchangeExpectations expect;             // for every payload we receive (sender filled per peer)
   Duration gossip_interval = std::chrono::milliseconds(500);
   p2p::MembershipOptions membership;

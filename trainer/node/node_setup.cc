@@ -173,6 +173,7 @@ Status open_network(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
       if (auto id = p2p::PeerId::parse(b.peer_id); id.ok()) no.banned.push_back(*id);
   no.run_id = p.run_id;
   no.manifest_json = p.manifest_json;
+  no.allreduce_encoding = p.payload.codec.mode;  // the manifest's codec (DiLoCo's ring; zstd is not used there)
   no.expect = p.expect;
   p.can_look = !no.bootstrap.empty();
   no.seed = xxh3_64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
