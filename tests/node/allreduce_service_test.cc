@@ -156,10 +156,13 @@ TEST_CASE("allreduce service: members with different encodings never mix and say
   auto fa = call(a, v[0]), fb = call(b, v[1]);
   const Result<AllReduceOutcome> r[2] = {fa.get(), fb.get()};
   const char* want[2] = {"encodes values as int8, we use bf16", "encodes values as bf16, we use int8"};
+  int named = 0;
   for (int i = 0; i < 2; ++i) {
-    // Every attempt fails on the first message and is redone until the budget is spent (kTimeout
-    // with the reasons), unless the redo loop gave up on the other member first (a ring of one:
-    // its own vector back, the reasons in `failures`). Never a mean over both.
+    // The first message shows the other encoding: that member is left out of the round's later
+    // attempts, so each ends with a ring of one (its own vector back, the reason in `failures`)
+    // or, if the budget ran out first, kTimeout. Never a mean over both. The member that refused
+    // first may end its stream before its own first message went out, so only one of the two
+    // is sure to have seen the other's bytes and to name the mismatch.
     std::string why = r[i].ok() ? "" : r[i].status().message();
     if (r[i].ok()) {
       REQUIRE(r[i]->members.size() == 1);
@@ -167,9 +170,10 @@ TEST_CASE("allreduce service: members with different encodings never mix and say
     } else {
       REQUIRE(r[i].status().code() == StatusCode::kTimeout);
     }
-    CHECK_THAT(why, Catch::Contains(want[i]));
+    named += why.find(want[i]) != std::string::npos;
     CHECK(v[i] == original[i]);
   }
+  CHECK(named >= 1);
 }
 
 TEST_CASE("allreduce service: a member closed mid-ring leaves the survivors with their mean", "[allreduce]") {

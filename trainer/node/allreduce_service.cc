@@ -31,6 +31,10 @@ struct AllReduceRound {
   uint64_t step = 0;
   std::vector<AllReduceMember> expected;  // others
   std::set<p2p::PeerId> dropped;          // unreachable: not waited for again
+  // Sent ring bytes we refused (another encoding or chunk size, corrupt values): left out of
+  // every later attempt of this round, whatever READY it sends, so a misconfigured or hostile
+  // member cannot make the others redo the ring until the budget is spent.
+  std::set<p2p::PeerId> refused;
   uint32_t attempt = 0;
   bool gathering = false;
   uint64_t gen = 0;  // callbacks of an older attempt compare this and do nothing
@@ -67,6 +71,7 @@ class AllReduceServiceImpl : public std::enable_shared_from_this<AllReduceServic
   void arm_timer(Clk::time_point when);
   void on_timer();
   void abort_attempt(const std::string& why);
+  void refuse_left(const Status& why);
   void finish(Result<std::vector<float>> r);
   void close();
 
@@ -181,7 +186,7 @@ void AllReduceServiceImpl::begin_attempt(uint32_t attempt) {
   r->outcome.attempts = attempt + 1;
   if (Clk::now() >= r->deadline) return abort_attempt("budget spent");
   for (const auto& m : r->expected)
-    if (!r->dropped.count(m.peer)) send_ready(m);
+    if (!r->dropped.count(m.peer) && !r->refused.count(m.peer)) send_ready(m);
   arm_timer(std::min(r->deadline, Clk::now() + std::chrono::duration_cast<Clk::duration>(opt.gather_timeout)));
   check_gathered();
 }
@@ -213,7 +218,7 @@ void AllReduceServiceImpl::check_gathered() {
   if (!r || r->finished || !r->gathering) return;
   const auto& at = ready[r->step];
   for (const auto& m : r->expected) {
-    if (r->dropped.count(m.peer)) continue;
+    if (r->dropped.count(m.peer) || r->refused.count(m.peer)) continue;
     auto it = at.find(m.peer);
     if (it == at.end() || it->second != r->attempt) return;
   }
@@ -228,7 +233,8 @@ void AllReduceServiceImpl::form_ring() {
   const auto& at = ready[r->step];
   for (const auto& m : r->expected) {
     auto it = at.find(m.peer);
-    if (!r->dropped.count(m.peer) && it != at.end() && it->second == r->attempt) r->members.push_back(m.peer);
+    if (!r->dropped.count(m.peer) && !r->refused.count(m.peer) && it != at.end() && it->second == r->attempt)
+      r->members.push_back(m.peer);
   }
   std::sort(r->members.begin(), r->members.end());
   r->members.erase(std::unique(r->members.begin(), r->members.end()), r->members.end());
@@ -276,7 +282,7 @@ void AllReduceServiceImpl::form_ring() {
 
 void AllReduceServiceImpl::adopt(std::shared_ptr<p2p::HostStream> s, Bytes head) {
   r->in = std::move(s);
-  if (Status st = r->ring->feed(head); !st.ok()) return abort_attempt("from the left neighbour: " + st.to_string());
+  if (Status st = r->ring->feed(head); !st.ok()) return refuse_left(st);
   pump();
   check_done();
   if (!r->finished && !r->ring->received_all()) read_ring();
@@ -291,8 +297,7 @@ void AllReduceServiceImpl::read_ring() {
     auto& round = *self->r;
     if (!chunk.ok()) return self->abort_attempt("left neighbour: " + chunk.status().to_string());
     if (chunk->empty()) return self->abort_attempt("left neighbour ended its stream early");
-    if (Status st = round.ring->feed(*chunk); !st.ok())
-      return self->abort_attempt("from the left neighbour: " + st.to_string());
+    if (Status st = round.ring->feed(*chunk); !st.ok()) return self->refuse_left(st);
     round.last_progress = Clk::now();
     if (self->opt.on_progress) self->opt.on_progress(round.ring->bytes_received());
     if (self->r->gen != gen) return;  // the hook may have closed the host
@@ -357,13 +362,22 @@ void AllReduceServiceImpl::on_timer() {
   arm_timer(std::min(r->deadline, r->last_progress + stall));
 }
 
+void AllReduceServiceImpl::refuse_left(const Status& why) {
+  r->refused.insert(left());
+  // End our stream to the right gracefully rather than resetting it: what we wrote still
+  // arrives, so a right neighbour that is the refused member learns the mismatch from our
+  // bytes at once instead of waiting out its stall timeout.
+  if (r->out) r->out->close_write();
+  r->out.reset();
+  abort_attempt("from the left neighbour " + left().to_string() + ": " + why.to_string() + " (left out of this round)");
+}
+
 void AllReduceServiceImpl::abort_attempt(const std::string& why) {
   if (!r || r->finished) return;
   r->outcome.failures.push_back("attempt " + std::to_string(r->attempt) + ": " + why);
   if (r->ring) {
     r->outcome.bytes_sent += r->ring->bytes_sent();
     r->outcome.fp32_bytes_sent += r->ring->fp32_bytes_sent();
-  r->outcome.fp32_bytes_sent += r->ring->fp32_bytes_sent();
     r->outcome.bytes_received += r->ring->bytes_received();
   }
   NLOG_DEBUG("allreduce step {} attempt {} aborted: {}", r->step, r->attempt, why);
