@@ -15,6 +15,7 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "storage/disk_faults.h"
 #include "storage/records.h"
 
 namespace noloco::storage {
@@ -64,6 +65,8 @@ struct StoreOptions {
   // phase (docs/storage.md, "Checkpoint commit and recovery"). The crash test kills its child
   // process from here.
   std::function<void(CheckpointPhase phase, uint64_t id, uint64_t step)> checkpoint_phase_hook;
+  // Tests and chaos runs only: a simulated disk that fills up (disk_faults.h). Read-write only.
+  std::shared_ptr<DiskFaults> disk_faults;
 
   Status validate() const;
 };
