@@ -210,10 +210,17 @@ Result<std::unique_ptr<NodeParts>> open_node(const NodeOptions& o, const NodeSin
   // On the writer's thread. A durable checkpoint is announced, so that tools and tests wait for
   // it instead of guessing how long a write takes.
   wo.on_done = [on_event = sinks.on_event](const Result<storage::CheckpointInfo>& r) {
-    if (!r.ok()) return NLOG_ERROR("checkpoint write failed: {}", r.status().to_string());
-    if (on_event)
+    if (r.ok() && on_event)
       on_event(nlohmann::json{{"event", "checkpoint"}, {"id", r->id}, {"outer_step", r->manifest.outer_step},
                               {"inner_step", r->manifest.step}}
+                   .dump());
+  };
+  // A failed write (a full disk) is logged by the writer and announced; training goes on and the
+  // store keeps its last good checkpoint (docs/checkpoints.md, "Disk faults").
+  wo.on_failed = [on_event = sinks.on_event](const storage::CheckpointManifest& lost, const Status& why) {
+    if (on_event)
+      on_event(nlohmann::json{{"event", "checkpoint_failed"}, {"outer_step", lost.outer_step},
+                              {"inner_step", lost.step}, {"why", why.to_string()}}
                    .dump());
   };
   p->writer = std::make_unique<storage::CheckpointWriter>(*p->store, wo);
