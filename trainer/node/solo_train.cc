@@ -95,7 +95,14 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
     } else {
       NOLOCO_RETURN_IF_ERROR(store->set_run(run_id, to_bytes(run_config)));
     }
-    NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, store->load_latest_valid());
+    auto loaded = store->load_latest_valid();
+    // Every checkpoint damaged: refuse rather than train from step 0 on top of the store, which
+    // would look like a resume to whoever restarted it (docs/checkpoints.md, "Disk faults").
+    if (!loaded.ok() && loaded.status().code() == StatusCode::kCorrupt)
+      return corrupt(loaded.status().message() +
+                     "\nrefusing to start over from step 0 on top of it; to train from scratch, move " + o.db +
+                     " away (keep it to inspect) or give another --db");
+    NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, std::move(loaded));
     if (latest) {
       for (const auto& why : latest->skipped) NLOG_WARN("passed over a damaged checkpoint: {}", why);
       NOLOCO_RETURN_IF_ERROR(restore_checkpoint(*replica, latest->checkpoint, run_config)
