@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "damage_util.h"
+#include "node_proc.h"
 #include "node_test_util.h"
 
 using noloco::test::RawStore;
@@ -128,3 +130,106 @@ TEST_CASE("train: with no checkpoint that verifies it refuses to train and leave
   RawStore raw(dir.sub("db"));
   CHECK(raw.manifest_ids().size() == 3);
 }
+
+namespace noloco::test {
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<std::string> node_args(const TempDir& t, int i, std::vector<std::string> extra) {
+  const std::string d = t.sub("n" + std::to_string(i));
+  std::filesystem::create_directories(d);
+  std::vector<std::string> a = {"run", "--db", d + "/db", "--key", d + "/key", "--json", "--threads", "1",
+                                "--eval-windows", "32", "--exchange-timeout", "5", "--checkpoint-every", "2",
+                                "--linger", "120", "--join-wait", "120", "--min-peers", "1"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+int64_t committed_outer(const std::vector<json>& evs) {
+  int64_t best = -1;
+  for (const auto& e : evs)
+    if (e.value("event", "") == "checkpoint") best = std::max(best, e["outer_step"].get<int64_t>());
+  return best;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST_CASE("run: a node whose latest checkpoint is damaged resumes from the previous one, and one whose every "
+          "checkpoint is damaged starts as a new node and state-syncs from the swarm",
+          "[swarm]") {
+  TempDir t;
+  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "400", "--H", "10", "--batch",
+                               "8", "--lr", "5e-3", "--warmup", "20"});
+  REQUIRE(init.exit_code == 0);
+  const std::string run_id = init.out.substr(0, init.out.find('\n'));
+  NodeProc n0(node_args(t, 0, {"--manifest", t.sub("manifest.json")}), t.sub("n0.log"));
+  const std::string join = n0.address();
+  REQUIRE(!join.empty());
+
+  // Node 1 trains with the swarm until it has a few checkpoints, then stops (final checkpoint).
+  auto n1 = std::make_unique<NodeProc>(node_args(t, 1, {"--run-id", run_id, "--join", join}), t.sub("n1a.log"));
+  REQUIRE(n1->wait_for([](auto& evs) { return committed_outer(evs) >= 4; }));
+  n1->kill(SIGTERM);
+  n1->wait_exit();
+  n1.reset();
+  const std::string db = t.sub("n1") + "/db";
+
+  // 1. Only the newest checkpoint damaged: the restart resumes from the one before it.
+  {
+    RawStore raw(db);
+    const auto ids = raw.manifest_ids();
+    REQUIRE(ids.size() >= 2);
+    raw.flip_chunk_byte(ids.back(), 1);
+  }
+  n1 = std::make_unique<NodeProc>(node_args(t, 1, {}), t.sub("n1b.log"));
+  REQUIRE(n1->wait_for([](auto& evs) { return NodeProc::has(evs, "start"); }));
+  {
+    const json start = n1->events_of("start").at(0);
+    CHECK(start["resumed"].get<bool>());
+    CHECK(start["outer_step"].get<int64_t>() >= 2);
+    CHECK(start["inner_step"].get<int64_t>() == start["outer_step"].get<int64_t>() * 10);
+  }
+  REQUIRE(n1->wait_for([](auto& evs) { return NodeProc::has(evs, "outer"); }));
+  n1->kill(SIGTERM);
+  n1->wait_exit();
+  n1.reset();
+  CHECK(read_file(t.sub("n1b.log")).find("passed over a damaged checkpoint") != std::string::npos);
+
+  // 2. Every checkpoint damaged: no training from garbage and no silent resume. The node starts
+  //    at step 0 like a new one and takes the swarm's weights by state sync.
+  {
+    RawStore raw(db);
+    // (Not another flip: the checkpoint damaged above would be repaired by it.)
+    for (uint64_t id : raw.manifest_ids()) raw.delete_chunk(id, 1, 0);
+  }
+  REQUIRE(n0.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 2; }));
+  n1 = std::make_unique<NodeProc>(node_args(t, 1, {}), t.sub("n1c.log"));
+  const bool synced = n1->wait_for([](auto& evs) { return NodeProc::has(evs, "state_sync"); });
+  INFO(read_file(t.sub("n1c.log")));
+  std::string evs;
+  for (const auto& e : n1->events()) evs += e.dump() + "\n";
+  INFO(evs);
+  REQUIRE(synced);
+  REQUIRE(n1->wait_for([](auto& evs) { return NodeProc::has(evs, "state_sync"); }));
+  {
+    const json start = n1->events_of("start").at(0);
+    CHECK_FALSE(start["resumed"].get<bool>());
+    CHECK(start["inner_step"].get<int64_t>() == 0);
+    const json sync = n1->events_of("state_sync").at(0);
+    CHECK(sync["outer_step"].get<int64_t>() >= 2);
+    CHECK(sync["inner_step"].get<int64_t>() == sync["outer_step"].get<int64_t>() * 10);
+  }
+  CHECK(read_file(t.sub("n1c.log")).find("NO USABLE CHECKPOINT") != std::string::npos);
+  n1->kill(SIGTERM);
+  n0.kill(SIGTERM);
+  n1->wait_exit();
+  n0.wait_exit();
+}
+
+}  // namespace noloco::test
