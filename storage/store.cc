@@ -4,6 +4,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -286,7 +287,28 @@ Status upgrade_schema(Store::Impl& impl, uint32_t from, const std::string& path)
   return Status::Ok();
 }
 
+// Free bytes for an unprivileged writer on the filesystem that holds `path` (or its nearest
+// existing parent, for a store still to be created); nullopt when that cannot be told.
+std::optional<uint64_t> free_bytes(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  while (!p.empty() && !fs::exists(p, ec)) p = p.parent_path();
+  struct statvfs st {};
+  if (p.empty() || ::statvfs(p.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 }  // namespace
+
+Status check_space_to_open(const StoreOptions& o) {
+  if (o.mode != OpenMode::kReadWrite || o.min_free_bytes_to_open == 0) return Status::Ok();
+  auto free = free_bytes(o.path);
+  if (!free || *free >= o.min_free_bytes_to_open) return Status::Ok();
+  return io_error("store at " + o.path + ": only " + std::to_string(*free / 1024) +
+                  " KiB free on its filesystem, a read-write open needs at least " +
+                  std::to_string(o.min_free_bytes_to_open >> 20) +
+                  " MiB (disk full); free some space. Reading it works as it is (noloco status)");
+}
 
 Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   NOLOCO_RETURN_IF_ERROR(options.validate());
@@ -300,6 +322,7 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   if (!exists && (read_only || !options.create_if_missing)) return not_found("no store at " + path);
   if (!exists && fs::exists(path, ec) && !fs::is_directory(path, ec))
     return invalid_argument("store path " + path + " is not a directory");
+  NOLOCO_RETURN_IF_ERROR(check_space_to_open(options));
 
   if (options.disk_faults && !read_only) impl->fault_env = make_faulty_env(options.disk_faults);
   const rocksdb::DBOptions dbo = db_options(options, impl->fault_env.get());

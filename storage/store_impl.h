@@ -22,6 +22,10 @@ Status from_rocks(const rocksdb::Status& s, const std::string& what);
 // and fills the handles. `exists`: false creates the database.
 Status open_rocks(Store::Impl& impl, bool exists);
 
+// A full disk at a read-write open gets a clear error (kIoError, "disk full"), not RocksDB's
+// abort on a failed write while opening (StoreOptions::min_free_bytes_to_open).
+Status check_space_to_open(const StoreOptions& o);
+
 // A fresh directory under the temp dir for a read-only instance's info LOG.
 std::string make_secondary_dir();
 

@@ -52,6 +52,8 @@ Status Store::Impl::reopen_after_error() {
     std::unique_lock lock(use_mu);
     use_cv.wait(lock, [&] { return !reopening; });
     if (!write_error.load()) return Status::Ok();  // another thread reopened meanwhile
+    // Too little space to reopen safely: stay as we are, stopped for writes, open for reads.
+    if (Status space = check_space_to_open(options); !space.ok()) return space.context("reopening after a failed write");
     reopening = true;
     use_cv.wait(lock, [&] { return users == 0; });
   }

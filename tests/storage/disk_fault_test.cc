@@ -134,3 +134,24 @@ TEST_CASE("disk full stops metrics and peer writes with a clear error, and they 
   CHECK(store->record_seen("peer-a", {"/ip4/127.0.0.1/tcp/1"}).ok());
   CHECK(store->write_checkpoint(make_checkpoint(20, kBlobs)).ok());
 }
+
+TEST_CASE("a read-write open with too little free space is refused clearly and creates nothing") {
+  TempDir dir;
+  StoreOptions o = options_for(dir.sub("db"));
+  o.min_free_bytes_to_open = uint64_t{1} << 62;  // more than any disk has free
+  auto r = Store::open(o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kIoError);
+  CHECK(r.status().message().find("disk full") != std::string::npos);
+  CHECK(r.status().message().find("needs at least") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.sub("db")));
+  // An existing store: refused read-write the same way, still readable.
+  open_or_fail(options_for(dir.sub("db")))->write_checkpoint(make_checkpoint(10, kBlobs)).value();
+  CHECK(Store::open(o).status().code() == StatusCode::kIoError);
+  StoreOptions ro = options_for(dir.sub("db"));
+  ro.mode = OpenMode::kReadOnly;
+  ro.min_free_bytes_to_open = o.min_free_bytes_to_open;
+  auto reader = Store::open(ro);
+  REQUIRE(reader.ok());
+  CHECK((*reader)->load_latest().ok());
+}
