@@ -5,8 +5,10 @@
 // byte budget), so the test needs no root and no mount; tools/chaos/enospc.sh does it for real.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "storage/disk_faults.h"
 #include "storage/keys.h"
@@ -112,7 +114,7 @@ TEST_CASE("disk full while RocksDB ingests the chunk file: clean failure, previo
   fill_disk_during_write(FullAt::kIngestion);
 }
 
-TEST_CASE("disk full at the commit batch: clean failure, previous kept, next succeeds without a reopen") {
+TEST_CASE("disk full at the commit batch: clean failure, previous kept, next succeeds without the caller reopening") {
   fill_disk_during_write(FullAt::kCommit);
 }
 
@@ -154,4 +156,36 @@ TEST_CASE("a read-write open with too little free space is refused clearly and c
   auto reader = Store::open(ro);
   REQUIRE(reader.ok());
   CHECK((*reader)->load_latest().ok());
+}
+
+TEST_CASE("reads on another thread go on while the store is stopped by a full disk and reopened") {
+  TempDir dir;
+  auto faults = std::make_shared<DiskFaults>();
+  StoreOptions o = options_for(dir.str());
+  o.disk_faults = faults;
+  auto store = open_or_fail(o);
+  REQUIRE(store->write_checkpoint(make_checkpoint(10, kBlobs)).ok());
+  REQUIRE(store->put_metrics(metrics(1)).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, failed_reads{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      auto c = store->load_latest_valid();
+      auto m = store->recent_metrics(5);
+      if (!c.ok() || !c->has_value() || !m.ok() || m->empty()) ++failed_reads;
+      ++reads;
+    }
+  });
+  for (int round = 0; round < 5; ++round) {
+    faults->set_space_left(0);  // the commit's WAL write fails: RocksDB stops
+    CHECK_FALSE(store->put_metrics(metrics(2 + round)).ok());
+    CHECK_FALSE(store->write_checkpoint(make_checkpoint(20 + round, kBlobs)).ok());  // reopen fails: read-only
+    faults->set_space_left(DiskFaults::kUnlimited);
+    CHECK(store->write_checkpoint(make_checkpoint(30 + round, kBlobs)).ok());  // reopened
+  }
+  stop = true;
+  reader.join();
+  CHECK(reads.load() > 0);
+  CHECK(failed_reads.load() == 0);
+  CHECK(store->latest_checkpoint_info().value()->manifest.step == 34);
 }
