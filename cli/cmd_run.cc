@@ -56,6 +56,9 @@ void print_human(const std::string& line) {
                 j["val_loss_after"].get<double>());
   } else if (ev == "checkpoint") {
     std::printf("checkpoint of outer step %lld written\n", static_cast<long long>(j["outer_step"].get<int64_t>()));
+  } else if (ev == "checkpoint_failed") {
+    std::printf("checkpoint of outer step %lld FAILED, training goes on: %s\n",
+                static_cast<long long>(j["outer_step"].get<int64_t>()), j["why"].get<std::string>().c_str());
   } else if (ev == "refused") {
     std::printf("refused a payload from %s: %s\n", short_id(j["peer"]).c_str(), j["why"].get<std::string>().c_str());
   } else if (ev == "done") {

@@ -90,7 +90,9 @@ Result<IngestStats> ingest_chunks(Store::Impl& impl, uint64_t id, uint64_t step,
   rocksdb::Status s = impl.db->IngestExternalFile(impl.checkpoints, {path.string()}, o);
   if (!s.ok()) {
     remove_staging();
-    return from_rocks(s, "ingesting checkpoint " + std::to_string(id) + " chunk file");
+    Status st = from_rocks(s, "ingesting checkpoint " + std::to_string(id) + " chunk file");
+    impl.note_write_error(st);  // a failed MANIFEST write stops RocksDB: the next write reopens it
+    return st;
   }
   // RocksDB removed the staging name after linking; a leftover would go at the next open.
   remove_staging();

@@ -214,7 +214,7 @@ void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& li
 
 void drop_uncommitted_chunks(Store::Impl& impl, uint64_t id) {
   Status s = drop_chunk_ids(impl, {id});
-  if (!s.ok()) NLOG_WARN("storage: checkpoint {}: {} (the next open removes its chunks)", id, s.to_string());
+  if (!s.ok()) NLOG_WARN("storage: checkpoint {}: {} (they go when the store reopens: at the next write after a disk error, or the next start)", id, s.to_string());
 }
 
 }  // namespace noloco::storage

@@ -45,8 +45,21 @@ Result<CheckpointInfo> CheckpointWriter::write_now(const Checkpoint& checkpoint)
   if (r.ok()) {
     std::lock_guard lock(mu_);
     last_committed_ = *r;
+  } else {
+    warn_failed(checkpoint.manifest, r.status());
   }
   return r;
+}
+
+// One clear line for the operator: what was lost, why, and what a restart would resume from.
+void CheckpointWriter::warn_failed(const CheckpointManifest& lost, const Status& why) {
+  std::string last = "none written by this process";
+  if (auto good = last_committed())
+    last = "id " + std::to_string(good->id) + " at step " + std::to_string(good->manifest.step);
+  NLOG_ERROR("storage: checkpoint at step {} (outer step {}) FAILED, training goes on without it: {}; the last good "
+             "checkpoint stays as it was ({}){}",
+             lost.step, lost.outer_step, why.to_string(), last,
+             why.message().find("disk full") != std::string::npos ? "; free space in the store's filesystem" : "");
 }
 
 Status CheckpointWriter::close() {
@@ -79,9 +92,12 @@ void CheckpointWriter::run() {
     busy_ = true;
     cv_.notify_all();  // room for a waiting submit
     lock.unlock();
+    CheckpointManifest submitted = c.manifest;
+    submitted.blobs.clear();
     auto r = store_.write_checkpoint(std::move(c));  // the store frees the bytes when done
-    if (!r.ok()) NLOG_ERROR("storage: checkpoint write failed: {}", r.status().to_string());
+    if (!r.ok()) warn_failed(submitted, r.status());
     if (options_.on_done) options_.on_done(r);
+    if (!r.ok() && options_.on_failed) options_.on_failed(submitted, r.status());
     lock.lock();
     if (r.ok()) last_committed_ = *r;
     else if (first_error_.ok()) first_error_ = r.status();

@@ -18,6 +18,9 @@ struct CheckpointWriterOptions {
   size_t max_queued = 1;  // checkpoints waiting behind the one being written
   // Called on the writer thread after each write, with its result. Must not block for long.
   std::function<void(const Result<CheckpointInfo>&)> on_done;
+  // Also on the writer thread, after on_done, when a write failed: the manifest that was to be
+  // written (its steps) and why. The writer has logged a warning naming the last good one.
+  std::function<void(const CheckpointManifest& lost, const Status& why)> on_failed;
 };
 
 class CheckpointWriter {
@@ -45,6 +48,7 @@ class CheckpointWriter {
 
  private:
   void run();
+  void warn_failed(const CheckpointManifest& lost, const Status& why);
 
   Store& store_;
   CheckpointWriterOptions options_;

@@ -1,8 +1,10 @@
 // Opening a store: RocksDB options, column families, the schema check, meta values.
 #include <rocksdb/convenience.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,8 +52,10 @@ const std::vector<std::string>& our_families() {
   return k;
 }
 
-rocksdb::DBOptions db_options(const StoreOptions& o) {
+// `env`: the DiskFaults file system in tests, else null (RocksDB's default).
+rocksdb::DBOptions db_options(const StoreOptions& o, rocksdb::Env* env) {
   rocksdb::DBOptions d;
+  if (env) d.env = env;
   d.paranoid_checks = true;
   // A torn tail record after kill -9 is dropped whole; every batch before it is kept. Since a
   // checkpoint is one batch, recovery yields whole checkpoints only. kAbsoluteConsistency
@@ -94,6 +98,19 @@ rocksdb::ColumnFamilyOptions cf_options(const std::string& name) {
   return c;
 }
 
+// RocksDB would resume a store stopped by a full disk on its own (the SstFileManager polls the
+// free space every few seconds and calls Resume()). We reopen it ourselves instead, at the next
+// write (store_recovery.cc): Resume() after a hard error leaves RocksDB 7.8 unable to ingest
+// files, and that write then succeeds or fails by what the disk holds now, not by the poll.
+class ManualRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
+}  // namespace
+
 std::string make_secondary_dir() {
   static std::atomic<int> counter{0};
   fs::path p = fs::temp_directory_path() /
@@ -102,6 +119,8 @@ std::string make_secondary_dir() {
   fs::create_directories(p, ec);
   return p.string();
 }
+
+namespace {
 
 }  // namespace
 
@@ -125,7 +144,7 @@ void Store::Impl::find_handles() {
 // as of open (WALs replayed up to the last whole batch), and refresh() reopens it.
 Status open_rocks(Store::Impl& impl, bool exists) {
   const StoreOptions& o = impl.options;
-  rocksdb::DBOptions dbo = db_options(o);
+  rocksdb::DBOptions dbo = db_options(o, impl.fault_env.get());
   if (!exists) {
     dbo.create_if_missing = true;
     dbo.create_missing_column_families = true;
@@ -133,7 +152,7 @@ Status open_rocks(Store::Impl& impl, bool exists) {
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const auto& n : impl.cf_names) descs.emplace_back(n, cf_options(n));
   rocksdb::Status s;
-  if (impl.read_only()) {
+  if (impl.read_only() || impl.fallback_read_only) {
     // The reader's info LOG goes to its own directory: RocksDB would otherwise rotate the
     // writer's LOG file in the store directory.
     dbo.db_log_dir = o.secondary_dir;
@@ -162,6 +181,7 @@ Status open_rocks(Store::Impl& impl, bool exists) {
                                                           /*delete_existing_trash=*/true, nullptr,
                                                           /*max_trash_db_ratio=*/1.0,
                                                           /*bytes_max_delete_chunk=*/0));
+    dbo.listeners.push_back(std::make_shared<ManualRecovery>());
     rocksdb::DB* raw = nullptr;
     s = rocksdb::DB::Open(dbo, o.path, descs, &impl.handles, &raw);
     if (s.ok()) impl.db.reset(raw);
@@ -186,7 +206,7 @@ void Store::Impl::close_db() {
   }
   handles.clear();
   meta = checkpoints = peers = bans = metrics = nullptr;
-  if (!read_only()) {
+  if (!read_only() && !fallback_read_only) {
     rocksdb::Status s = db->Close();
     if (!s.ok()) NLOG_WARN("storage: closing {}: {}", options.path, s.ToString());
   }
@@ -208,7 +228,9 @@ Status Store::Impl::require_writable(const char* what) const {
 Status Store::Impl::write(rocksdb::WriteBatch& batch, bool sync, const std::string& what) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return from_rocks(db->Write(wo, &batch), what);
+  Status s = from_rocks(db->Write(wo, &batch), what);
+  note_write_error(s);
+  return s;
 }
 
 Result<std::optional<std::string>> Store::Impl::get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
@@ -265,7 +287,28 @@ Status upgrade_schema(Store::Impl& impl, uint32_t from, const std::string& path)
   return Status::Ok();
 }
 
+// Free bytes for an unprivileged writer on the filesystem that holds `path` (or its nearest
+// existing parent, for a store still to be created); nullopt when that cannot be told.
+std::optional<uint64_t> free_bytes(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(path, ec);
+  while (!p.empty() && !fs::exists(p, ec)) p = p.parent_path();
+  struct statvfs st {};
+  if (p.empty() || ::statvfs(p.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 }  // namespace
+
+Status check_space_to_open(const StoreOptions& o) {
+  if (o.mode != OpenMode::kReadWrite || o.min_free_bytes_to_open == 0) return Status::Ok();
+  auto free = free_bytes(o.path);
+  if (!free || *free >= o.min_free_bytes_to_open) return Status::Ok();
+  return io_error("store at " + o.path + ": only " + std::to_string(*free / 1024) +
+                  " KiB free on its filesystem, a read-write open needs at least " +
+                  std::to_string(o.min_free_bytes_to_open >> 20) +
+                  " MiB (disk full); free some space. Reading it works as it is (noloco status)");
+}
 
 Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   NOLOCO_RETURN_IF_ERROR(options.validate());
@@ -279,8 +322,10 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions options) {
   if (!exists && (read_only || !options.create_if_missing)) return not_found("no store at " + path);
   if (!exists && fs::exists(path, ec) && !fs::is_directory(path, ec))
     return invalid_argument("store path " + path + " is not a directory");
+  NOLOCO_RETURN_IF_ERROR(check_space_to_open(options));
 
-  const rocksdb::DBOptions dbo = db_options(options);
+  if (options.disk_faults && !read_only) impl->fault_env = make_faulty_env(options.disk_faults);
+  const rocksdb::DBOptions dbo = db_options(options, impl->fault_env.get());
   std::vector<std::string> names;
   if (exists) {
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, path, &names);
@@ -378,7 +423,7 @@ Status Store::refresh() {
 }
 
 Status Store::flush() {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("flushing"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("flushing"));
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return from_rocks(impl_->db->Flush(fo, impl_->handles), "flushing memtables");
@@ -386,7 +431,7 @@ Status Store::flush() {
 
 namespace {
 Status put_meta(Store::Impl& impl, std::string_view key, std::string_view value) {
-  NOLOCO_RETURN_IF_ERROR(impl.require_writable("writing meta"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl.use_for_write("writing meta"));
   rocksdb::WriteBatch b;
   b.Put(impl.meta, rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
   return impl.write(b, true, "writing meta " + std::string(key));
@@ -399,11 +444,12 @@ Status Store::set_identity_ref(std::string_view ref) {
 }
 
 Result<std::optional<std::string>> Store::identity_ref() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   return impl_->get(impl_->meta, meta_key::kIdentityRef, "reading identity reference");
 }
 
 Status Store::set_run(std::string_view run_id, ByteView run_manifest) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("writing run"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("writing run"));
   if (run_id.size() > kMaxShortStringBytes) return invalid_argument("run id too long");
   if (run_manifest.size() > kMaxLongStringBytes) return invalid_argument("run manifest over 1 MiB");
   rocksdb::WriteBatch b;
@@ -415,10 +461,12 @@ Status Store::set_run(std::string_view run_id, ByteView run_manifest) {
 }
 
 Result<std::optional<std::string>> Store::run_id() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   return impl_->get(impl_->meta, meta_key::kRunId, "reading run id");
 }
 
 Result<std::optional<Bytes>> Store::run_manifest() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   NOLOCO_ASSIGN_OR_RETURN(auto v, impl_->get(impl_->meta, meta_key::kRunManifest, "reading run manifest"));
   if (!v) return std::optional<Bytes>();
   return std::optional<Bytes>(to_bytes(*v));

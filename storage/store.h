@@ -15,6 +15,7 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "storage/disk_faults.h"
 #include "storage/records.h"
 
 namespace noloco::storage {
@@ -64,6 +65,12 @@ struct StoreOptions {
   // phase (docs/storage.md, "Checkpoint commit and recovery"). The crash test kills its child
   // process from here.
   std::function<void(CheckpointPhase phase, uint64_t id, uint64_t step)> checkpoint_phase_hook;
+  // A read-write open is refused, with a clear error, when the store's filesystem has less than
+  // this free: RocksDB writes a MANIFEST, OPTIONS and a WAL while opening, and RocksDB 7.8 (as
+  // Debian builds it, with assertions) aborts the process on some of those failed writes. 0: no check.
+  uint64_t min_free_bytes_to_open = 16 << 20;
+  // Tests and chaos runs only: a simulated disk that fills up (disk_faults.h). Read-write only.
+  std::shared_ptr<DiskFaults> disk_faults;
 
   Status validate() const;
 };

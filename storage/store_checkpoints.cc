@@ -129,7 +129,7 @@ Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions
 // instance changes only in refresh(), so it reads without a snapshot.
 struct ReadView {
   explicit ReadView(Store::Impl& impl) : impl_(impl) {
-    if (!impl.read_only()) {
+    if (!impl.read_only() && !impl.fallback_read_only) {
       snap_ = impl.db->GetSnapshot();
       ro.snapshot = snap_;
     }
@@ -195,7 +195,7 @@ class BlobHasher {
 // Stage and ingest the chunks (invisible), then commit manifest + latest pointer + retention
 // deletes in one synced batch: the checkpoint exists from that batch on.
 Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint) {
-  NOLOCO_RETURN_IF_ERROR(impl.require_writable("writing checkpoint"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl.use_for_write("writing checkpoint"));
   if (checkpoint.blobs.size() > kMaxBlobsPerCheckpoint) return invalid_argument("too many blobs");
   try {
     CheckpointInfo info;
@@ -286,6 +286,7 @@ Result<CheckpointInfo> Store::write_checkpoint(Checkpoint&& checkpoint) {
 }
 
 Result<std::optional<CheckpointInfo>> Store::latest_checkpoint_info() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   ReadView view(*impl_);
   NOLOCO_ASSIGN_OR_RETURN(auto id, latest_id(*impl_, view.ro));
   if (!id) return std::optional<CheckpointInfo>();
@@ -294,6 +295,7 @@ Result<std::optional<CheckpointInfo>> Store::latest_checkpoint_info() {
 }
 
 Result<std::vector<CheckpointInfo>> Store::list_checkpoints() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   ReadView view(*impl_);
   std::vector<CheckpointInfo> infos;
   NOLOCO_RETURN_IF_ERROR(scan_manifests(*impl_, view.ro, &infos).status());
@@ -301,11 +303,13 @@ Result<std::vector<CheckpointInfo>> Store::list_checkpoints() {
 }
 
 Result<Checkpoint> Store::load_checkpoint(uint64_t id) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   ReadView view(*impl_);
   return read_checkpoint(*impl_, view.ro, id);
 }
 
 Result<Checkpoint> Store::load_latest() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   ReadView view(*impl_);
   NOLOCO_ASSIGN_OR_RETURN(auto id, latest_id(*impl_, view.ro));
   if (!id) return not_found("store has no checkpoint");
@@ -313,6 +317,7 @@ Result<Checkpoint> Store::load_latest() {
 }
 
 Result<std::optional<LoadedCheckpoint>> Store::load_latest_valid() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   ReadView view(*impl_);
   NOLOCO_ASSIGN_OR_RETURN(auto latest, latest_id(*impl_, view.ro));
   // Ids only; a manifest that fails to decode is reported by read_checkpoint below.

@@ -4,6 +4,8 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -19,6 +21,13 @@ Status from_rocks(const rocksdb::Status& s, const std::string& what);
 // Opens impl.options.path with impl.cf_names (read-write, or read-only per impl.options.mode)
 // and fills the handles. `exists`: false creates the database.
 Status open_rocks(Store::Impl& impl, bool exists);
+
+// A full disk at a read-write open gets a clear error (kIoError, "disk full"), not RocksDB's
+// abort on a failed write while opening (StoreOptions::min_free_bytes_to_open).
+Status check_space_to_open(const StoreOptions& o);
+
+// A fresh directory under the temp dir for a read-only instance's info LOG.
+std::string make_secondary_dir();
 
 // --- checkpoint chunk files (checkpoint_ingest.cc) ---
 
@@ -54,8 +63,12 @@ void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& li
 // (the next open would otherwise). Best effort; logs failures.
 void drop_uncommitted_chunks(Store::Impl& impl, uint64_t id);
 
+// The default file system with DiskFaults' budget on every write (disk_faults.cc).
+std::unique_ptr<rocksdb::Env> make_faulty_env(std::shared_ptr<DiskFaults> faults);
+
 struct Store::Impl {
   StoreOptions options;
+  std::unique_ptr<rocksdb::Env> fault_env;  // with options.disk_faults only; outlives db (close() first)
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before db
   rocksdb::ColumnFamilyHandle* meta = nullptr;
@@ -81,6 +94,41 @@ struct Store::Impl {
   bool read_only() const { return options.mode == OpenMode::kReadOnly; }
   int64_t now() const { return options.now_unix(); }
   Status require_writable(const char* what) const;
+
+  // --- after a failed write (docs/storage.md, "Disk faults") ---
+  // A failed WAL or MANIFEST write (a full disk above all) stops RocksDB: every later write
+  // fails until it recovers. DB::Resume() is not enough in RocksDB 7.8: after a hard error it
+  // leaves the DB flagged as stopped for ingestion, which then asserts (file number 0), so the
+  // store reopens the database instead, at the start of the next write. Every public method
+  // holds a Use while it touches `db`; a reopen waits until none is held.
+  class Use {
+   public:
+    explicit Use(Impl& impl);
+    Use(Use&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+    Use& operator=(Use&&) = delete;
+    ~Use();
+
+   private:
+    Impl* impl_;
+  };
+  // For reads: fails only when a reopen after an error failed (the database is closed).
+  Result<Use> use();
+  // For writes: refuses a read-only store, reopens a stopped one first, then as use().
+  Result<Use> use_for_write(const char* what);
+  // Called with a failed write's status: an I/O error makes the next write reopen first.
+  void note_write_error(const Status& s) {
+    if (s.code() == StatusCode::kIoError) write_error.store(true);
+  }
+  Status reopen_after_error();
+  std::atomic<bool> write_error{false};
+  std::mutex use_mu;
+  std::condition_variable use_cv;
+  int users = 0;           // threads holding a Use (a nested Use on one thread counts once)
+  bool reopening = false;  // a reopen waits for users == 0; new Uses wait for it
+  Status closed_because;   // set while db is null after a failed reopen
+  // The read-write reopen failed (the disk is still full): db is a read-only instance meanwhile,
+  // so reads go on and writes fail until a later write's reopen succeeds.
+  bool fallback_read_only = false;
   void phase(CheckpointPhase p, uint64_t id, uint64_t step) const {
     if (options.checkpoint_phase_hook) options.checkpoint_phase_hook(p, id, step);
   }

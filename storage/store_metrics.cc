@@ -20,7 +20,7 @@ Result<MetricsRecord> decode_at(const rocksdb::Iterator& it) {
 }  // namespace
 
 Status Store::put_metrics(const MetricsRecord& record) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("writing metrics"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("writing metrics"));
   NOLOCO_ASSIGN_OR_RETURN(Bytes value, encode_metrics(record));
   rocksdb::WriteBatch batch;
   batch.Put(impl_->metrics, slice(metrics_key(record.outer_step)),
@@ -29,6 +29,7 @@ Status Store::put_metrics(const MetricsRecord& record) {
 }
 
 Result<std::vector<MetricsRecord>> Store::metrics_range(uint64_t from, uint64_t to, size_t limit) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   std::vector<MetricsRecord> out;
   if (from > to) return out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->metrics));
@@ -43,6 +44,7 @@ Result<std::vector<MetricsRecord>> Store::metrics_range(uint64_t from, uint64_t 
 }
 
 Result<std::vector<MetricsRecord>> Store::recent_metrics(size_t n) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   std::vector<MetricsRecord> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->metrics));
   for (it->SeekToLast(); it->Valid() && out.size() < n; it->Prev()) {
@@ -55,7 +57,7 @@ Result<std::vector<MetricsRecord>> Store::recent_metrics(size_t n) {
 }
 
 Status Store::prune_metrics_before(uint64_t outer_step) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("pruning metrics"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("pruning metrics"));
   rocksdb::WriteBatch batch;
   const std::string begin = metrics_key(0), end = metrics_key(outer_step);
   batch.DeleteRange(impl_->metrics, slice(begin), slice(end));

@@ -70,14 +70,14 @@ Status put_peer_locked(Store::Impl& impl, const PeerRecord& peer) {
 }  // namespace
 
 Status Store::put_peer(const PeerRecord& peer) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("writing peer"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("writing peer"));
   NOLOCO_RETURN_IF_ERROR(check_peer_id(peer.peer_id));
   std::lock_guard lock(impl_->peer_mu);
   return put_peer_locked(*impl_, peer);
 }
 
 Status Store::update_peer(std::string_view peer_id, const std::function<void(PeerRecord&)>& change) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("writing peer"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("writing peer"));
   NOLOCO_RETURN_IF_ERROR(check_peer_id(peer_id));
   std::lock_guard lock(impl_->peer_mu);
   NOLOCO_ASSIGN_OR_RETURN(auto old, impl_->get(impl_->peers, peer_id, "reading peer"));
@@ -115,6 +115,7 @@ Status Store::record_outcome(std::string_view peer_id, bool success, double scor
 }
 
 Result<std::optional<PeerRecord>> Store::get_peer(std::string_view peer_id) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   NOLOCO_ASSIGN_OR_RETURN(auto v, impl_->get(impl_->peers, peer_id, "reading peer"));
   if (!v) return std::optional<PeerRecord>();
   NOLOCO_ASSIGN_OR_RETURN(PeerRecord p, decode_peer(as_bytes(*v)));
@@ -122,7 +123,7 @@ Result<std::optional<PeerRecord>> Store::get_peer(std::string_view peer_id) {
 }
 
 Status Store::remove_peer(std::string_view peer_id) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("removing peer"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("removing peer"));
   std::lock_guard lock(impl_->peer_mu);
   NOLOCO_ASSIGN_OR_RETURN(auto old, impl_->get(impl_->peers, peer_id, "reading peer"));
   if (!old) return Status::Ok();
@@ -134,10 +135,12 @@ Status Store::remove_peer(std::string_view peer_id) {
 }
 
 Result<std::vector<PeerRecord>> Store::list_peers() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   return scan_all<PeerRecord>(*impl_, impl_->peers, decode_peer, "peer");
 }
 
 Result<PeerBookSummary> Store::peer_summary(size_t best_n) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   PeerBookSummary s;
   NOLOCO_ASSIGN_OR_RETURN(auto peers, list_peers());
   NOLOCO_ASSIGN_OR_RETURN(auto bans, list_active_bans());
@@ -150,7 +153,7 @@ Result<PeerBookSummary> Store::peer_summary(size_t best_n) {
 }
 
 Status Store::ban(std::string_view peer_id, std::string_view reason, int64_t duration_s) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("banning"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("banning"));
   NOLOCO_RETURN_IF_ERROR(check_peer_id(peer_id));
   if (duration_s < 0) return invalid_argument("negative ban duration");
   BanRecord b{std::string(peer_id), std::string(reason), impl_->now(), 0};
@@ -162,13 +165,14 @@ Status Store::ban(std::string_view peer_id, std::string_view reason, int64_t dur
 }
 
 Status Store::unban(std::string_view peer_id) {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("unbanning"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("unbanning"));
   rocksdb::WriteBatch batch;
   batch.Delete(impl_->bans, slice(peer_id));
   return impl_->write(batch, false, "removing ban");
 }
 
 Result<std::optional<BanRecord>> Store::active_ban(std::string_view peer_id) {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   NOLOCO_ASSIGN_OR_RETURN(auto v, impl_->get(impl_->bans, peer_id, "reading ban"));
   if (!v) return std::optional<BanRecord>();
   NOLOCO_ASSIGN_OR_RETURN(BanRecord b, decode_ban(as_bytes(*v)));
@@ -184,6 +188,7 @@ Result<std::optional<BanRecord>> Store::active_ban(std::string_view peer_id) {
 }
 
 Result<std::vector<BanRecord>> Store::list_active_bans() {
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use());
   NOLOCO_ASSIGN_OR_RETURN(auto all, scan_all<BanRecord>(*impl_, impl_->bans, decode_ban, "ban"));
   const int64_t now = impl_->now();
   std::erase_if(all, [&](const BanRecord& b) { return b.expired_at(now); });
@@ -191,7 +196,7 @@ Result<std::vector<BanRecord>> Store::list_active_bans() {
 }
 
 Result<size_t> Store::purge_expired_bans() {
-  NOLOCO_RETURN_IF_ERROR(impl_->require_writable("purging bans"));
+  NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("purging bans"));
   NOLOCO_ASSIGN_OR_RETURN(auto all, scan_all<BanRecord>(*impl_, impl_->bans, decode_ban, "ban"));
   const int64_t now = impl_->now();
   rocksdb::WriteBatch batch;

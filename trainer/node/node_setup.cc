@@ -127,7 +127,19 @@ Status open_replica(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   NOLOCO_ASSIGN_OR_RETURN(Bytes ev_bytes, trainer::eval_windows(split.val, o.eval_windows, p.model.context + 1));
   p.eval_windows = o.eval_windows;
   p.eval_set = trainer::bytes_to_tokens(ev_bytes.data(), o.eval_windows, p.model.context + 1, p.replica->phi().device());
-  NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, p.store->load_latest_valid());
+  auto loaded = p.store->load_latest_valid();
+  if (!loaded.ok() && loaded.status().code() == StatusCode::kCorrupt) {
+    // Every checkpoint is damaged. A swarm node has a better source than its disk: it starts
+    // like a new node, from step 0, and the core state-syncs at join from the most advanced
+    // peer that is an outer step ahead (NodeCore::on_live_view; docs/checkpoints.md, "Disk faults").
+    NLOG_ERROR("NO USABLE CHECKPOINT: {}\nstarting at step 0 as a new node: it takes the swarm's weights by state "
+               "sync at join from a peer that is ahead (a node alone trains from the run's initial weights). The "
+               "damaged checkpoints stay until retention prunes them.",
+               loaded.status().message());
+    p.summary.start_inner = p.replica->inner_step();
+    return Status::Ok();
+  }
+  NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, std::move(loaded));
   if (latest) {
     for (const auto& why : latest->skipped) NLOG_WARN("passed over a damaged checkpoint: {}", why);
     NOLOCO_RETURN_IF_ERROR(restore_checkpoint(*p.replica, latest->checkpoint, p.run_config)
@@ -211,10 +223,17 @@ Result<std::unique_ptr<NodeParts>> open_node(const NodeOptions& o, const NodeSin
   // On the writer's thread. A durable checkpoint is announced, so that tools and tests wait for
   // it instead of guessing how long a write takes.
   wo.on_done = [on_event = sinks.on_event](const Result<storage::CheckpointInfo>& r) {
-    if (!r.ok()) return NLOG_ERROR("checkpoint write failed: {}", r.status().to_string());
-    if (on_event)
+    if (r.ok() && on_event)
       on_event(nlohmann::json{{"event", "checkpoint"}, {"id", r->id}, {"outer_step", r->manifest.outer_step},
                               {"inner_step", r->manifest.step}}
+                   .dump());
+  };
+  // A failed write (a full disk) is logged by the writer and announced; training goes on and the
+  // store keeps its last good checkpoint (docs/checkpoints.md, "Disk faults").
+  wo.on_failed = [on_event = sinks.on_event](const storage::CheckpointManifest& lost, const Status& why) {
+    if (on_event)
+      on_event(nlohmann::json{{"event", "checkpoint_failed"}, {"outer_step", lost.outer_step},
+                              {"inner_step", lost.step}, {"why", why.to_string()}}
                    .dump());
   };
   p->writer = std::make_unique<storage::CheckpointWriter>(*p->store, wo);

@@ -95,7 +95,14 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
     } else {
       NOLOCO_RETURN_IF_ERROR(store->set_run(run_id, to_bytes(run_config)));
     }
-    NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, store->load_latest_valid());
+    auto loaded = store->load_latest_valid();
+    // Every checkpoint damaged: refuse rather than train from step 0 on top of the store, which
+    // would look like a resume to whoever restarted it (docs/checkpoints.md, "Disk faults").
+    if (!loaded.ok() && loaded.status().code() == StatusCode::kCorrupt)
+      return corrupt(loaded.status().message() +
+                     "\nrefusing to start over from step 0 on top of it; to train from scratch, move " + o.db +
+                     " away (keep it to inspect) or give another --db");
+    NOLOCO_ASSIGN_OR_RETURN(std::optional<storage::LoadedCheckpoint> latest, std::move(loaded));
     if (latest) {
       for (const auto& why : latest->skipped) NLOG_WARN("passed over a damaged checkpoint: {}", why);
       NOLOCO_RETURN_IF_ERROR(restore_checkpoint(*replica, latest->checkpoint, run_config)
@@ -110,11 +117,8 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
     }
     result.start_step = replica->inner_step();
 
-    storage::CheckpointWriterOptions wo;
-    wo.on_done = [](const Result<storage::CheckpointInfo>& r) {
-      if (!r.ok()) NLOG_ERROR("checkpoint write failed: {}", r.status().to_string());
-    };
-    storage::CheckpointWriter writer(*store, wo);
+    // A failed background checkpoint (a full disk) is logged by the writer; training goes on.
+    storage::CheckpointWriter writer(*store);
     trainer::OuterView view{replica->theta(), replica->phi(), replica->delta()};
     trainer::OuterView* group[] = {&view};
     const trainer::NolocoParams outer{o.alpha, o.beta, o.beta};  // γ unused with a group of one
@@ -143,7 +147,8 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
         mr.tokens_per_s = secs > 0 ? static_cast<double>(tokens) / secs : 0.0;
         mr.fields["inner_step"] = static_cast<double>(step);
         mr.fields["lr"] = replica->last_lr();
-        NOLOCO_RETURN_IF_ERROR(store->put_metrics(mr));
+        // Metrics are history, not state: a full disk must not stop training over them.
+        if (Status st = store->put_metrics(mr); !st.ok()) NLOG_WARN("metrics not stored: {}", st.to_string());
       }
       if (o.log_every > 0 && step % o.log_every == 0 && sinks.line) {
         std::ostringstream s;
