@@ -47,7 +47,9 @@ struct Flags {
   double slowdown_last = 1.0;
   std::vector<double> slowdowns;  // cycled over the nodes (cli/demo_nodes.h)
   bool pin = false;
-  bool timed = false;   // same wall-clock per node instead of the same inner steps (DemoNodes::timed_outer)
+  bool timed = false;
+  int64_t eval_steps = 0;    // inner steps between evaluations (0: every outer step); a multiple of H
+  int64_t eval_windows = 0;  // 0: the node's default   // same wall-clock per node instead of the same inner steps (DemoNodes::timed_outer)
   std::string net;      // "": loopback as it is; else a linkemu profile (cli/demo_net.h)
   std::string linkemu;  // the linkemu binary (default: next to this build's noloco)
 };
@@ -121,6 +123,11 @@ int run_demo(const Flags& f) {
   auto m = demo_manifest(f, corpus);
   if (!m.ok()) return fail(m.status());
   DemoNodes nodes{dir, fs::read_symlink("/proc/self/exe").string(), f.peers, f.slowdown_last, f.pin, f.slowdowns};
+  if (f.eval_steps > 0) {
+    if (f.eval_steps % f.H != 0) return fail(invalid_argument("--eval-steps must be a multiple of --H"));
+    nodes.eval_every = f.eval_steps / f.H;
+  }
+  nodes.eval_windows = f.eval_windows;
   if (f.timed) {
     // The slowest node trains --steps; the schedule covers the fastest one's s-times-as-many.
     nodes.timed_outer = f.steps / f.H;
@@ -191,6 +198,12 @@ Command register_demo(CLI::App& app) {
                   "--slowdown-last")
       ->delimiter(',')
       ->check(CLI::Range(1.0, 1000.0));
+  sub->add_option("--eval-steps", f->eval_steps,
+                  "inner steps between validation runs (a multiple of --H; default: every outer step); give "
+                  "methods with different H the same value to compare them on equal terms")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--eval-windows", f->eval_windows, "held-out windows per validation run (default: the node's)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_flag("--timed", f->timed,
                 "every node trains for about the same wall-clock (the slowest --steps, a node s times faster s times "
                 "as many; the LR schedule spans the fastest) instead of the same inner steps");

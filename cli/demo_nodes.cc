@@ -32,6 +32,8 @@ NodeLaunch demo_node_launch(const DemoNodes& nodes, int i) {
     l.args.push_back("--slowdown");
     l.args.push_back(std::to_string(slowdown));
   }
+  if (nodes.eval_every > 0) l.args.insert(l.args.end(), {"--eval-every", std::to_string(nodes.eval_every)});
+  if (nodes.eval_windows > 0) l.args.insert(l.args.end(), {"--eval-windows", std::to_string(nodes.eval_windows)});
   if (nodes.timed_outer > 0) {
     const double budget = static_cast<double>(nodes.timed_outer) * demo_max_slowdown(nodes) / slowdown;
     l.args.push_back("--stop-after-outer");

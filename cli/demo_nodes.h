@@ -25,6 +25,11 @@ struct DemoNodes {
   // slowest node stops after this many outer steps, a node s times faster after s times as many
   // (the manifest's steps must cover the fastest). 0: every node runs the manifest's steps.
   int64_t timed_outer = 0;
+  // Validation: every eval_every outer steps on eval_windows held-out windows (0: the node's
+  // defaults). An evaluation costs about as much as eval_windows / (3 x batch) inner steps, so
+  // methods with different H compare fairly only when they evaluate equally often in inner steps.
+  int64_t eval_every = 0;
+  int64_t eval_windows = 0;
 };
 
 // Node i's speed factor (>= 1) and, with timed_outer, its outer-step budget.

@@ -5,6 +5,7 @@
 #
 #   tools/bench/wan_bench.sh [--nodes "8 16"] [--profiles "uniform hetero"] [--steps 200] [--h 10]
 #                            [--preset small] [--batch 2] [--repeats 1] [--out out/wan]
+#                            [--eval-steps 2h] [--eval-windows 32]
 #                            [--variants "NAME:METHOD:DEMO FLAGS;..."]
 #
 # Variants (default below): each is a name, a method (noloco | diloco) and extra demo flags.
@@ -13,6 +14,10 @@
 # factors 1,1,2,4 (`--slowdowns`: a slow node sleeps, so the others get its share of the cores).
 # Every node runs one torch thread; on a machine with fewer cores than nodes they share the
 # cores evenly (the kernel's fair scheduler), which keeps compute the same for every variant.
+# Every variant evaluates every --eval-steps inner steps (default 2h, DiLoCo's outer step) on
+# --eval-windows held-out windows: an evaluation costs about eval-windows / (3 x batch) inner
+# steps of compute, so evaluating at each outer step would charge NoLoCo (H = h) twice what it
+# charges DiLoCo (H = 2h) on the shared cores.
 # Repeats run the variants in turn (variant order inside a repeat is fixed), each with the
 # same data seed; a repeat differs only by timing. Reported per variant: final mean validation
 # loss (equal inner steps), wall-clock and bytes sent per node until the swarm's mean
@@ -25,6 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 nodes="8 16" profiles="uniform hetero" steps=200 h=10 preset=small batch=2 repeats=1 out=out/wan
+eval_steps="" eval_windows=32
 variants="noloco:noloco:--codec int8 --wire theta;diloco:diloco:--codec fp32;diloco-int8:diloco:--codec int8"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,13 +43,16 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --variants) variants=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --eval-steps) eval_steps=$2; shift 2 ;;
+    --eval-windows) eval_windows=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "wan_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 bin=${NOLOCO_BIN:-build/release/cli/noloco}
 [ -x "$bin" ] || { echo "wan_bench: build first (cmake --preset release && cmake --build --preset release)" >&2; exit 1; }
 mkdir -p "$out"
+[ -n "$eval_steps" ] || eval_steps=$((2 * h))
 export OMP_WAIT_POLICY=PASSIVE
 
 names=()
@@ -70,6 +79,7 @@ for rep in $(seq 1 "$repeats"); do
         dir="$out/${profile}_${n}_${name}_r${rep}"
         echo "== repeat $rep, $profile, $n nodes, $name ($method, H=$H, ${extra_text:-defaults})"
         "$bin" demo --peers "$n" --steps "$steps" --H "$H" --preset "$preset" --batch "$batch" --method "$method" \
+          --eval-steps "$eval_steps" --eval-windows "$eval_windows" \
           --net "$profile" "${speed[@]}" "${extra[@]}" --dir "$dir" >"$dir.txt" 2>&1 ||
           echo "wan_bench: the $name demo failed, see $dir.txt" >&2
         tail -n 4 "$dir.txt" | head -n 1

@@ -28,26 +28,32 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))] if xs else float("nan")
 
 
-def measure(run_dir, profile):
+def measure(run_dir, profile, H):
     """Inputs and outputs of one real run, from its summary.json."""
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     method = summary.get("method", "noloco")
     nodes = sorted(summary["nodes"], key=lambda x: int(x["name"].removeprefix("node")))
+    h = nodes[0]["timeline"][1][1] - nodes[0]["timeline"][0][1]  # inner steps between evaluations
     by_class, blocked = {}, []
     for i, node in enumerate(nodes):
         t, b = node["timeline"], node["blocked_s"]
+        blocked += b[1:]
         speed_class = i % 4 if profile == "hetero" else 0
-        for k in range(1, min(len(t) - 1, len(b))):
-            blocked.append(b[k])
-            # A phase: wall time between two outer steps less the blocked part.
-            by_class.setdefault(speed_class, []).append(t[k + 1][0] - t[k][0] - b[k])
+        # The timeline has a point per evaluation (every few outer steps); blocked_s one entry per
+        # outer step. A phase: the wall time between two evaluations less the outer steps'
+        # blocked time in it, per outer step (evaluation cost included, as the node pays it).
+        for j in range(1, len(t) - 1):
+            a, z = int(t[j][1]), int(t[j + 1][1])
+            steps = range(a // H, min(z // H, len(b)))
+            if len(steps) == 0:
+                continue
+            by_class.setdefault(speed_class, []).append((t[j + 1][0] - t[j][0] - sum(b[k] for k in steps)) / len(steps))
     phases = by_class[0] + by_class.get(1, [])
     base = statistics.median(phases)
     # Slow nodes sleep, which frees the shared cores for the others: the speeds they really had
     # (phase of each class over the speed-1 nodes' phase) are fed to the model, not 1,1,2,4.
     speeds = [max(1.0, statistics.median(by_class[c]) / base) if SLOWDOWNS[c] > 1 else 1.0
               for c in sorted(by_class)] if profile == "hetero" else []
-    h = nodes[0]["timeline"][1][1] - nodes[0]["timeline"][0][1]
     outer = max(len(x["blocked_s"]) for x in nodes)
     n = len(nodes)
     if method == "noloco":
@@ -59,7 +65,7 @@ def measure(run_dir, profile):
         payload = per_step / (2 * (n - 1) / n)
     logs = [math.log(p) for p in phases if p > 0]
     return {
-        "method": method, "n": n, "h": int(h), "outer": outer,
+        "method": method, "n": n, "h": H, "outer": outer,
         "compute_s": base, "speeds": speeds, "jitter": statistics.pstdev(logs) if len(logs) > 1 else 0.0,
         "payload_mb": payload / 1e6,
         "p50": percentile(blocked, 50), "mean": statistics.mean(blocked),
@@ -85,6 +91,7 @@ def main():
     ap.add_argument("--sim", default="build/release/tools/netsim/outer_step_sim")
     ap.add_argument("--handshake-rtts", type=int, default=0,
                     help="round trips before payload bytes flow (0: lazy select and early answer)")
+    ap.add_argument("--h", type=int, default=10, help="NoLoCo's H (DiLoCo's is 2h), as wan_bench ran them")
     ap.add_argument("out", nargs="+")
     a = ap.parse_args()
     print("| run | H | compute s/phase | speeds | jitter σ | MB/exchange | measured p50 | model p50 | p50 error "
@@ -94,7 +101,8 @@ def main():
         for d in sorted(glob.glob(os.path.join(out, "*_*_*/summary.json"))):
             run_dir = os.path.dirname(d)
             profile = os.path.basename(run_dir).split("_")[0]
-            m = measure(run_dir, profile)
+            H = a.h * (2 if json.load(open(d)).get("method") == "diloco" else 1)
+            m = measure(run_dir, profile, H)
             p50, mean = model(a.sim, profile, m, a.handshake_rtts)
             err = lambda model_v, real: (model_v - real) / real * 100 if real > 0 else float("nan")
             print(f"| {os.path.relpath(run_dir)} | {m['h']} | {m['compute_s']:.2f} | "
