@@ -72,6 +72,12 @@ Status RingAllReduce::fail(Status why) {
   return failed_;
 }
 
+std::string RingAllReduce::progress() const {
+  return "sent step " + std::to_string(send_.step) + " chunk " + std::to_string(send_.chunk) + ", received step " +
+         std::to_string(recv_.step) + " chunk " + std::to_string(recv_.chunk) + " of " + std::to_string(total_steps_) +
+         (in_payload_ ? " (a message half in)" : "");
+}
+
 std::optional<Bytes> RingAllReduce::next_outgoing() {
   if (!failed_.ok() || sent_all()) return std::nullopt;
   // Chunk c of step t carries what arrived as chunk c of step t-1.

@@ -313,6 +313,9 @@ void AllReduceServiceImpl::pump() {
   const uint64_t gen = r->gen;
   while (r->writes < opt.writes_in_flight) {
     auto msg = r->ring->next_outgoing();
+    // The ring can fail while building a message (an encoding error); say so now rather than
+    // stalling until the budget is spent.
+    if (!r->ring->error().ok()) return abort_attempt("our own ring: " + r->ring->error().to_string());
     if (!msg) break;
     ++r->writes;
     r->out->write(std::move(*msg), [weak, gen](Status st) {
@@ -357,8 +360,9 @@ void AllReduceServiceImpl::on_timer() {
     return form_ring();  // with whoever is READY
   }
   const auto stall = std::chrono::duration_cast<Clk::duration>(opt.stall_timeout);
-  if (now >= r->deadline) return abort_attempt("budget spent in the ring");
-  if (now - r->last_progress >= stall) return abort_attempt("no progress in the ring");
+  const std::string where = " (" + r->ring->progress() + ", " + std::to_string(r->writes) + " writes in flight)";
+  if (now >= r->deadline) return abort_attempt("budget spent in the ring" + where);
+  if (now - r->last_progress >= stall) return abort_attempt("no progress in the ring" + where);
   arm_timer(std::min(r->deadline, r->last_progress + stall));
 }
 
