@@ -5,7 +5,7 @@
 #
 #   tools/bench/wan_bench.sh [--nodes "8 16"] [--profiles "uniform hetero"] [--steps 200] [--h 10]
 #                            [--preset small] [--batch 2] [--repeats 1] [--out out/wan]
-#                            [--eval-steps 2h] [--eval-windows 32]
+#                            [--eval-steps 2h] [--eval-windows 32] [--first-repeat 1]
 #                            [--variants "NAME:METHOD:DEMO FLAGS;..."]
 #
 # Variants (default below): each is a name, a method (noloco | diloco) and extra demo flags.
@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 nodes="8 16" profiles="uniform hetero" steps=200 h=10 preset=small batch=2 repeats=1 out=out/wan
-eval_steps="" eval_windows=32
+eval_steps="" eval_windows=32 first=1
 variants="noloco:noloco:--codec int8 --wire theta;diloco:diloco:--codec fp32;diloco-int8:diloco:--codec int8"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,6 +45,7 @@ while [ $# -gt 0 ]; do
     --variants) variants=$2; shift 2 ;;
     --eval-steps) eval_steps=$2; shift 2 ;;
     --eval-windows) eval_windows=$2; shift 2 ;;
+    --first-repeat) first=$2; shift 2 ;;  # add repeats to an earlier run's folder
     -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "wan_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -64,7 +65,8 @@ for spec in "${specs[@]}"; do
   names+=("$name")
 done
 
-for rep in $(seq 1 "$repeats"); do
+last=$((first + repeats - 1))
+for rep in $(seq "$first" "$last"); do
   for profile in $profiles; do
     speed=()
     [ "$profile" = hetero ] && speed=(--slowdowns 1,1,2,4)
@@ -88,4 +90,4 @@ for rep in $(seq 1 "$repeats"); do
   done
 done
 
-/usr/bin/python3 tools/bench/wan_report.py "$out" "$profiles" "$nodes" "${names[*]}" "$repeats" | tee "$out/table.md"
+/usr/bin/python3 tools/bench/wan_report.py "$out" "$profiles" "$nodes" "${names[*]}" "$last" | tee "$out/table.md"

@@ -134,6 +134,7 @@ Status NodeNetworkImpl::start() {
   AllReduceOptions ar;
   ar.run_id = opt.run_id;
   ar.encoding = opt.allreduce_encoding;
+  ar.gather_timeout = opt.allreduce_gather_timeout;
   NOLOCO_ASSIGN_OR_RETURN(allreduce, AllReduceService::create(io, host, std::move(ar)));
   announced = opt.announce ? opt.announce->with_peer_id(host->peer_id()) : bound;
   const uint64_t epoch = static_cast<uint64_t>(

@@ -42,6 +42,9 @@ struct NetworkOptions {
   std::string run_id;
   std::string manifest_json;               // served on /noloco/run/1.0.0
   codec::Mode allreduce_encoding = codec::Mode::kFp32;  // DiLoCo's ring: the run's codec
+  // How long DiLoCo's barrier waits for every member's READY before it rings with those there
+  // (the node sets it to the whole all-reduce budget: a barrier waits for the slowest member).
+  Duration allreduce_gather_timeout = std::chrono::seconds(5);
   ExchangeExpectations expect;             // for every payload we receive (sender filled per peer)
   Duration gossip_interval = std::chrono::milliseconds(500);
   p2p::MembershipOptions membership;
