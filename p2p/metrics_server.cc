@@ -82,7 +82,23 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
   void write() {
     out_ = metrics::respond(parser_, server_.render_);
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(out_), [self](const asio::error_code&, size_t) { self->close(); });
+    asio::async_write(socket_, asio::buffer(out_), [self](const asio::error_code& ec, size_t) {
+      if (ec || self->closed_) return self->close();
+      // Lingering close: stop sending, then discard what the client still sends until it hangs
+      // up (or the deadline), so that unread request bytes cannot reset away our response.
+      asio::error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain();
+    });
+  }
+
+  void drain() {
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buf_), [self](const asio::error_code& ec, size_t) {
+      if (self->closed_) return;
+      if (ec) return self->close();
+      self->drain();
+    });
   }
 
   MetricsServerImpl& server_;
