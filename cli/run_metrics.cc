@@ -123,6 +123,10 @@ void RunMetrics::on_progress(const node::NodeProgress& p) {
 }
 
 void RunMetrics::on_outer(const json& j) {
+  // All or nothing: an event with a field of the wrong type moves no metric.
+  if (!j.contains("group") || !j["group"].is_array()) return;
+  for (const char* k : {"failures", "exchange_s", "bytes_out", "bytes_in", "payload_bytes", "tokens_per_s", "val_loss"})
+    if (j.contains(k) && !j[k].is_number()) return;
   add(exchanges_, 1, {j.value("group", json::array()).empty() ? "solo" : "mixed"});
   add(failures_, j.value("failures", 0.0));
   set(ex_last_s_, j.value("exchange_s", 0.0));
