@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -112,13 +113,31 @@ struct PrometheusProc {
   }
 };
 
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+json query_api(uint16_t port, const std::string& promql) {
+  return json::parse(http_get(port, "/api/v1/query?query=" + url_encode(promql)), nullptr, false);
+}
+
 // One instant-vector query: the single series' value and labels, or nullopt while there is none.
 struct Sample {
   double value = 0;
   json labels;
 };
 std::optional<Sample> query(uint16_t port, const std::string& promql) {
-  const json r = json::parse(http_get(port, "/api/v1/query?query=" + promql), nullptr, false);
+  const json r = query_api(port, promql);
   if (r.is_discarded() || r.value("status", "") != "success") return std::nullopt;
   const json& res = r["data"]["result"];
   if (!res.is_array() || res.size() != 1) return std::nullopt;
@@ -169,6 +188,26 @@ TEST_CASE("metrics: Prometheus scrapes noloco run and a PromQL query returns the
   inner = query(web_port, "noloco_node_inner_step");
   loss = query(web_port, "noloco_train_loss");
   up = query(web_port, "up");
+  // Every expression of the Grafana dashboard is valid PromQL, and the node and training panels
+  // have data (exchange and checkpoint series may not exist yet in a short solo run).
+  std::ifstream dash_file(std::string(NOLOCO_SOURCE_DIR) + "/docs/grafana/noloco-node.json");
+  const json dash = json::parse(dash_file, nullptr, false);
+  REQUIRE(!dash.is_discarded());
+  int exprs = 0;
+  for (const auto& panel : dash["panels"]) {
+    for (const auto& tgt : panel["targets"]) {
+      std::string expr = tgt["expr"];
+      expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
+      expr = std::regex_replace(expr, std::regex("\\$instance"), ".*");
+      const json r = query_api(web_port, expr);
+      INFO(expr << " -> " << r.dump());
+      CHECK(r.value("status", "") == "success");
+      if (expr.find("noloco_train_") != std::string::npos || expr.find("noloco_node_") != std::string::npos)
+        CHECK((r.contains("data") && !r["data"]["result"].empty()));
+      ++exprs;
+    }
+  }
+  CHECK(exprs >= 9);
   node.kill(SIGTERM);
   CHECK(node.wait_exit() == 0);
 
