@@ -13,6 +13,8 @@
 
 #include "cli/commands.h"
 #include "cli/p2p_flags.h"
+#include "cli/run_metrics.h"
+#include "p2p/metrics_server.h"
 #include "trainer/node/node_run.h"
 
 namespace noloco::cli {
@@ -77,7 +79,7 @@ Command register_run(CLI::App& app) {
   auto* sub = app.add_subcommand("run", "join or start a peer-to-peer NoLoCo run (resumes from --db by itself)");
   struct Flags {
     node::NodeOptions node;
-    std::string key, psk;
+    std::string key, psk, metrics;
     bool json = false;
   };
   auto f = std::make_shared<Flags>();
@@ -117,6 +119,8 @@ Command register_run(CLI::App& app) {
   sub->add_flag("--always-exchange", o.always_exchange,
                 "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
   sub->add_flag("--json", f->json, "progress as JSON events, one per line");
+  sub->add_option("--metrics", f->metrics,
+                  "serve Prometheus metrics at http://ADDR/metrics, ADDR as HOST:PORT (e.g. 127.0.0.1:9464; default off)");
 
   return {sub, [f] {
             std::signal(SIGINT, on_run_signal);
@@ -142,7 +146,25 @@ Command register_run(CLI::App& app) {
                 print_human(line);
               }
             };
+            // --metrics: the registry is fed by the same events plus progress samples (docs/metrics.md).
+            std::shared_ptr<RunMetrics> metrics;
+            std::unique_ptr<p2p::MetricsServer> server;
+            if (!f->metrics.empty()) {
+              auto m = RunMetrics::create();
+              if (!m.ok()) return fail(m.status());
+              metrics = std::move(*m);
+              auto srv = p2p::MetricsServer::start(f->metrics, [metrics] { return metrics->render(); });
+              if (!srv.ok()) return fail(srv.status().context("--metrics " + f->metrics));
+              server = std::move(*srv);
+              std::fprintf(stderr, "noloco run: metrics at http://%s/metrics\n", server->bound_address().c_str());
+              sinks.on_event = [metrics, print = sinks.on_event](const std::string& line) {
+                metrics->on_event(line);
+                print(line);
+              };
+              sinks.on_progress = [metrics](const node::NodeProgress& p) { metrics->on_progress(p); };
+            }
             auto r = node::run_node(f->node, sinks, &g_stop);
+            if (server) server->stop();
             if (!r.ok()) {
               std::fprintf(stderr, "noloco run: %s\n", r.status().to_string().c_str());
               return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;

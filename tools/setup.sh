@@ -13,6 +13,7 @@ PACKAGES=(
   libxxhash-dev                              # xxh3_64 checksums (codec, store records, checkpoints)
   xxhash                                     # xxhsum: computed the xxh3_64 test vectors (tests/common/hash_test.cc)
   libspdlog-dev libcli11-dev nlohmann-json3-dev
+  prometheus                                 # tests/metrics: a real server scrapes `noloco run --metrics`
   catch2                                     # tests (Catch2 v2)
   fortunes                                   # default corpus: real English text
   python3 python3-matplotlib                 # plots from tools/

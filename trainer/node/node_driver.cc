@@ -58,7 +58,30 @@ NodeDriver::NodeDriver(NodeParts& parts, const NodeOptions& options, const NodeS
 
 double NodeDriver::now() const { return std::chrono::duration<double>(Clk::now() - t0_).count(); }
 
-std::vector<LivePeer> NodeDriver::live() { return peers_.view(p_.net->live_peers()); }
+std::vector<LivePeer> NodeDriver::live() {
+  auto view = peers_.view(p_.net->live_peers());
+  live_count_ = view.size();
+  return view;
+}
+
+void NodeDriver::progress(const char* phase) {
+  if (!sinks_.on_progress) return;
+  const auto& r = *p_.replica;
+  const TrafficTotals t = p_.net->traffic();
+  NodeProgress np;
+  np.phase = phase;
+  np.inner_step = r.inner_step();
+  np.outer_step = r.outer_step();
+  np.loss = last_loss_;
+  np.lr = r.last_lr();
+  np.live_peers = live_count_;
+  np.connections = t.connections;
+  np.exchange_out = t.exchange_out;
+  np.exchange_in = t.exchange_in;
+  np.state_out = t.state_out;
+  np.state_in = t.state_in;
+  sinks_.on_progress(np);
+}
 
 CoreConfig NodeDriver::core_config() const {
   CoreConfig c;
@@ -271,6 +294,7 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
     const auto t0 = Clk::now();
     last_loss_ = r.train_step();
     phase_tokens += tokens_per_step;
+    progress("train");
     if (o_.slowdown > 1.0) std::this_thread::sleep_for((Clk::now() - t0) * (o_.slowdown - 1.0));
   } while (r.inner_step() % p_.manifest.H != 0 && r.inner_step() < p_.manifest.steps);
   const double phase_s = std::chrono::duration<double>(Clk::now() - phase_start).count();

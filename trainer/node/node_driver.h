@@ -38,6 +38,8 @@ class NodeDriver {
   std::vector<LivePeer> live();
   CoreConfig core_config() const;
   void emit_start();
+  // Samples NodeProgress into sinks.on_progress (when set).
+  void progress(const char* phase);
 
   // Effects.
   Status apply_effects(const std::vector<Effect>& effects);
@@ -70,6 +72,7 @@ class NodeDriver {
   const std::atomic<bool>* stop_;
   std::chrono::steady_clock::time_point t0_;
   PeerTable peers_;
+  size_t live_count_ = 0;  // size of the last live view (progress() must not ask the network thread)
 
   std::shared_ptr<const Bytes> mine_;         // our payload of this outer step
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step

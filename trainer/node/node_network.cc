@@ -121,6 +121,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   std::map<p2p::PeerId, ReceivedPayload> inbox;
   std::vector<NetworkEvent> events;
   std::atomic<uint64_t> ex_out{0}, ex_in{0}, st_out{0}, st_in{0}, served{0};
+  std::atomic<size_t> connections{0};  // sampled on the network thread at each gossip tick
   std::atomic<bool> stopped{false};
 };
 
@@ -194,6 +195,7 @@ void NodeNetworkImpl::stop() {
 void NodeNetworkImpl::gossip_tick() {
   if (stopping) return;
   ++ticks;
+  connections = host->connection_count();
   view->beat();
   view->expire();
   // Mostly a random live peer; a bootstrap address when we know nobody live, and now and then
@@ -629,6 +631,7 @@ TrafficTotals NodeNetwork::traffic() const {
   t.state_out = impl_->st_out;
   t.state_in = impl_->st_in;
   t.exchanges_served = impl_->served;
+  t.connections = impl_->connections;
   return t;
 }
 

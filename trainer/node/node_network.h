@@ -91,6 +91,7 @@ struct TrafficTotals {
   uint64_t exchange_out = 0, exchange_in = 0;  // payload bytes (above Noise/yamux)
   uint64_t state_out = 0, state_in = 0;
   uint64_t exchanges_served = 0;
+  size_t connections = 0;  // p2p connections as of the last gossip tick
 };
 
 class NodeNetworkImpl;

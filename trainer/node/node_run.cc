@@ -9,6 +9,24 @@
 #include "trainer/node/node_setup.h"
 
 namespace noloco::node {
+namespace {
+
+const char* phase_name(Next::Kind k) {
+  switch (k) {
+    case Next::Kind::kWaitPeers: return "wait_peers";
+    case Next::Kind::kStateSync: return "state_sync";
+    case Next::Kind::kAdoptState: return "adopt_state";
+    case Next::Kind::kTrainPhase: return "train";
+    case Next::Kind::kVerify: return "verify";
+    case Next::Kind::kCall: return "call";
+    case Next::Kind::kAllReduce: return "allreduce";
+    case Next::Kind::kApplyOuter: return "apply_outer";
+    case Next::Kind::kFinish: return "finish";
+  }
+  return "unknown";
+}
+
+}  // namespace
 
 Status NodeOptions::validate() const {
   if (db.empty()) return invalid_argument("--db is required");
@@ -37,6 +55,7 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
     while (true) {
       NOLOCO_RETURN_IF_ERROR(driver.apply_effects(s.effects));
       const Next next = std::move(s.next);
+      driver.progress(phase_name(next.kind));
       switch (next.kind) {
         case Next::Kind::kWaitPeers:
           s = driver.wait_peers(core, next.until);

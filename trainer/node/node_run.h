@@ -55,8 +55,21 @@ struct NodeOptions {
   Status validate() const;
 };
 
+// The node's live state, for `--metrics` (docs/metrics.md): sampled on the training thread after
+// every inner step and whenever the node starts something else (a phase of node_core.h).
+struct NodeProgress {
+  const char* phase = "";  // wait_peers, state_sync, adopt_state, train, verify, call, allreduce, apply_outer, finish
+  int64_t inner_step = 0, outer_step = 0;
+  double loss = 0, lr = 0;         // of the last inner step
+  size_t live_peers = 0;           // the live view as last seen by the training thread
+  size_t connections = 0;          // p2p connections (upgrading and upgraded), as of the last gossip tick
+  uint64_t exchange_out = 0, exchange_in = 0, state_out = 0, state_in = 0;  // protocol bytes so far
+};
+
 struct NodeSinks {
   std::function<void(const std::string& addr)> on_listening;  // full multiaddr with /p2p/
+  // Optional; must be cheap (called after every inner step).
+  std::function<void(const NodeProgress&)> on_progress;
   // One JSON object per event (docs/events.md). Called from the training thread and, for
   // `checkpoint` events, from the checkpoint writer's thread: the sink must be thread-safe.
   std::function<void(const std::string& json)> on_event;
