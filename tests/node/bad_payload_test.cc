@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <future>
-#include <optional>
 #include <thread>
 
 #include "common/bytes.h"
@@ -76,31 +75,25 @@ class Attacker {
   // With close == false the stream stays open for writing: the answer must come without the
   // end of our payload (the node answers once the header is accepted).
   bool send(const std::string& addr, Bytes bytes, bool close = true) {
-    return send_for_answer(addr, std::move(bytes), close).has_value();
-  }
-
-  // As send, returning the node's answer (its payload) when one arrived.
-  std::optional<Bytes> send_for_answer(const std::string& addr, Bytes bytes, bool close = true) {
     // Shared: after a timed-out wait the callbacks may still run.
-    auto done = std::make_shared<std::promise<std::optional<Bytes>>>();
+    auto done = std::make_shared<std::promise<bool>>();
     auto target = p2p::Multiaddr::parse(addr);
     REQUIRE(target.ok());
     asio::post(io_, [this, done, close, target = *target, bytes = std::move(bytes)]() mutable {
       host_->new_stream(target, {std::string(node::kExchangeProtocolId)},
                         [done, close, bytes = std::move(bytes)](Result<std::shared_ptr<p2p::HostStream>> s) mutable {
-                          if (!s.ok()) return done->set_value(std::nullopt);
+                          if (!s.ok()) return done->set_value(false);
                           (*s)->write(std::move(bytes));
                           if (close) (*s)->close_write();
                           (*s)->read_to_end(64u << 20, [done, s = *s](Result<Bytes> r) {
                             s->reset();
-                            if (r.ok() && !r->empty()) return done->set_value(std::move(*r));
-                            done->set_value(std::nullopt);
+                            done->set_value(r.ok() && !r->empty());
                           });
                         });
     });
     // A guard against a hang, not a timing assertion: a missing answer fails the test.
     auto fut = done->get_future();
-    if (fut.wait_for(std::chrono::seconds(120)) != std::future_status::ready) return std::nullopt;
+    if (fut.wait_for(std::chrono::seconds(120)) != std::future_status::ready) return false;
     return fut.get();
   }
 
@@ -243,102 +236,6 @@ TEST_CASE("swarm: a node answers an exchange once the caller's header is accepte
   node.kill(SIGTERM);
   CHECK(node.wait_exit() == 0);
   for (const auto& e : node.events_of("outer")) CHECK(e["group"].empty());
-}
-
-namespace {
-
-std::vector<float> decoded(const Bytes& msg) {
-  auto d = codec::decode(msg, codec::DecodeLimits{});
-  REQUIRE(d.ok());
-  return std::move(d->values);
-}
-
-Bytes fp32_of(const std::vector<float>& v) {
-  codec::EncodeOptions o;
-  o.mode = codec::Mode::kFp32;
-  auto enc = codec::encode(v, {static_cast<int64_t>(v.size())}, o);
-  REQUIRE(enc.ok());
-  return *enc;
-}
-
-int refusals_saying(const std::vector<json>& evs, const std::string& what) {
-  int n = 0;
-  for (const auto& e : evs)
-    n += e.value("event", "") == "refused" && e.value("why", "").find(what) != std::string::npos;
-  return n;
-}
-
-}  // namespace
-
-TEST_CASE("swarm: replaced slow weights, sign-flipped and scaled payloads with a valid header are refused by the acceptance rule",
-          "[swarm]") {
-  TempDir t;
-  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "100000", "--H", "5",
-                               "--batch", "4", "--codec", "fp32", "--zstd", "false"});
-  REQUIRE(init.exit_code == 0);
-  const std::string run_id = init.out.substr(0, 32);
-  NodeProc node({"run", "--db", t.sub("db"), "--key", t.sub("key"), "--json", "--threads", "1", "--manifest",
-                 t.sub("manifest.json"), "--eval-windows", "8", "--eval-every", "1000"},
-                t.sub("node.log"));
-  REQUIRE(!node.address().empty());
-  REQUIRE(node.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 1; }));
-  const uint64_t numel = node.events_of("start").at(0)["params"].get<uint64_t>();
-
-  Attacker bad;
-  auto payload = [&](uint64_t outer, Bytes delta, Bytes phi) {
-    node::PayloadHeader h;
-    h.run_id = run_id;
-    h.sender = bad.peer();
-    h.outer_step = outer;
-    h.inner_step = outer * 5;
-    h.numel = numel;
-    return node::encode_payload(node::make_payload(h, {{"delta", std::move(delta)}, {"phi", std::move(phi)}}));
-  };
-  // A probe with valid header and zero slow weights: the node answers with its snapshot (Δ and
-  // φ, what a partner sees), and refuses the probe itself, whose φ is far from the node's.
-  const auto now_at = static_cast<uint64_t>(NodeProc::max_outer(node.events()));  // not stale
-  auto answer =
-      bad.send_for_answer(node.address(), payload(now_at, fp32_message(numel, 0.0f), fp32_message(numel, 0.0f)));
-  REQUIRE(answer.has_value());
-  node::ExchangeExpectations e;
-  e.run_id = run_id;
-  e.numel = numel;
-  e.max_tensor_bytes = numel * 4 + 4096;
-  node::PayloadReader reader(e);
-  REQUIRE(reader.feed(*answer).ok());
-  REQUIRE(reader.done());
-  auto theirs = reader.take();
-  REQUIRE(theirs.ok());
-  const std::vector<float> delta = decoded(theirs->tensors.at(0)), phi = decoded(theirs->tensors.at(1));
-  const uint64_t at = theirs->header.outer_step;
-  REQUIRE(node.wait_for([](auto& evs) { return refusals_saying(evs, "away from ours") >= 1; }));
-
-  // The node's own last update, sign-flipped, with its own slow weights: all a peer could know.
-  std::vector<float> flipped(delta.size());
-  for (size_t i = 0; i < delta.size(); ++i) flipped[i] = -delta[i];
-  CHECK(bad.send(node.address(), payload(at, fp32_of(flipped), fp32_of(phi))));
-  REQUIRE(node.wait_for([](auto& evs) { return refusals_saying(evs, "points away from ours") >= 1; }));
-
-  // The same update scaled 100 times.
-  std::vector<float> scaled(delta.size());
-  for (size_t i = 0; i < delta.size(); ++i) scaled[i] = 100.0f * delta[i];
-  CHECK(bad.send(node.address(), payload(at, fp32_of(scaled), fp32_of(phi))));
-  REQUIRE(node.wait_for([](auto& evs) { return refusals_saying(evs, "update norm is") >= 1; }));
-
-  const int64_t outer_seen = NodeProc::max_outer(node.events());
-  REQUIRE(node.wait_for([&](auto& evs) { return NodeProc::max_outer(evs) >= outer_seen + 1; }));
-  node.kill(SIGTERM);
-  CHECK(node.wait_exit() == 0);
-  std::string reasons;
-  for (const auto& ev : node.events_of("refused")) {
-    CHECK(ev["peer"].get<std::string>() == bad.peer());
-    reasons += ev["why"].get<std::string>() + "\n";
-  }
-  INFO(reasons);
-  CHECK(node.events_of("refused").size() == 3);
-  // The node was alone: every outer step was solo, so nothing of the attacker's was mixed.
-  for (const auto& ev : node.events_of("outer")) CHECK(ev["group"].empty());
-  CHECK(node.events_of("banned").empty());  // three strikes of five
 }
 
 }  // namespace noloco::test

@@ -102,14 +102,19 @@ TEST_CASE("robust acceptance: the limits per statistic and per wire form", "[nod
   CHECK(says(judge_update(s, lim, WireForm::kDeltaPhi), "slow weights are"));
   s = PayloadStats{std::numeric_limits<double>::quiet_NaN(), 1.0, 0.0};
   CHECK_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());  // a NaN statistic never passes
-  // Our own update below the floor (nothing trained yet): no reference direction, the norm
-  // bound alone applies (scaled to the floor).
+  // No update of ours (nothing trained yet): no reference direction, the norm bound alone
+  // applies (scaled to the floor).
   const torch::Tensor phi = torch::ones({kN});
   const torch::Tensor tiny = torch::zeros({kN});
   const torch::Tensor peer = torch::randn({kN}) * 1e-3;
   const PayloadStats f = compare_updates(tiny, peer, torch::Tensor(), phi.norm().item<double>(), lim.delta_floor);
   CHECK(f.cosine == 1.0);
   CHECK(judge_update(f, lim, WireForm::kDeltaPhi).ok());
+  // An update of ours below the floor still gives the direction: its flip is refused.
+  const torch::Tensor small = peer * 1e-3;
+  const PayloadStats g = compare_updates(small, -peer, torch::Tensor(), phi.norm().item<double>(), lim.delta_floor);
+  CHECK(g.cosine == Approx(-1.0));
+  CHECK(says(judge_update(g, lim, WireForm::kDeltaPhi), "points away"));
 }
 
 TEST_CASE("robust acceptance: replays of what a peer already gave us are recognised", "[node][payload][robust]") {

@@ -298,12 +298,14 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
     // Only a caller pushing us again what we already mixed from it is struck: an honest slow
     // peer answers every call with its latest snapshot, and an honest restarted one sends older
     // steps (docs/protocols/exchange.md, "Replays").
-    const bool strike = seen == ReplayGuard::Verdict::kRepeat && slot != kPartnerSlot;
-    const std::string why = seen == ReplayGuard::Verdict::kRepeat
-                                ? "replayed payload: outer step " + std::to_string(rp.payload.header.outer_step) +
-                                      " with the same content was mixed already"
-                                : "replayed payload: outer step " + std::to_string(rp.payload.header.outer_step) +
-                                      " is older than the last one mixed from this peer";
+    const bool answer = slot == kPartnerSlot;
+    const bool strike = seen == ReplayGuard::Verdict::kRepeat && !answer;
+    const std::string step = std::to_string(rp.payload.header.outer_step);
+    const std::string why =
+        (seen == ReplayGuard::Verdict::kRepeat ? "replayed payload: outer step " + step + " with the same content was mixed already"
+                                               : "replayed payload: outer step " + step +
+                                                     " is older than the last one mixed from this peer") +
+        (answer ? " (its answer to our call)" : " (pushed by it as a caller)");
     NLOG_WARN("refused payload from {}: {}", e.sender, why);
     return core.on_verified(now(), false, why, strike);
   }

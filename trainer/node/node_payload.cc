@@ -60,9 +60,9 @@ PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer
   // Both norms are finite (decode checked); a zero scale only with φ = 0 and no update of ours.
   s.norm_ratio = scale > 0 ? peer_norm / scale : (peer_norm > 0 ? HUGE_VAL : 0.0);
   if (phi_diff.defined()) s.phi_spread = scale > 0 ? norm_of(phi_diff) / scale : 0.0;
-  // Our own update is the reference; without one (below the floor: nothing trained yet) there
-  // is no direction to compare with, and the norm bound alone applies.
-  if (!(own_norm > 0 && own_norm >= floor * phi_norm) || peer_norm == 0) {
+  // Our own update is the reference direction, however small (the floor only keeps the ratios
+  // finite); without one (nothing trained yet) or without theirs, the norm bounds alone apply.
+  if (own_norm == 0 || peer_norm == 0) {
     s.cosine = 1.0;
     return s;
   }
@@ -101,8 +101,7 @@ Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm for
   Status st = first_failure(s, lim, form);
   if (st.ok()) return st;
   return invalid_argument(st.message() + " [cosine " + fmt(s.cosine) + ", norm ratio " + fmt(s.norm_ratio) +
-                          ", phi spread " + fmt(s.phi_spread) +
-                          "]");
+                          ", phi spread " + fmt(s.phi_spread) + "]");
 }
 
 Result<PeerContribution> verify_payload(const Payload& p, const trainer::Replica& self,

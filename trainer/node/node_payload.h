@@ -32,7 +32,7 @@ Result<Payload> build_payload(const trainer::Replica& replica, const PayloadSett
 // and u_peer = Δ_peer (delta_phi) or θ_peer − φ_own (theta). Logged for every payload and used by
 // the acceptance rule (docs/protocols/exchange.md, "Robust acceptance").
 struct PayloadStats {
-  double cosine = 0;      // cos(u_peer, u_own); 1 when our own update is below the floor
+  double cosine = 0;      // cos(u_peer, u_own); 1 when either is zero
   double norm_ratio = 0;  // ‖u_peer‖ / max(‖u_own‖, floor · ‖φ_own‖)
   double phi_spread = 0;  // ‖φ_peer − φ_own‖ / max(‖u_own‖, floor · ‖φ_own‖) (delta_phi; theta: 0)
 };
