@@ -448,3 +448,45 @@ TEST_CASE("node core: DiLoCo keeps the checkpoint, resync and stop rules and pub
   CHECK(s.next.kind == Next::Kind::kFinish);  // three outer steps here: stop-after-outer
   CHECK(s.next.interrupted);
 }
+
+TEST_CASE("node core: a replayed answer is refused without a strike and the core calls another partner",
+          "[node_core]") {
+  NodeCore core = started(config());
+  for (int r = 0; r < 7; ++r) {
+    const auto live = peers(3, static_cast<uint64_t>(core.outer_step()));  // the swarm keeps pace
+    Step s = core.on_phase_done(r, (r + 1) * 10, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    const PeerRef first = s.next.peer;
+    ExchangeReply ok;
+    ok.answered = true;
+    ok.outer_step = static_cast<uint64_t>(core.outer_step());
+    s = core.on_exchange_reply(r, ok, live);
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    CHECK(s.next.slot == kPartnerSlot);
+    s = core.on_verified(r, false, "replayed payload", false);
+    CHECK(notices(s, Notice::Kind::kRefused) == 1);
+    CHECK(count(s, Effect::Kind::kBan) == 0);
+    CHECK(count(s, Effect::Kind::kRecordOutcome) == 0);  // not scored down
+    REQUIRE(s.next.kind == Next::Kind::kCall);            // another try, as after a stale answer
+    CHECK(s.next.peer != first);
+    ExchangeReply fail;
+    fail.failure = "x";
+    while (s.next.kind == Next::Kind::kCall) s = core.on_exchange_reply(r, fail, live);
+    s = core.on_outer_applied(r, live);
+  }
+  for (PeerRef p = 1; p <= 3; ++p) CHECK_FALSE(core.banned(p));
+  // A caller's replay (struck by the driver's choice) still counts towards a ban.
+  NodeCore other = started(config());
+  int bans = 0;
+  for (int r = 0; r < 5; ++r) {
+    Step s = other.on_phase_done(r, (r + 1) * 10, std::vector<InboxItem>{{42, static_cast<uint64_t>(r)}}, peers(3));
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    s = other.on_verified(r, false, "replayed payload", true);
+    bans += count(s, Effect::Kind::kBan);
+    ExchangeReply fail;
+    fail.failure = "x";
+    while (s.next.kind == Next::Kind::kCall) s = other.on_exchange_reply(r, fail, peers(3));
+    s = other.on_outer_applied(r, peers(3));
+  }
+  CHECK(bans == 1);
+}

@@ -148,11 +148,23 @@ Next NodeCore::next_inbox_item(double now) {
   return call_or_apply(now);
 }
 
-Step NodeCore::on_verified(double now, bool ok, const std::string& why) {
+Step NodeCore::on_verified(double now, bool ok, const std::string& why, bool strike) {
   const bool partner = verifying_slot_ == kPartnerSlot;
   const PeerRef peer = partner ? calling_ : inbox_[static_cast<size_t>(verifying_slot_)].peer;
   const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
-  if (!ok) {
+  if (!ok && !strike) {
+    ++counters_.refused;
+    Effect e{Effect::Kind::kNotice};
+    e.notice = Notice{Notice::Kind::kRefused, peer, why};
+    effect(std::move(e));
+    if (partner) {
+      ++counters_.call_failures;
+      report_.partner_found = false;
+      report_.failures.push_back(why);
+      report_.failed_peers.push_back(peer);
+      return step(next_call(now));
+    }
+  } else if (!ok) {
     refuse(peer, why);
   } else {
     slots_.push_back(verifying_slot_);

@@ -156,7 +156,9 @@ class NodeCore {
   Step on_phase_done(double now, int64_t inner_step, std::span<const InboxItem> inbox,
                      std::span<const LivePeer> live);
   Step on_stopped();
-  Step on_verified(double now, bool ok, const std::string& why);
+  // A refusal without `strike` (a replay an honest peer can send) costs the peer nothing; for the
+  // called partner the core then tries another one, as for a stale answer.
+  Step on_verified(double now, bool ok, const std::string& why, bool strike = true);
   Step on_exchange_reply(double now, const ExchangeReply& reply, std::span<const LivePeer> live);
   Step on_outer_applied(double now, std::span<const LivePeer> live);
   // DiLoCo: the all-reduce ended; `members_used` are the others the mean was taken over (empty:

@@ -316,11 +316,32 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   const ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
   ExchangeExpectations e = p_.expect;
   e.sender = rp.peer.to_string();
+  const std::string content = ReplayGuard::content_of(rp.payload.header);
+  const auto seen = replays_.check(e.sender, rp.payload.header.outer_step, content);
+  if (seen != ReplayGuard::Verdict::kNew) {
+    // Only a caller pushing us again what we already mixed from it is struck: an honest slow
+    // peer answers every call with its latest snapshot, and an honest restarted one sends older
+    // steps (docs/protocols/exchange.md, "Replays").
+    const bool answer = slot == kPartnerSlot;
+    const bool strike = seen == ReplayGuard::Verdict::kRepeat && !answer;
+    const std::string step = std::to_string(rp.payload.header.outer_step);
+    const std::string why =
+        (seen == ReplayGuard::Verdict::kRepeat ? "replayed payload: outer step " + step + " with the same content was mixed already"
+                                               : "replayed payload: outer step " + step +
+                                                     " is older than the last one mixed from this peer") +
+        (answer ? " (its answer to our call)" : " (pushed by it as a caller)");
+    NLOG_WARN("refused payload from {}: {}", e.sender, why);
+    return core.on_verified(now(), false, why, strike);
+  }
   auto c = verify_payload(rp.payload, *p_.replica, e, VerifyLimits{});
   if (!c.ok()) {
     NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), c.status().to_string());
     return core.on_verified(now(), false, c.status().to_string());
   }
+  NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}",
+            rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
+            c->stats.phi_spread);
+  replays_.accepted(e.sender, c->outer_step, content);
   accepted_.emplace(slot, std::move(*c));
   return core.on_verified(now(), true, "");
 }

@@ -12,6 +12,7 @@
 
 #include "trainer/node/node_core.h"
 #include "trainer/node/node_setup.h"
+#include "trainer/node/replay_guard.h"
 
 namespace noloco::node {
 
@@ -78,6 +79,7 @@ class NodeDriver {
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step
   std::optional<ReceivedPayload> answer_;     // the partner's answer
   std::map<int, PeerContribution> accepted_;  // verified, by slot
+  ReplayGuard replays_;                       // what we mixed from whom (replayed payloads)
   std::optional<StateFetched> fetched_;
   std::vector<float> mean_delta_;             // DiLoCo: the all-reduced mean Δ of this outer step
   std::optional<AllReduceOutcome> reduced_;   // DiLoCo: how it was taken (for the `outer` event)

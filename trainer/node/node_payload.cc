@@ -2,6 +2,7 @@
 #include "trainer/node/node_payload.h"
 
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "trainer/core/codec_torch.h"
@@ -49,6 +50,60 @@ Result<Payload> build_payload(const trainer::Replica& r, const PayloadSettings& 
   }
 }
 
+PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer, const torch::Tensor& phi_diff,
+                             double phi_norm, double floor) {
+  torch::NoGradGuard ng;
+  PayloadStats s;
+  const double own_norm = norm_of(own);
+  const double peer_norm = norm_of(peer);
+  const double scale = std::max(own_norm, floor * phi_norm);
+  // Both norms are finite (decode checked); a zero scale only with φ = 0 and no update of ours.
+  s.norm_ratio = scale > 0 ? peer_norm / scale : (peer_norm > 0 ? HUGE_VAL : 0.0);
+  if (phi_diff.defined()) s.phi_spread = scale > 0 ? norm_of(phi_diff) / scale : 0.0;
+  // Our own update is the reference direction, however small (the floor only keeps the ratios
+  // finite); without one (nothing trained yet) or without theirs, the norm bounds alone apply.
+  if (own_norm == 0 || peer_norm == 0) {
+    s.cosine = 1.0;
+    return s;
+  }
+  s.cosine = torch::dot(own, peer).item<double>() / (own_norm * peer_norm);
+  return s;
+}
+
+namespace {
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+// Written so that a NaN statistic fails every test.
+Status first_failure(const PayloadStats& s, const VerifyLimits& lim, WireForm form) {
+  if (!(s.phi_spread <= lim.max_phi_spread))
+    return invalid_argument("payload: slow weights are " + fmt(s.phi_spread) + "x our update away from ours (limit " +
+                            fmt(lim.max_phi_spread) + "x)");
+  const bool theta = form == WireForm::kTheta;
+  const double max_ratio = theta ? lim.max_norm_ratio_theta : lim.max_norm_ratio_delta_phi;
+  if (!(s.norm_ratio <= max_ratio))
+    return invalid_argument("payload: update norm is " + fmt(s.norm_ratio) + "x ours (limit " + fmt(max_ratio) +
+                            "x)");
+  const double min_cos = theta ? lim.min_cosine_theta : lim.min_cosine_delta_phi;
+  if (!(s.cosine >= min_cos))
+    return invalid_argument("payload: update points away from ours (cosine " + fmt(s.cosine) + ", limit " +
+                            fmt(min_cos) + ")");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form) {
+  Status st = first_failure(s, lim, form);
+  if (st.ok()) return st;
+  return invalid_argument(st.message() + " [cosine " + fmt(s.cosine) + ", norm ratio " + fmt(s.norm_ratio) +
+                          ", phi spread " + fmt(s.phi_spread) + "]");
+}
+
 Result<PeerContribution> verify_payload(const Payload& p, const trainer::Replica& self,
                                         const ExchangeExpectations& expect, const VerifyLimits& lim) {
   try {
@@ -73,24 +128,23 @@ Result<PeerContribution> verify_payload(const Payload& p, const trainer::Replica
       else if (name == "theta") c.theta = t;
       else return corrupt("payload: unknown tensor '" + name + "'");
     }
+    const torch::Tensor own = self.theta() - self.phi();
     if (p.header.form == WireForm::kDeltaPhi) {
       if (!c.delta.defined() || !c.phi.defined()) return corrupt("payload: delta or phi missing");
-      const double own = std::max(norm_of(self.theta() - self.phi()), lim.delta_floor * phi_norm);
-      const double theirs = norm_of(c.delta);
-      if (theirs > lim.max_delta_ratio * own)
-        return invalid_argument("payload: pseudo-gradient norm " + std::to_string(theirs) + " is over " +
-                                std::to_string(lim.max_delta_ratio) + "x ours (" + std::to_string(own) + ")");
+      c.stats = compare_updates(own, c.delta, c.phi - self.phi(), phi_norm, lim.delta_floor);
       const double dist = norm_of(c.phi - self.phi());
       if (dist > lim.max_phi_distance * phi_norm)
         return invalid_argument("payload: slow weights are " + std::to_string(dist) +
                                 " away from ours (limit " + std::to_string(lim.max_phi_distance * phi_norm) + ")");
     } else {
       if (!c.theta.defined()) return corrupt("payload: theta missing");
+      c.stats = compare_updates(own, c.theta - self.phi(), torch::Tensor(), phi_norm, lim.delta_floor);
       const double dist = norm_of(c.theta - self.phi());
       if (dist > lim.max_phi_distance * phi_norm)
         return invalid_argument("payload: weights are " + std::to_string(dist) + " away from ours (limit " +
                                 std::to_string(lim.max_phi_distance * phi_norm) + ")");
     }
+    NOLOCO_RETURN_IF_ERROR(judge_update(c.stats, lim, p.header.form));
     return c;
   } catch (const c10::Error& e) {
     return internal_error(std::string("checking payload: ") + e.what_without_backtrace());

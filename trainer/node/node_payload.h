@@ -28,25 +28,56 @@ struct PayloadSettings {
 // Our payload at an outer-step boundary: Δ = θ − φ and φ (kDeltaPhi) or θ (kTheta).
 Result<Payload> build_payload(const trainer::Replica& replica, const PayloadSettings& settings);
 
+// How a peer's update compares with ours, on the vectors the outer step mixes: u_own = θ_own − φ_own
+// and u_peer = Δ_peer (delta_phi) or θ_peer − φ_own (theta). Logged for every payload and used by
+// the acceptance rule (docs/protocols/exchange.md, "Robust acceptance").
+struct PayloadStats {
+  double cosine = 0;      // cos(u_peer, u_own); 1 when either is zero
+  double norm_ratio = 0;  // ‖u_peer‖ / max(‖u_own‖, floor · ‖φ_own‖)
+  double phi_spread = 0;  // ‖φ_peer − φ_own‖ / max(‖u_own‖, floor · ‖φ_own‖) (delta_phi; theta: 0)
+};
+
 // A peer's contribution after every check passed (fp32 tensors on the replica's device).
 struct PeerContribution {
   std::string sender;
   uint64_t outer_step = 0;
   torch::Tensor delta, phi;  // kDeltaPhi
   torch::Tensor theta;       // kTheta
+  PayloadStats stats;
 };
 
 // How far a peer's tensors may be from ours before we refuse them (docs/protocols/exchange.md,
-// "What is verified"). Replicas of one run stay close; a payload far outside these bounds is
-// either broken or hostile.
+// "Robust acceptance", where the honest distributions these follow from are measured).
 struct VerifyLimits {
-  // Loose on purpose: honest replicas at different points of the run (a slow node, one just
-  // back from a state sync) differ a lot; these catch broken or hostile tensors, which are off
-  // by orders of magnitude.
-  double max_delta_ratio = 50.0;    // ‖Δ_peer‖ <= ratio · max(‖Δ_own‖, floor · ‖φ_own‖)
-  double delta_floor = 1e-2;
+  double delta_floor = 1e-2;        // updates smaller than this · ‖φ_own‖ count as this large
+  // Norm bound relative to our own update (Sun et al. 2019, "Can you really backdoor federated
+  // learning?", arXiv 1911.07963, with our update as the bound's scale). Honest maxima measured:
+  // 2.7 (delta_phi), 12.3 (theta, where θ_peer − φ_own also carries the spread of a peer up to
+  // max-staleness outer steps behind us).
+  double max_norm_ratio_delta_phi = 10.0;
+  double max_norm_ratio_theta = 30.0;
+  // Trusted-reference direction test (after FLTrust, Cao et al., NDSS 2021, with our update as
+  // the trusted reference): refuse when cos(u_peer, u_own) is below this. FLTrust cuts at 0;
+  // honest delta_phi partners were measured down to −0.08, so the cut is lower. The theta form
+  // has none (−1 refuses nothing finite): θ_peer − φ_own carries the pull toward a peer behind us,
+  // which points against our update, and honest cosines were measured down to −0.71.
+  double min_cosine_delta_phi = -0.2;
+  double min_cosine_theta = -1.0;
+  // The same norm bound on what the γ term pulls toward (delta_phi): ‖φ_peer − φ_own‖ over our
+  // update's norm; honest ≤ 8.3 measured. Catches slow weights replaced (zeros, noise, another
+  // model) that are still within max_phi_distance.
+  double max_phi_spread = 20.0;
   double max_phi_distance = 2.0;    // ‖φ_peer − φ_own‖ <= this · ‖φ_own‖ (θ_peer likewise)
 };
+
+// The acceptance rule on a payload's stats: OK, or why the payload is refused.
+Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
+
+// The numbers of PayloadStats for our update `own`, the peer's `peer` and φ_peer − φ_own
+// (`phi_diff`, undefined for the theta form). `floor` · ‖φ_own‖ is the smallest update norm we
+// compare with (VerifyLimits::delta_floor).
+PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer, const torch::Tensor& phi_diff,
+                             double phi_norm, double floor);
 
 // Decodes every tensor (codec checks: header, sizes, checksum) and checks element count,
 // finiteness and the norm bounds against our replica. Nothing is modified.

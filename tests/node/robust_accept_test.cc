@@ -1,0 +1,140 @@
+// Robust acceptance of a partner's payload (node_payload.h: compare_updates, judge_update;
+// replay_guard.h), on synthetic vectors: honest-like correlated updates pass; sign-flipped,
+// scaled and replayed payloads are refused with their own reason; noise is bounded in norm.
+#include "../trainer/torch_catch.h"
+
+#include <cmath>
+#include <limits>
+
+#include "trainer/node/node_payload.h"
+#include "trainer/node/replay_guard.h"
+
+using namespace noloco;
+using namespace noloco::node;
+
+namespace {
+
+constexpr int64_t kN = 100000;
+
+// Two honest-like updates: a shared descent direction plus each replica's own data noise, both
+// shaped by one per-coordinate scale (parameters that move a lot move a lot for everyone).
+// cos(own, peer) ≈ 1 / (1 + noise²) = 0.33 for noise² = 2.
+struct Pair {
+  torch::Tensor own, peer, phi;
+};
+
+Pair honest_pair(uint64_t seed) {
+  torch::manual_seed(seed);
+  const torch::Tensor scale = torch::randn({kN}).exp();
+  const torch::Tensor common = torch::randn({kN});
+  const double noise = std::sqrt(2.0);
+  Pair p;
+  p.own = (common + noise * torch::randn({kN})) * scale * 1e-3;
+  p.peer = (common + noise * torch::randn({kN})) * scale * 1e-3;
+  p.phi = torch::randn({kN}) * 0.01;  // updates well above the floor (0.01 · ‖φ‖)
+  return p;
+}
+
+Status judged(const Pair& p, const torch::Tensor& peer, WireForm form = WireForm::kDeltaPhi) {
+  const VerifyLimits lim;
+  return judge_update(compare_updates(p.own, peer, torch::Tensor(), p.phi.norm().item<double>(), lim.delta_floor),
+                      lim, form);
+}
+
+bool says(const Status& st, const std::string& what) { return st.message().find(what) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("robust acceptance: honest-like correlated updates pass, in both wire forms", "[node][payload][robust]") {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    const Pair p = honest_pair(seed);
+    const VerifyLimits lim;
+    const PayloadStats s = compare_updates(p.own, p.peer, torch::Tensor(), p.phi.norm().item<double>(), lim.delta_floor);
+    CHECK(s.cosine == Approx(1.0 / 3.0).margin(0.05));
+    CHECK(s.norm_ratio == Approx(1.0).margin(0.1));
+    CHECK(judged(p, p.peer).ok());
+    CHECK(judged(p, p.peer, WireForm::kTheta).ok());
+    // A partner whose update is three times ours (another point of the schedule) passes too.
+    CHECK(judged(p, p.peer * 3.0).ok());
+  }
+}
+
+TEST_CASE("robust acceptance: sign-flipped and scaled updates are refused with their reason, noise is held by the norm bound",
+          "[node][payload][robust]") {
+  const Pair p = honest_pair(11);
+  SECTION("sign-flipped") {
+    const Status st = judged(p, -p.peer);
+    REQUIRE_FALSE(st.ok());
+    CHECK(says(st, "points away from ours"));
+  }
+  SECTION("scaled x100") {
+    const Status st = judged(p, p.peer * 100.0);
+    REQUIRE_FALSE(st.ok());
+    CHECK(says(st, "update norm is"));
+    CHECK_FALSE(judged(p, p.peer * 100.0, WireForm::kTheta).ok());
+  }
+  SECTION("random noise: bounded in norm, not recognisable by direction") {
+    torch::manual_seed(99);
+    const torch::Tensor noise = torch::randn({kN});
+    const torch::Tensor forged = noise * (p.peer.norm() / noise.norm());
+    const VerifyLimits lim;
+    const PayloadStats s = compare_updates(p.own, forged, torch::Tensor(), p.phi.norm().item<double>(), lim.delta_floor);
+    // Its cosine is within ±4/sqrt(n) of 0, where honest slow partners were measured too
+    // (docs/protocols/exchange.md): one payload cannot tell them apart, the norm bound holds it.
+    CHECK(std::abs(s.cosine) < 4.0 / std::sqrt(static_cast<double>(kN)));
+    const Status st = judged(p, forged * 100.0);
+    REQUIRE_FALSE(st.ok());
+    CHECK(says(st, "update norm is"));
+  }
+}
+
+TEST_CASE("robust acceptance: the limits per statistic and per wire form", "[node][payload][robust]") {
+  const VerifyLimits lim;
+  PayloadStats s{0.2, 1.0, 0.0};
+  CHECK(judge_update(s, lim, WireForm::kDeltaPhi).ok());
+  s.cosine = -0.7;  // as measured for honest theta-form partners behind us
+  CHECK(judge_update(s, lim, WireForm::kTheta).ok());
+  CHECK(says(judge_update(s, lim, WireForm::kDeltaPhi), "points away"));
+  s = PayloadStats{0.2, lim.max_norm_ratio_delta_phi * 1.01, 0.0};
+  CHECK(says(judge_update(s, lim, WireForm::kDeltaPhi), "update norm"));
+  CHECK(judge_update(s, lim, WireForm::kTheta).ok());  // θ − φ_own carries the spread too: looser
+  s = PayloadStats{0.2, 1.0, lim.max_phi_spread * 1.01};  // slow weights replaced
+  CHECK(says(judge_update(s, lim, WireForm::kDeltaPhi), "slow weights are"));
+  s = PayloadStats{std::numeric_limits<double>::quiet_NaN(), 1.0, 0.0};
+  CHECK_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());  // a NaN statistic never passes
+  // No update of ours (nothing trained yet): no reference direction, the norm bound alone
+  // applies (scaled to the floor).
+  const torch::Tensor phi = torch::ones({kN});
+  const torch::Tensor tiny = torch::zeros({kN});
+  const torch::Tensor peer = torch::randn({kN}) * 1e-3;
+  const PayloadStats f = compare_updates(tiny, peer, torch::Tensor(), phi.norm().item<double>(), lim.delta_floor);
+  CHECK(f.cosine == 1.0);
+  CHECK(judge_update(f, lim, WireForm::kDeltaPhi).ok());
+  // An update of ours below the floor still gives the direction: its flip is refused.
+  const torch::Tensor small = peer * 1e-3;
+  const PayloadStats g = compare_updates(small, -peer, torch::Tensor(), phi.norm().item<double>(), lim.delta_floor);
+  CHECK(g.cosine == Approx(-1.0));
+  CHECK(says(judge_update(g, lim, WireForm::kDeltaPhi), "points away"));
+}
+
+TEST_CASE("robust acceptance: replays of what a peer already gave us are recognised", "[node][payload][robust]") {
+  ReplayGuard g;
+  const std::string a(64, 'a'), b(64, 'b');
+  CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kNew);
+  g.accepted("P", 5, a);
+  CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kRepeat);
+  CHECK(g.check("P", 4, b) == ReplayGuard::Verdict::kOlder);
+  CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kNew);  // same step, other content: not a replay
+  CHECK(g.check("P", 6, a) == ReplayGuard::Verdict::kNew);
+  CHECK(g.check("Q", 5, a) == ReplayGuard::Verdict::kNew);  // per peer
+  g.accepted("P", 7, b);
+  CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kOlder);
+  CHECK(g.check("P", 7, b) == ReplayGuard::Verdict::kRepeat);
+  // The content key is the tensors' digests from the header.
+  PayloadHeader h;
+  h.tensors = {{"delta", 10, Bytes(32, 1)}, {"phi", 10, Bytes(32, 2)}};
+  PayloadHeader h2 = h;
+  h2.tensors[1].sha256[0] = 3;
+  CHECK(ReplayGuard::content_of(h) != ReplayGuard::content_of(h2));
+  CHECK(ReplayGuard::content_of(h).size() == 64);
+}
