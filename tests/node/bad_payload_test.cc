@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include "common/bytes.h"
@@ -105,20 +106,34 @@ class Attacker {
   std::thread thread_;
 };
 
+// A run of its own (fp32 payloads, H = 5) and one node training it, past its first outer step.
+struct LoneNode {
+  TempDir t;
+  std::string run_id;
+  std::unique_ptr<NodeProc> proc;
+  LoneNode() {
+    RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "100000", "--H", "5",
+                                 "--batch", "4", "--codec", "fp32", "--zstd", "false"});
+    REQUIRE(init.exit_code == 0);
+    run_id = init.out.substr(0, 32);
+    proc = std::make_unique<NodeProc>(std::vector<std::string>{"run", "--db", t.sub("db"), "--key", t.sub("key"),
+                                                               "--json", "--threads", "1", "--manifest",
+                                                               t.sub("manifest.json"), "--eval-windows", "8",
+                                                               "--eval-every", "1000"},
+                                      t.sub("node.log"));
+    REQUIRE(!proc->address().empty());
+    REQUIRE(proc->wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 1; }));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("swarm: wrong-run, truncated, wrong-shape and NaN payloads are refused and change nobody's model",
           "[swarm]") {
-  TempDir t;
-  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "100000", "--H", "5",
-                               "--batch", "4", "--codec", "fp32", "--zstd", "false"});
-  REQUIRE(init.exit_code == 0);
-  const std::string run_id = init.out.substr(0, 32);
-  NodeProc node({"run", "--db", t.sub("db"), "--key", t.sub("key"), "--json", "--threads", "1", "--manifest",
-                 t.sub("manifest.json"), "--eval-windows", "8", "--eval-every", "1000"},
-                t.sub("node.log"));
-  REQUIRE(!node.address().empty());
-  REQUIRE(node.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 1; }));
+  LoneNode lone;
+  TempDir& t = lone.t;
+  const std::string& run_id = lone.run_id;
+  NodeProc& node = *lone.proc;
   const json start = node.events_of("start").at(0);
   const uint64_t numel = start["params"].get<uint64_t>();
 
@@ -200,16 +215,9 @@ TEST_CASE("swarm: wrong-run, truncated, wrong-shape and NaN payloads are refused
 
 TEST_CASE("swarm: a node answers an exchange once the caller's header is accepted, before the tensors arrive",
           "[swarm]") {
-  TempDir t;
-  RunResult init = run_noloco({"init-run", "--out", t.sub("manifest.json"), "--steps", "100000", "--H", "5",
-                               "--batch", "4", "--codec", "fp32", "--zstd", "false"});
-  REQUIRE(init.exit_code == 0);
-  const std::string run_id = init.out.substr(0, 32);
-  NodeProc node({"run", "--db", t.sub("db"), "--key", t.sub("key"), "--json", "--threads", "1", "--manifest",
-                 t.sub("manifest.json"), "--eval-windows", "8", "--eval-every", "1000"},
-                t.sub("node.log"));
-  REQUIRE(!node.address().empty());
-  REQUIRE(node.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 1; }));
+  LoneNode lone;
+  const std::string& run_id = lone.run_id;
+  NodeProc& node = *lone.proc;
   const uint64_t numel = node.events_of("start").at(0)["params"].get<uint64_t>();
 
   Attacker caller;
