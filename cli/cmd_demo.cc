@@ -128,9 +128,6 @@ int run_demo(const Flags& f) {
     nodes.eval_every = f.eval_steps / f.H;
   }
   nodes.eval_windows = f.eval_windows;
-  // DiLoCo's all-reduce is a barrier: with slow nodes (--slowdowns) a fast node waits a whole slow
-  // phase, tens of seconds here; the node's default budget (10 s) would turn that into solo steps.
-  if (m->method == "diloco") nodes.exchange_timeout = 300;
   if (f.timed) {
     // The slowest node trains --steps; the schedule covers the fastest one's s-times-as-many.
     nodes.timed_outer = f.steps / f.H;

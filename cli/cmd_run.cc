@@ -101,8 +101,9 @@ Command register_run(CLI::App& app) {
   sub->add_option("--checkpoint-every", o.checkpoint_every, "outer steps between checkpoints (0: only at the end)")
       ->capture_default_str();
   sub->add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
-  sub->add_option("--exchange-timeout", o.exchange_budget_s, "seconds to find a partner before a solo outer step")
-      ->capture_default_str();
+  sub->add_option("--exchange-timeout", o.exchange_budget_s,
+                  "seconds to find a partner (NoLoCo) or to finish the all-reduce with its barrier (DiLoCo) before a "
+                  "solo outer step; default 10 for NoLoCo, 300 for DiLoCo");
   sub->add_option("--exchange-tries", o.exchange_tries, "partners tried per outer step")->capture_default_str();
   sub->add_option("--join-wait", o.join_wait_s, "seconds a starting node waits for the swarm")->capture_default_str();
   sub->add_option("--min-peers", o.min_peers, "live peers to wait for (up to --join-wait) before training (0: 1 with --join)")

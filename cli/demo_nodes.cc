@@ -32,8 +32,6 @@ NodeLaunch demo_node_launch(const DemoNodes& nodes, int i) {
     l.args.push_back("--slowdown");
     l.args.push_back(std::to_string(slowdown));
   }
-  if (nodes.exchange_timeout > 0)
-    l.args.insert(l.args.end(), {"--exchange-timeout", std::to_string(nodes.exchange_timeout)});
   if (nodes.eval_every > 0) l.args.insert(l.args.end(), {"--eval-every", std::to_string(nodes.eval_every)});
   if (nodes.eval_windows > 0) l.args.insert(l.args.end(), {"--eval-windows", std::to_string(nodes.eval_windows)});
   if (nodes.timed_outer > 0) {

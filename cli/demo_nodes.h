@@ -29,8 +29,6 @@ struct DemoNodes {
   // defaults). An evaluation costs about as much as eval_windows / (3 x batch) inner steps, so
   // methods with different H compare fairly only when they evaluate equally often in inner steps.
   int64_t eval_every = 0;
-  // > 0: --exchange-timeout for every node (DiLoCo: how long the barrier may wait for the slowest).
-  double exchange_timeout = 0;
   int64_t eval_windows = 0;
 };
 

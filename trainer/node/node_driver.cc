@@ -92,7 +92,7 @@ CoreConfig NodeDriver::core_config() const {
   c.resync_behind = o_.resync_behind;
   c.always_exchange = o_.always_exchange;
   c.exchange_tries = o_.exchange_tries;
-  c.exchange_budget_s = o_.exchange_budget_s;
+  c.exchange_budget_s = exchange_budget_for(o_, p_.manifest.method);
   c.checkpoint_every = o_.checkpoint_every;
   c.stop_after_outer = o_.stop_after_outer;
   c.want_peers = o_.min_peers > 0 ? static_cast<size_t>(o_.min_peers) : (p_.can_look ? 1 : 0);

@@ -28,13 +28,18 @@ const char* phase_name(Next::Kind k) {
 
 }  // namespace
 
+double exchange_budget_for(const NodeOptions& o, const std::string& method) {
+  if (o.exchange_budget_s > 0) return o.exchange_budget_s;
+  return method == "diloco" ? 300.0 : 10.0;
+}
+
 Status NodeOptions::validate() const {
   if (db.empty()) return invalid_argument("--db is required");
   if (!identity) return invalid_argument("no identity (--key)");
   if (!(slowdown >= 1.0)) return invalid_argument("--slowdown must be >= 1");
   if (checkpoint_every < 0) return invalid_argument("--checkpoint-every must be >= 0");
   if (keep_last == 0) return invalid_argument("--keep-last must be at least 1");
-  if (!(exchange_budget_s > 0)) return invalid_argument("--exchange-timeout must be positive");
+  if (!(exchange_budget_s >= 0)) return invalid_argument("--exchange-timeout must be positive (0: the method's default)");
   if (exchange_tries < 1) return invalid_argument("--exchange-tries must be at least 1");
   if (min_peers < 0) return invalid_argument("--min-peers must be >= 0");
   if (join_wait_s < 0 || linger_s < 0) return invalid_argument("--join-wait and --linger must be >= 0");

@@ -39,7 +39,9 @@ struct NodeOptions {
   double slowdown = 1.0;               // >1: sleep so each inner step takes this many times longer
   int64_t checkpoint_every = 5;        // outer steps between checkpoints
   uint32_t keep_last = 3;
-  double exchange_budget_s = 10.0;     // bounded wait for a partner before a solo step
+  // Bounded wait for a partner (NoLoCo) or for the all-reduce with its barrier (DiLoCo) before a
+  // solo step; 0: the method's default (exchange_budget_for).
+  double exchange_budget_s = 0;
   int exchange_tries = 3;              // partners tried per outer step
   double join_wait_s = 10.0;           // a starting node waits at most this long for the swarm
   int min_peers = 0;                   // ... until it sees this many live peers (0: 1 when it has
@@ -54,6 +56,12 @@ struct NodeOptions {
 
   Status validate() const;
 };
+
+// The exchange budget in force: --exchange-timeout, or when it is not given 10 s for NoLoCo (a
+// pair exchange is a round trip and a transfer) and 300 s for DiLoCo, whose barrier waits a whole
+// phase of the slowest member (with 4x-slower nodes, tens of seconds; 10 s would turn every such
+// outer step into a solo step).
+double exchange_budget_for(const NodeOptions& o, const std::string& method);
 
 // The node's live state, for `--metrics` (docs/metrics.md): sampled on the training thread after
 // every inner step and whenever the node starts something else (a phase of node_core.h).

@@ -188,7 +188,7 @@ Status open_network(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   no.allreduce_encoding = p.payload.codec.mode;  // the manifest's codec (DiLoCo's ring; zstd is not used there)
   // DiLoCo's barrier waits for every live member as long as the all-reduce may take at all; a dead
   // one is dropped when its READY cannot be delivered.
-  no.allreduce_gather_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.exchange_budget_s));
+  no.allreduce_gather_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(exchange_budget_for(o, p.manifest.method)));
   no.expect = p.expect;
   p.can_look = !no.bootstrap.empty();
   no.seed = xxh3_64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
