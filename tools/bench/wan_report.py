@@ -58,7 +58,6 @@ def figures(runs, target):
 
 
 def fmt(xs, digits):
-    xs = [x for x in xs]
     m = statistics.mean(xs)
     if len(xs) == 1:
         return f"{m:.{digits}f}"
