@@ -1,12 +1,13 @@
 #include "cli/png_chart.h"
 
+#include <cairo.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string_view>
 
-#include "cli/bitmap_font.h"
-#include "cli/png_encode.h"
 #include "common/durable_file.h"
 
 namespace noloco::cli {
@@ -23,68 +24,52 @@ constexpr Rgb kPalette[kDistinctSeriesColours] = {
     {227, 119, 194}, {188, 189, 34}, {23, 190, 207}, {0, 0, 128},   {230, 171, 2},   {0, 128, 128},
 };
 
-// Inclusive pixel rectangle.
-struct Rect {
-  int left = 0, top = 0, right = 0, bottom = 0;
-  bool contains(int x, int y) const { return x >= left && x <= right && y >= top && y <= bottom; }
+// fontconfig resolves the family; DejaVu comes with Debian's fontconfig, and any sans face works.
+constexpr char kFontFamily[] = "DejaVu Sans";
+
+using Surface = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
+using Context = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
+
+Surface make_surface(int w, int h) { return {cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h), cairo_surface_destroy}; }
+Context make_context(cairo_surface_t* s) { return {cairo_create(s), cairo_destroy}; }
+
+void set_colour(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0); }
+
+// Text measured and drawn with one face at one of two sizes (labels, title).
+struct Font {
+  double size = 0;
+  double ascent = 0, height = 0;  // of the face at this size, in pixels
 };
 
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), px_(static_cast<size_t>(w) * h * 3, 255) {}
+Font use_font(cairo_t* cr, double size) {
+  cairo_select_font_face(cr, kFontFamily, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+  cairo_font_extents_t fe;
+  cairo_font_extents(cr, &fe);
+  return {size, fe.ascent, fe.ascent + fe.descent};
+}
 
-  void set(int x, int y, Rgb c) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
-    uint8_t* p = &px_[(static_cast<size_t>(y) * w_ + x) * 3];
-    p[0] = c.r;
-    p[1] = c.g;
-    p[2] = c.b;
-  }
-  void fill(Rect r, Rgb c) {
-    for (int y = r.top; y <= r.bottom; ++y)
-      for (int x = r.left; x <= r.right; ++x) set(x, y, c);
-  }
-  ByteView pixels() const { return px_; }
+int text_width(cairo_t* cr, const std::string& text) {
+  cairo_text_extents_t te;
+  cairo_text_extents(cr, text.c_str(), &te);
+  return static_cast<int>(std::ceil(te.x_advance));
+}
 
- private:
-  int w_, h_;
-  Bytes px_;
-};
-
-// --- text ---
-
-// Left-to-right text whose top-left corner is (x, y); descenders go below y + kGlyphHeight*scale.
-void draw_text(Canvas& cv, int x, int y, std::string_view text, int scale, Rgb c) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    const GlyphRows& g = glyph_for(text[i]);
-    int gx0 = x + static_cast<int>(i) * kGlyphAdvance * scale;
-    for (int row = 0; row < kGlyphRows; ++row)
-      for (int col = 0; col < kGlyphWidth; ++col)
-        if (g[row] & (1u << (kGlyphWidth - 1 - col)))
-          cv.fill({gx0 + col * scale, y + row * scale, gx0 + (col + 1) * scale - 1,
-                   y + (row + 1) * scale - 1},
-                  c);
-  }
+// Left-to-right text whose box's top-left corner is (x, y).
+void draw_text(cairo_t* cr, const Font& f, double x, double y, const std::string& text) {
+  cairo_move_to(cr, x, y + f.ascent);
+  cairo_show_text(cr, text.c_str());
 }
 
 // Text turned 90 degrees anticlockwise (reads bottom to top); (x, y) is the top-left corner of
-// its box, which is kGlyphHeight*scale wide (descenders reach 2*scale further right) and
-// text_width tall.
-void draw_text_up(Canvas& cv, int x, int y, std::string_view text, int scale, Rgb c) {
-  const int len = text_width(text, scale);
-  for (size_t i = 0; i < text.size(); ++i) {
-    const GlyphRows& g = glyph_for(text[i]);
-    int gx0 = static_cast<int>(i) * kGlyphAdvance * scale;  // along the text
-    for (int row = 0; row < kGlyphRows; ++row)
-      for (int col = 0; col < kGlyphWidth; ++col)
-        if (g[row] & (1u << (kGlyphWidth - 1 - col))) {
-          // Unrotated pixel block at (gx0 + col*scale, row*scale); rotation maps (u, v) to (v, len-1-u).
-          int u_last = gx0 + (col + 1) * scale - 1;
-          cv.fill({x + row * scale, y + len - 1 - u_last, x + (row + 1) * scale - 1,
-                   y + len - 1 - (gx0 + col * scale)},
-                  c);
-        }
-  }
+// its box, f.height wide and `width` tall.
+void draw_text_up(cairo_t* cr, const Font& f, double x, double y, int width, const std::string& text) {
+  cairo_save(cr);
+  cairo_translate(cr, x + f.ascent, y + width);
+  cairo_rotate(cr, -M_PI / 2);
+  cairo_move_to(cr, 0, 0);
+  cairo_show_text(cr, text.c_str());
+  cairo_restore(cr);
 }
 
 std::string legend_text(const ChartSeries& s, size_t index) {
@@ -93,32 +78,16 @@ std::string legend_text(const ChartSeries& s, size_t index) {
   return t;
 }
 
-// --- lines ---
+// Inclusive pixel rectangle.
+struct Rect {
+  int left = 0, top = 0, right = 0, bottom = 0;
+};
 
-// A line `thickness` pixels wide: a square brush stamped along Bresenham's path, kept inside `clip`.
-void draw_line(Canvas& cv, int x0, int y0, int x1, int y1, int thickness, Rgb c, const Rect& clip) {
-  const int lo = -(thickness - 1) / 2, hi = thickness / 2;
-  auto stamp = [&](int x, int y) {
-    for (int dy = lo; dy <= hi; ++dy)
-      for (int dx = lo; dx <= hi; ++dx)
-        if (clip.contains(x + dx, y + dy)) cv.set(x + dx, y + dy, c);
-  };
-  const int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1;
-  const int dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1;
-  int err = dx + dy;
-  for (;;) {
-    stamp(x0, y0);
-    if (x0 == x1 && y0 == y1) break;
-    int e2 = 2 * err;
-    if (e2 >= dy) {
-      err += dy;
-      x0 += sx;
-    }
-    if (e2 <= dx) {
-      err += dx;
-      y0 += sy;
-    }
-  }
+// Fills whole pixels (no antialiasing), so frame, grid and ticks keep their exact colours.
+void fill_pixels(cairo_t* cr, Rect r, Rgb c) {
+  set_colour(cr, c);
+  cairo_rectangle(cr, r.left, r.top, r.right - r.left + 1, r.bottom - r.top + 1);
+  cairo_fill(cr);
 }
 
 // --- axes ---
@@ -127,7 +96,7 @@ struct Axis {
   double lo = 0, hi = 0;  // axis range: first and last tick
   std::vector<double> ticks;
   std::vector<std::string> labels;
-  int max_label_width = 0;  // at the scale it was measured with
+  int max_label_width = 0;
 };
 
 // The "nice number" rule: 1, 2 or 5 times a power of ten, nearest to x.
@@ -155,7 +124,8 @@ std::string format_tick(double v, double step, double max_abs) {
 constexpr int kMaxTicks = 100;
 
 // Round ticks covering [lo, hi], about `target` intervals; no ticks when that cannot be done.
-Axis make_axis(double lo, double hi, int target, int scale) {
+// Label widths are measured with the font currently set on `cr`.
+Axis make_axis(cairo_t* cr, double lo, double hi, int target) {
   double span = hi - lo;
   double mag = std::max(std::fabs(lo), std::fabs(hi));
   if (!(span > mag * 1e-12)) {  // one value (or nearly): give it some room
@@ -178,21 +148,20 @@ Axis make_axis(double lo, double hi, int target, int scale) {
   for (double k = k0; k <= k1 + 0.5; k += 1) {
     a.ticks.push_back(k * step);
     a.labels.push_back(format_tick(k * step, step, max_abs));
-    a.max_label_width = std::max(a.max_label_width, text_width(a.labels.back(), scale));
+    a.max_label_width = std::max(a.max_label_width, text_width(cr, a.labels.back()));
   }
   return a;
 }
 
 // Fewest-overlap axis: starts from a tick per `spacing` pixels and drops ticks until labels fit.
-Axis fit_axis(double lo, double hi, int length_px, int spacing, int scale, bool horizontal) {
+Axis fit_axis(cairo_t* cr, const Font& f, double lo, double hi, int length_px, int spacing, bool horizontal) {
   int target = std::clamp(length_px / spacing, 2, 10);
   for (;; --target) {
-    Axis a = make_axis(lo, hi, target, scale);
+    Axis a = make_axis(cr, lo, hi, target);
     if (a.ticks.empty()) return a;
     int n = static_cast<int>(a.ticks.size());
     int gap = n > 1 ? length_px / (n - 1) : length_px;
-    int need = horizontal ? a.max_label_width + 3 * kGlyphAdvance * scale
-                          : kGlyphHeight * scale * 2;
+    int need = horizontal ? a.max_label_width + static_cast<int>(2 * f.size) : static_cast<int>(2 * f.height);
     if (gap >= need || target <= 2) return a;
   }
 }
@@ -201,6 +170,7 @@ Axis fit_axis(double lo, double hi, int length_px, int spacing, int scale, bool 
 
 struct Layout {
   int scale = 1;
+  Font label_font, title_font;
   Rect frame;          // the box drawn around the plot
   ChartPlotArea area;  // where the axis range maps (inside the frame)
   Axis x_axis, y_axis;
@@ -210,61 +180,81 @@ struct Layout {
 
 constexpr int kInsetPerScale = 4;  // gap between frame and data, so lines at the axis ends show
 
-Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOptions& o) {
+Status check_size(const ChartOptions& o) {
   if (o.width < kMinChartWidth || o.height < kMinChartHeight || o.width > kMaxChartSide ||
       o.height > kMaxChartSide) {
     return invalid_argument("chart: size " + std::to_string(o.width) + "x" + std::to_string(o.height) +
                             " outside " + std::to_string(kMinChartWidth) + "x" +
                             std::to_string(kMinChartHeight) + ".." + std::to_string(kMaxChartSide));
   }
-  if (series.empty()) return invalid_argument("chart: no series");
+  return Status::Ok();
+}
 
-  Layout L;
+// Indices of the series with a finite point, and the data's range over them.
+struct DataRange {
+  std::vector<size_t> drawn;
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+};
+
+DataRange data_range(const std::vector<ChartSeries>& series) {
+  DataRange r;
   for (size_t i = 0; i < series.size(); ++i) {
     bool any = false;
     for (auto [x, y] : series[i].points) {
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
       any = true;
-      x_lo = std::min(x_lo, x);
-      x_hi = std::max(x_hi, x);
-      y_lo = std::min(y_lo, y);
-      y_hi = std::max(y_hi, y);
+      r.x_lo = std::min(r.x_lo, x);
+      r.x_hi = std::max(r.x_hi, x);
+      r.y_lo = std::min(r.y_lo, y);
+      r.y_hi = std::max(r.y_hi, y);
     }
-    if (any) L.drawn.push_back(i);
+    if (any) r.drawn.push_back(i);
   }
+  return r;
+}
+
+// Measures text on `cr` (any cairo context) and places title, axes, plot and legend.
+Result<Layout> make_layout(cairo_t* cr, const std::vector<ChartSeries>& series, const ChartOptions& o) {
+  NOLOCO_RETURN_IF_ERROR(check_size(o));
+  if (series.empty()) return invalid_argument("chart: no series");
+  Layout L;
+  DataRange d = data_range(series);
+  L.drawn = std::move(d.drawn);
   if (L.drawn.empty()) return invalid_argument("chart: no series has a finite point");
   const Status too_wide = invalid_argument("chart: data range too wide to plot");
-  if (!std::isfinite(x_hi - x_lo) || !std::isfinite(y_hi - y_lo)) return too_wide;
+  if (!std::isfinite(d.x_hi - d.x_lo) || !std::isfinite(d.y_hi - d.y_lo)) return too_wide;
 
   const int s = L.scale = std::max(1, std::min(o.width / 480, o.height / 270));
-  const int pad = 6 * s, tick = 3 * s, text_h = kGlyphHeight * s, inset = kInsetPerScale * s;
+  L.title_font = use_font(cr, 10.0 * s);
+  L.label_font = use_font(cr, 8.0 * s);  // left set: everything below measures labels
+  const int pad = 6 * s, tick = 3 * s, inset = kInsetPerScale * s;
+  const int text_h = static_cast<int>(std::ceil(L.label_font.height));
 
   // Vertical: title, plot, x tick labels, x label.
-  int top = pad + (o.title.empty() ? text_h / 2 : kGlyphHeight * (s + 1) + pad);
+  int top = pad + (o.title.empty() ? text_h / 2 : static_cast<int>(std::ceil(L.title_font.height)) + pad);
   int bottom = o.height - 1 - (pad + tick + 2 * s + text_h + (o.x_label.empty() ? 0 : 3 * s + text_h));
   int plot_h = bottom - top - 2 * inset;
   if (plot_h < 40) return invalid_argument("chart: too short for its labels");
-  L.y_axis = fit_axis(y_lo, y_hi, plot_h, 32 * s, s, false);
+  L.y_axis = fit_axis(cr, L.label_font, d.y_lo, d.y_hi, plot_h, 32 * s, false);
   if (L.y_axis.ticks.empty()) return too_wide;
 
   // Legend: rows down the right of the plot, more columns when they do not fit.
   const int row_h = text_h + 4 * s, swatch = 10 * s;
   int label_w = 0;
-  for (size_t i : L.drawn) label_w = std::max(label_w, text_width(legend_text(series[i], i), s));
+  for (size_t i : L.drawn) label_w = std::max(label_w, text_width(cr, legend_text(series[i], i)));
   L.legend_rows = std::max(1, (bottom - top) / row_h);
   int cols = static_cast<int>((L.drawn.size() + L.legend_rows - 1) / L.legend_rows);
   L.legend_col_width = swatch + 3 * s + label_w + 5 * s;
   int legend_w = 4 * s + cols * L.legend_col_width;
   // Horizontal: y label, y tick labels, plot, legend. The last x tick label is centred on the
   // right end of the plot, so leave half a label of room there too.
-  Axis x_guess = make_axis(x_lo, x_hi, 5, s);
+  Axis x_guess = make_axis(cr, d.x_lo, d.x_hi, 5);
   if (x_guess.ticks.empty()) return too_wide;
   int left = pad + (o.y_label.empty() ? 0 : text_h + 3 * s) + L.y_axis.max_label_width + 2 * s + tick;
   int right = o.width - 1 - std::max(pad + legend_w, pad + x_guess.max_label_width / 2);
   int plot_w = right - left - 2 * inset;
   if (plot_w < 40) return invalid_argument("chart: too narrow for its labels and legend");
-  L.x_axis = fit_axis(x_lo, x_hi, plot_w, 80 * s / 2, s, true);
+  L.x_axis = fit_axis(cr, L.label_font, d.x_lo, d.x_hi, plot_w, 40 * s, true);
   if (L.x_axis.ticks.empty()) return too_wide;
   L.legend_x = right + 4 * s;
 
@@ -274,92 +264,124 @@ Result<Layout> make_layout(const std::vector<ChartSeries>& series, const ChartOp
   return L;
 }
 
-int to_px_x(const ChartPlotArea& a, double x) {
-  return static_cast<int>(std::lround(a.left + (x - a.x_min) / (a.x_max - a.x_min) * (a.right - a.left)));
-}
-int to_px_y(const ChartPlotArea& a, double y) {
-  return static_cast<int>(std::lround(a.bottom - (y - a.y_min) / (a.y_max - a.y_min) * (a.bottom - a.top)));
-}
+// Data -> pixel index (as the public ChartPlotArea describes); +0.5 is that pixel's centre.
+double to_px_x(const ChartPlotArea& a, double x) { return a.left + (x - a.x_min) / (a.x_max - a.x_min) * (a.right - a.left); }
+double to_px_y(const ChartPlotArea& a, double y) { return a.bottom - (y - a.y_min) / (a.y_max - a.y_min) * (a.bottom - a.top); }
+int px_x(const ChartPlotArea& a, double x) { return static_cast<int>(std::lround(to_px_x(a, x))); }
+int px_y(const ChartPlotArea& a, double y) { return static_cast<int>(std::lround(to_px_y(a, y))); }
 
-void draw_series(Canvas& cv, const Layout& L, const ChartSeries& s, Rgb colour) {
+// An antialiased polyline through the pixel centres, clipped to the inside of the frame. Square
+// caps so the end points' own pixels are fully covered.
+void draw_series(cairo_t* cr, const Layout& L, const ChartSeries& s, Rgb colour) {
   std::vector<std::pair<double, double>> pts;
   for (auto p : s.points)
     if (std::isfinite(p.first) && std::isfinite(p.second)) pts.push_back(p);
   std::stable_sort(pts.begin(), pts.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  const int thickness = std::max(2, L.scale);
-  const Rect clip{L.frame.left + 1, L.frame.top + 1, L.frame.right - 1, L.frame.bottom - 1};
+  const double thickness = std::max(2, L.scale);
+  cairo_save(cr);
+  cairo_rectangle(cr, L.frame.left + 1, L.frame.top + 1, L.frame.right - L.frame.left - 1,
+                  L.frame.bottom - L.frame.top - 1);
+  cairo_clip(cr);
+  set_colour(cr, colour);
   if (pts.size() == 1) {  // a lone point: a small square so it is visible
-    int x = to_px_x(L.area, pts[0].first), y = to_px_y(L.area, pts[0].second);
-    draw_line(cv, x, y, x, y, 3 * thickness, colour, clip);
-    return;
+    const double half = 1.5 * thickness;
+    cairo_rectangle(cr, to_px_x(L.area, pts[0].first) + 0.5 - half, to_px_y(L.area, pts[0].second) + 0.5 - half,
+                    2 * half, 2 * half);
+    cairo_fill(cr);
+  } else {
+    cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
+    cairo_set_line_width(cr, thickness);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_SQUARE);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    cairo_move_to(cr, to_px_x(L.area, pts[0].first) + 0.5, to_px_y(L.area, pts[0].second) + 0.5);
+    for (size_t i = 1; i < pts.size(); ++i)
+      cairo_line_to(cr, to_px_x(L.area, pts[i].first) + 0.5, to_px_y(L.area, pts[i].second) + 0.5);
+    cairo_stroke(cr);
   }
-  for (size_t i = 1; i < pts.size(); ++i) {
-    draw_line(cv, to_px_x(L.area, pts[i - 1].first), to_px_y(L.area, pts[i - 1].second),
-              to_px_x(L.area, pts[i].first), to_px_y(L.area, pts[i].second), thickness, colour, clip);
-  }
+  cairo_restore(cr);
 }
 
 // Grid lines at every tick, under the data.
-void draw_grid(Canvas& cv, const Layout& L) {
+void draw_grid(cairo_t* cr, const Layout& L) {
   const Rect& f = L.frame;
   for (double t : L.x_axis.ticks) {
-    int x = to_px_x(L.area, t);
-    cv.fill({x, f.top + 1, x, f.bottom - 1}, kGrid);
+    int x = px_x(L.area, t);
+    fill_pixels(cr, {x, f.top + 1, x, f.bottom - 1}, kGrid);
   }
   for (double t : L.y_axis.ticks) {
-    int y = to_px_y(L.area, t);
-    cv.fill({f.left + 1, y, f.right - 1, y}, kGrid);
+    int y = px_y(L.area, t);
+    fill_pixels(cr, {f.left + 1, y, f.right - 1, y}, kGrid);
   }
 }
 
-void draw_frame_and_labels(Canvas& cv, const Layout& L, const std::vector<ChartSeries>& series,
-                           const ChartOptions& o) {
-  const int s = L.scale, tick = 3 * s, text_h = kGlyphHeight * s, pad = 6 * s;
+void draw_frame_and_ticks(cairo_t* cr, const Layout& L) {
+  const int s = L.scale, tick = 3 * s;
   const Rect& f = L.frame;
-  cv.fill({f.left, f.top, f.right, f.top}, kFrame);
-  cv.fill({f.left, f.bottom, f.right, f.bottom}, kFrame);
-  cv.fill({f.left, f.top, f.left, f.bottom}, kFrame);
-  cv.fill({f.right, f.top, f.right, f.bottom}, kFrame);
-
+  fill_pixels(cr, {f.left, f.top, f.right, f.top}, kFrame);
+  fill_pixels(cr, {f.left, f.bottom, f.right, f.bottom}, kFrame);
+  fill_pixels(cr, {f.left, f.top, f.left, f.bottom}, kFrame);
+  fill_pixels(cr, {f.right, f.top, f.right, f.bottom}, kFrame);
+  set_colour(cr, kText);
+  use_font(cr, L.label_font.size);
+  const double text_h = L.label_font.height;
   for (size_t i = 0; i < L.x_axis.ticks.size(); ++i) {
-    int x = to_px_x(L.area, L.x_axis.ticks[i]);
-    cv.fill({x, f.bottom + 1, x + s - 1, f.bottom + tick}, kFrame);
+    int x = px_x(L.area, L.x_axis.ticks[i]);
+    fill_pixels(cr, {x, f.bottom + 1, x + s - 1, f.bottom + tick}, kFrame);
     const std::string& lab = L.x_axis.labels[i];
-    draw_text(cv, x - text_width(lab, s) / 2, f.bottom + tick + 2 * s, lab, s, kText);
+    set_colour(cr, kText);
+    draw_text(cr, L.label_font, x - text_width(cr, lab) / 2.0, f.bottom + tick + 2 * s, lab);
   }
   for (size_t i = 0; i < L.y_axis.ticks.size(); ++i) {
-    int y = to_px_y(L.area, L.y_axis.ticks[i]);
-    cv.fill({f.left - tick, y, f.left - 1, y + s - 1}, kFrame);
+    int y = px_y(L.area, L.y_axis.ticks[i]);
+    fill_pixels(cr, {f.left - tick, y, f.left - 1, y + s - 1}, kFrame);
     const std::string& lab = L.y_axis.labels[i];
-    draw_text(cv, f.left - tick - 2 * s - text_width(lab, s), y - text_h / 2, lab, s, kText);
+    set_colour(cr, kText);
+    draw_text(cr, L.label_font, f.left - tick - 2 * s - text_width(cr, lab), y - text_h / 2, lab);
   }
+}
 
+void draw_titles(cairo_t* cr, const Layout& L, const ChartOptions& o) {
+  const int s = L.scale, pad = 6 * s;
+  const Rect& f = L.frame;
+  set_colour(cr, kText);
   if (!o.title.empty()) {
-    int ts = s + 1, w = text_width(o.title, ts);
-    int x = std::max(pad, (f.left + f.right) / 2 - w / 2);
-    draw_text(cv, x, pad, o.title, ts, kText);
+    use_font(cr, L.title_font.size);
+    int w = text_width(cr, o.title);
+    draw_text(cr, L.title_font, std::max(pad, (f.left + f.right) / 2 - w / 2), pad, o.title);
   }
+  use_font(cr, L.label_font.size);
   if (!o.x_label.empty()) {
-    int w = text_width(o.x_label, s);
-    draw_text(cv, std::max(pad, (f.left + f.right) / 2 - w / 2), o.height - 1 - pad - text_h, o.x_label,
-              s, kText);
+    int w = text_width(cr, o.x_label);
+    draw_text(cr, L.label_font, std::max(pad, (f.left + f.right) / 2 - w / 2),
+              o.height - 1 - pad - L.label_font.height, o.x_label);
   }
   if (!o.y_label.empty()) {
-    int w = text_width(o.y_label, s);
-    draw_text_up(cv, pad, std::max(pad, (f.top + f.bottom) / 2 - w / 2), o.y_label, s, kText);
+    int w = text_width(cr, o.y_label);
+    draw_text_up(cr, L.label_font, pad, std::max(pad, (f.top + f.bottom) / 2 - w / 2), w, o.y_label);
   }
+}
 
-  // Legend: a short stroke in the series colour, then its label.
-  const int row_h = text_h + 4 * s, swatch = 10 * s, thickness = std::max(2, s);
+// A short stroke in each drawn series' colour, then its label.
+void draw_legend(cairo_t* cr, const Layout& L, const std::vector<ChartSeries>& series) {
+  const int s = L.scale, swatch = 10 * s, thickness = std::max(2, s);
+  const int text_h = static_cast<int>(std::ceil(L.label_font.height)), row_h = text_h + 4 * s;
+  use_font(cr, L.label_font.size);
   for (size_t k = 0; k < L.drawn.size(); ++k) {
     size_t i = L.drawn[k];
     int col = static_cast<int>(k) / L.legend_rows, row = static_cast<int>(k) % L.legend_rows;
-    int x = L.legend_x + col * L.legend_col_width, y = f.top + row * row_h;
+    int x = L.legend_x + col * L.legend_col_width, y = L.frame.top + row * row_h;
     int mid = y + text_h / 2;
-    cv.fill({x, mid - thickness / 2, x + swatch - 1, mid - thickness / 2 + thickness - 1},
-            chart_series_colour(i));
-    draw_text(cv, x + swatch + 3 * s, y, legend_text(series[i], i), s, kText);
+    fill_pixels(cr, {x, mid - thickness / 2, x + swatch - 1, mid - thickness / 2 + thickness - 1},
+                chart_series_colour(i));
+    set_colour(cr, kText);
+    draw_text(cr, L.label_font, x + swatch + 3 * s, y, legend_text(series[i], i));
   }
+}
+
+cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned int length) {
+  auto* out = static_cast<Bytes*>(closure);
+  out->insert(out->end(), data, data + length);
+  return CAIRO_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -368,18 +390,35 @@ Rgb chart_series_colour(size_t index) { return kPalette[index % kDistinctSeriesC
 
 Result<ChartPlotArea> line_chart_plot_area(const std::vector<ChartSeries>& series,
                                            const ChartOptions& options) {
-  NOLOCO_ASSIGN_OR_RETURN(Layout L, make_layout(series, options));
+  Surface measure = make_surface(1, 1);
+  Context cr = make_context(measure.get());
+  NOLOCO_ASSIGN_OR_RETURN(Layout L, make_layout(cr.get(), series, options));
   return L.area;
 }
 
 Result<Bytes> render_line_chart_png(const std::vector<ChartSeries>& series,
                                     const ChartOptions& options) {
-  NOLOCO_ASSIGN_OR_RETURN(Layout L, make_layout(series, options));
-  Canvas cv(options.width, options.height);
-  draw_grid(cv, L);
-  for (size_t i : L.drawn) draw_series(cv, L, series[i], chart_series_colour(i));
-  draw_frame_and_labels(cv, L, series, options);
-  return encode_png_rgb8(options.width, options.height, cv.pixels());
+  NOLOCO_RETURN_IF_ERROR(check_size(options));
+  Surface surface = make_surface(options.width, options.height);
+  Context ctx = make_context(surface.get());
+  cairo_t* cr = ctx.get();
+  NOLOCO_ASSIGN_OR_RETURN(Layout L, make_layout(cr, series, options));
+  set_colour(cr, kWhite);
+  cairo_paint(cr);
+  cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);  // pixel-exact rules; series and text set their own
+  draw_grid(cr, L);
+  for (size_t i : L.drawn) draw_series(cr, L, series[i], chart_series_colour(i));
+  draw_frame_and_ticks(cr, L);
+  draw_titles(cr, L, options);
+  draw_legend(cr, L, series);
+  if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
+    return internal_error(std::string("chart: drawing failed: ") + cairo_status_to_string(cairo_status(cr)));
+  Bytes png;
+  cairo_surface_flush(surface.get());
+  cairo_status_t st = cairo_surface_write_to_png_stream(surface.get(), append_bytes, &png);
+  if (st != CAIRO_STATUS_SUCCESS)
+    return internal_error(std::string("chart: PNG encoding failed: ") + cairo_status_to_string(st));
+  return png;
 }
 
 Status write_line_chart_png(const std::string& path, const std::vector<ChartSeries>& series,

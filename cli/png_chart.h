@@ -1,6 +1,6 @@
 // Line charts as PNG images, for the summary `noloco demo` writes (one validation-loss curve per
-// node). Dependency-free: our own rasteriser, 5x7 bitmap font (cli/bitmap_font.h) and PNG encoder
-// (cli/png_encode.h). Presentation code only; nothing here parses hostile input.
+// node). Drawn with cairo (antialiased lines, fontconfig's sans face, libpng output); this file
+// only lays the chart out. Presentation code only; nothing here parses hostile input.
 #pragma once
 
 #include <cstddef>
@@ -54,7 +54,7 @@ struct ChartPlotArea {
 Result<ChartPlotArea> line_chart_plot_area(const std::vector<ChartSeries>& series,
                                            const ChartOptions& options);
 
-// Renders the series as coloured polylines (2 px, colour by series index) on white, with a frame,
+// Renders the series as antialiased coloured polylines (2 px, colour by series index) on white, with a frame,
 // grid, tick marks and numeric tick labels on round values on both axes, the title, axis labels
 // and a legend (right of the plot) naming each drawn series. Non-finite points are skipped; series
 // with no finite point are skipped (and left out of the legend). kInvalidArgument when no series

@@ -16,6 +16,7 @@ PACKAGES=(
   prometheus                                 # tests/metrics: a real server scrapes `noloco run --metrics`
   catch2                                     # tests (Catch2 v2)
   fortunes                                   # default corpus: real English text
+  libcairo2-dev fonts-dejavu-core            # the demo's PNG chart (cli/png_chart.cc)
   python3 python3-matplotlib                 # plots from tools/
   nodejs                                     # js-libp2p interop peer (tools/interop); needs Node >= 20
   clang libclang-rt-14-dev                   # fuzz preset: libFuzzer + sanitizer runtimes (tools/fuzz.sh)
