@@ -156,7 +156,8 @@ void MetricsServerImpl::stop() {
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address,
                                                             std::function<std::string()> render,
                                                             MetricsServerOptions options) {
-  return start(address, {{"/metrics", metrics::kExpositionContentType, std::move(render)}}, options);
+  return start(address, std::vector<metrics::HttpRoute>{{"/metrics", metrics::kExpositionContentType, std::move(render)}},
+               options);
 }
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address,
