@@ -18,10 +18,11 @@ ojson exchange_json(const NodeStatusModel::Exchange& e) {
           {"unix_ms", e.unix_ms}};
 }
 
+std::string tries(int64_t n) { return std::to_string(n) + (n == 1 ? " partner try" : " partner tries"); }
+
 std::string solo_reason(const std::string& method, int64_t failures) {
   if (method == "diloco") return "the all-reduce did not complete within the exchange budget: solo outer step";
-  return std::to_string(failures) + " partner tr" + (failures == 1 ? "y" : "ies") +
-         " failed, were refused or timed out: solo outer step (each reason is in the node's log)";
+  return tries(failures) + " failed, refused or timed out: solo outer step (each reason is in the node's log)";
 }
 
 }  // namespace
@@ -67,7 +68,7 @@ void NodeStatusModel::on_outer(const json& j, int64_t now) {
     recent_.push_back(e);
     if (recent_.size() > kRecentPartners) recent_.pop_front();
     if (e.failures > 0)
-      fail("exchange", e.partner, std::to_string(e.failures) + " partner tries failed before this one answered", now);
+      fail("exchange", e.partner, tries(e.failures) + " failed before this partner answered", now);
   }
   has_exchange_ = true;
   last_exchange_ = std::move(e);
