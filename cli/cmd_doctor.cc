@@ -91,8 +91,8 @@ Verdict disk_verdict(const Flags& f, const ManifestFacts& m) {
   d.keep_last = f.keep_last;
   d.min_free_to_open = storage::StoreOptions{}.min_free_bytes_to_open;
   // The store's filesystem: the directory itself, or its nearest existing parent before it exists.
-  fs::path p = fs::absolute(f.db.empty() ? "." : f.db);
   std::error_code ec;
+  fs::path p = f.db.empty() ? fs::current_path(ec) : fs::absolute(f.db, ec).lexically_normal();
   while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
   d.path = p.string();
   struct statvfs sv {};
