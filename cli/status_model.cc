@@ -104,9 +104,16 @@ void NodeStatusModel::on_event(const std::string& line, int64_t now) {
     } else if (ev == "stale") {
       ++stale_;
     } else if (ev == "state_sync") {
+      const int64_t outer = j.value("outer_step", outer_), inner = j.value("inner_step", inner_);
+      const bool has_val = j.contains("val_loss_after");
+      const double val = has_val ? j["val_loss_after"].get<double>() : val_loss_;
       ++syncs_;
-      outer_ = j.value("outer_step", outer_);
-      inner_ = j.value("inner_step", inner_);
+      outer_ = outer;
+      inner_ = inner;
+      if (has_val) {
+        val_loss_ = val;
+        has_val_loss_ = true;
+      }
     } else if (ev == "state_sync_failed") {
       ++sync_failures_;
       fail("state_sync", j.value("peer", ""), "state sync failed: " + j.value("why", ""), now);
@@ -121,6 +128,10 @@ void NodeStatusModel::on_event(const std::string& line, int64_t now) {
                                  " failed: " + j.value("why", ""), now);
     } else if (ev == "done") {
       state_ = j.value("interrupted", false) ? "stopped" : "finished";
+      if (j.contains("val_loss")) {
+        val_loss_ = j["val_loss"].get<double>();
+        has_val_loss_ = true;
+      }
       phase_ = "finish";
     }
   } catch (const json::exception&) {

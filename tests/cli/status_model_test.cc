@@ -125,6 +125,21 @@ TEST_CASE("status model: the last failure says why, whichever kind came last", "
   CHECK(text->find("last failure state_sync …aaaaaa, just now: state sync failed: IoError: reset") != std::string::npos);
 }
 
+TEST_CASE("status model: a state sync moves the steps and the validation loss", "[status_model]") {
+  NodeStatusModel m;
+  m.on_event(outer(5, {kB}), 10);
+  m.on_event(json{{"event", "state_sync"}, {"peer", kB}, {"outer_step", 14}, {"inner_step", 70}, {"bytes", 1000},
+                  {"seconds", 0.1}, {"val_loss_before", 4.0}, {"val_loss_after", 3.0}}
+                 .dump(),
+             20);
+  const json j = snap(m, 30);
+  CHECK(j["outer_step"] == 14);
+  CHECK(j["inner_step"] == 70);
+  CHECK(j["val_loss"] == 3.0);
+  CHECK(j["counts"]["state_syncs"] == 1);
+  CHECK(j["last_exchange"]["outer_step"] == 5);  // the last exchange stays the one that happened
+}
+
 TEST_CASE("status model: recent partners keep the newest few, oldest first", "[status_model]") {
   NodeStatusModel m;
   for (int i = 1; i <= 12; ++i) m.on_event(outer(i, {i % 2 ? kA : kB}), i);
