@@ -13,8 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/p2p_flags.h"
-#include "cli/run_metrics.h"
-#include "p2p/metrics_server.h"
+#include "cli/run_endpoint.h"
 #include "trainer/node/node_run.h"
 
 namespace noloco::cli {
@@ -121,7 +120,8 @@ Command register_run(CLI::App& app) {
                 "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
   sub->add_flag("--json", f->json, "progress as JSON events, one per line");
   sub->add_option("--metrics", f->metrics,
-                  "serve Prometheus metrics at http://ADDR/metrics, ADDR as HOST:PORT (e.g. 127.0.0.1:9464; default off)");
+                  "serve Prometheus metrics at http://ADDR/metrics and the node's live status at http://ADDR/status, "
+                  "ADDR as HOST:PORT (e.g. 127.0.0.1:9464; keep it loopback; default off)");
 
   return {sub, [f] {
             std::signal(SIGINT, on_run_signal);
@@ -147,25 +147,21 @@ Command register_run(CLI::App& app) {
                 print_human(line);
               }
             };
-            // --metrics: the registry is fed by the same events plus progress samples (docs/metrics.md).
-            std::shared_ptr<RunMetrics> metrics;
-            std::unique_ptr<p2p::MetricsServer> server;
+            // --metrics: /metrics and /status, fed by the same events plus progress samples
+            // (docs/metrics.md, docs/status.md).
+            std::shared_ptr<RunEndpoint> endpoint;
             if (!f->metrics.empty()) {
-              auto m = RunMetrics::create();
-              if (!m.ok()) return fail(m.status());
-              metrics = std::move(*m);
-              auto srv = p2p::MetricsServer::start(f->metrics, [metrics] { return metrics->render(); });
-              if (!srv.ok()) return fail(srv.status().context("--metrics " + f->metrics));
-              server = std::move(*srv);
-              std::fprintf(stderr, "noloco run: metrics at http://%s/metrics\n", server->bound_address().c_str());
-              sinks.on_event = [metrics, print = sinks.on_event](const std::string& line) {
-                metrics->on_event(line);
+              auto e = RunEndpoint::start(f->metrics, f->node.db);
+              if (!e.ok()) return fail(e.status().context("--metrics " + f->metrics));
+              endpoint = std::move(*e);
+              sinks.on_event = [endpoint, print = sinks.on_event](const std::string& line) {
+                endpoint->on_event(line);
                 print(line);
               };
-              sinks.on_progress = [metrics](const node::NodeProgress& p) { metrics->on_progress(p); };
+              sinks.on_progress = [endpoint](const node::NodeProgress& p) { endpoint->on_progress(p); };
             }
             auto r = node::run_node(f->node, sinks, &g_stop);
-            if (server) server->stop();
+            if (endpoint) endpoint->stop();
             if (!r.ok()) {
               std::fprintf(stderr, "noloco run: %s\n", r.status().to_string().c_str());
               return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;

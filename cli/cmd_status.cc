@@ -1,13 +1,21 @@
 // `noloco status`: what a node's store holds (run, identity, latest checkpoint, recent metrics,
-// peer book). Opens the store read-only (a RocksDB secondary), so it works while the node runs.
+// peer book), and what a running node is doing now (docs/status.md). Opens the store read-only (a
+// RocksDB secondary), so it works while the node runs; the live view comes from the node's
+// GET /status (`noloco run --metrics ADDR`), given with --node or found through the store's
+// address file.
 #include "cli/commands.h"
 
 #include <cstdio>
 #include <ctime>
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/status_address.h"
+#include "cli/status_text.h"
+#include "p2p/http_get.h"
 #include "storage/store.h"
 
 namespace noloco::cli {
@@ -97,38 +105,100 @@ void print_text(const nlohmann::ordered_json& j) {
                 p["failures"].get<unsigned long long>());
 }
 
+// GET http://ADDR/status: the snapshot, or why there is none.
+Result<nlohmann::json> fetch_live(const std::string& address, double timeout_s) {
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  NOLOCO_ASSIGN_OR_RETURN(auto r, p2p::http_get(address, "/status", timeout));
+  if (r.status != 200)
+    return not_found("http://" + address + "/status answered " + std::to_string(r.status) +
+                     " (a noloco run older than the /status endpoint?)");
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return corrupt("http://" + address + "/status: not a JSON object");
+  return j;
+}
+
+void print_live(const nlohmann::json& snapshot, const std::string& address) {
+  auto text = live_status_text(snapshot);
+  std::printf("live         http://%s/status\n%s", address.c_str(),
+              text.ok() ? text->c_str() : (text.status().to_string() + "\n").c_str());
+}
+
+struct Flags {
+  std::string db, node;
+  bool json = false;
+  size_t metrics = 5;
+  double timeout_s = 5;
+};
+
+// --node ADDR alone: the live view only; exit 1 when nothing answers.
+int run_node_only(const Flags& f) {
+  auto live = fetch_live(f.node, f.timeout_s);
+  if (!live.ok()) {
+    std::fprintf(stderr, "noloco status: %s\n", live.status().to_string().c_str());
+    return 1;
+  }
+  if (f.json) std::printf("%s\n", live->dump().c_str());
+  else print_live(*live, f.node);
+  return 0;
+}
+
+// --db DIR (and maybe --node): the store, plus the live view of --node or of the address file the
+// running node left in DIR. An unreachable node is reported, not an error: the store is still shown.
+int run_with_store(const Flags& f) {
+  storage::StoreOptions so;
+  so.path = f.db;
+  so.mode = storage::OpenMode::kReadOnly;
+  auto store = storage::Store::open(so);
+  if (!store.ok()) {
+    std::fprintf(stderr, "noloco status: %s\n", store.status().to_string().c_str());
+    return 1;
+  }
+  auto j = gather(**store, f.metrics);
+  if (!j.ok()) {
+    std::fprintf(stderr, "noloco status: %s\n", j.status().to_string().c_str());
+    return 1;
+  }
+  std::string address = f.node;
+  if (address.empty()) {
+    if (auto a = read_status_address(f.db); a.ok()) address = a->http;
+    else if (a.status().code() != StatusCode::kNotFound) (*j)["live_error"] = a.status().to_string();
+  }
+  std::optional<nlohmann::json> live;
+  if (!address.empty()) {
+    auto l = fetch_live(address, f.timeout_s);
+    if (l.ok()) live = std::move(*l);
+    else (*j)["live_error"] = "no node answers at " + address + " (not running?): " + l.status().to_string();
+  }
+  if (f.json) {
+    if (live) (*j)["live"] = *live;
+    std::printf("%s\n", j->dump().c_str());
+    return 0;
+  }
+  if (live) print_live(*live, address);
+  else if (j->contains("live_error")) std::printf("live         %s\n", (*j)["live_error"].get<std::string>().c_str());
+  print_text(*j);
+  return 0;
+}
+
 }  // namespace
 
 Command register_status(CLI::App& app) {
-  auto* sub = app.add_subcommand("status", "show what a node's store holds (works while the node runs)");
-  struct Flags {
-    std::string db;
-    bool json = false;
-    size_t metrics = 5;
-  };
+  auto* sub = app.add_subcommand(
+      "status", "show what a node's store holds and what the running node is doing now (docs/status.md)");
   auto f = std::make_shared<Flags>();
-  sub->add_option("--db", f->db, "store directory")->required();
+  sub->add_option("--db", f->db, "store directory (also finds a running node through its address file)");
+  sub->add_option("--node", f->node, "HOST:PORT of a running node's --metrics endpoint: its live status");
   sub->add_flag("--json", f->json, "one JSON object instead of text");
   sub->add_option("--metrics", f->metrics, "recent metrics records to show")->capture_default_str();
+  sub->add_option("--timeout", f->timeout_s, "seconds to wait for the running node's answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 600.0));
   auto run = [f]() -> int {
-    storage::StoreOptions so;
-    so.path = f->db;
-    so.mode = storage::OpenMode::kReadOnly;
-    auto store = storage::Store::open(so);
-    if (!store.ok()) {
-      std::fprintf(stderr, "noloco status: %s\n", store.status().to_string().c_str());
-      return 1;
+    if (f->db.empty() && f->node.empty()) {
+      std::fprintf(stderr, "noloco status: give --db DIR (a store) or --node HOST:PORT (a running node), or both\n");
+      return 2;
     }
-    auto j = gather(**store, f->metrics);
-    if (!j.ok()) {
-      std::fprintf(stderr, "noloco status: %s\n", j.status().to_string().c_str());
-      return 1;
-    }
-    if (f->json)
-      std::printf("%s\n", j->dump().c_str());
-    else
-      print_text(*j);
-    return 0;
+    return f->db.empty() ? run_node_only(*f) : run_with_store(*f);
   };
   return Command{sub, run};
 }

@@ -30,6 +30,7 @@ Command register_init_run(CLI::App& app);
 Command register_demo(CLI::App& app);
 Command register_export(CLI::App& app);  // cmd_export.cc: latest slow weights as safetensors
 Command register_simulate_swarm(CLI::App& app);  // cmd_simulate_swarm.cc: the node core's swarm simulator
+Command register_doctor(CLI::App& app);  // cmd_doctor.cc: checks of this machine and the run's setup
 
 inline std::vector<Command> all_commands(CLI::App& app) {
   std::vector<Command> out;
@@ -45,6 +46,7 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_demo(app));
   out.push_back(register_export(app));
   out.push_back(register_simulate_swarm(app));
+  out.push_back(register_doctor(app));
   return out;
 }
 

@@ -107,18 +107,69 @@ std::string http_response(int status, std::string_view content_type, std::string
   return out;
 }
 
-std::string respond(const HttpRequestParser& request, const std::function<std::string()>& render) {
+std::string respond(const HttpRequestParser& request, const std::vector<HttpRoute>& routes) {
   constexpr std::string_view kText = "text/plain; charset=utf-8";
   if (request.state() == HttpRequestParser::State::kError) {
     const int st = request.error_status();
     return http_response(st, kText, std::string(reason(st)) + "\n");
   }
   if (request.state() != HttpRequestParser::State::kDone) return http_response(400, kText, "Bad Request\n");
-  if (request.path() != "/metrics") return http_response(404, kText, "Not Found: try /metrics\n");
+  const HttpRoute* route = nullptr;
+  std::string paths;
+  for (const auto& r : routes) {
+    if (r.path == request.path()) route = &r;
+    paths += (paths.empty() ? "" : " or ") + r.path;
+  }
+  if (route == nullptr) return http_response(404, kText, "Not Found: try " + paths + "\n");
   const bool head = request.method() == "HEAD";
   if (request.method() != "GET" && !head)
     return http_response(405, kText, "Method Not Allowed\n", false, "Allow: GET, HEAD\r\n");
-  return http_response(200, kExpositionContentType, render(), head);
+  return http_response(200, route->content_type, route->render(), head);
+}
+
+std::string respond(const HttpRequestParser& request, const std::function<std::string()>& render) {
+  return respond(request, std::vector<HttpRoute>{{"/metrics", kExpositionContentType, render}});
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8 written as a dotted quad: "127." and then digits and dots only.
+  if (host.substr(0, 4) != "127.") return false;
+  for (char c : host.substr(4))
+    if (!(c == '.' || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+
+Result<HttpResponse> parse_http_response(std::string_view bytes, size_t max_bytes) {
+  if (bytes.size() > max_bytes)
+    return too_large("HTTP response over " + std::to_string(max_bytes) + " bytes");
+  size_t head_end = bytes.find("\r\n\r\n");
+  size_t body_start = head_end + 4;
+  if (head_end == std::string_view::npos) {
+    head_end = bytes.find("\n\n");
+    body_start = head_end + 2;
+  }
+  if (head_end == std::string_view::npos) return corrupt("HTTP response: no end of headers");
+  const auto lines = split_lines(bytes.substr(0, head_end));
+  const std::string_view line = lines.empty() ? std::string_view() : lines[0];
+  // "HTTP/1.x SP 3DIGIT SP reason" (RFC 9112 section 4).
+  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') return corrupt("HTTP response: bad status line");
+  int code = 0;
+  const auto [end, ec] = std::from_chars(line.data() + 9, line.data() + 12, code);
+  if (ec != std::errc() || end != line.data() + 12 || code < 100) return corrupt("HTTP response: bad status code");
+  HttpResponse out;
+  out.status = code;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const size_t colon = lines[i].find(':');
+    if (colon == std::string_view::npos) return corrupt("HTTP response: bad header line");
+    std::string name(lines[i].substr(0, colon));
+    for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    std::string_view value = lines[i].substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (name == "content-type") out.content_type = std::string(value);
+  }
+  out.body = std::string(bytes.substr(body_start));
+  return out;
 }
 
 Result<ListenAddress> parse_listen_address(std::string_view text) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -43,9 +44,18 @@ class HttpRequestParser {
   int error_status_ = 0;
 };
 
-// The full response (status line, headers, body) for a finished parser: GET or HEAD /metrics ->
-// 200 with `render()` as the body; another path -> 404; another method on /metrics -> 405;
-// a parse error -> its status. `render` is only called for a 200.
+// One path the endpoint serves: GET or HEAD `path` -> 200, `content_type`, `render()` as the body.
+struct HttpRoute {
+  std::string path;
+  std::string content_type;
+  std::function<std::string()> render;  // only called for a 200
+};
+
+// The full response (status line, headers, body) for a finished parser: GET or HEAD of a route's
+// path -> 200 with its body; another path -> 404 naming the routes; another method -> 405; a parse
+// error -> its status.
+std::string respond(const HttpRequestParser& request, const std::vector<HttpRoute>& routes);
+// The single route GET /metrics with the Prometheus exposition type.
 std::string respond(const HttpRequestParser& request, const std::function<std::string()>& render);
 // A response with `status`, a text/plain body and "Connection: close" (HEAD: headers only).
 std::string http_response(int status, std::string_view content_type, std::string_view body, bool head = false,
@@ -58,5 +68,17 @@ struct ListenAddress {
   uint16_t port = 0;
 };
 Result<ListenAddress> parse_listen_address(std::string_view text);
+// True for 127.0.0.0/8, ::1 and "localhost": an address only this machine can reach.
+bool is_loopback_host(std::string_view host);
+
+// The client side (`noloco status --node`): a whole HTTP/1.x response as read until the server
+// closed, split into status code and body. kCorrupt on a malformed status line or head,
+// kTooLarge when `bytes` is over `max_bytes` (the reader stops reading there).
+struct HttpResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+Result<HttpResponse> parse_http_response(std::string_view bytes, size_t max_bytes = 1 << 20);
 
 }  // namespace noloco::metrics

@@ -24,8 +24,8 @@ class MetricsSession;
 
 class MetricsServerImpl : public std::enable_shared_from_this<MetricsServerImpl> {
  public:
-  MetricsServerImpl(std::function<std::string()> render, MetricsServerOptions o)
-      : render_(std::move(render)), opt_(o), acceptor_(io_) {}
+  MetricsServerImpl(std::vector<metrics::HttpRoute> routes, MetricsServerOptions o)
+      : routes_(std::move(routes)), opt_(o), acceptor_(io_) {}
 
   Status listen(const metrics::ListenAddress& a);
   void accept_loop();
@@ -33,7 +33,7 @@ class MetricsServerImpl : public std::enable_shared_from_this<MetricsServerImpl>
   void drop(const std::shared_ptr<MetricsSession>& s) { sessions_.erase(s); }
 
   asio::io_context io_;
-  std::function<std::string()> render_;
+  std::vector<metrics::HttpRoute> routes_;
   MetricsServerOptions opt_;
   tcp::acceptor acceptor_;
   tcp::endpoint bound_;
@@ -80,7 +80,7 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
   }
 
   void write() {
-    out_ = metrics::respond(parser_, server_.render_);
+    out_ = metrics::respond(parser_, server_.routes_);
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(out_), [self](const asio::error_code& ec, size_t) {
       if (ec || self->closed_) return self->close();
@@ -156,10 +156,18 @@ void MetricsServerImpl::stop() {
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address,
                                                             std::function<std::string()> render,
                                                             MetricsServerOptions options) {
+  return start(address, std::vector<metrics::HttpRoute>{{"/metrics", metrics::kExpositionContentType, std::move(render)}},
+               options);
+}
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& address,
+                                                            std::vector<metrics::HttpRoute> routes,
+                                                            MetricsServerOptions options) {
   NOLOCO_ASSIGN_OR_RETURN(metrics::ListenAddress a, metrics::parse_listen_address(address));
   if (options.max_connections == 0 || options.deadline.count() <= 0 || options.max_request_bytes < 64)
     return invalid_argument("metrics server: limits must be positive");
-  auto impl = std::make_shared<MetricsServerImpl>(std::move(render), options);
+  if (routes.empty()) return invalid_argument("metrics server: no routes");
+  auto impl = std::make_shared<MetricsServerImpl>(std::move(routes), options);
   NOLOCO_RETURN_IF_ERROR(impl->listen(a));
   impl->accept_loop();
   // The thread runs until the listener and every session are closed (stop()).

@@ -13,7 +13,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "common/metrics_http.h"
 #include "common/status.h"
 
 namespace noloco::p2p {
@@ -31,6 +33,11 @@ class MetricsServer {
   // Binds `address` ("HOST:PORT", "[IPV6]:PORT"; port 0: any) and starts serving. `render` is
   // called on the server's thread for every GET /metrics and must be thread-safe.
   static Result<std::unique_ptr<MetricsServer>> start(const std::string& address, std::function<std::string()> render,
+                                                      MetricsServerOptions options = {});
+  // The same with several paths (e.g. /metrics and /status, docs/status.md); every `render` is
+  // called on the server's thread and must be thread-safe.
+  static Result<std::unique_ptr<MetricsServer>> start(const std::string& address,
+                                                      std::vector<metrics::HttpRoute> routes,
                                                       MetricsServerOptions options = {});
   ~MetricsServer();  // stop()
 

@@ -111,3 +111,45 @@ TEST_CASE("metrics http: listen addresses are HOST:PORT or [IPV6]:PORT", "[metri
     CHECK(parse_listen_address(bad).status().code() == StatusCode::kInvalidArgument);
   }
 }
+
+TEST_CASE("metrics http: with several routes each path gets its own body and type", "[metrics_http]") {
+  const std::vector<HttpRoute> routes{{"/metrics", kExpositionContentType, [] { return std::string("m 1\n"); }},
+                                      {"/status", "application/json", [] { return std::string("{\"a\":1}\n"); }}};
+  auto get = [&](const std::string& req) {
+    HttpRequestParser p;
+    p.feed(req);
+    return respond(p, routes);
+  };
+  const std::string s = get("GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(status_line(s) == "HTTP/1.1 200 OK");
+  CHECK(s.find("Content-Type: application/json\r\n") != std::string::npos);
+  CHECK(s.substr(s.size() - 8) == "{\"a\":1}\n");
+  CHECK(get("GET /metrics HTTP/1.1\r\n\r\n").find("m 1\n") != std::string::npos);
+  const std::string nf = get("GET /other HTTP/1.1\r\n\r\n");
+  CHECK(status_line(nf) == "HTTP/1.1 404 Not Found");
+  CHECK(nf.find("try /metrics or /status") != std::string::npos);
+  CHECK(status_line(get("DELETE /status HTTP/1.1\r\n\r\n")) == "HTTP/1.1 405 Method Not Allowed");
+}
+
+TEST_CASE("metrics http: responses parse back, malformed ones are refused", "[metrics_http]") {
+  auto r = parse_http_response(http_response(200, "application/json", "{}\n"));
+  REQUIRE(r.ok());
+  CHECK(r->status == 200);
+  CHECK(r->content_type == "application/json");
+  CHECK(r->body == "{}\n");
+  auto nf = parse_http_response("HTTP/1.0 404 Not Found\nContent-Type: text/plain\n\nno\n");
+  REQUIRE(nf.ok());
+  CHECK(nf->status == 404);
+  CHECK(nf->body == "no\n");
+  for (const char* bad : {"", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 2x0 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n",
+                          "HTTP/1.1 200 OK\r\nno colon\r\n\r\n"}) {
+    INFO(bad);
+    CHECK(parse_http_response(bad).status().code() == StatusCode::kCorrupt);
+  }
+  CHECK(parse_http_response(std::string(100, 'x'), 99).status().code() == StatusCode::kTooLarge);
+}
+
+TEST_CASE("metrics http: loopback hosts are told apart", "[metrics_http]") {
+  for (const char* h : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) CHECK(is_loopback_host(h));
+  for (const char* h : {"0.0.0.0", "10.0.0.1", "::", "127.0.0.1.example.com", "1270.0.0.1"}) CHECK_FALSE(is_loopback_host(h));
+}
