@@ -36,7 +36,7 @@ const Bytes& blob(const storage::Checkpoint& c, const std::string& name) {
 }  // namespace
 
 TEST_CASE("a background checkpoint holds the state at snapshot time though training goes on meanwhile") {
-  const Bytes train = test::synthetic_text(64 * 1024);
+  const Bytes train = trainer::testing::synthetic_text(64 * 1024);
   auto r = trainer::Replica::create(config(), &train, 0, 1);
   REQUIRE(r.ok());
   trainer::Replica& replica = **r;
