@@ -3,6 +3,7 @@
 // The commit that makes them visible (the manifest batch) is store_checkpoints.cc's job.
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_writer.h>
+#include <rocksdb/table.h>
 
 #include <chrono>
 #include <filesystem>
@@ -29,6 +30,14 @@ Result<uint64_t> write_staging_file(Store::Impl& impl, const std::string& path, 
   // The column family's own options: no compression, its table format. The page cache is
   // kept (as a plain file write keeps it): ingestion reads the first and last block back.
   rocksdb::Options options = impl.db->GetOptions(impl.checkpoints);
+  // Without RocksDB's per-block checksum: every chunk is covered by its blob's xxh3_64 in the
+  // manifest, checked on every load, so a block checksum would be a second hash pass over the
+  // same bytes at write and at load (docs/storage.md "Checkpoint commit and recovery").
+  if (const auto* table = options.table_factory->GetOptions<rocksdb::BlockBasedTableOptions>()) {
+    rocksdb::BlockBasedTableOptions unchecked = *table;
+    unchecked.checksum = rocksdb::kNoChecksum;
+    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(unchecked));
+  }
   rocksdb::EnvOptions env_options(impl.db->GetDBOptions());  // bytes_per_sync: write back as we go
   rocksdb::SstFileWriter writer(env_options, options, impl.checkpoints, /*invalidate_page_cache=*/false);
   const std::string what = "writing checkpoint " + std::to_string(id) + " chunk file";

@@ -1,11 +1,41 @@
 #include "storage/checkpoint_writer.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include "common/log.h"
 
 namespace noloco::storage {
 
+namespace {
+
+// The calling thread's nice value (Linux: PRIO_PROCESS with a thread id is that thread).
+int thread_nice() {
+  errno = 0;
+  const int n = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  return errno == 0 ? n : 0;
+}
+
+// Lowers the calling thread's priority to `nice` (threads it creates later inherit it).
+void lower_priority(int nice) {
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0)
+    NLOG_WARN("storage: could not lower the checkpoint writer's priority: {}", std::strerror(errno));
+}
+
+}  // namespace
+
 CheckpointWriter::CheckpointWriter(Store& store, CheckpointWriterOptions options)
-    : store_(store), options_(std::move(options)), thread_([this] { run(); }) {}
+    : store_(store),
+      options_(std::move(options)),
+      // The creator's nice value is read here, on the creating thread.
+      thread_([this, nice = std::min(19, thread_nice() + std::max(0, options_.nice))] {
+        if (nice > thread_nice()) lower_priority(nice);
+        run();
+      }) {}
 
 CheckpointWriter::~CheckpointWriter() {
   Status s = close();

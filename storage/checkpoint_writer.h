@@ -16,6 +16,11 @@ namespace noloco::storage {
 
 struct CheckpointWriterOptions {
   size_t max_queued = 1;  // checkpoints waiting behind the one being written
+  // The writer thread (and the hashing threads it starts) run this much nicer than the thread
+  // that created the writer (capped at 19), so that on busy cores training keeps its share and
+  // the write takes what is left; on idle cores it changes nothing. 0: same priority.
+  // write_now() runs on the caller's thread at the caller's priority.
+  int nice = 10;
   // Called on the writer thread after each write, with its result. Must not block for long.
   std::function<void(const Result<CheckpointInfo>&)> on_done;
   // Also on the writer thread, after on_done, when a write failed: the manifest that was to be

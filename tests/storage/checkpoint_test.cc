@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -242,6 +244,31 @@ TEST_CASE("the async writer commits in order, applies back-pressure and drains o
   CHECK(std::is_sorted(order.begin(), order.end()));
   CHECK(std::find(order.begin(), order.end(), 0u) == order.end());
   CHECK(store->latest_checkpoint_info().value()->manifest.step == 9);
+}
+
+TEST_CASE("the async writer thread runs nicer than its creator and write_now at the caller's priority") {
+  TempDir dir;
+  auto o = options_for(dir.str());
+  auto nice_now = [] { return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())); };
+  std::atomic<int> seen{-100};  // the nice value of the thread that wrote, from the phase hook
+  o.checkpoint_phase_hook = [&](CheckpointPhase phase, uint64_t, uint64_t) {
+    if (phase == CheckpointPhase::kCommitting) seen = nice_now();
+  };
+  auto store = open_or_fail(o);
+  const int mine = nice_now();
+  for (int nice : {10, 0}) {
+    INFO("nice " << nice << ", test thread at " << mine);
+    CheckpointWriterOptions wo;
+    wo.nice = nice;
+    CheckpointWriter writer(*store, wo);
+    REQUIRE(writer.submit(make_checkpoint(1, {{"w", 100}})).ok());
+    REQUIRE(writer.flush().ok());
+    CHECK(seen == std::min(19, mine + nice));
+    REQUIRE(writer.write_now(make_checkpoint(2, {{"w", 100}})).ok());
+    CHECK(seen == mine);
+    REQUIRE(writer.close().ok());
+  }
+  CHECK(nice_now() == mine);
 }
 
 TEST_CASE("the async writer reports a failed write at flush") {

@@ -1,16 +1,26 @@
 // Checkpoint write/load cost of the store against the floor: the same bytes written to one
 // file and fsynced. Prints figures; not a test.
 //
-//   checkpoint_bench [--dir DIR] [--params N] [--tensors T] [--repeats R] [--chunk-bytes B] [--skip-big]
+//   checkpoint_bench [--dir DIR] [--params N] [--tensors T] [--preset NAME] [--repeats R]
+//                    [--chunk-bytes B] [--skip-big]
 //
 // tiny: 4 tensors of 0.1M fp32 params; big: T tensors of N fp32 params (default 5 x 100M =
-// 2 GB, the phi/theta/delta/2 Adam moments of a 100M-parameter model). --chunk-bytes: the
-// store's chunk size (default: StoreOptions' default). "written" is this process's
-// write_bytes from /proc/self/io over the call: bytes it sent to the disk, so a second copy
-// of the data (WAL + flush, compaction) shows as a ratio above 1.
+// 2 GB, the phi/theta/delta/2 Adam moments of a 100M-parameter model); --preset NAME: 5
+// tensors of that model preset's parameter count (trainer/core/model.h). --chunk-bytes: the
+// store's chunk size (default: StoreOptions' default).
+//
+// Each round writes the same bytes once as a plain file (+ fsync of file and directory) and
+// once as a store checkpoint, in alternating order, and prints both and their ratio; then
+// reads the file back and loads the checkpoint (both usually from the page cache). The first
+// round is not counted. "written" is this process's write_bytes from /proc/self/io over the
+// store write: bytes it sent to the disk, so a second copy of the data (WAL + flush,
+// compaction) shows as a ratio above 1. "extra mem" is the peak resident size above the size
+// before the call (VmHWM after resetting it), beyond the checkpoint handed in or loaded.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +30,9 @@
 
 #include "common/hash.h"
 #include "storage/store.h"
+#ifdef NOLOCO_BENCH_PRESETS
+#include "trainer/core/model.h"
+#endif
 
 using namespace noloco;
 using namespace noloco::storage;
@@ -29,6 +42,14 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// CPU seconds (user + system) of every thread of this process so far.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto tv = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return tv(u.ru_utime) + tv(u.ru_stime);
+}
 
 // Bytes this process has caused to be written to storage (counted when pages are dirtied).
 uint64_t written_bytes() {
@@ -40,13 +61,6 @@ uint64_t written_bytes() {
     if (std::sscanf(line, "write_bytes: %lu", &v) == 1) break;
   std::fclose(f);
   return v;
-}
-
-uint64_t dir_bytes(const fs::path& p) {
-  uint64_t n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(p))
-    if (e.is_regular_file()) n += e.file_size();
-  return n;
 }
 
 Checkpoint make(uint64_t step, size_t tensors, size_t params) {
@@ -123,24 +137,94 @@ void hash_speed() {
               gb / secs(t0, t1), gb / secs(t1, t2), gb / secs(t2, t3));
 }
 
+// Peak resident memory: the kernel's high-water mark, reset before each measured call.
+struct MemWatch {
+  MemWatch() {
+    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) std::fputs("5", f), std::fclose(f);
+    before = status_kb("VmRSS:");
+  }
+  // Bytes above the resident size at construction, at the highest point since.
+  double extra_gb() const { return (status_kb("VmHWM:") - before) * 1024 / 1e9; }
+  static int64_t status_kb(const char* key) {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    long long v = 0;
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, key, std::strlen(key)) == 0) v = std::atoll(line + std::strlen(key));
+    std::fclose(f);
+    return v;
+  }
+  int64_t before;
+};
+
+struct Sample {
+  double file_w = 0, store_w = 0, flush = 0, file_r = 0, load = 0;
+  double store_mem = 0, load_mem = 0, written = 0;
+  double file_cpu = 0, store_cpu = 0, file_r_cpu = 0, load_cpu = 0;  // CPU seconds, all threads
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+void fail(const char* what, const Status& s) {
+  std::printf("%s: %s\n", what, s.to_string().c_str());
+  std::exit(1);
+}
+
+// One round: the same bytes as a plain file (new name; the one from two rounds ago deleted, as
+// the store's keep_last = 2 prunes) and as a store checkpoint, in alternating order so that
+// neither always runs on a disk still busy with the other's write-back.
+Sample one_round(Store& store, const fs::path& root, int r, size_t tensors, size_t params) {
+  Sample s;
+  Checkpoint c = make(100 + r, tensors, params);
+  auto file = [&] {
+    std::error_code ec;
+    fs::remove(root / ("baseline-" + std::to_string(r - 2) + ".bin"), ec);
+    const double c0 = cpu_seconds();
+    s.file_w = file_write(root / ("baseline-" + std::to_string(r) + ".bin"), c);
+    s.file_cpu = cpu_seconds() - c0;
+  };
+  auto ckpt = [&] {
+    Checkpoint copy = c;  // the store takes it over (as from CheckpointWriter); `c` is for the file
+    MemWatch mem;
+    uint64_t w0 = written_bytes();
+    const double c0 = cpu_seconds();
+    auto t0 = Clock::now();
+    auto info = store.write_checkpoint(std::move(copy));
+    auto t1 = Clock::now();
+    if (!info.ok()) fail("write", info.status());
+    if (Status fl = store.flush(); !fl.ok()) fail("flush", fl);
+    s.store_cpu = cpu_seconds() - c0;
+    s.written = (written_bytes() - w0) / 1e9;
+    s.store_w = secs(t0, t1);
+    s.flush = secs(t1, Clock::now());
+    s.store_mem = mem.extra_gb();
+  };
+  if (r % 2) ckpt(), file();
+  else file(), ckpt();
+  double c0 = cpu_seconds();
+  s.file_r = file_read(root / ("baseline-" + std::to_string(r) + ".bin"), c);
+  s.file_r_cpu = cpu_seconds() - c0;
+  c = Checkpoint();
+  MemWatch mem;
+  c0 = cpu_seconds();
+  auto t3 = Clock::now();
+  auto loaded = store.load_latest();
+  s.load = secs(t3, Clock::now());
+  s.load_cpu = cpu_seconds() - c0;
+  if (!loaded.ok()) fail("load", loaded.status());
+  s.load_mem = mem.extra_gb() - tensors * params * 4 / 1e9;  // beyond the loaded blobs themselves
+  return s;
+}
+
 void run_case(const char* label, const fs::path& root, size_t tensors, size_t params, int repeats,
               uint64_t chunk_bytes) {
   const double gb = tensors * params * 4 / 1e9;
-  std::printf("\n== %s: %zu tensors x %zu params = %.3f GB per checkpoint, %d repeats ==\n", label, tensors, params, gb,
-              repeats);
-  fs::path file = root / "baseline.bin";
-  double fw = 1e30, fr = 1e30, fwritten = 0;
-  for (int r = 0; r < repeats; ++r) {
-    Checkpoint c = make(r, tensors, params);
-    uint64_t w0 = written_bytes();
-    fw = std::min(fw, file_write(file, c));
-    fwritten = (written_bytes() - w0) / 1e9;
-    fr = std::min(fr, file_read(file, c));
-  }
-  fs::remove(file);
-  std::printf("file+fsync           write %8.3f s (%6.2f GB/s)  read %8.3f s  written %.3f GB\n", fw, gb / fw, fr,
-              fwritten);
-
+  std::printf("\n== %s: %zu tensors x %zu params = %.3f GB per checkpoint, %d repeats (+1 not counted) ==\n", label,
+              tensors, params, gb, repeats);
   fs::path dir = root / "store";
   fs::remove_all(dir);
   StoreOptions o;
@@ -148,34 +232,38 @@ void run_case(const char* label, const fs::path& root, size_t tensors, size_t pa
   if (chunk_bytes) o.chunk_bytes = chunk_bytes;
   o.retention.keep_last = 2;
   auto store = Store::open(o);
-  if (!store.ok()) std::printf("open: %s\n", store.status().to_string().c_str()), std::exit(1);
-  double commit = 1e30, total = 1e30, load = 1e30, written = 0;
-  for (int r = 0; r < repeats + 1; ++r) {  // +1: the steady state includes pruning the oldest
-    Checkpoint c = make(100 + r, tensors, params);
-    uint64_t w0 = written_bytes();
-    auto t0 = Clock::now();
-    // As CheckpointWriter does: the store takes the bytes over.
-    auto info = (*store)->write_checkpoint(std::move(c));
-    auto t1 = Clock::now();
-    if (!info.ok()) std::printf("write: %s\n", info.status().to_string().c_str()), std::exit(1);
-    Status fl = (*store)->flush();
-    auto t2 = Clock::now();
-    if (!fl.ok()) std::printf("flush: %s\n", fl.to_string().c_str()), std::exit(1);
-    uint64_t w1 = written_bytes();
-    auto t3 = Clock::now();
-    auto loaded = (*store)->load_latest();
-    auto t4 = Clock::now();
-    if (!loaded.ok()) std::printf("load: %s\n", loaded.status().to_string().c_str()), std::exit(1);
-    if (r == 0) continue;  // first write has no pruning and a cold store
-    commit = std::min(commit, secs(t0, t1));
-    total = std::min(total, secs(t0, t2));
-    load = std::min(load, secs(t3, t4));
-    written = std::max(written, (w1 - w0) / 1e9);
+  if (!store.ok()) fail("open", store.status());
+  std::vector<Sample> all;
+  for (int r = 0; r < repeats + 1; ++r) {  // +1: the first has a cold store and nothing to prune
+    Sample s = one_round(**store, root, r, tensors, params);
+    std::printf("round %d: file+fsync %.3f s (cpu %.3f), store %.3f s (cpu %.3f) = %.2fx, +flush %.3f s, written "
+                "%.2fx, extra mem %.3f GB | file read %.3f s (cpu %.3f), store load+verify %.3f s (cpu %.3f) = %.2fx, "
+                "extra mem %.3f GB\n",
+                r, s.file_w, s.file_cpu, s.store_w, s.store_cpu, s.store_w / s.file_w, s.flush, s.written / gb,
+                s.store_mem, s.file_r, s.file_r_cpu, s.load, s.load_cpu, s.load / s.file_r, s.load_mem);
+    std::fflush(stdout);
+    if (r > 0) all.push_back(s);
   }
-  std::printf("store  commit %8.3f s  commit+flush %8.3f s  load+verify %8.3f s  disk %.3f GB  written %.3f GB\n",
-              commit, total, load, dir_bytes(dir) / 1e9, written);
-  std::printf("  ratio to file+fsync: commit %.2fx  commit+flush %.2fx  load %.2fx  written %.2fx\n", commit / fw,
-              total / fw, load / fr, written / gb);
+  std::vector<double> fw, sw, wr, fr, ld, lr, mem, lmem, fc, sc, frc, lc;
+  for (const auto& s : all) {
+    fc.push_back(s.file_cpu), sc.push_back(s.store_cpu), frc.push_back(s.file_r_cpu), lc.push_back(s.load_cpu);
+    fw.push_back(s.file_w), sw.push_back(s.store_w), wr.push_back(s.store_w / s.file_w);
+    fr.push_back(s.file_r), ld.push_back(s.load), lr.push_back(s.load / s.file_r);
+    mem.push_back(s.store_mem), lmem.push_back(s.load_mem);
+  }
+  auto mn = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+  auto mx = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+  std::printf("file+fsync write   best %.3f s  median %.3f s (%.2f GB/s)\n", mn(fw), median(fw), gb / median(fw));
+  std::printf("store write        best %.3f s  median %.3f s\n", mn(sw), median(sw));
+  std::printf("  ratio per round: best %.2fx  median %.2fx  worst %.2fx;  ratio of bests %.2fx\n", mn(wr), median(wr),
+              mx(wr), mn(sw) / mn(fw));
+  std::printf("file read          best %.3f s  median %.3f s\n", mn(fr), median(fr));
+  std::printf("store load+verify  best %.3f s  median %.3f s  (ratio per round: median %.2fx)\n", mn(ld), median(ld),
+              median(lr));
+  std::printf("cpu seconds (median): file write %.3f, store write %.3f (%.2fx); file read %.3f, store load %.3f\n",
+              median(fc), median(sc), median(sc) / median(fc), median(frc), median(lc));
+  std::printf("peak extra memory: write %.3f GB (worst), load %.3f GB beyond the loaded blobs (worst)\n", mx(mem),
+              mx(lmem));
   store->reset();
   fs::remove_all(dir);
 }
@@ -197,6 +285,14 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::stoi(next());
     else if (a == "--chunk-bytes") chunk_bytes = std::stoull(next());
     else if (a == "--skip-big") big = false;
+#ifdef NOLOCO_BENCH_PRESETS
+    else if (a == "--preset") {
+      auto m = trainer::model_preset(next());
+      if (!m.ok()) return std::fprintf(stderr, "%s\n", m.status().to_string().c_str()), 2;
+      params = static_cast<size_t>(trainer::parameter_count(*m));  // theta, phi, delta, adam m, v
+      tensors = 5;
+    }
+#endif
     else return std::fprintf(stderr, "unknown flag %s\n", a.c_str()), 2;
   }
   fs::create_directories(root);

@@ -1,0 +1,96 @@
+// A background checkpoint holds the replica's state at the moment it was taken: the training
+// thread takes one copy (make_checkpoint) and goes on training, and the writer thread writes that
+// copy later, after the weights have moved on.
+#include "../trainer/torch_catch.h"
+
+#include <future>
+
+#include "../trainer/test_corpus.h"
+#include "node_test_util.h"
+#include "storage/checkpoint_writer.h"
+#include "storage/store.h"
+#include "trainer/core/replica.h"
+#include "trainer/core/replica_state.h"
+#include "trainer/node/checkpointing.h"
+
+using namespace noloco;
+
+namespace {
+
+trainer::ReplicaConfig config() {
+  trainer::ReplicaConfig rc;
+  rc.model = *trainer::model_preset("tiny");
+  rc.model.context = 32;
+  rc.batch = 4;
+  rc.seed = 9;
+  rc.inner.schedule = trainer::LrSchedule{3e-3, 2, 50, 0.1};
+  return rc;
+}
+
+const Bytes& blob(const storage::Checkpoint& c, const std::string& name) {
+  const storage::NamedBlob* b = c.find(name);
+  REQUIRE(b != nullptr);
+  return b->data;
+}
+
+}  // namespace
+
+TEST_CASE("a background checkpoint holds the state at snapshot time though training goes on meanwhile") {
+  const Bytes train = trainer::testing::synthetic_text(64 * 1024);
+  auto r = trainer::Replica::create(config(), &train, 0, 1);
+  REQUIRE(r.ok());
+  trainer::Replica& replica = **r;
+  for (int i = 0; i < 2; ++i) replica.train_step();
+
+  test::TempDir dir;
+  storage::StoreOptions o;
+  o.path = dir.sub("db");
+  // The writer may not start staging until training has moved on: the snapshot alone must
+  // carry the state.
+  std::promise<void> trained;
+  std::shared_future<void> gate = trained.get_future().share();
+  o.checkpoint_phase_hook = [gate](storage::CheckpointPhase phase, uint64_t, uint64_t) {
+    if (phase == storage::CheckpointPhase::kStaging) gate.wait();
+  };
+  auto store = storage::Store::open(o);
+  REQUIRE(store.ok());
+  storage::CheckpointWriter writer(**store);
+
+  auto snapshot = node::make_checkpoint(replica, "run", "cfg");
+  REQUIRE(snapshot.ok());
+  const storage::Checkpoint expected = *snapshot;  // what the state was when the copy was taken
+  REQUIRE(writer.submit(std::move(*snapshot)).ok());
+
+  for (int i = 0; i < 3; ++i) replica.train_step();  // the weights move on while the write waits
+  auto now = trainer::export_state(replica);
+  REQUIRE(now.ok());
+  trained.set_value();
+  REQUIRE(writer.flush().ok());
+
+  auto loaded = (*store)->load_latest();
+  REQUIRE(loaded.ok());
+  CHECK(loaded->manifest.step == 2);
+  REQUIRE(loaded->blobs.size() == expected.blobs.size());
+  for (const auto& b : expected.blobs) {
+    INFO(b.name);
+    CHECK(blob(*loaded, b.name) == b.data);
+  }
+  // Training did change them afterwards, so the equality above is not trivial.
+  for (const auto& b : *now)
+    if (b.name == "theta" || b.name == "adam.m" || b.name == "counters") {
+      INFO(b.name);
+      CHECK(b.bytes != blob(expected, b.name));
+    }
+
+  // And it restores: a fresh replica takes exactly the snapshot's state.
+  auto fresh = trainer::Replica::create(config(), &train, 0, 1);
+  REQUIRE(fresh.ok());
+  REQUIRE(node::restore_checkpoint(**fresh, *loaded, "cfg").ok());
+  auto restored = trainer::export_state(**fresh);
+  REQUIRE(restored.ok());
+  for (const auto& b : *restored) {
+    INFO(b.name);
+    CHECK(b.bytes == blob(expected, b.name));
+  }
+  REQUIRE(writer.close().ok());
+}
