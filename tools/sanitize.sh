@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite under the sanitizers (docs/sanitizers.md):
 #   asan  the whole ctest suite built with ASan + UBSan ("asan" preset, build/asan)
-#   tsan  the p2p and node tests (test_p2p:*, test_node:*) built with TSan ("tsan" preset, build/tsan)
+#   tsan  the p2p, node and storage tests (test_p2p:*, test_node:*, test_storage:*: the storage
+#         tests run the checkpoint writer thread) built with TSan ("tsan" preset, build/tsan)
 # and ends with one summary line per sanitizer: tests run, passed, failed, tests whose output holds a
 # sanitizer report, build and test wall time. Exits 1 if any test failed.
 #
@@ -41,8 +42,8 @@ run_one() {  # $1 = preset; rest = extra ctest args
   t0=$(date +%s)
   cmake --preset "$preset" >/dev/null
   if [ "$preset" = tsan ]; then
-    # Only what the p2p and node tests need (test_node runs the real `noloco` binary).
-    nice -n "$niceness" cmake --build --preset tsan -j"$jobs" --target test_p2p test_node noloco
+    # Only what these tests need (test_node runs the real `noloco` binary).
+    nice -n "$niceness" cmake --build --preset tsan -j"$jobs" --target test_p2p test_storage test_node noloco
   else
     nice -n "$niceness" cmake --build --preset asan -j"$jobs"
     bash tools/interop/install.sh   # js-libp2p peer for the interop tests, as tools/test.sh
