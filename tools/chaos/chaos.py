@@ -36,7 +36,7 @@ def parse():
     ap.add_argument("--clean", action="store_true", help="the same swarm and steps, no faults")
     ap.add_argument("--compare", help="a clean run's folder to compare spread and loss with")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, help="inner steps of the run (default: 360 per minute at 8 nodes, scaled by 8/nodes)")
+    ap.add_argument("--steps", type=int, help="inner steps of the run (default: 780 per minute at 8 nodes, scaled by 8/nodes)")
     ap.add_argument("--H", type=int, default=20)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--profile", default="uniform", choices=["uniform", "lan", "hetero"])
@@ -47,7 +47,7 @@ def parse():
     ap.add_argument("--linkemu", default=os.path.join(ROOT, "build/release/tools/linkemu/linkemu"))
     ap.add_argument("--chart", default=os.path.join(ROOT, "build/release/tools/chaos/chaos_chart"))
     a = ap.parse_args()
-    a.steps = a.steps or int(360 * a.minutes * 8 / a.nodes)  # ~10 min for 8 nodes sharing 2 cores
+    a.steps = a.steps or int(780 * a.minutes * 8 / a.nodes)  # ~10 min for 8 tiny nodes sharing 2 cores
     a.kinds = [k for k in a.faults.split(",") if k]
     bad = [k for k in a.kinds if k not in chaos_plan.KINDS]
     if bad:
