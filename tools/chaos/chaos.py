@@ -36,6 +36,7 @@ def parse():
     ap.add_argument("--clean", action="store_true", help="the same swarm and steps, no faults")
     ap.add_argument("--compare", help="a clean run's folder to compare spread and loss with")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--recheck", action="store_true", help="only recompute the checks of the run in --out")
     ap.add_argument("--steps", type=int, help="inner steps of the run (default: 780 per minute at 8 nodes, scaled by 8/nodes)")
     ap.add_argument("--H", type=int, default=20)
     ap.add_argument("--preset", default="tiny")
@@ -221,8 +222,53 @@ def on_sigterm(*_):
     raise KeyboardInterrupt  # unwinds through run_swarm's cleanup (processes, tmpfs)
 
 
+def evaluate(a, recs, summary):
+    """Every check from the timeline, the stores' results and the clean run; writes summary.json."""
+    clean = None
+    if a.compare:
+        with open(os.path.join(a.compare, "summary.json")) as f:
+            clean = json.load(f)
+    checks = [("no stall beyond the exchange wait",) + cc.check_stall(recs, a.exchange_timeout)[:2]]
+    if not a.clean:
+        ok, text, rows = cc.check_restarts(recs)
+        checks.append(("restarted nodes train and exchange", ok, text))
+        summary["restarts"] = rows
+        checks += compare_checks(recs, summary, clean, a.nodes)
+    stores = {int(k): v for k, v in summary["stores"].items()}
+    checks.append(("every store verifies",) + cc.check_stores(stores)[:2])
+    checks.append(("no checkpoint lost",) + cc.check_checkpoints(recs, stores)[:2])
+    if summary["skipped"]:
+        checks.append(("every fault injected", False, f"skipped (the run ended first): {summary['skipped']}"))
+    summary["checks"] = [{"check": c, "ok": ok, "figure": t} for c, ok, t in checks]
+    with open(os.path.join(a.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    return checks
+
+
+def show(a, summary, checks):
+    print(f"\nper node ({summary['wall_s']} s):")
+    for r in summary["per_node"]:
+        print("  " + "  ".join(f"{k} {v if not isinstance(v, float) else round(v, 4)}" for k, v in r.items()))
+    print(f"\nlongest gap between two outer steps of a node (same launch, not SIGSTOPped): {cc.longest_gap(summary_recs(a)):.2f} s")
+    print("\nchecks:")
+    for c, ok, t in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {c}: {t}")
+    print(f"\ntimeline: {a.out}/timeline.jsonl, timeline.csv; charts: {a.out}/timeline.png, loss.png, spread.png")
+
+
+def summary_recs(a):
+    with open(os.path.join(a.out, "timeline.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
 def main():
     a = parse()
+    if a.recheck:  # the checks again on a finished run's folder (e.g. after changing a check)
+        with open(os.path.join(a.out, "summary.json")) as f:
+            summary = json.load(f)
+        checks = evaluate(a, summary_recs(a), summary)
+        show(a, summary, checks)
+        return 0 if all(ok for _, ok, _ in checks) else 1
     os.makedirs(a.out, exist_ok=True)
     for d in os.listdir(a.out):  # a fresh run per folder
         p = os.path.join(a.out, d)
@@ -234,45 +280,15 @@ def main():
     t0 = time.monotonic()
     swarm, stores, skipped = run_swarm(a, plan)
     recs = swarm.timeline.snapshot()
-    logs = [n.log for n in swarm.nodes]
-    spread = cc.spread_by_step(logs)
+    spread = cc.spread_by_step([n.log for n in swarm.nodes])
     summary = {"plan": plan, "clean": a.clean, "steps": a.steps, "nodes": a.nodes, "wall_s": round(time.monotonic() - t0, 1),
                "skipped": skipped, "spread": spread, "per_node": cc.per_node_summary(recs, a.nodes),
                "final_val_loss": {str(i): (cc.events(recs, "done", i) or [{}])[-1].get("val_loss") for i in range(a.nodes)},
                "stores": stores}
     chaos_report.write_timeline(recs, a.out)
     chaos_report.draw(a.chart, chaos_report.charts(recs, a.nodes, spread, a.out, "clean" if a.clean else "chaos"))
-
-    checks = []
-    ok, text, _ = cc.check_stall(recs, a.exchange_timeout)
-    checks.append(("no stall beyond the exchange wait", ok, text))
-    if not a.clean:
-        ok, text, rows = cc.check_restarts(recs)
-        checks.append(("restarted nodes train and exchange", ok, text))
-        summary["restarts"] = rows
-    clean = None
-    if a.compare:
-        with open(os.path.join(a.compare, "summary.json")) as f:
-            clean = json.load(f)
-    if not a.clean:
-        checks += compare_checks(recs, summary, clean, a.nodes)
-    ok, text, _ = cc.check_stores(stores)
-    checks.append(("every store verifies", ok, text))
-    ok, text, rows = cc.check_checkpoints(recs, stores)
-    checks.append(("no checkpoint lost", ok, text))
-    if skipped:
-        checks.append(("every fault injected", False, f"skipped (the run ended first): {skipped}"))
-    summary["checks"] = [{"check": c, "ok": ok, "figure": t} for c, ok, t in checks]
-    with open(os.path.join(a.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-
-    print(f"\nper node ({summary['wall_s']} s):")
-    for r in summary["per_node"]:
-        print("  " + "  ".join(f"{k} {v if not isinstance(v, float) else round(v, 4)}" for k, v in r.items()))
-    print("\nchecks:")
-    for c, ok, t in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {c}: {t}")
-    print(f"\ntimeline: {a.out}/timeline.jsonl, timeline.csv; charts: {a.out}/timeline.png, loss.png, spread.png")
+    checks = evaluate(a, recs, summary)
+    show(a, summary, checks)
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
