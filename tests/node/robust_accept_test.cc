@@ -121,15 +121,21 @@ TEST_CASE("robust acceptance: replays of what a peer already gave us are recogni
   ReplayGuard g;
   const std::string a(64, 'a'), b(64, 'b');
   CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kNew);
-  g.accepted("P", 5, a);
+  g.accepted("P", 5, a, /*as_answer=*/false);
   CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kRepeat);
   CHECK(g.check("P", 4, b) == ReplayGuard::Verdict::kOlder);
   CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kNew);  // same step, other content: not a replay
   CHECK(g.check("P", 6, a) == ReplayGuard::Verdict::kNew);
   CHECK(g.check("Q", 5, a) == ReplayGuard::Verdict::kNew);  // per peer
-  g.accepted("P", 7, b);
+  g.accepted("P", 7, b, /*as_answer=*/false);
   CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kOlder);
   CHECK(g.check("P", 7, b) == ReplayGuard::Verdict::kRepeat);
+  // Mixed as its answer to our call: the same payload pushed by it afterwards is an honest race
+  // (we called it between its publish and its own call), told apart so it costs no strike.
+  g.accepted("P", 8, a, /*as_answer=*/true);
+  CHECK(g.check("P", 8, a) == ReplayGuard::Verdict::kRepeatOfAnswer);
+  CHECK(g.check("P", 7, a) == ReplayGuard::Verdict::kOlder);
+  CHECK(g.check("P", 8, b) == ReplayGuard::Verdict::kNew);
   // The content key is the tensors' digests from the header.
   PayloadHeader h;
   h.tensors = {{"delta", 10, Bytes(32, 1)}, {"phi", 10, Bytes(32, 2)}};

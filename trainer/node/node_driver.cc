@@ -319,16 +319,18 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   const std::string content = ReplayGuard::content_of(rp.payload.header);
   const auto seen = replays_.check(e.sender, rp.payload.header.outer_step, content);
   if (seen != ReplayGuard::Verdict::kNew) {
-    // Only a caller pushing us again what we already mixed from it is struck: an honest slow
-    // peer answers every call with its latest snapshot, and an honest restarted one sends older
-    // steps (docs/protocols/exchange.md, "Replays").
+    // Only a caller pushing us again what it had already pushed (and we mixed) is struck: an honest
+    // slow peer answers every call with its latest snapshot, an honest caller may push what we
+    // already took as its answer (we called it between its publish and its own call), and an
+    // honest restarted one sends older steps (docs/protocols/exchange.md, "Replays").
     const bool answer = slot == kPartnerSlot;
     const bool strike = seen == ReplayGuard::Verdict::kRepeat && !answer;
     const std::string step = std::to_string(rp.payload.header.outer_step);
     const std::string why =
-        (seen == ReplayGuard::Verdict::kRepeat ? "replayed payload: outer step " + step + " with the same content was mixed already"
-                                               : "replayed payload: outer step " + step +
-                                                     " is older than the last one mixed from this peer") +
+        (seen == ReplayGuard::Verdict::kOlder
+             ? "replayed payload: outer step " + step + " is older than the last one mixed from this peer"
+             : "replayed payload: outer step " + step + " with the same content was mixed already" +
+                   (seen == ReplayGuard::Verdict::kRepeatOfAnswer ? " as its answer to an earlier call" : "")) +
         (answer ? " (its answer to our call)" : " (pushed by it as a caller)");
     NLOG_WARN("refused payload from {}: {}", e.sender, why);
     return core.on_verified(now(), false, why, strike);
@@ -341,7 +343,7 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}",
             rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
             c->stats.phi_spread);
-  replays_.accepted(e.sender, c->outer_step, content);
+  replays_.accepted(e.sender, c->outer_step, content, slot == kPartnerSlot);
   accepted_.emplace(slot, std::move(*c));
   return core.on_verified(now(), true, "");
 }

@@ -17,7 +17,10 @@ namespace noloco::node {
 
 class ReplayGuard {
  public:
-  enum class Verdict { kNew, kRepeat, kOlder };
+  // kRepeatOfAnswer: the same payload as the last one mixed, which came as the peer's answer to our
+  // call (an honest caller can push it to us afterwards: we called it between its publish and its
+  // own call); kRepeat: the same, which it had pushed to us as a caller before.
+  enum class Verdict { kNew, kRepeat, kRepeatOfAnswer, kOlder };
 
   // The content key of a payload: its tensors' SHA-256s in stream order.
   static std::string content_of(const PayloadHeader& h) {
@@ -30,19 +33,22 @@ class ReplayGuard {
     auto it = last_.find(peer);
     if (it == last_.end()) return Verdict::kNew;
     if (outer_step < it->second.outer_step) return Verdict::kOlder;
-    if (outer_step == it->second.outer_step && content == it->second.content) return Verdict::kRepeat;
+    if (outer_step == it->second.outer_step && content == it->second.content)
+      return it->second.as_answer ? Verdict::kRepeatOfAnswer : Verdict::kRepeat;
     return Verdict::kNew;
   }
 
-  // After the payload passed every check (it will be mixed).
-  void accepted(const std::string& peer, uint64_t outer_step, std::string content) {
-    last_[peer] = Last{outer_step, std::move(content)};
+  // After the payload passed every check (it will be mixed); as_answer: it was the peer's answer
+  // to our call, not pushed by it as a caller.
+  void accepted(const std::string& peer, uint64_t outer_step, std::string content, bool as_answer) {
+    last_[peer] = Last{outer_step, std::move(content), as_answer};
   }
 
  private:
   struct Last {
     uint64_t outer_step = 0;
     std::string content;
+    bool as_answer = false;
   };
   std::map<std::string, Last> last_;
 };
