@@ -1,0 +1,152 @@
+// `noloco init-run` and `noloco join` end to end (docs/invite.md): real processes on loopback,
+// each "machine" with its own XDG_DATA_HOME. Assertions read the nodes' events, never the clock.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/invite.h"
+#include "node_proc.h"
+#include "node_test_util.h"
+
+namespace noloco::test {
+namespace {
+
+using json = nlohmann::json;
+
+// A port that was free a moment ago (the invite needs a fixed port before the node starts).
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The children this test forks inherit XDG_DATA_HOME: one data directory per simulated machine.
+void machine(const TempDir& t, const std::string& name) {
+  std::filesystem::create_directories(t.sub(name));
+  setenv("XDG_DATA_HOME", t.sub(name).c_str(), 1);
+}
+
+std::string invite_in(const std::string& out) {
+  const size_t b = out.find("noloco1:");
+  REQUIRE(b != std::string::npos);
+  return out.substr(b, out.find_first_of(" '\n", b) - b);
+}
+
+const std::vector<std::string> kTuning = {"--json", "--threads", "1", "--eval-windows", "16", "--exchange-timeout", "5"};
+
+std::vector<std::string> join_args(std::vector<std::string> head) {
+  head.insert(head.begin(), "join");
+  head.insert(head.end(), kTuning.begin(), kTuning.end());
+  return head;
+}
+
+const json* find_event(const std::vector<json>& evs, const std::string& kind) {
+  for (const auto& e : evs)
+    if (e.value("event", "") == kind) return &e;
+  return nullptr;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with it, syncs, trains, and resumes with no flags",
+          "[join]") {
+  TempDir t;
+  const char* old_xdg = std::getenv("XDG_DATA_HOME");
+  const std::string saved_xdg = old_xdg ? old_xdg : "";
+  const uint16_t port = free_port();
+
+  machine(t, "a");
+  RunResult init = run_noloco({"init-run", "--private", "--steps", "400", "--H", "10", "--batch", "8", "--lr", "5e-3",
+                               "--warmup", "20", "--listen", "/ip4/127.0.0.1/tcp/" + std::to_string(port)});
+  INFO(init.out << init.err);
+  REQUIRE(init.exit_code == 0);
+  const std::string invite = invite_in(init.out);
+  CHECK(init.out.find("noloco join '" + invite + "'") != std::string::npos);  // the exact command to paste
+  CHECK(init.out.find("(private)") != std::string::npos);
+  auto decoded = cli::decode_invite(invite);
+  REQUIRE(decoded.ok());
+  REQUIRE(decoded->is_private());
+
+  // Machine a: the printed command (plus test tuning). It serves the manifest and trains alone.
+  NodeProc a(join_args({invite, "--linger", "120"}), t.sub("a.log"));
+  const std::string a_addr = a.address();
+  INFO("a: " << t.sub("a.log"));
+  CHECK(a_addr == decoded->bootstrap.front().to_string());
+  REQUIRE(a.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 2; }));
+
+  // Machine b: a newcomer; it fetches the manifest from a (hash-checked), catches up by state sync
+  // and exchanges with a.
+  machine(t, "b");
+  std::vector<json> first;
+  {
+    NodeProc b(join_args({invite, "--listen", "/ip4/127.0.0.1/tcp/0", "--stop-after-outer", "3"}), t.sub("b1.log"));
+    INFO("b: " << t.sub("b1.log"));
+    REQUIRE(b.wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
+    CHECK(b.wait_exit() == 0);
+    first = b.events();
+  }
+  const json* start1 = find_event(first, "start");
+  const json* sync = find_event(first, "state_sync");
+  const json* done1 = find_event(first, "done");
+  REQUIRE(start1);
+  REQUIRE(done1);
+  CHECK((*start1)["resumed"].get<bool>() == false);
+  CHECK((*start1)["run_id"].get<std::string>() == decoded->run_id);
+  REQUIRE(sync);
+  CHECK((*sync)["outer_step"].get<int64_t>() >= 1);
+  int mixed = 0;
+  for (const auto& e : first)
+    if (e.value("event", "") == "outer" && !e["group"].empty()) ++mixed;
+  CHECK(mixed >= 1);
+  const int64_t stopped_at = (*done1)["inner_step"].get<int64_t>();
+  CHECK(stopped_at > 0);
+
+  // Machine b again, the next day: no invite, no flags but the test's tuning. It resumes.
+  {
+    NodeProc b(join_args({"--stop-after-outer", "1"}), t.sub("b2.log"));
+    INFO("b again: " << t.sub("b2.log"));
+    REQUIRE(b.wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
+    CHECK(b.wait_exit() == 0);
+    const auto evs = b.events();
+    const json* start2 = find_event(evs, "start");
+    REQUIRE(start2);
+    CHECK((*start2)["resumed"].get<bool>() == true);
+    CHECK((*start2)["inner_step"].get<int64_t>() == stopped_at);
+    CHECK(read_file(t.sub("b2.log")).find("data in " + t.sub("b") + "/noloco/" + decoded->run_id) != std::string::npos);
+  }
+
+  // An invite whose run id is not the hash of the manifest its peer serves is refused.
+  cli::Invite forged = *decoded;
+  forged.run_id[0] = forged.run_id[0] == '0' ? '1' : '0';
+  machine(t, "c");
+  RunResult c = run_noloco(join_args({cli::encode_invite(forged).value(), "--listen", "/ip4/127.0.0.1/tcp/0"}));
+  CHECK(c.exit_code == 2);
+  CHECK(c.err.find("hashes to " + decoded->run_id) != std::string::npos);
+
+  a.kill(SIGTERM);
+  CHECK(a.wait_exit() == 0);
+  if (saved_xdg.empty()) unsetenv("XDG_DATA_HOME");
+  else setenv("XDG_DATA_HOME", saved_xdg.c_str(), 1);
+}
+
+}  // namespace noloco::test
