@@ -99,7 +99,7 @@ Result<Invite> decode_invite(std::string_view text) {
     return bad("version '" + std::string(text.substr(0, colon)) + "' is not one this noloco reads (it reads '" +
                std::string(kInvitePrefix) + "'): update noloco or ask for a new invite");
   auto raw = base58_decode(text.substr(colon + 1));
-  if (!raw.ok()) return bad("it has a character that is not base58 (damaged when copied?)");
+  if (!raw.ok()) return bad(raw.status().message() + " (damaged when copied?)");
   if (raw->size() <= kChecksumBytes) return bad("too short: truncated when copied?");
   const ByteView body(raw->data(), raw->size() - kChecksumBytes);
   const Bytes want = checksum_of(body);

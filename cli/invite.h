@@ -16,8 +16,8 @@
 namespace noloco::cli {
 
 inline constexpr std::string_view kInvitePrefix = "noloco1:";
-inline constexpr size_t kMaxInviteText = 2048;     // checked before decoding (base58 is quadratic)
-inline constexpr size_t kMaxInviteBootstrap = 16;  // bootstrap addresses in one invite
+inline constexpr size_t kMaxInviteText = 8 + 1024;  // prefix + base58_decode's cap; checked first (base58 is quadratic)
+inline constexpr size_t kMaxInviteBootstrap = 8;    // bootstrap addresses in one invite (8 fit the text cap)
 
 struct Invite {
   std::string run_id;                     // 32 lowercase hex digits: the manifest's hash (run_manifest.h)

@@ -111,7 +111,9 @@ TEST_CASE("invite: a well-formed record with missing or bad fields is refused", 
     p2p::pb::Writer w;  // more addresses than an invite carries
     w.add_bytes(1, run);
     for (size_t i = 0; i <= kMaxInviteBootstrap; ++i) w.add_bytes(2, boot);
-    CHECK(refusal(wrap(w.take())).find("more than") != std::string::npos);
+    const std::string why = refusal(wrap(w.take()));
+    INFO(why);
+    CHECK(why.find("more than") != std::string::npos);
   }
   {
     Bytes junk = {0x0a, 0x40, 0x01};  // a field longer than the record
