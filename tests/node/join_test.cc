@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,6 +33,16 @@ uint16_t free_port() {
   close(fd);
   return ntohs(a.sin_port);
 }
+
+// Puts XDG_DATA_HOME back as it was when the test ends, however it ends.
+struct XdgGuard {
+  const char* old = std::getenv("XDG_DATA_HOME");
+  const std::string saved = old ? old : "";
+  ~XdgGuard() {
+    if (old) setenv("XDG_DATA_HOME", saved.c_str(), 1);
+    else unsetenv("XDG_DATA_HOME");
+  }
+};
 
 // The children this test forks inherit XDG_DATA_HOME: one data directory per simulated machine.
 void machine(const TempDir& t, const std::string& name) {
@@ -71,8 +82,7 @@ std::string read_file(const std::string& path) {
 TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with it, syncs, trains, and resumes with no flags",
           "[join]") {
   TempDir t;
-  const char* old_xdg = std::getenv("XDG_DATA_HOME");
-  const std::string saved_xdg = old_xdg ? old_xdg : "";
+  XdgGuard xdg;
   const uint16_t port = free_port();
 
   machine(t, "a");
@@ -145,8 +155,47 @@ TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with 
 
   a.kill(SIGTERM);
   CHECK(a.wait_exit() == 0);
-  if (saved_xdg.empty()) unsetenv("XDG_DATA_HOME");
-  else setenv("XDG_DATA_HOME", saved_xdg.c_str(), 1);
+}
+
+TEST_CASE("join: a newcomer to a public run of three joined nodes takes the current weights by state sync",
+          "[join]") {
+  TempDir t;
+  XdgGuard xdg;
+  const uint16_t port = free_port();
+
+  machine(t, "m0");
+  RunResult init = run_noloco({"init-run", "--steps", "400", "--H", "10", "--batch", "8", "--lr", "5e-3", "--warmup",
+                               "20", "--listen", "/ip4/127.0.0.1/tcp/" + std::to_string(port)});
+  INFO(init.out << init.err);
+  REQUIRE(init.exit_code == 0);
+  CHECK(init.out.find("(public)") != std::string::npos);
+  const std::string invite = invite_in(init.out);
+  REQUIRE_FALSE(cli::decode_invite(invite).value().is_private());
+
+  std::vector<std::unique_ptr<NodeProc>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    machine(t, "m" + std::to_string(i));
+    std::vector<std::string> head = {invite, "--linger", "120"};
+    if (i > 0) head.insert(head.end(), {"--listen", "/ip4/127.0.0.1/tcp/0"});
+    nodes.push_back(std::make_unique<NodeProc>(join_args(head), t.sub("m" + std::to_string(i) + ".log")));
+    REQUIRE_FALSE(nodes.back()->address().empty());
+  }
+  for (auto& n : nodes) REQUIRE(n->wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 2; }));
+
+  machine(t, "m3");
+  NodeProc d(join_args({invite, "--listen", "/ip4/127.0.0.1/tcp/0", "--stop-after-outer", "1"}), t.sub("m3.log"));
+  INFO("newcomer: " << t.sub("m3.log"));
+  REQUIRE(d.wait_for([](auto& evs) { return NodeProc::has(evs, "done"); }));
+  CHECK(d.wait_exit() == 0);
+  const auto evs = d.events();
+  const json* sync = find_event(evs, "state_sync");
+  REQUIRE(sync);
+  CHECK((*sync)["outer_step"].get<int64_t>() >= 2);
+  // The swarm's weights are better than a fresh model's (near ln 256 = 5.55 nats).
+  CHECK((*sync)["val_loss_after"].get<double>() < 0.9 * (*sync)["val_loss_before"].get<double>());
+
+  for (auto& n : nodes) n->kill(SIGTERM);
+  for (auto& n : nodes) CHECK(n->wait_exit() == 0);
 }
 
 }  // namespace noloco::test
