@@ -48,9 +48,7 @@ Result<JoinSettings> settings_for(const JoinFlags& f, const std::filesystem::pat
     std::filesystem::create_directories(rd.dir, ec);
     if (ec) return io_error("cannot create " + rd.dir.string() + ": " + ec.message());
     ::chmod(rd.dir.c_str(), 0700);  // the key, the settings (perhaps a PSK) and the store are ours alone
-    JoinSettings s{f.invite, f.listen, f.announce};
-    NOLOCO_RETURN_IF_ERROR(save_join_settings(rd.settings(), s));
-    return s;
+    return JoinSettings{f.invite, f.listen, f.announce};  // saved once the node's options are good
   }
   if (run.empty()) {
     const auto runs = saved_runs(root);
@@ -94,6 +92,12 @@ Status fill_node_options(JoinFlags& f, const JoinSettings& s, const std::filesys
   return Status::Ok();
 }
 
+// Exit code 2 for what the user can fix (a bad invite or flag), as `noloco run` does; else 1.
+int refuse(const Status& st) {
+  std::fprintf(stderr, "noloco join: %s\n", st.to_string().c_str());
+  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
 }  // namespace
 
 Command register_join(CLI::App& app) {
@@ -109,10 +113,14 @@ Command register_join(CLI::App& app) {
   add_node_tuning_flags(sub, f->node, f->json, f->metrics);
   return {sub, [f] {
             auto root = data_root(*f);
-            if (!root.ok()) return fail(root.status());
+            if (!root.ok()) return refuse(root.status());
             auto settings = settings_for(*f, *root);
-            if (!settings.ok()) return fail(settings.status());
-            if (Status st = fill_node_options(*f, *settings, *root); !st.ok()) return fail(st);
+            if (!settings.ok()) return refuse(settings.status());
+            if (Status st = fill_node_options(*f, *settings, *root); !st.ok()) return refuse(st);
+            // First join: keep the settings for the bare `noloco join` of every later start.
+            const auto path = run_dir(*root, f->node.run_id).settings();
+            if (!std::filesystem::exists(path))
+              if (Status st = save_join_settings(path, *settings); !st.ok()) return refuse(st);
             return run_node_command("join", f->node, f->json, f->metrics);
           }};
 }

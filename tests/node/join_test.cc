@@ -157,6 +157,23 @@ TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with 
   CHECK(a.wait_exit() == 0);
 }
 
+TEST_CASE("join: a bad invite, a bad device or nothing saved is refused with exit code 2 and the reason", "[join]") {
+  TempDir t;
+  RunResult bad = run_noloco({"join", "noloco1:3mJr7AoUXx2Wqd", "--data-dir", t.sub("d")});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("invite: its checksum does not match") != std::string::npos);
+  RunResult nothing = run_noloco({"join", "--data-dir", t.sub("d")});
+  CHECK(nothing.exit_code == 2);
+  CHECK(nothing.err.find("no run saved under " + t.sub("d")) != std::string::npos);
+  // A good invite with a device that is not there: refused before anything is saved.
+  RunResult init = run_noloco({"init-run", "--data-dir", t.sub("a"), "--listen", "/ip4/127.0.0.1/tcp/4001"});
+  REQUIRE(init.exit_code == 0);
+  RunResult dev = run_noloco({"join", invite_in(init.out), "--data-dir", t.sub("b"), "--device", "tpu"});
+  CHECK(dev.exit_code == 2);
+  CHECK(dev.err.find("--device 'tpu'") != std::string::npos);
+  CHECK(run_noloco({"join", "--data-dir", t.sub("b")}).err.find("no run saved") != std::string::npos);
+}
+
 TEST_CASE("join: a newcomer to a public run of three joined nodes takes the current weights by state sync",
           "[join]") {
   TempDir t;
