@@ -61,6 +61,8 @@ Result<JoinSettings> settings_for(const JoinFlags& f, const std::filesystem::pat
     }
     run = runs.front();
   }
+  if (run.size() != 32 || run.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return invalid_argument("--run '" + run + "': a run id is 32 lowercase hex digits");
   return load_join_settings(run_dir(root, run).settings());
 }
 
