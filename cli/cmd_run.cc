@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/node_command.h"
 #include "cli/p2p_flags.h"
 #include "cli/run_endpoint.h"
 #include "trainer/node/node_run.h"
@@ -74,6 +75,37 @@ void print_human(const std::string& line) {
 
 }  // namespace
 
+void add_node_tuning_flags(CLI::App* app, node::NodeOptions& o, bool& json, std::string& metrics) {
+  app->add_option("--threads", o.threads, "torch threads (0: torch's default)")->capture_default_str();
+  app->add_option("--slowdown", o.slowdown, "make each inner step this many times slower (tests, demos)")
+      ->capture_default_str();
+  app->add_option("--checkpoint-every", o.checkpoint_every, "outer steps between checkpoints (0: only at the end)")
+      ->capture_default_str();
+  app->add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
+  app->add_option("--exchange-timeout", o.exchange_budget_s,
+                  "seconds to find a partner (NoLoCo) or to finish the all-reduce with its barrier (DiLoCo) before a "
+                  "solo outer step; default 10 for NoLoCo, 300 for DiLoCo");
+  app->add_option("--exchange-tries", o.exchange_tries, "partners tried per outer step")->capture_default_str();
+  app->add_option("--join-wait", o.join_wait_s, "seconds a starting node waits for the swarm")->capture_default_str();
+  app->add_option("--min-peers", o.min_peers, "live peers to wait for (up to --join-wait) before training (0: 1 with --join)")
+      ->capture_default_str();
+  app->add_option("--resync-behind", o.resync_behind, "outer steps behind the swarm that trigger a state sync")
+      ->capture_default_str();
+  app->add_option("--max-staleness", o.max_staleness, "outer steps a peer's payload may lag and still be mixed")
+      ->capture_default_str();
+  app->add_option("--eval-windows", o.eval_windows, "held-out windows for the validation loss")->capture_default_str();
+  app->add_option("--eval-every", o.eval_every, "outer steps between evaluations")->capture_default_str();
+  app->add_option("--linger", o.linger_s, "seconds to keep serving peers after the last step")->capture_default_str();
+  app->add_option("--stop-after-outer", o.stop_after_outer, "stop (with a checkpoint) after this many outer steps")
+      ->capture_default_str();
+  app->add_flag("--always-exchange", o.always_exchange,
+                "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
+  app->add_flag("--json", json, "progress as JSON events, one per line");
+  app->add_option("--metrics", metrics,
+                  "serve Prometheus metrics at http://ADDR/metrics and the node's live status at http://ADDR/status, "
+                  "ADDR as HOST:PORT (e.g. 127.0.0.1:9464; keep it loopback; default off)");
+}
+
 Command register_run(CLI::App& app) {
   auto* sub = app.add_subcommand("run", "join or start a peer-to-peer NoLoCo run (resumes from --db by itself)");
   struct Flags {
@@ -94,80 +126,56 @@ Command register_run(CLI::App& app) {
   sub->add_option("--psk", f->psk, "private-network swarm key file");
   sub->add_option("--data", o.data, "corpus path (default: the manifest's; its sha256 must match)");
   sub->add_option("--device", o.device, "cpu or cuda")->capture_default_str();
-  sub->add_option("--threads", o.threads, "torch threads (0: torch's default)")->capture_default_str();
-  sub->add_option("--slowdown", o.slowdown, "make each inner step this many times slower (tests, demos)")
-      ->capture_default_str();
-  sub->add_option("--checkpoint-every", o.checkpoint_every, "outer steps between checkpoints (0: only at the end)")
-      ->capture_default_str();
-  sub->add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
-  sub->add_option("--exchange-timeout", o.exchange_budget_s,
-                  "seconds to find a partner (NoLoCo) or to finish the all-reduce with its barrier (DiLoCo) before a "
-                  "solo outer step; default 10 for NoLoCo, 300 for DiLoCo");
-  sub->add_option("--exchange-tries", o.exchange_tries, "partners tried per outer step")->capture_default_str();
-  sub->add_option("--join-wait", o.join_wait_s, "seconds a starting node waits for the swarm")->capture_default_str();
-  sub->add_option("--min-peers", o.min_peers, "live peers to wait for (up to --join-wait) before training (0: 1 with --join)")
-      ->capture_default_str();
-  sub->add_option("--resync-behind", o.resync_behind, "outer steps behind the swarm that trigger a state sync")
-      ->capture_default_str();
-  sub->add_option("--max-staleness", o.max_staleness, "outer steps a peer's payload may lag and still be mixed")
-      ->capture_default_str();
-  sub->add_option("--eval-windows", o.eval_windows, "held-out windows for the validation loss")->capture_default_str();
-  sub->add_option("--eval-every", o.eval_every, "outer steps between evaluations")->capture_default_str();
-  sub->add_option("--linger", o.linger_s, "seconds to keep serving peers after the last step")->capture_default_str();
-  sub->add_option("--stop-after-outer", o.stop_after_outer, "stop (with a checkpoint) after this many outer steps")
-      ->capture_default_str();
-  sub->add_flag("--always-exchange", o.always_exchange,
-                "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
-  sub->add_flag("--json", f->json, "progress as JSON events, one per line");
-  sub->add_option("--metrics", f->metrics,
-                  "serve Prometheus metrics at http://ADDR/metrics and the node's live status at http://ADDR/status, "
-                  "ADDR as HOST:PORT (e.g. 127.0.0.1:9464; keep it loopback; default off)");
+  add_node_tuning_flags(sub, o, f->json, f->metrics);
 
   return {sub, [f] {
-            std::signal(SIGINT, on_run_signal);
-            std::signal(SIGTERM, on_run_signal);
-            std::signal(SIGPIPE, SIG_IGN);
             auto id = p2p::load_or_create_key_file(f->key);
             if (!id.ok()) return fail(id.status().context("--key " + f->key));
             f->node.identity = *id;
             if (Status st = apply_psk_flag(f->psk, f->node.host); !st.ok()) return fail(st);
-            node::NodeSinks sinks;
-            sinks.on_listening = [](const std::string& addr) {
-              std::printf("%s\n", addr.c_str());
-              std::fflush(stdout);
-            };
-            const bool json = f->json;
-            sinks.on_event = [json](const std::string& line) {
-              static std::mutex mu;  // the checkpoint writer's thread emits too
-              std::lock_guard lock(mu);
-              if (json) {
-                std::printf("%s\n", line.c_str());
-                std::fflush(stdout);
-              } else {
-                print_human(line);
-              }
-            };
-            // --metrics: /metrics and /status, fed by the same events plus progress samples
-            // (docs/metrics.md, docs/status.md).
-            std::shared_ptr<RunEndpoint> endpoint;
-            if (!f->metrics.empty()) {
-              auto e = RunEndpoint::start(f->metrics, f->node.db);
-              if (!e.ok()) return fail(e.status().context("--metrics " + f->metrics));
-              endpoint = std::move(*e);
-              sinks.on_event = [endpoint, print = sinks.on_event](const std::string& line) {
-                endpoint->on_event(line);
-                print(line);
-              };
-              sinks.on_progress = [endpoint](const node::NodeProgress& p) { endpoint->on_progress(p); };
-            }
-            auto r = node::run_node(f->node, sinks, &g_stop);
-            if (endpoint) endpoint->stop();
-            if (!r.ok()) {
-              std::fprintf(stderr, "noloco run: %s\n", r.status().to_string().c_str());
-              return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
-            }
-            return 0;
+            return run_node_command("run", f->node, f->json, f->metrics);
           }};
+}
+
+int run_node_command(const char* verb, const node::NodeOptions& options, bool json, const std::string& metrics_addr) {
+  std::signal(SIGINT, on_run_signal);
+  std::signal(SIGTERM, on_run_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  node::NodeSinks sinks;
+  sinks.on_listening = [](const std::string& addr) {
+    std::printf("%s\n", addr.c_str());
+    std::fflush(stdout);
+  };
+  sinks.on_event = [json](const std::string& line) {
+    static std::mutex mu;  // the checkpoint writer's thread emits too
+    std::lock_guard lock(mu);
+    if (json) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    } else {
+      print_human(line);
+    }
+  };
+  // --metrics: /metrics and /status, fed by the same events plus progress samples
+  // (docs/metrics.md, docs/status.md).
+  std::shared_ptr<RunEndpoint> endpoint;
+  if (!metrics_addr.empty()) {
+    auto e = RunEndpoint::start(metrics_addr, options.db);
+    if (!e.ok()) return fail(e.status().context("--metrics " + metrics_addr));
+    endpoint = std::move(*e);
+    sinks.on_event = [endpoint, print = sinks.on_event](const std::string& line) {
+      endpoint->on_event(line);
+      print(line);
+    };
+    sinks.on_progress = [endpoint](const node::NodeProgress& p) { endpoint->on_progress(p); };
+  }
+  auto r = node::run_node(options, sinks, &g_stop);
+  if (endpoint) endpoint->stop();
+  if (!r.ok()) {
+    std::fprintf(stderr, "noloco %s: %s\n", verb, r.status().to_string().c_str());
+    return r.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
 }
 
 }  // namespace noloco::cli

@@ -27,6 +27,7 @@ Command register_status(CLI::App& app);
 // The training node, run manifests and the local swarm (cmd_run.cc, cmd_init_run.cc, cmd_demo.cc).
 Command register_run(CLI::App& app);
 Command register_init_run(CLI::App& app);
+Command register_join(CLI::App& app);  // cmd_join.cc: join (and resume) a run with its invite
 Command register_demo(CLI::App& app);
 Command register_export(CLI::App& app);  // cmd_export.cc: latest slow weights as safetensors
 Command register_simulate_swarm(CLI::App& app);  // cmd_simulate_swarm.cc: the node core's swarm simulator
@@ -43,6 +44,7 @@ inline std::vector<Command> all_commands(CLI::App& app) {
   out.push_back(register_status(app));
   out.push_back(register_run(app));
   out.push_back(register_init_run(app));
+  out.push_back(register_join(app));
   out.push_back(register_demo(app));
   out.push_back(register_export(app));
   out.push_back(register_simulate_swarm(app));
