@@ -106,9 +106,11 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
 
  private:
   void accept_loop(tcp::acceptor* acceptor);
-  std::shared_ptr<HostConnection> make_connection(tcp::socket socket, ConnectionRole role,
-                                                  std::optional<PeerId> expected,
-                                                  std::shared_ptr<Dial> dial);
+  std::shared_ptr<HostConnection> make_tcp_connection(tcp::socket socket, ConnectionRole role,
+                                                      std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
+  std::shared_ptr<HostConnection> make_connection(std::unique_ptr<ConnectionTransport> transport,
+                                                  std::optional<Multiaddr> remote, ConnectionRole role,
+                                                  std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
   void on_upgraded(const std::shared_ptr<HostConnection>& conn, std::shared_ptr<Dial> dial);
   void on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial);
   void on_inbound_stream(std::shared_ptr<HostStream> stream);
@@ -161,14 +163,29 @@ void HostImpl::accept_loop(tcp::acceptor* acceptor) {
       asio::error_code ignored;
       socket.close(ignored);
     } else {
-      auto conn = self->make_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
+      auto conn = self->make_tcp_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
       conn->start(self->opt_.handshake_timeout);
     }
     self->accept_loop(acceptor);
   });
 }
 
-std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, ConnectionRole role,
+std::shared_ptr<HostConnection> HostImpl::make_tcp_connection(tcp::socket socket, ConnectionRole role,
+                                                              std::optional<PeerId> expected,
+                                                              std::shared_ptr<Dial> dial) {
+  std::optional<Multiaddr> remote;
+  asio::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (!ec) {
+    auto m = Multiaddr::from_ip_tcp(ep.address().to_string(), ep.port());
+    if (m.ok()) remote = *m;
+  }
+  return make_connection(make_tcp_transport(std::move(socket), opt_.read_buffer_size), std::move(remote), role,
+                         std::move(expected), std::move(dial));
+}
+
+std::shared_ptr<HostConnection> HostImpl::make_connection(std::unique_ptr<ConnectionTransport> transport,
+                                                          std::optional<Multiaddr> remote, ConnectionRole role,
                                                           std::optional<PeerId> expected,
                                                           std::shared_ptr<Dial> dial) {
   ConnectionCoreOptions co;
@@ -182,13 +199,6 @@ std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, Co
   co.yamux.max_streams = opt_.max_streams_per_connection;
   co.yamux.max_send_buffer = opt_.max_stream_send_buffer;
 
-  std::optional<Multiaddr> remote;
-  asio::error_code ec;
-  auto ep = socket.remote_endpoint(ec);
-  if (!ec) {
-    auto m = Multiaddr::from_ip_tcp(ep.address().to_string(), ep.port());
-    if (m.ok()) remote = *m;
-  }
   std::weak_ptr<HostImpl> weak = weak_from_this();
   HostConnection::Hooks hooks;
   hooks.upgraded = [weak, dial](std::shared_ptr<HostConnection> c) {
@@ -204,7 +214,7 @@ std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, Co
   hooks.closed = [weak, dial](HostConnection* c, const Status& why) {
     if (auto self = weak.lock()) self->on_closed(c, why, dial);
   };
-  auto conn = std::make_shared<HostConnection>(io_, std::move(socket), identity_, std::move(co), opt_,
+  auto conn = std::make_shared<HostConnection>(io_, std::move(transport), identity_, std::move(co), opt_,
                                                std::move(hooks), remote);
   pending_[conn.get()] = conn;
   if (dial) dial->conn = conn;
@@ -454,7 +464,7 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
       return;
     }
     if (self->closed_) return self->finish_dial(d, Status(StatusCode::kUnavailable, "host is closed"));
-    auto conn = self->make_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
+    auto conn = self->make_tcp_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
     d->socket.reset();
     conn->start(self->opt_.dial_timeout);
   };
