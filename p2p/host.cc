@@ -302,7 +302,9 @@ IdentifyInfo HostImpl::own_identify(const HostConnection* conn) const {
   info.public_key = identity_.public_key_protobuf();
   info.listen_addrs = listen_addrs_;
   for (const auto& [p, h] : handlers_) info.protocols.push_back(p);
-  if (conn && conn->remote_addr()) info.observed_addr = conn->remote_addr();
+  // A relayed connection's remote address says nothing about the peer's own reachability (and
+  // js-libp2p rejects one without an IP), so identify leaves observedAddr out there.
+  if (conn && conn->remote_addr() && !conn->remote_addr()->is_circuit()) info.observed_addr = conn->remote_addr();
   return info;
 }
 

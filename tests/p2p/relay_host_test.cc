@@ -246,3 +246,18 @@ TEST_CASE("relay: a circuit over its duration limit is closed", "[relay][host]")
   CHECK(r->relay_service()->circuits_closed_at_limit() == 1);
   CHECK(r->relay_service()->circuit_count() == 0);
 }
+
+TEST_CASE("relay: identify over a relayed connection carries no observed address", "[relay][host]") {
+  asio::io_context io;
+  auto r = make_host(io, relay_options());
+  auto a = make_host(io);
+  auto b = make_host(io);
+  REQUIRE(reserve(io, *a, *r).ok());
+  REQUIRE(connect(io, *b, circuit_to(*r, *a)).ok());
+  REQUIRE(run_until(io, [&] { return b->peer_info(a->peer_id()).has_value() && a->peer_info(b->peer_id()).has_value(); }));
+  CHECK_FALSE(b->peer_info(a->peer_id())->observed_addr.has_value());
+  CHECK_FALSE(a->peer_info(b->peer_id())->observed_addr.has_value());
+  // Over the direct connection to R it is still there.
+  REQUIRE(run_until(io, [&] { return a->peer_info(r->peer_id()).has_value(); }));
+  CHECK(a->peer_info(r->peer_id())->observed_addr.has_value());
+}
