@@ -261,3 +261,29 @@ TEST_CASE("relay: identify over a relayed connection carries no observed address
   REQUIRE(run_until(io, [&] { return a->peer_info(r->peer_id()).has_value(); }));
   CHECK(a->peer_info(r->peer_id())->observed_addr.has_value());
 }
+
+// A relayed connection starts right after a STATUS message on the same stream: the bytes that
+// arrive with the message must reach the next read_some, not be dropped with read_message's buffer.
+TEST_CASE("relay: read_some returns the bytes read_message received past its message", "[relay][host]") {
+  asio::io_context io;
+  auto x = make_host(io);
+  auto y = make_host(io);
+  std::optional<Bytes> message, rest;
+  y->set_handler("/test/mixed/1", [&](std::shared_ptr<HostStream> s) {
+    s->read_message([&, s](Result<Bytes> m) {
+      REQUIRE(m.ok());
+      message = *m;
+      s->read_some([&](Result<Bytes> r) { rest = r.ok() ? *r : Bytes{}; });
+    });
+  });
+  std::optional<Result<std::shared_ptr<HostStream>>> s;
+  x->new_stream(y->listen_addrs().at(0), {"/test/mixed/1"}, [&](Result<std::shared_ptr<HostStream>> r) { s = std::move(r); });
+  REQUIRE(run_until(io, [&] { return s.has_value(); }));
+  REQUIRE(s->ok());
+  Bytes out = encode_length_prefixed(to_bytes("hello"));
+  append(out, to_bytes("tail"));
+  (**s)->write(out);  // one write: the message and what follows arrive together
+  REQUIRE(run_until(io, [&] { return rest.has_value(); }));
+  CHECK(*message == to_bytes("hello"));
+  CHECK(*rest == to_bytes("tail"));
+}
