@@ -15,6 +15,8 @@
 #include "p2p/framing.h"
 #include "p2p/host_connection.h"
 #include "p2p/ping.h"
+#include "p2p/relay_client_io.h"
+#include "p2p/relay_service.h"
 
 namespace noloco::p2p {
 
@@ -34,6 +36,7 @@ Status HostOptions::validate() const {
   if (max_stream_send_buffer == 0) return invalid_argument("host: max_stream_send_buffer must be positive");
   if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
   if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
+  if (relay) NOLOCO_RETURN_IF_ERROR(relay->validate());
   if (!dial_from.empty()) {
     asio::error_code ec;
     asio::ip::make_address(dial_from, ec);
@@ -55,6 +58,9 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
   void set_handler(const std::string& protocol, StreamHandler handler);
   void remove_handler(const std::string& protocol);
   void connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
+  void connect_relayed(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
+  void reserve_relay(const Multiaddr& relay, std::function<void(Result<relay::ReservationGrant>)> cb);
+  void accept_relayed(std::shared_ptr<HostStream> stop);
   void new_stream_on(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb);
   void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);
   void close();
@@ -100,19 +106,32 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
     std::unique_ptr<tcp::resolver> resolver;
     std::shared_ptr<tcp::socket> socket;
     std::weak_ptr<HostConnection> conn;
+    std::shared_ptr<HostStream> relay_stream;  // a relayed dial: the hop stream it runs in
     bool done = false;
   };
   std::list<std::shared_ptr<Dial>> dials_;
 
+  // Circuit relay v2: the relay role (HostOptions::relay) and the relays we hold a
+  // reservation on, with its expiry (only those may open relayed connections to us).
+  std::shared_ptr<relay::RelayService> relay_service_;
+  std::unordered_map<PeerId, TimePoint> reserved_relays_;
+
  private:
   void accept_loop(tcp::acceptor* acceptor);
-  std::shared_ptr<HostConnection> make_connection(tcp::socket socket, ConnectionRole role,
-                                                  std::optional<PeerId> expected,
-                                                  std::shared_ptr<Dial> dial);
+  std::shared_ptr<HostConnection> make_tcp_connection(tcp::socket socket, ConnectionRole role,
+                                                      std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
+  std::shared_ptr<HostConnection> make_connection(std::unique_ptr<ConnectionTransport> transport,
+                                                  std::optional<Multiaddr> remote, ConnectionRole role,
+                                                  std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
   void on_upgraded(const std::shared_ptr<HostConnection>& conn, std::shared_ptr<Dial> dial);
   void on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial);
   void on_inbound_stream(std::shared_ptr<HostStream> stream);
   void finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r);
+  // Joins a dial in flight to `peer` or reuses a connection (true: cb is taken care of).
+  bool join_dial(const std::optional<PeerId>& peer,
+                 std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb);
+  std::shared_ptr<Dial> new_dial(std::optional<PeerId> peer,
+                                 std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
   void start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::results_type endpoints);
   void run_identify(const std::shared_ptr<HostConnection>& conn);
   IdentifyInfo own_identify(const HostConnection* conn) const;
@@ -161,14 +180,29 @@ void HostImpl::accept_loop(tcp::acceptor* acceptor) {
       asio::error_code ignored;
       socket.close(ignored);
     } else {
-      auto conn = self->make_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
+      auto conn = self->make_tcp_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
       conn->start(self->opt_.handshake_timeout);
     }
     self->accept_loop(acceptor);
   });
 }
 
-std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, ConnectionRole role,
+std::shared_ptr<HostConnection> HostImpl::make_tcp_connection(tcp::socket socket, ConnectionRole role,
+                                                              std::optional<PeerId> expected,
+                                                              std::shared_ptr<Dial> dial) {
+  std::optional<Multiaddr> remote;
+  asio::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (!ec) {
+    auto m = Multiaddr::from_ip_tcp(ep.address().to_string(), ep.port());
+    if (m.ok()) remote = *m;
+  }
+  return make_connection(make_tcp_transport(std::move(socket), opt_.read_buffer_size), std::move(remote), role,
+                         std::move(expected), std::move(dial));
+}
+
+std::shared_ptr<HostConnection> HostImpl::make_connection(std::unique_ptr<ConnectionTransport> transport,
+                                                          std::optional<Multiaddr> remote, ConnectionRole role,
                                                           std::optional<PeerId> expected,
                                                           std::shared_ptr<Dial> dial) {
   ConnectionCoreOptions co;
@@ -182,13 +216,6 @@ std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, Co
   co.yamux.max_streams = opt_.max_streams_per_connection;
   co.yamux.max_send_buffer = opt_.max_stream_send_buffer;
 
-  std::optional<Multiaddr> remote;
-  asio::error_code ec;
-  auto ep = socket.remote_endpoint(ec);
-  if (!ec) {
-    auto m = Multiaddr::from_ip_tcp(ep.address().to_string(), ep.port());
-    if (m.ok()) remote = *m;
-  }
   std::weak_ptr<HostImpl> weak = weak_from_this();
   HostConnection::Hooks hooks;
   hooks.upgraded = [weak, dial](std::shared_ptr<HostConnection> c) {
@@ -204,7 +231,7 @@ std::shared_ptr<HostConnection> HostImpl::make_connection(tcp::socket socket, Co
   hooks.closed = [weak, dial](HostConnection* c, const Status& why) {
     if (auto self = weak.lock()) self->on_closed(c, why, dial);
   };
-  auto conn = std::make_shared<HostConnection>(io_, std::move(socket), identity_, std::move(co), opt_,
+  auto conn = std::make_shared<HostConnection>(io_, std::move(transport), identity_, std::move(co), opt_,
                                                std::move(hooks), remote);
   pending_[conn.get()] = conn;
   if (dial) dial->conn = conn;
@@ -275,7 +302,9 @@ IdentifyInfo HostImpl::own_identify(const HostConnection* conn) const {
   info.public_key = identity_.public_key_protobuf();
   info.listen_addrs = listen_addrs_;
   for (const auto& [p, h] : handlers_) info.protocols.push_back(p);
-  if (conn && conn->remote_addr()) info.observed_addr = conn->remote_addr();
+  // A relayed connection's remote address says nothing about the peer's own reachability (and
+  // js-libp2p rejects one without an IP), so identify leaves observedAddr out there.
+  if (conn && conn->remote_addr() && !conn->remote_addr()->is_circuit()) info.observed_addr = conn->remote_addr();
   return info;
 }
 
@@ -288,6 +317,11 @@ void HostImpl::install_builtin_handlers() {
     IdentifyInfo info = self->own_identify(conn.get());
     s->write(encode_length_prefixed(encode_identify(info)));
     s->close_write();
+  });
+  set_handler(std::string(relay::kStopProtocolId), [weak](std::shared_ptr<HostStream> s) {
+    auto self = weak.lock();
+    if (!self) return s->reset();
+    self->accept_relayed(std::move(s));
   });
   // Echo 32-byte blocks until the peer half-closes, then close our side (js-libp2p opens one
   // stream per ping; go-libp2p reuses one stream for many).
@@ -376,32 +410,38 @@ void HostImpl::finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared
   for (auto& w : waiters) post([w = std::move(w), r] { w(r); });
 }
 
-void HostImpl::connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb) {
-  if (closed_) return post([cb] { cb(Status(StatusCode::kUnavailable, "host is closed")); });
-  auto host = addr.host();
-  auto port = addr.tcp_port();
-  if (!host || !port) return post([cb, a = addr.to_string()] { cb(invalid_argument("cannot dial " + a + ": need a host and /tcp/<port>")); });
-  std::optional<PeerId> peer = addr.peer_id();
-  if (peer && *peer == identity_.peer_id()) return post([cb] { cb(invalid_argument("refusing to dial ourselves")); });
-  if (peer) {
-    if (auto c = best_connection(*peer)) return post([cb, c] { cb(c); });
-    for (auto& d : dials_) {
-      if (d->peer && *d->peer == *peer && !d->done) {
-        d->waiters.push_back(std::move(cb));
-        return;
-      }
+bool HostImpl::join_dial(const std::optional<PeerId>& peer,
+                         std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb) {
+  if (peer && *peer == identity_.peer_id()) {
+    post([cb] { cb(invalid_argument("refusing to dial ourselves")); });
+    return true;
+  }
+  if (!peer) return false;
+  if (auto c = best_connection(*peer)) {
+    post([cb, c] { cb(c); });
+    return true;
+  }
+  for (auto& d : dials_) {
+    if (d->peer && *d->peer == *peer && !d->done) {
+      d->waiters.push_back(std::move(cb));
+      return true;
     }
   }
+  return false;
+}
+
+// A registered dial bounded by dial_timeout, or null (cb already failed) at the connection limit.
+std::shared_ptr<HostImpl::Dial> HostImpl::new_dial(std::optional<PeerId> peer,
+                                                   std::function<void(Result<std::shared_ptr<HostConnection>>)> cb) {
   if (connection_count() >= opt_.max_connections) {
-    return post([cb] { cb(Status(StatusCode::kUnavailable, "connection limit reached")); });
+    post([cb] { cb(Status(StatusCode::kUnavailable, "connection limit reached")); });
+    return nullptr;
   }
   auto dial = std::make_shared<Dial>();
-  dial->peer = peer;
+  dial->peer = std::move(peer);
   dial->waiters.push_back(std::move(cb));
   dial->timer = std::make_unique<asio::steady_timer>(io_);
-  dial->resolver = std::make_unique<tcp::resolver>(io_);
   dials_.push_back(dial);
-
   std::weak_ptr<HostImpl> weak = weak_from_this();
   std::weak_ptr<Dial> weak_dial = dial;
   dial->timer->expires_after(opt_.dial_timeout);
@@ -416,8 +456,25 @@ void HostImpl::connect(const Multiaddr& addr, std::function<void(Result<std::sha
       asio::error_code ignored;
       d->socket->close(ignored);
     }
+    if (d->relay_stream) d->relay_stream->reset();
     if (auto c = d->conn.lock()) c->close(why, false);
   });
+  return dial;
+}
+
+void HostImpl::connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb) {
+  if (closed_) return post([cb] { cb(Status(StatusCode::kUnavailable, "host is closed")); });
+  auto host = addr.host();
+  auto port = addr.tcp_port();
+  if (addr.is_circuit()) return connect_relayed(addr, std::move(cb));
+  if (!host || !port) return post([cb, a = addr.to_string()] { cb(invalid_argument("cannot dial " + a + ": need a host and /tcp/<port>")); });
+  std::optional<PeerId> peer = addr.peer_id();
+  if (join_dial(peer, cb)) return;
+  auto dial = new_dial(peer, std::move(cb));
+  if (!dial) return;
+  dial->resolver = std::make_unique<tcp::resolver>(io_);
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  std::weak_ptr<Dial> weak_dial = dial;
 
   const bool dns = addr.host_is_dns();
   const bool want_v6 = !addr.components().empty() &&
@@ -454,7 +511,7 @@ void HostImpl::start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::r
       return;
     }
     if (self->closed_) return self->finish_dial(d, Status(StatusCode::kUnavailable, "host is closed"));
-    auto conn = self->make_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
+    auto conn = self->make_tcp_connection(std::move(*sock), ConnectionRole::kDialer, d->peer, d);
     d->socket.reset();
     conn->start(self->opt_.dial_timeout);
   };
@@ -490,6 +547,97 @@ void HostImpl::new_stream_on(const PeerId& peer, std::vector<std::string> protoc
   auto c = best_connection(peer);
   if (!c) return post([cb] { cb(Status(StatusCode::kUnavailable, "not connected to that peer")); });
   c->open_stream(std::move(protocols), std::move(cb));
+}
+
+// --- circuit relay v2 (docs/protocols/relay.md) -----------------------------------------------
+
+// Dial the relay, ask it on a hop stream for a circuit to the target, then run our connection's
+// upgrade (as the dialer, expecting the target's PeerId) inside that stream.
+void HostImpl::connect_relayed(const Multiaddr& addr,
+                               std::function<void(Result<std::shared_ptr<HostConnection>>)> cb) {
+  auto parts = addr.circuit_parts();
+  if (!parts.ok() || !parts->target) {
+    return post([cb, a = addr.to_string()] { cb(invalid_argument("cannot dial " + a + ": need <relay>/p2p-circuit/p2p/<target>")); });
+  }
+  const PeerId target = *parts->target;
+  if (join_dial(target, cb)) return;
+  auto dial = new_dial(target, std::move(cb));
+  if (!dial) return;
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  std::weak_ptr<Dial> weak_dial = dial;
+  connect(parts->relay, [weak, weak_dial, target, addr](Result<std::shared_ptr<HostConnection>> relay_conn) {
+    auto self = weak.lock();
+    auto d = weak_dial.lock();
+    if (!self || !d || d->done) return;
+    if (!relay_conn.ok()) return self->finish_dial(d, relay_conn.status().context("relay"));
+    (*relay_conn)->open_stream({std::string(relay::kHopProtocolId)}, [weak, weak_dial, target, addr](
+                                                                         Result<std::shared_ptr<HostStream>> hop) {
+      auto self = weak.lock();
+      auto d = weak_dial.lock();
+      if (!self || !d || d->done) {
+        if (hop.ok()) (*hop)->reset();
+        return;
+      }
+      if (!hop.ok()) return self->finish_dial(d, hop.status().context("relay"));
+      d->relay_stream = *hop;
+      relay::request_circuit(*hop, target, [weak, weak_dial, stream = *hop, target, addr](
+                                               Result<std::optional<relay::RelayLimit>> limit) {
+        auto self = weak.lock();
+        auto d = weak_dial.lock();
+        if (!self || !d || d->done) return stream->reset();
+        if (!limit.ok()) return self->finish_dial(d, limit.status());
+        if (self->closed_) return self->finish_dial(d, Status(StatusCode::kUnavailable, "host is closed"));
+        auto conn = self->make_connection(make_stream_transport(stream), addr, ConnectionRole::kDialer, target, d);
+        conn->start(self->opt_.dial_timeout);
+      });
+    });
+  });
+}
+
+void HostImpl::reserve_relay(const Multiaddr& relay_addr, std::function<void(Result<relay::ReservationGrant>)> cb) {
+  auto relay = relay_addr.peer_id();
+  if (!relay || relay_addr.is_circuit()) {
+    return post([cb, a = relay_addr.to_string()] { cb(invalid_argument("reserve: need /<host>/tcp/<port>/p2p/<relay>, got " + a)); });
+  }
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  connect(relay_addr, [weak, cb, relay = *relay](Result<std::shared_ptr<HostConnection>> conn) {
+    if (!conn.ok()) return cb(conn.status().context("relay"));
+    (*conn)->open_stream({std::string(relay::kHopProtocolId)}, [weak, cb, relay](Result<std::shared_ptr<HostStream>> hop) {
+      if (!hop.ok()) return cb(hop.status().context("relay"));
+      relay::request_reservation(*hop, [weak, cb, relay](Result<relay::ReservationGrant> grant) {
+        auto self = weak.lock();
+        if (self && grant.ok()) {
+          // Our own steady-clock expiry from the relay's Unix one (clocks may differ; the
+          // relay enforces its own).
+          const int64_t left = static_cast<int64_t>(grant->reservation.expire_unix_s) - unix_time_seconds();
+          self->reserved_relays_[relay] = std::chrono::steady_clock::now() + std::chrono::seconds(std::max<int64_t>(left, 0));
+        }
+        cb(std::move(grant));
+      });
+    });
+  });
+}
+
+// A relay opened a stop stream: accept from relays we reserved on, then run the upgrade as the
+// listener, expecting the source the relay named.
+void HostImpl::accept_relayed(std::shared_ptr<HostStream> stop) {
+  const PeerId relay = stop->remote_peer();
+  auto it = reserved_relays_.find(relay);
+  const bool allowed = it != reserved_relays_.end() && it->second > std::chrono::steady_clock::now() && !closed_;
+  std::weak_ptr<HostImpl> weak = weak_from_this();
+  relay::answer_stop(stop, allowed, [weak, stop, relay](Result<relay::StopDecision> d) {
+    auto self = weak.lock();
+    if (!self || self->closed_) return stop->reset();
+    if (!d.ok()) {
+      NLOG_DEBUG("p2p: relayed connection via {} not accepted: {}", relay.to_string(), d.status().to_string());
+      return;
+    }
+    if (self->connection_count() >= self->opt_.max_connections) return stop->reset();
+    auto addr = Multiaddr::parse("/p2p/" + relay.to_string() + "/p2p-circuit/p2p/" + d->source->to_string());
+    auto conn = self->make_connection(make_stream_transport(stop), addr.ok() ? std::optional<Multiaddr>(*addr) : std::nullopt,
+                                      ConnectionRole::kListener, *d->source, nullptr);
+    conn->start(self->opt_.handshake_timeout);
+  });
 }
 
 // --- ping -------------------------------------------------------------------------------------
@@ -572,7 +720,9 @@ Result<std::shared_ptr<Host>> Host::create(asio::io_context& io, Identity identi
   NOLOCO_RETURN_IF_ERROR(options.validate());
   auto impl = std::make_shared<HostImpl>(io, std::move(identity), std::move(options));
   impl->install_builtin_handlers();
-  return std::shared_ptr<Host>(new Host(std::move(impl)));
+  auto host = std::shared_ptr<Host>(new Host(impl));
+  if (impl->opt_.relay) impl->relay_service_ = relay::RelayService::start(io, host, *impl->opt_.relay);
+  return host;
 }
 
 Host::~Host() { impl_->close(); }
@@ -611,6 +761,11 @@ void Host::new_stream(const Multiaddr& addr, std::vector<std::string> protocols,
 void Host::new_stream(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb) {
   impl_->new_stream_on(peer, std::move(protocols), std::move(cb));
 }
+
+void Host::reserve_relay(const Multiaddr& relay, std::function<void(Result<relay::ReservationGrant>)> cb) {
+  impl_->reserve_relay(relay, std::move(cb));
+}
+std::shared_ptr<relay::RelayService> Host::relay_service() const { return impl_->relay_service_; }
 
 void Host::ping(const PeerId& peer, std::function<void(Result<Duration>)> cb) { impl_->ping(peer, std::move(cb)); }
 

@@ -27,11 +27,15 @@
 #include "p2p/identify.h"
 #include "p2p/identity.h"
 #include "p2p/multiaddr.h"
+#include "p2p/relay_client.h"
 
 namespace noloco::p2p {
 
 class HostConnection;
 class HostImpl;
+namespace relay {
+class RelayService;
+}
 
 // One multiplexed stream, after protocol negotiation.
 class HostStream : public std::enable_shared_from_this<HostStream> {
@@ -48,7 +52,7 @@ class HostStream : public std::enable_shared_from_this<HostStream> {
   uint32_t id() const { return id_; }
 
   // The next received chunk (any size), end of stream, or the error that ended the stream.
-  // One read at a time.
+  // One read at a time. Bytes that read_message received past its last message come first.
   void read_some(ReadCallback cb);
   // Queues all of `data`; cb runs once the stream has accepted the last byte (the peer's
   // window and our send buffer bound what is queued below us, so this is the backpressure).
@@ -78,6 +82,7 @@ class HostStream : public std::enable_shared_from_this<HostStream> {
     size_t offset = 0;
     WriteCallback cb;
   };
+  void read_raw(ReadCallback cb);
   void deliver();
   void pump_writes();
   void fail_writes(const Status& why);
@@ -130,6 +135,16 @@ class Host {
   void new_stream(const Multiaddr& addr, std::vector<std::string> protocols, StreamCallback cb);
   // Same, over an existing connection only (kUnavailable when not connected).
   void new_stream(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb);
+  // Circuit relay v2 (docs/protocols/relay.md). connect() and new_stream() also take
+  // /ip4|ip6/<ip>/tcp/<port>/p2p/<relay>/p2p-circuit/p2p/<target>: the connection to the target
+  // (Noise and yamux as usual) then runs inside a stream of our connection to the relay.
+  // reserve_relay() asks the relay at /.../p2p/<relay> for a reservation, so that peers reach us
+  // at <relay address>/p2p-circuit/p2p/<us>; we accept relayed connections only from relays we
+  // hold a live reservation on. Call again before the grant's expiry to refresh it.
+  void reserve_relay(const Multiaddr& relay, std::function<void(Result<relay::ReservationGrant>)> cb);
+  // The relay role (HostOptions::relay), or null.
+  std::shared_ptr<relay::RelayService> relay_service() const;
+
   // One /ipfs/ping/1.0.0 round trip.
   void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);
 

@@ -1,24 +1,22 @@
 #include "p2p/host_connection.h"
 
 #include <asio/post.hpp>
-#include <asio/write.hpp>
 
 #include "common/log.h"
 
 namespace noloco::p2p {
 
-HostConnection::HostConnection(asio::io_context& io, asio::ip::tcp::socket socket, const Identity& identity,
+HostConnection::HostConnection(asio::io_context& io, std::unique_ptr<ConnectionTransport> transport,
+                               const Identity& identity,
                                ConnectionCoreOptions core_options, const HostOptions& host_options, Hooks hooks,
                                std::optional<Multiaddr> remote_addr)
     : io_(io),
-      socket_(std::move(socket)),
+      transport_(std::move(transport)),
       timer_(io),
       core_(identity, std::move(core_options)),
       options_(host_options),
       hooks_(std::move(hooks)),
-      remote_addr_(std::move(remote_addr)) {
-  read_buf_.resize(options_.read_buffer_size);
-}
+      remote_addr_(std::move(remote_addr)) {}
 
 void HostConnection::post(std::function<void()> fn) {
   asio::post(io_, [fn = std::move(fn)] {
@@ -31,8 +29,6 @@ void HostConnection::post(std::function<void()> fn) {
 }
 
 void HostConnection::start(Duration handshake_timeout) {
-  asio::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   timer_.expires_after(handshake_timeout);
   std::weak_ptr<HostConnection> weak = weak_from_this();
   timer_.async_wait([weak](const asio::error_code& ec) {
@@ -47,22 +43,20 @@ void HostConnection::start(Duration handshake_timeout) {
 
 void HostConnection::read_loop() {
   if (closed_) return;
-  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+  transport_->read([self = shared_from_this()](Status why, std::span<uint8_t> bytes) {
     if (self->closed_) return;
-    if (ec) {
-      Status why = ec == asio::error::eof ? Status(StatusCode::kUnavailable, "connection closed by the peer")
-                                          : Status(StatusCode::kUnavailable, "read failed: " + ec.message());
+    if (!why.ok()) {
       if (!self->core_.upgraded()) why = why.context("handshake failed");
       self->close(why, false);
       return;
     }
-    self->on_read(n);
+    self->on_read(bytes);
     self->read_loop();
   });
 }
 
-void HostConnection::on_read(size_t n) {
-  Status st = core_.feed_in_place(std::span<uint8_t>(read_buf_.data(), n));
+void HostConnection::on_read(std::span<uint8_t> bytes) {
+  Status st = core_.feed_in_place(bytes);
   handle_events();
   if (!st.ok()) {
     if (!core_.upgraded()) st = st.context("handshake failed");
@@ -185,18 +179,18 @@ void HostConnection::flush() {
     return;
   }
   writing_ = true;
-  auto done = [self = shared_from_this()](const asio::error_code& ec, size_t) {
+  auto done = [self = shared_from_this()](Status st) {
     self->writing_ = false;
     if (self->closed_) return;
-    if (ec) {
-      self->close(Status(StatusCode::kUnavailable, "write failed: " + ec.message()), false);
+    if (!st.ok()) {
+      self->close(st, false);
       return;
     }
     // Taking the output let yamux move more stream data; writers waiting on it may resume.
     self->handle_events();
     self->flush();
   };
-  asio::async_write(socket_, asio::buffer(out.data(), out.size()), std::move(done));
+  transport_->write(out, std::move(done));
 }
 
 void HostConnection::close(Status why, bool graceful) {
@@ -233,9 +227,7 @@ void HostConnection::finish_close() {
   auto keep_alive = shared_from_this();
   closed_ = true;
   timer_.cancel();
-  asio::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  transport_->close();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) s->on_error(close_reason_);

@@ -14,6 +14,7 @@
 
 #include "p2p/connection.h"
 #include "p2p/host.h"
+#include "p2p/host_transport.h"
 
 namespace noloco::p2p {
 
@@ -25,7 +26,7 @@ class HostConnection : public std::enable_shared_from_this<HostConnection> {
     std::function<void(HostConnection*, const Status&)> closed;
   };
 
-  HostConnection(asio::io_context& io, asio::ip::tcp::socket socket, const Identity& identity,
+  HostConnection(asio::io_context& io, std::unique_ptr<ConnectionTransport> transport, const Identity& identity,
                  ConnectionCoreOptions core_options, const HostOptions& host_options, Hooks hooks,
                  std::optional<Multiaddr> remote_addr);
 
@@ -55,19 +56,18 @@ class HostConnection : public std::enable_shared_from_this<HostConnection> {
 
  private:
   void read_loop();
-  void on_read(size_t n);
+  void on_read(std::span<uint8_t> bytes);
   void handle_events();
   void finish_close();
   void post(std::function<void()> fn);
 
   asio::io_context& io_;
-  asio::ip::tcp::socket socket_;
+  std::unique_ptr<ConnectionTransport> transport_;
   asio::steady_timer timer_;
   ConnectionCore core_;
   HostOptions options_;
   Hooks hooks_;
   std::optional<Multiaddr> remote_addr_;
-  Bytes read_buf_;
   bool writing_ = false;
   bool closing_ = false;  // graceful close: finish writing, then close
   bool closed_ = false;

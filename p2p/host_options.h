@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "p2p/pnet.h"
+#include "p2p/relay_hop.h"
 
 namespace noloco::p2p {
 
@@ -52,6 +53,11 @@ struct HostOptions {
   size_t max_message_size = 4u << 20;
   // Socket read size; larger reads mean fewer syscalls on bulk transfers.
   size_t read_buffer_size = 256u << 10;
+
+  // Circuit relay v2: when set, this host relays for others (serves the hop protocol) under
+  // these limits (docs/protocols/relay.md). Every host can dial through a relay and reserve
+  // on one (Host::reserve_relay) without it.
+  std::optional<relay::RelayOptions> relay;
 
   Status validate() const;
 };

@@ -31,6 +31,17 @@ void HostStream::post(std::function<void()> fn) {
 }
 
 void HostStream::read_some(ReadCallback cb) {
+  // Bytes read_message received beyond its last message come first (a protocol that starts
+  // with messages and goes on raw, such as a relayed connection after its STATUS).
+  if (!message_buf_.empty() && !pending_read_) {
+    post([cb = std::move(cb), rest = std::move(message_buf_)]() mutable { cb(std::move(rest)); });
+    message_buf_.clear();
+    return;
+  }
+  read_raw(std::move(cb));
+}
+
+void HostStream::read_raw(ReadCallback cb) {
   if (pending_read_) {
     post([cb = std::move(cb)] { cb(internal_error("read_some: a read is already pending")); });
     return;
@@ -183,7 +194,7 @@ void HostStream::read_message_step(size_t max, ReadCallback cb) {
       }
     }
   }
-  read_some([self = shared_from_this(), max, cb = std::move(cb)](Result<Bytes> r) mutable {
+  read_raw([self = shared_from_this(), max, cb = std::move(cb)](Result<Bytes> r) mutable {
     if (!r.ok()) return cb(r.status());
     if (r->empty()) {
       return cb(truncated(self->message_buf_.empty() ? "end of stream" : "stream ended inside a message"));

@@ -2,9 +2,11 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <csignal>
 
+#include "common/log.h"
 #include "p2p/ping.h"
 
 namespace noloco::p2p {
@@ -26,6 +28,42 @@ Status explain(const Status& st) {
   return Status(st.code(), "failed: " + st.message());
 }
 
+// Reserves on options.reserve_on now and again at half the granted lifetime. The first failure
+// closes the host (ending io.run) with `result` set; later ones are logged and retried.
+void reserve_and_refresh(asio::io_context& io, const std::shared_ptr<Host>& host, const ListenToolOptions& options,
+                         Status& result) {
+  auto timer = std::make_shared<asio::steady_timer>(io);
+  auto step = std::make_shared<std::function<void(bool)>>();
+  std::weak_ptr<Host> weak = host;
+  *step = [&options, &result, weak, timer, weak_step = std::weak_ptr(step)](bool first) {
+    auto h = weak.lock();
+    auto next = weak_step.lock();
+    if (!h || !next) return;
+    // The pending callback, then the timer's handler, hold the next step (no other owner).
+    h->reserve_relay(*options.reserve_on, [&options, &result, weak, timer, next, first](Result<relay::ReservationGrant> g) {
+      auto h2 = weak.lock();
+      if (!h2) return;
+      if (!g.ok()) {
+        if (first) {
+          result = g.status().context("reserve on " + options.reserve_on->to_string());
+          h2->close();
+          return;
+        }
+        NLOG_WARN("relay: refreshing the reservation failed: {}", g.status().to_string());
+      } else if (first && options.on_reserved) {
+        auto addr = Multiaddr::parse(options.reserve_on->to_string() + "/p2p-circuit/p2p/" + h2->peer_id().to_string());
+        if (addr.ok()) options.on_reserved(*addr);
+      }
+      const int64_t left = g.ok() ? static_cast<int64_t>(g->reservation.expire_unix_s) - unix_time_seconds() : 60;
+      timer->expires_after(std::chrono::seconds(std::max<int64_t>(left / 2, 10)));
+      timer->async_wait([next](const asio::error_code& ec) {
+        if (!ec) (*next)(false);
+      });
+    });
+  };
+  (*step)(true);
+}
+
 }  // namespace
 
 Status run_listen_tool(const Identity& identity, const ListenToolOptions& options) {
@@ -38,12 +76,14 @@ Status run_listen_tool(const Identity& identity, const ListenToolOptions& option
     host->close();  // GoAway to every peer; io.run() returns once the goodbyes are written
   });
   if (options.on_listening) options.on_listening(bound);
+  Status result;
+  if (options.reserve_on) reserve_and_refresh(io, host, options, result);
   try {
     io.run();
   } catch (const std::exception& e) {
     return internal_error(std::string("listen: ") + e.what());
   }
-  return Status::Ok();
+  return result;
 }
 
 Status run_ping_tool(const Identity& identity, const PingToolOptions& options) {

@@ -19,6 +19,11 @@ struct ListenToolOptions {
   HostOptions host;
   // Called once listening, with the full dialable address (/p2p/ included).
   std::function<void(const Multiaddr&)> on_listening;
+  // Circuit relay v2: reserve on this relay (/.../p2p/<relay>) once listening, and again before
+  // the reservation expires; on_reserved gets <relay>/p2p-circuit/p2p/<us>. A failed first
+  // reservation ends the tool with its error.
+  std::optional<Multiaddr> reserve_on;
+  std::function<void(const Multiaddr&)> on_reserved;
 };
 
 // Serves identify and ping until SIGINT or SIGTERM, then closes gracefully. Ok after a signal.

@@ -22,6 +22,7 @@ constexpr ProtocolInfo kProtocols[] = {
     {MultiaddrProtocol::kIp4, "ip4", 4},   {MultiaddrProtocol::kTcp, "tcp", 2},
     {MultiaddrProtocol::kIp6, "ip6", 16},  {MultiaddrProtocol::kDns4, "dns4", -1},
     {MultiaddrProtocol::kDns6, "dns6", -1}, {MultiaddrProtocol::kP2p, "p2p", -1},
+    {MultiaddrProtocol::kP2pCircuit, "p2p-circuit", 0},
 };
 
 const ProtocolInfo* find_by_code(uint64_t code) {
@@ -87,6 +88,8 @@ Result<Bytes> value_from_text(const ProtocolInfo& p, std::string_view text) {
       if (!id.ok()) return invalid_argument("bad p2p peer id: " + id.status().message());
       return id->bytes();
     }
+    case MultiaddrProtocol::kP2pCircuit:
+      return Bytes{};
   }
   return invalid_argument("unknown protocol");
 }
@@ -126,6 +129,8 @@ std::string value_to_text(const MultiaddrComponent& c) {
       auto id = PeerId::from_bytes(c.value);
       return id.ok() ? id->to_string() : "?";
     }
+    case MultiaddrProtocol::kP2pCircuit:
+      return "";
   }
   return "?";
 }
@@ -150,6 +155,10 @@ Result<Multiaddr> Multiaddr::parse(std::string_view text) {
     if (!name || name->empty()) return invalid_argument("multiaddr '" + std::string(text) + "': empty protocol name");
     const ProtocolInfo* p = find_by_name(*name);
     if (!p) return invalid_argument("multiaddr: unknown protocol '" + std::string(*name) + "'");
+    if (p->fixed_size == 0) {  // a flag such as /p2p-circuit: no value part follows
+      out.components_.push_back({p->code, Bytes{}});
+      continue;
+    }
     auto value = next_part();
     if (!value || value->empty()) return invalid_argument("multiaddr: " + std::string(p->name) + " needs a value");
     NOLOCO_ASSIGN_OR_RETURN(Bytes bin, value_from_text(*p, *value));
@@ -200,7 +209,9 @@ std::string Multiaddr::to_string() const {
   std::string out;
   for (const auto& c : components_) {
     out += '/';
-    out += find_by_code(static_cast<uint64_t>(c.protocol))->name;
+    const ProtocolInfo* p = find_by_code(static_cast<uint64_t>(c.protocol));
+    out += p->name;
+    if (p->fixed_size == 0) continue;
     out += '/';
     out += value_to_text(c);
   }
@@ -240,6 +251,35 @@ std::optional<PeerId> Multiaddr::peer_id() const {
   auto id = PeerId::from_bytes(components_.back().value);
   if (!id.ok()) return std::nullopt;
   return *id;
+}
+
+bool Multiaddr::is_circuit() const {
+  for (const auto& c : components_)
+    if (c.protocol == MultiaddrProtocol::kP2pCircuit) return true;
+  return false;
+}
+
+Result<CircuitParts> Multiaddr::circuit_parts() const {
+  size_t at = components_.size();
+  for (size_t i = 0; i < components_.size(); ++i) {
+    if (components_[i].protocol == MultiaddrProtocol::kP2pCircuit) {
+      at = i;
+      break;
+    }
+  }
+  if (at == components_.size()) return invalid_argument("not a relay address: " + to_string());
+  CircuitParts parts;
+  parts.relay.components_.assign(components_.begin(), components_.begin() + static_cast<std::ptrdiff_t>(at));
+  if (!parts.relay.peer_id() || !parts.relay.host() || !parts.relay.tcp_port()) {
+    return invalid_argument("relay address needs /<host>/tcp/<port>/p2p/<relay> before /p2p-circuit: " + to_string());
+  }
+  const size_t rest = components_.size() - at - 1;
+  if (rest == 1 && components_.back().protocol == MultiaddrProtocol::kP2p) {
+    parts.target = peer_id();
+  } else if (rest != 0) {
+    return invalid_argument("after /p2p-circuit only /p2p/<target> is supported: " + to_string());
+  }
+  return parts;
 }
 
 Multiaddr Multiaddr::without_peer_id() const {

@@ -3,7 +3,8 @@
 // Supported protocols (codes from the multiformats multiaddr table):
 //   ip4 = 4 (4 bytes), tcp = 6 (2 bytes BE), ip6 = 41 (16 bytes), dns4 = 54, dns6 = 55
 //   (length-prefixed UTF-8 name), p2p = 421 (length-prefixed PeerId multihash; "/ipfs/" is read
-//   as an alias and printed as "/p2p/").
+//   as an alias and printed as "/p2p/"), p2p-circuit = 290 (0x0122, no value: the relayed hop,
+//   "/<relay address>/p2p/<relay>/p2p-circuit/p2p/<target>", see docs/protocols/relay.md).
 // Parsing is strict: unknown protocol, bad address, port > 65535, empty or trailing parts are
 // errors. See docs/protocols/multiaddr.md.
 #pragma once
@@ -27,6 +28,7 @@ enum class MultiaddrProtocol : uint32_t {
   kDns4 = 54,
   kDns6 = 55,
   kP2p = 421,
+  kP2pCircuit = 290,
 };
 
 struct MultiaddrComponent {
@@ -39,6 +41,8 @@ constexpr size_t kMaxMultiaddrBytes = 1024;  // cap for binary input
 // Text is up to 4x the binary form ("/ip4/255.255.255.255" for 5 bytes), so every binary
 // multiaddr we accept also prints to text we accept.
 constexpr size_t kMaxMultiaddrText = 4 * kMaxMultiaddrBytes;
+
+struct CircuitParts;
 
 class Multiaddr {
  public:
@@ -62,6 +66,13 @@ class Multiaddr {
   // The PeerId of the trailing /p2p component, if any.
   std::optional<PeerId> peer_id() const;
 
+  // True when the address goes through a relay (/p2p-circuit somewhere in it).
+  bool is_circuit() const;
+  // Splits "<relay>/p2p-circuit[/p2p/<target>]" at its first /p2p-circuit. kInvalidArgument
+  // unless the relay part is a dialable /p2p/<relay> address and at most one /p2p/<target>
+  // follows (a second relay hop is not supported).
+  Result<CircuitParts> circuit_parts() const;
+
   // Drops a trailing /p2p/<id> (if present); with_peer_id replaces it.
   Multiaddr without_peer_id() const;
   Multiaddr with_peer_id(const PeerId& id) const;
@@ -70,6 +81,11 @@ class Multiaddr {
 
  private:
   std::vector<MultiaddrComponent> components_;
+};
+
+struct CircuitParts {
+  Multiaddr relay;  // ends with /p2p/<relay id>
+  std::optional<PeerId> target;
 };
 
 }  // namespace noloco::p2p

@@ -26,6 +26,16 @@ const CASES = {
   'js-pings-noloco-psk-mismatch': { listener: 'noloco', pinger: 'js', listenPsk: 'a', pingPsk: 'b', expect: 'fail' },
   'noloco-pings-js-psk-mismatch': { listener: 'js', pinger: 'noloco', listenPsk: 'a', pingPsk: 'b', expect: 'fail' }
 }
+// Circuit relay v2: a relay, a target that reserves on it, and a pinger that reaches the target
+// only through it (dialling <relay>/p2p-circuit/p2p/<target>). Each case puts noloco in a
+// different role against js-libp2p's @libp2p/circuit-relay-v2.
+const RELAY_CASES = {
+  'relay-js-js-js': { relay: 'js', target: 'js', pinger: 'js' },              // the harness
+  'relay-noloco-js-js': { relay: 'noloco', target: 'js', pinger: 'js' },      // our relay, js clients
+  'relay-js-noloco-noloco': { relay: 'js', target: 'noloco', pinger: 'noloco' },  // js relay, our clients
+  'relay-js-noloco-js': { relay: 'js', target: 'noloco', pinger: 'js' },      // our stop side, js dialer
+  'relay-js-js-noloco': { relay: 'js', target: 'js', pinger: 'noloco' }       // our hop client, js target
+}
 const PING_COUNT = 3
 
 const children = new Set()
@@ -112,15 +122,70 @@ function commandFor (role, side, opts) {
   if (side === 'js') {
     const dir = resolve(interopDir)
     const js = [process.execPath, '--import', pathToFileURL(join(dir, 'polyfill.mjs')).href, join(dir, 'node.mjs')]
+    const listen = [...js, 'listen', '--exit-after', String(timeout * 2), ...pskArgs]
+    if (role === 'relay') return [...listen, '--relay', '1']
+    if (role === 'target') return [...listen, '--via', addr]
     return role === 'listen'
-      ? [...js, 'listen', '--exit-after', String(timeout * 2), ...pskArgs]
+      ? listen
       : [...js, 'ping', addr, '--count', String(PING_COUNT), '--timeout', String(timeout / 3), ...pskArgs]
   }
+  if (role === 'relay') return [noloco, 'listen', '--relay']
+  if (role === 'target') return [noloco, 'listen', '--reserve-on', addr]
   // Pingers get their own deadline well inside ours, so that a handshake that never completes
   // (pnet cannot tell a wrong key from a slow peer) ends in the pinger's own error and exit code.
   return role === 'listen'
     ? [noloco, 'listen', ...pskArgs]
     : [noloco, 'ping', addr, '--count', String(PING_COUNT), '--timeout', String(timeout / 6), ...pskArgs]
+}
+
+// The target's circuit address: its `relayed <multiaddr>` stdout line.
+function waitForRelayed (proc, seconds) {
+  return new Promise(resolve => {
+    const timer = setTimeout(() => resolve({ error: `no relayed address within ${seconds}s` }), seconds * 1000)
+    const check = () => {
+      const line = proc.stdout.split('\n').slice(0, -1).find(l => /^relayed \/ip4\/127\..*\/p2p-circuit\/p2p\/\S+$/.test(l.trim()))
+      if (line !== undefined) { clearTimeout(timer); resolve({ addr: line.trim().slice('relayed '.length) }) }
+    }
+    proc.child.stdout.on('data', check)
+    proc.exited.then(r => { clearTimeout(timer); resolve({ error: `target exited early (code ${r.code}, signal ${r.signal})` }) })
+    check()
+  })
+}
+
+// Relay, target, pinger; the pinger must identify the target (js) and ping it PING_COUNT times
+// through the relay.
+async function runRelayCase (spec, common) {
+  const { timeout } = common
+  const relay = start(commandFor('relay', spec.relay, { ...common, psk: null }), `${spec.relay} relay`)
+  const relayUp = await waitForAddress(relay, timeout)
+  if (relayUp.error !== undefined) finish(false, `${relayUp.error}\n${describe(relay)}`)
+  const target = start(commandFor('target', spec.target, { ...common, psk: null, addr: relayUp.addr }), `${spec.target} target`)
+  const reserved = await waitForRelayed(target, timeout)
+  if (reserved.error !== undefined) finish(false, `${reserved.error}\n${[relay, target].map(describe).join('\n')}`)
+  const addr = reserved.addr
+  if (!addr.startsWith(`${relayUp.addr}/p2p-circuit/p2p/`)) finish(false, `circuit address ${addr} is not through ${relayUp.addr}`)
+  const pinger = start(commandFor('ping', spec.pinger, { ...common, psk: null, addr }), `${spec.pinger} ping`)
+  const result = await runBounded(pinger, timeout)
+  const all = () => [relay, target, pinger].map(describe).join('\n')
+  const what = `${spec.pinger} pings ${spec.target} through ${spec.relay} relay at ${addr}`
+  if (result.timedOut) finish(false, `${what}: still running after ${timeout}s\n${all()}`)
+  if (result.code !== 0) finish(false, `${what}: exit ${result.code} (signal ${result.signal}), expected success\n${all()}`)
+  let problem = null
+  const wantPeer = addr.slice(addr.lastIndexOf('/p2p/') + 5)
+  if (spec.pinger === 'js') {
+    const line = pinger.stdout.split('\n').find(l => l.startsWith('identify '))
+    const id = line === undefined ? null : JSON.parse(line.slice('identify '.length))
+    const pings = pinger.stdout.split('\n').filter(l => /^ping \d+ rtt=\d+ms$/.test(l))
+    if (id === null || id.peerId !== wantPeer) problem = `identify over the relayed connection did not name ${wantPeer}`
+    else if (pings.length !== PING_COUNT) problem = `expected ${PING_COUNT} ping lines, saw ${pings.length}`
+  } else {
+    problem = checkNolocoPings(pinger, addr)
+  }
+  if (problem !== null) finish(false, `${what}: ${problem}\n${all()}`)
+  for (const p of [relay, target]) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) finish(false, `${what}: ${p.label} died\n${all()}`)
+  }
+  finish(true, `${what}: ${PING_COUNT} pings${spec.pinger === 'js' ? ' + identify' : ''} ok`)
 }
 
 // What js printed about the remote after a successful dial: must be a well-formed identify.
@@ -154,8 +219,11 @@ function checkNolocoPings (pinger, listenAddr) {
 
 async function main () {
   const flags = parseArgs(process.argv.slice(2))
-  const spec = CASES[flags.case]
-  if (spec === undefined) finish(false, `unknown case ${flags.case}; known: ${Object.keys(CASES).join(', ')}`)
+  const relaySpec = RELAY_CASES[flags.case]
+  const spec = CASES[flags.case] ?? relaySpec
+  if (spec === undefined) {
+    finish(false, `unknown case ${flags.case}; known: ${[...Object.keys(CASES), ...Object.keys(RELAY_CASES)].join(', ')}`)
+  }
   const interopDir = flags['interop-dir']
   const timeout = Number(flags.timeout ?? 30)
   if (interopDir === undefined) finish(false, '--interop-dir is required')
@@ -163,7 +231,7 @@ async function main () {
   if (!existsSync(join(interopDir, 'node_modules', 'libp2p', 'package.json'))) {
     finish(false, `${interopDir}/node_modules is missing: run \`npm ci\` in tools/interop (tools/test.sh does)`)
   }
-  const usesNoloco = spec.listener === 'noloco' || spec.pinger === 'noloco'
+  const usesNoloco = [spec.listener, spec.pinger, spec.relay, spec.target].includes('noloco')
   if (usesNoloco && (flags.noloco === undefined || !existsSync(flags.noloco))) {
     finish(false, `noloco binary not found: ${flags.noloco}`)
   }
@@ -172,6 +240,7 @@ async function main () {
   const keys = {}
   const pskFor = name => name === null ? null : (keys[name] ??= writePsk(name))
   const common = { interopDir, noloco: flags.noloco, timeout }
+  if (relaySpec !== undefined) return runRelayCase(relaySpec, common)
 
   const listener = start(commandFor('listen', spec.listener, { ...common, psk: pskFor(spec.listenPsk) }), `${spec.listener} listen`)
   const listening = await waitForAddress(listener, timeout)

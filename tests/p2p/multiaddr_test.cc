@@ -128,3 +128,41 @@ TEST_CASE("multiaddr binary parsing is strict", "[multiaddr]") {
   CHECK(bad("80808080808080808080"));  // varint too long
   CHECK(Multiaddr::from_bytes(Bytes(5000, 4)).status().code() == StatusCode::kTooLarge);
 }
+
+TEST_CASE("multiaddr with /p2p-circuit: forms and circuit parts", "[multiaddr]") {
+  auto relay_id = Identity::generate()->peer_id().to_string();
+  const std::string relay = "/ip4/10.0.0.2/tcp/4001/p2p/" + relay_id;
+  const std::string text = relay + "/p2p-circuit/p2p/" + std::string(kPeer);
+  auto ma = Multiaddr::parse(text);
+  REQUIRE(ma.ok());
+  CHECK(ma->to_string() == text);
+  CHECK(ma->is_circuit());
+  Bytes bin = ma->to_bytes();
+  // 290 as a varint is a2 02, with no value after it; a5 03 (p2p) follows at once.
+  CHECK(hex_encode(bin).find("a202a503") != std::string::npos);
+  auto back = Multiaddr::from_bytes(bin);
+  REQUIRE(back.ok());
+  CHECK(*back == *ma);
+
+  auto parts = ma->circuit_parts();
+  REQUIRE(parts.ok());
+  CHECK(parts->relay.to_string() == relay);
+  REQUIRE(parts->target.has_value());
+  CHECK(parts->target->to_string() == kPeer);
+
+  // A listen address on a relay has no target.
+  auto listen = Multiaddr::parse(relay + "/p2p-circuit");
+  REQUIRE(listen.ok());
+  CHECK(listen->to_string() == relay + "/p2p-circuit");
+  CHECK_FALSE(listen->circuit_parts()->target.has_value());
+
+  CHECK_FALSE(Multiaddr::parse("/ip4/1.2.3.4/tcp/5")->is_circuit());
+  CHECK_FALSE(Multiaddr::parse("/ip4/1.2.3.4/tcp/5")->circuit_parts().ok());
+  // The relay must be dialable and named; one hop only.
+  CHECK_FALSE(Multiaddr::parse("/p2p-circuit/p2p/" + std::string(kPeer))->circuit_parts().ok());
+  CHECK_FALSE(Multiaddr::parse("/ip4/1.2.3.4/tcp/5/p2p-circuit/p2p/" + std::string(kPeer))->circuit_parts().ok());
+  CHECK_FALSE(Multiaddr::parse(text + "/p2p-circuit")->circuit_parts().ok());
+  // No value may follow the flag in text; binary with a stray length byte is refused too.
+  CHECK_FALSE(Multiaddr::parse(relay + "/p2p-circuit/").ok());
+  CHECK_FALSE(Multiaddr::parse(relay + "/p2p-circuit/xyz").ok());
+}

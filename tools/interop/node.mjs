@@ -1,10 +1,13 @@
 // A js-libp2p peer (TCP + Noise + yamux, optional pnet) that noloco's interop tests and
 // throughput benchmark talk to. Run with `node --import ./polyfill.mjs node.mjs <mode> ...`.
 //
-//   listen [--psk FILE] [--exit-after S] [--no-monitor 1]
+//   listen [--psk FILE] [--exit-after S] [--no-monitor 1] [--relay 1] [--via RELAY_MULTIADDR]
 //       Listens on 127.0.0.1 (port 0), prints its full multiaddr (with /p2p/<id>) as the first
 //       stdout line, serves identify, ping and the bench sink, and prints one line per event:
 //         identified {json}      identify result of a peer that connected to us
+//       --relay 1: also a circuit relay v2 server (js-libp2p's default limits).
+//       --via: reserves on that relay (circuit relay v2) and prints, once reachable through it,
+//         relayed <relay>/p2p-circuit/p2p/<id>
 //       Exits by itself after --exit-after seconds (default 120) so it can never be left behind.
 //   ping <multiaddr> [--count N] [--psk FILE] [--timeout S]
 //       Dials, runs identify and N pings (one stream each, as js-libp2p does), prints
@@ -21,6 +24,7 @@
 import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
@@ -59,10 +63,13 @@ function positiveNumber (flags, name, fallback) {
   return n
 }
 
-async function makeNode ({ listen, pskFile, noMonitor }) {
+async function makeNode ({ listen, pskFile, noMonitor, relay, via }) {
+  const listenAddrs = listen ? ['/ip4/127.0.0.1/tcp/0'] : []
+  if (via !== undefined) listenAddrs.push(`${via}/p2p-circuit`)
   const options = {
-    addresses: { listen: listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
-    transports: [tcp()],
+    addresses: { listen: listenAddrs },
+    // Every js peer can dial /p2p-circuit addresses (circuit relay v2 client).
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     // The one change from js-libp2p defaults: js yamux credits receive window as frames arrive
     // (growing up to 16 MiB) but resets a stream whose unread buffer passes 4 MiB, so a bulk
@@ -77,6 +84,7 @@ async function makeNode ({ listen, pskFile, noMonitor }) {
   // timeout, 5 s minimum). The benchmark turns this off (--no-monitor 1) so that a saturated,
   // CPU-starved loopback run measures throughput rather than that timeout.
   if (noMonitor) options.connectionMonitor = { enabled: false }
+  if (relay) options.services.relay = circuitRelayServer()
   if (pskFile !== undefined) {
     let psk
     try {
@@ -131,7 +139,8 @@ async function handleBench (stream) {
 
 async function runListen (flags) {
   const exitAfter = positiveNumber(flags, 'exit-after', 120)
-  const node = await makeNode({ listen: true, pskFile: flags.psk, noMonitor: flags['no-monitor'] === '1' })
+  const via = flags.via === undefined ? undefined : loopbackTarget(flags.via).toString()
+  const node = await makeNode({ listen: true, pskFile: flags.psk, noMonitor: flags['no-monitor'] === '1', relay: flags.relay === '1', via })
   await node.handle(BENCH_PROTOCOL, handleBench)
   node.addEventListener('peer:identify', evt => {
     process.stdout.write(`identified ${identifyJson(evt.detail)}\n`)
@@ -139,6 +148,19 @@ async function runListen (flags) {
   const addrs = node.getMultiaddrs().map(a => a.toString())
   if (addrs.length === 0) fail('no listen address')
   process.stdout.write(`${addrs[0]}\n`)
+  if (via !== undefined) {
+    // The reservation is made while starting; print the circuit address once it is ours.
+    const printRelayed = () => {
+      const relayed = node.getMultiaddrs().map(a => a.toString()).find(a => a.includes('/p2p-circuit'))
+      if (relayed === undefined) return false
+      process.stdout.write(`relayed ${relayed}\n`)
+      return true
+    }
+    if (!printRelayed()) {
+      const onUpdate = () => { if (printRelayed()) node.removeEventListener('self:peer:update', onUpdate) }
+      node.addEventListener('self:peer:update', onUpdate)
+    }
+  }
   const stop = async () => { await node.stop(); process.exit(0) }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
