@@ -2,10 +2,13 @@
 # Training speed of the C++ trainer against the same model and step in Python PyTorch
 # (docs/benchmarks.md). Installs Debian's python3-torch if it is missing (big, so not part of
 # tools/setup.sh), builds noloco_bench_train_speed, runs both side by side (interleaved rounds,
-# same batch, same threads, warm-up excluded) and prints tokens/s, the ratio C++/Python and MFU.
+# same batch, same threads, warm-up excluded) and prints per side tokens/s, MFU, peak RSS, minor
+# page faults and user/system CPU time per step, and the ratios C++/Python.
 #
 #   tools/bench/run_train_speed.sh [--presets tiny,small] [--batch 8] [--threads 2] [--steps 20]
 #                                  [--warmup 3] [--rounds 3] [--build build/release]
+#                                  [--results FILE]  (keep the JSON lines; the report reads them:
+#                                  tools/bench/train_speed_report.py < FILE)
 # Environment: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to --threads for every side.
 # Three sides per round:
 #   cpp           the C++ trainer with the settings `noloco` gives itself: OMP_WAIT_POLICY=PASSIVE
@@ -18,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-presets=tiny,small batch=8 threads=2 steps=20 warmup=3 rounds=3 build=build/release
+presets=tiny,small batch=8 threads=2 steps=20 warmup=3 rounds=3 build=build/release keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --presets) presets=$2; shift 2 ;;
@@ -28,7 +31,8 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --results) keep=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run_train_speed: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -53,8 +57,7 @@ tuned_env=(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" MALLOC_TRIM_THRESHOLD_=
            MALLOC_MMAP_THRESHOLD_=33554432)
 echo "run_train_speed: $cpus cpus, threads $threads, batch $batch, warm-up $warmup, timed steps $steps, rounds $rounds, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 common=(--batch "$batch" --threads "$threads" --warmup "$warmup" --steps "$steps")
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+if [ -n "$keep" ]; then results=$keep; : > "$results"; else results=$(mktemp); trap 'rm -f "$results"' EXIT; fi
 for p in ${presets//,/ }; do
   for ((r = 1; r <= rounds; r++)); do
     # Alternate which side goes first so drifting background load hits both alike.

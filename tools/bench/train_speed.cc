@@ -4,7 +4,8 @@
 //
 //   noloco_bench_train_speed [--preset tiny] [--batch 8] [--threads 2] [--warmup 3] [--steps 10]
 //                            [--seed 1] [--matmul N]
-// Prints one JSON line: {"impl":"cpp","tokens_per_s":...,...}; with --matmul N also the fp32
+// Prints one JSON line: {"impl":"cpp","tokens_per_s":...,...} with per-step user/system CPU
+// time and minor page faults (getrusage) and peak RSS (VmHWM); with --matmul N also the fp32
 // N×N matmul throughput (GFLOP/s) measured with the same thread count (the MFU denominator).
 #include <torch/torch.h>
 
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "matmul_throughput.h"
+#include "process_usage.h"
 #include "trainer/core/model.h"
 #include "trainer/core/replica.h"
 
@@ -93,8 +95,10 @@ int main(int argc, char** argv) {
   std::vector<torch::Tensor> batches;
   for (int i = 0; i < 4; ++i) batches.push_back(torch::randint(0, 256, {args.batch, ctx + 1}, torch::kInt64));
 
+  const double rss_model_mib = noloco::bench::proc_status_mib("VmRSS");
   for (int i = 0; i < args.warmup; ++i) r.train_step_on(batches[i % batches.size()]);
   std::vector<double> times;
+  const noloco::bench::ProcessUsage u0 = noloco::bench::process_usage();
   float loss = 0;
   const auto t_all = std::chrono::steady_clock::now();
   for (int i = 0; i < args.steps; ++i) {
@@ -103,6 +107,8 @@ int main(int argc, char** argv) {
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+  const noloco::bench::ProcessUsage u1 = noloco::bench::process_usage();
+  const double peak_rss_mib = noloco::bench::proc_status_mib("VmHWM");
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
@@ -117,6 +123,13 @@ int main(int argc, char** argv) {
       (long long)rc.model.n_head, (long long)ctx, (long long)parameter_count(rc.model),
       (long long)args.batch, noloco::bench::torch_threads(), args.warmup, args.steps,
       tokens * args.steps / elapsed, median * 1e3, loss);
+  // Per timed step: CPU seconds in user space and in the kernel, minor page faults. Peak RSS is
+  // the whole run's (model creation and warm-up included); rss_model_mib is after creation.
+  std::printf(
+      ", \"user_s_per_step\": %.5f, \"sys_s_per_step\": %.5f, \"minflt_per_step\": %.1f, "
+      "\"peak_rss_mib\": %.1f, \"rss_model_mib\": %.1f",
+      (u1.user_s - u0.user_s) / args.steps, (u1.system_s - u0.system_s) / args.steps,
+      static_cast<double>(u1.minor_faults - u0.minor_faults) / args.steps, peak_rss_mib, rss_model_mib);
   if (args.matmul > 0)
     std::printf(", \"matmul_n\": %lld, \"matmul_gflops\": %.3f", (long long)args.matmul,
                 noloco::bench::matmul_gflops(args.matmul));

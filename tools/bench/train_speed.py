@@ -14,6 +14,7 @@ Needs Debian's python3-torch (run with /usr/bin/python3).
 import argparse
 import json
 import math
+import resource
 import statistics
 import time
 
@@ -95,6 +96,21 @@ def make_batches(n, batch, ctx, seed):
     return [torch.randint(0, VOCAB, (batch, ctx + 1), generator=g, dtype=torch.long) for _ in range(n)]
 
 
+def proc_status_mib(key):
+    """A VmHWM (peak resident) or VmRSS line of /proc/self/status in MiB, as the C++ bench reads it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def usage():
+    """(user s, system s, minor faults) of this process, all threads (getrusage)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime, ru.ru_stime, ru.ru_minflt
+
+
 def matmul_gflops(n, threads, repeats=20):
     """fp32 n×n·n×n throughput (GFLOP/s) with the current torch thread setting; best of repeats."""
     a = torch.randn(n, n)
@@ -140,9 +156,11 @@ def main():
         opt.step()
         return loss.item()
 
+    rss_model = proc_status_mib("VmRSS")
     for i in range(args.warmup):
         step(i)
     times = []
+    u0 = usage()
     loss = float("nan")
     t_all = time.perf_counter()
     for i in range(args.steps):
@@ -150,6 +168,7 @@ def main():
         loss = step(args.warmup + i)
         times.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_all
+    u1 = usage()
 
     tokens = args.batch * ctx
     out = {
@@ -161,6 +180,11 @@ def main():
         "tokens_per_s": tokens * args.steps / elapsed,
         "median_step_ms": statistics.median(times) * 1e3,
         "final_loss": loss,
+        "user_s_per_step": (u1[0] - u0[0]) / args.steps,
+        "sys_s_per_step": (u1[1] - u0[1]) / args.steps,
+        "minflt_per_step": (u1[2] - u0[2]) / args.steps,
+        "peak_rss_mib": proc_status_mib("VmHWM"),
+        "rss_model_mib": rss_model,
         "torch": torch.__version__,
     }
     if args.matmul:
