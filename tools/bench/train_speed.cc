@@ -3,7 +3,7 @@
 // Python PyTorch; tools/bench/run_train_speed.sh runs both side by side and prints the ratio.
 //
 //   noloco_bench_train_speed [--preset tiny] [--batch 8] [--threads 2] [--warmup 3] [--steps 10]
-//                            [--seed 1] [--matmul N]
+//                            [--seed 1] [--matmul N] [--print-trim-threshold]
 // Prints one JSON line: {"impl":"cpp","tokens_per_s":...,...} with per-step user/system CPU
 // time and minor page faults (getrusage) and peak RSS (VmHWM); with --matmul N also the fp32
 // N×N matmul throughput (GFLOP/s) measured with the same thread count (the MFU denominator).
@@ -20,6 +20,8 @@
 
 #include "matmul_throughput.h"
 #include "process_usage.h"
+#include "trainer/core/heap_policy.h"
+#include "trainer/core/memory_budget.h"
 #include "trainer/core/model.h"
 #include "trainer/core/replica.h"
 
@@ -33,6 +35,7 @@ struct Args {
   int steps = 10;
   uint64_t seed = 1;
   int64_t matmul = 0;
+  bool print_trim = false;
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -47,6 +50,7 @@ bool parse(int argc, char** argv, Args& a) {
     else if (const char* v = val("--steps")) a.steps = std::atoi(v);
     else if (const char* v = val("--seed")) a.seed = std::strtoull(v, nullptr, 10);
     else if (const char* v = val("--matmul")) a.matmul = std::atoll(v);
+    else if (!std::strcmp(argv[i], "--print-trim-threshold")) a.print_trim = true;
     else return false;
   }
   return a.batch > 0 && a.threads > 0 && a.warmup >= 0 && a.steps > 0 && a.matmul >= 0;
@@ -60,7 +64,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, args)) {
     std::fprintf(stderr,
                  "usage: %s [--preset NAME] [--batch B] [--threads T] [--warmup W] [--steps S] "
-                 "[--seed N] [--matmul N]\n",
+                 "[--seed N] [--matmul N] [--print-trim-threshold]\n",
                  argv[0]);
     return 2;
   }
@@ -68,6 +72,13 @@ int main(int argc, char** argv) {
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.status().to_string().c_str());
     return 2;
+  }
+  if (args.print_trim) {
+    // The malloc trim threshold a replica of this preset and batch sets for itself, so that
+    // run_train_speed.sh can give the Python twin the same (MALLOC_TRIM_THRESHOLD_).
+    std::printf("%lld\n", static_cast<long long>(heap_trim_threshold_for(
+                              training_memory_budget(*model, args.batch).step_peak())));
+    return 0;
   }
   noloco::bench::set_torch_threads(args.threads);
   torch::manual_seed(args.seed);

@@ -3,8 +3,10 @@
 
 The model and the training step mirror trainer/core (see docs/benchmarks.md): same layers in the
 same order, same initialisation, Adam lr 3e-4 (0.9/0.999, eps 1e-8), gradient norm clip 1.0,
-next-byte cross-entropy. Attention is written out (q·kᵀ/√d_h, causal mask, softmax, ·v) because
-the C++ side does the same; scaled_dot_product_attention would be a different algorithm.
+next-byte cross-entropy. Attention is written out (q·kᵀ/√d_h, causal mask, softmax, ·v; the scale
+and mask in place on the score matrix) because the C++ side does the same;
+scaled_dot_product_attention would be a different algorithm. Besides tokens/s it reports peak RSS,
+minor page faults and user/system CPU time per step, as the C++ bench does.
 
 Prints one JSON line: {"impl": "python", "tokens_per_s": ..., ...}. tools/bench/run_train_speed.sh
 runs it next to the C++ bench (noloco_bench_train_speed) and prints the ratio.
@@ -52,7 +54,9 @@ class Block(nn.Module):
         q = q.view(b, t, self.n_head, hd).transpose(1, 2)
         k = k.view(b, t, self.n_head, hd).transpose(1, 2)
         v = v.view(b, t, self.n_head, hd).transpose(1, 2)
-        att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + self.mask[:t, :t]
+        # Scaled and masked in place, as trainer/core/gpt.cc: same arithmetic, two fewer
+        # [b, n_head, t, t] temporaries.
+        att = torch.matmul(q, k.transpose(-2, -1)).mul_(1.0 / math.sqrt(hd)).add_(self.mask[:t, :t])
         att = torch.softmax(att, dim=-1)
         y = torch.matmul(att, v).transpose(1, 2).reshape(b, t, d)
         return self.proj(y)
