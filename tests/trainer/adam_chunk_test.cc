@@ -11,8 +11,8 @@ using namespace noloco::trainer;
 TEST_CASE("inner Adam by chunks equals the whole-buffer update on a model larger than one chunk", "[replica]") {
   torch::set_num_threads(2);
   ReplicaConfig rc;
-  rc.model.d_model = 256;  // 1.6 M parameters: two chunks and a partial third
-  rc.model.n_layer = 2;
+  rc.model.d_model = 256;  // 2.4 M parameters: two chunks and a partial third
+  rc.model.n_layer = 3;
   rc.model.n_head = 4;
   rc.model.context = 16;
   rc.batch = 2;
@@ -26,10 +26,10 @@ TEST_CASE("inner Adam by chunks equals the whole-buffer update on a model larger
   REQUIRE(r.theta().numel() > 2 * Replica::kAdamChunk);
   r.train_step();  // non-zero moments for the step we check
 
-  torch::NoGradGuard no_grad;
-  const torch::Tensor theta0 = r.theta().clone(), m0 = r.adam_m().clone(), v0 = r.adam_v().clone();
+  const torch::Tensor theta0 = r.theta().detach().clone(), m0 = r.adam_m().clone(), v0 = r.adam_v().clone();
   const double lr = rc.inner.schedule.at(r.inner_step());
   r.train_step();
+  torch::NoGradGuard no_grad;
   const torch::Tensor g = r.model().flat_grad();  // clipped gradient of the step just taken
   const auto& c = rc.inner;
   const double bc1 = 1.0 - std::pow(c.beta1, 2.0), bc2 = 1.0 - std::pow(c.beta2, 2.0);
