@@ -3,8 +3,9 @@
 // Python PyTorch; tools/bench/run_train_speed.sh runs both side by side and prints the ratio.
 //
 //   noloco_bench_train_speed [--preset tiny] [--batch 8] [--threads 2] [--warmup 3] [--steps 10]
-//                            [--seed 1] [--matmul N]
-// Prints one JSON line: {"impl":"cpp","tokens_per_s":...,...}; with --matmul N also the fp32
+//                            [--seed 1] [--matmul N] [--print-trim-threshold]
+// Prints one JSON line: {"impl":"cpp","tokens_per_s":...,...} with per-step user/system CPU
+// time and minor page faults (getrusage) and peak RSS (VmHWM); with --matmul N also the fp32
 // N×N matmul throughput (GFLOP/s) measured with the same thread count (the MFU denominator).
 #include <torch/torch.h>
 
@@ -18,6 +19,9 @@
 #include <vector>
 
 #include "matmul_throughput.h"
+#include "process_usage.h"
+#include "trainer/core/heap_policy.h"
+#include "trainer/core/memory_budget.h"
 #include "trainer/core/model.h"
 #include "trainer/core/replica.h"
 
@@ -31,6 +35,7 @@ struct Args {
   int steps = 10;
   uint64_t seed = 1;
   int64_t matmul = 0;
+  bool print_trim = false;
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -45,6 +50,7 @@ bool parse(int argc, char** argv, Args& a) {
     else if (const char* v = val("--steps")) a.steps = std::atoi(v);
     else if (const char* v = val("--seed")) a.seed = std::strtoull(v, nullptr, 10);
     else if (const char* v = val("--matmul")) a.matmul = std::atoll(v);
+    else if (!std::strcmp(argv[i], "--print-trim-threshold")) a.print_trim = true;
     else return false;
   }
   return a.batch > 0 && a.threads > 0 && a.warmup >= 0 && a.steps > 0 && a.matmul >= 0;
@@ -58,7 +64,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, args)) {
     std::fprintf(stderr,
                  "usage: %s [--preset NAME] [--batch B] [--threads T] [--warmup W] [--steps S] "
-                 "[--seed N] [--matmul N]\n",
+                 "[--seed N] [--matmul N] [--print-trim-threshold]\n",
                  argv[0]);
     return 2;
   }
@@ -66,6 +72,13 @@ int main(int argc, char** argv) {
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.status().to_string().c_str());
     return 2;
+  }
+  if (args.print_trim) {
+    // The malloc trim threshold a replica of this preset and batch sets for itself, so that
+    // run_train_speed.sh can give the Python twin the same (MALLOC_TRIM_THRESHOLD_).
+    std::printf("%lld\n", static_cast<long long>(heap_trim_threshold_for(
+                              training_memory_budget(*model, args.batch).step_peak())));
+    return 0;
   }
   noloco::bench::set_torch_threads(args.threads);
   torch::manual_seed(args.seed);
@@ -93,8 +106,10 @@ int main(int argc, char** argv) {
   std::vector<torch::Tensor> batches;
   for (int i = 0; i < 4; ++i) batches.push_back(torch::randint(0, 256, {args.batch, ctx + 1}, torch::kInt64));
 
+  const double rss_model_mib = noloco::bench::proc_status_mib("VmRSS");
   for (int i = 0; i < args.warmup; ++i) r.train_step_on(batches[i % batches.size()]);
   std::vector<double> times;
+  const noloco::bench::ProcessUsage u0 = noloco::bench::process_usage();
   float loss = 0;
   const auto t_all = std::chrono::steady_clock::now();
   for (int i = 0; i < args.steps; ++i) {
@@ -103,6 +118,8 @@ int main(int argc, char** argv) {
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+  const noloco::bench::ProcessUsage u1 = noloco::bench::process_usage();
+  const double peak_rss_mib = noloco::bench::proc_status_mib("VmHWM");
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
@@ -117,6 +134,13 @@ int main(int argc, char** argv) {
       (long long)rc.model.n_head, (long long)ctx, (long long)parameter_count(rc.model),
       (long long)args.batch, noloco::bench::torch_threads(), args.warmup, args.steps,
       tokens * args.steps / elapsed, median * 1e3, loss);
+  // Per timed step: CPU seconds in user space and in the kernel, minor page faults. Peak RSS is
+  // the whole run's (model creation and warm-up included); rss_model_mib is after creation.
+  std::printf(
+      ", \"user_s_per_step\": %.5f, \"sys_s_per_step\": %.5f, \"minflt_per_step\": %.1f, "
+      "\"peak_rss_mib\": %.1f, \"rss_model_mib\": %.1f",
+      (u1.user_s - u0.user_s) / args.steps, (u1.system_s - u0.system_s) / args.steps,
+      static_cast<double>(u1.minor_faults - u0.minor_faults) / args.steps, peak_rss_mib, rss_model_mib);
   if (args.matmul > 0)
     std::printf(", \"matmul_n\": %lld, \"matmul_gflops\": %.3f", (long long)args.matmul,
                 noloco::bench::matmul_gflops(args.matmul));

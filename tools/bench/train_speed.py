@@ -3,8 +3,10 @@
 
 The model and the training step mirror trainer/core (see docs/benchmarks.md): same layers in the
 same order, same initialisation, Adam lr 3e-4 (0.9/0.999, eps 1e-8), gradient norm clip 1.0,
-next-byte cross-entropy. Attention is written out (q·kᵀ/√d_h, causal mask, softmax, ·v) because
-the C++ side does the same; scaled_dot_product_attention would be a different algorithm.
+next-byte cross-entropy. Attention is written out (q·kᵀ/√d_h, causal mask, softmax, ·v; the scale
+and mask in place on the score matrix) because the C++ side does the same;
+scaled_dot_product_attention would be a different algorithm. Besides tokens/s it reports peak RSS,
+minor page faults and user/system CPU time per step, as the C++ bench does.
 
 Prints one JSON line: {"impl": "python", "tokens_per_s": ..., ...}. tools/bench/run_train_speed.sh
 runs it next to the C++ bench (noloco_bench_train_speed) and prints the ratio.
@@ -14,6 +16,7 @@ Needs Debian's python3-torch (run with /usr/bin/python3).
 import argparse
 import json
 import math
+import resource
 import statistics
 import time
 
@@ -51,7 +54,9 @@ class Block(nn.Module):
         q = q.view(b, t, self.n_head, hd).transpose(1, 2)
         k = k.view(b, t, self.n_head, hd).transpose(1, 2)
         v = v.view(b, t, self.n_head, hd).transpose(1, 2)
-        att = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(hd)) + self.mask[:t, :t]
+        # Scaled and masked in place, as trainer/core/gpt.cc: same arithmetic, two fewer
+        # [b, n_head, t, t] temporaries.
+        att = torch.matmul(q, k.transpose(-2, -1)).mul_(1.0 / math.sqrt(hd)).add_(self.mask[:t, :t])
         att = torch.softmax(att, dim=-1)
         y = torch.matmul(att, v).transpose(1, 2).reshape(b, t, d)
         return self.proj(y)
@@ -93,6 +98,21 @@ class ByteGPT(nn.Module):
 def make_batches(n, batch, ctx, seed):
     g = torch.Generator().manual_seed(seed)
     return [torch.randint(0, VOCAB, (batch, ctx + 1), generator=g, dtype=torch.long) for _ in range(n)]
+
+
+def proc_status_mib(key):
+    """A VmHWM (peak resident) or VmRSS line of /proc/self/status in MiB, as the C++ bench reads it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return -1.0
+
+
+def usage():
+    """(user s, system s, minor faults) of this process, all threads (getrusage)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime, ru.ru_stime, ru.ru_minflt
 
 
 def matmul_gflops(n, threads, repeats=20):
@@ -140,9 +160,11 @@ def main():
         opt.step()
         return loss.item()
 
+    rss_model = proc_status_mib("VmRSS")
     for i in range(args.warmup):
         step(i)
     times = []
+    u0 = usage()
     loss = float("nan")
     t_all = time.perf_counter()
     for i in range(args.steps):
@@ -150,6 +172,7 @@ def main():
         loss = step(args.warmup + i)
         times.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_all
+    u1 = usage()
 
     tokens = args.batch * ctx
     out = {
@@ -161,6 +184,11 @@ def main():
         "tokens_per_s": tokens * args.steps / elapsed,
         "median_step_ms": statistics.median(times) * 1e3,
         "final_loss": loss,
+        "user_s_per_step": (u1[0] - u0[0]) / args.steps,
+        "sys_s_per_step": (u1[1] - u0[1]) / args.steps,
+        "minflt_per_step": (u1[2] - u0[2]) / args.steps,
+        "peak_rss_mib": proc_status_mib("VmHWM"),
+        "rss_model_mib": rss_model,
         "torch": torch.__version__,
     }
     if args.matmul:

@@ -77,7 +77,9 @@ torch::Tensor Gpt::logits(const torch::Tensor& tokens) const {
     auto parts = qkv.split(d, -1);
     auto heads = [&](const torch::Tensor& t) { return t.view({B, T, nh, hd}).transpose(1, 2); };
     torch::Tensor q = heads(parts[0]), k = heads(parts[1]), v = heads(parts[2]);
-    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale + mask;  // [B, nh, T, T]
+    // [B, nh, T, T], the largest activation. Scaled and masked in place: the same arithmetic as
+    // (q kᵀ) * scale + mask, without two more B·nh·T² temporaries (neither backward needs them).
+    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)).mul_(scale).add_(mask);
     att = torch::softmax(att, -1);
     torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, d});
     x = x + torch::linear(y, b.out);

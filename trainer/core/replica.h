@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "trainer/core/data.h"
 #include "trainer/core/gpt.h"
+#include "trainer/core/memory_budget.h"
 #include "trainer/core/model.h"
 #include "trainer/core/schedule.h"
 
@@ -44,6 +45,9 @@ Result<torch::Device> parse_device(const std::string& name);
 
 class Replica {
  public:
+  // Values per chunk of the inner Adam update (see memory_budget.h).
+  static constexpr int64_t kAdamChunk = kAdamChunkValues;
+
   // `train` must outlive the replica; shard/num_shards pick its part of the training stream.
   static Result<std::unique_ptr<Replica>> create(const ReplicaConfig& config, const Bytes* train,
                                                  int shard, int num_shards);
@@ -91,6 +95,7 @@ class Replica {
  private:
   Replica(const ReplicaConfig& config, torch::Device device, ShardReader reader);
   void inner_update();
+  void adam_update(double lr);  // one Adam step on θ from flat_grad(); opt_step_ already counted
 
   ReplicaConfig config_;
   torch::Device device_;
@@ -100,6 +105,7 @@ class Replica {
   double last_lr_ = 0.0;
   ShardReader reader_;
   Bytes batch_buf_;
+  torch::Tensor adam_denom_;  // [min(numel, kAdamChunk)] scratch of adam_update, reused every step
 };
 
 }  // namespace noloco::trainer
