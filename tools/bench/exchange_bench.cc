@@ -1,7 +1,8 @@
 // One NoLoCo outer step's exchange between two processes at a real model size, through the node's
 // own code (build_payload / NodeNetwork / verify_payload / apply_outer_step), printing per side:
 // encode, transfer, verify and apply time, bytes on the wire, and peak memory above the model
-// state (VmHWM after /proc/self/clear_refs, minus VmRSS before the step).
+// state in each phase (VmHWM, restarted through /proc/self/clear_refs at each phase start, minus
+// VmRSS before the step; what a phase keeps, such as our payload, counts in the later phases too).
 //
 //   exchange_bench [--preset gpt-125m] [--codec bf16|int8|int4|fp32] [--zstd] [--form delta_phi|theta]
 //                  [--port P] [--dial HOST:PORT]
@@ -103,7 +104,12 @@ struct Measure {
     base = status_mb("VmRSS:");
     reset_hwm();
   }
-  double peak() const { return status_mb("VmHWM:") - base; }
+  // The phase's peak above the baseline; restarts the high-water mark for the next phase.
+  double peak() const {
+    const double p = status_mb("VmHWM:") - base;
+    reset_hwm();
+    return p;
+  }
 };
 
 // The listener's side: answer the dialer, keep its payload, verify and apply it.
@@ -143,7 +149,7 @@ int run(const Args& a) {
   auto t = Clk::now();
   auto payload = build_payload(*r, ps);
   if (!payload.ok()) { std::cerr << payload.status().to_string() << "\n"; return 1; }
-  auto mine = std::make_shared<const Bytes>(encode_payload(*payload));
+  auto mine = std::make_shared<const WirePayload>(std::move(*payload));
   payload = Status(StatusCode::kInternal, "moved");
   const double enc_s = secs(t), enc_mb = m.peak();
   net->publish_exchange_payload(mine);
@@ -175,17 +181,21 @@ int run(const Args& a) {
 
   t = Clk::now();
   ExchangeExpectations e{ps.run_id, numel, ps.form, numel * 4 + numel / 64 + 4096, ""};
-  auto c = verify_payload(*got, *r, e, VerifyLimits{});
+  auto c = verify_payload(std::move(*got), *r, e, VerifyLimits{});
   const double ver_s = secs(t), ver_mb = m.peak();
   if (!c.ok()) { std::cerr << c.status().to_string() << "\n"; return 1; }
   t = Clk::now();
-  apply_outer_step(*r, std::span<const PeerContribution>(&*c, 1), trainer::NolocoParams{}, ps.form);
+  if (Status st = apply_outer_step(*r, std::span<const PeerContribution>(&*c, 1), trainer::NolocoParams{}, ps.form);
+      !st.ok()) {
+    std::cerr << st.to_string() << "\n";
+    return 1;
+  }
   const double app_s = secs(t);
   c = Status(StatusCode::kInternal, "done");
   got = Status(StatusCode::kInternal, "done");
   const double app_mb = m.peak();
   std::printf("%s %s%s %s params %llu model_MB %.0f | bytes out %zu in %llu | encode %.2f s transfer %.2f s "
-              "verify %.2f s apply %.2f s | peak extra MB after encode %.0f transfer %.0f verify %.0f apply %.0f\n",
+              "verify %.2f s apply %.2f s | peak MB above the model state: encode %.0f transfer %.0f verify %.0f apply %.0f\n",
               dialer ? "dialer  " : "listener", a.codec.c_str(), a.zstd ? "+zstd" : "", a.form.c_str(),
               static_cast<unsigned long long>(numel), numel * 4 / 1048576.0, mine->size(),
               static_cast<unsigned long long>(bytes_in), enc_s, xfer_s, ver_s, app_s, enc_mb, xfer_mb, ver_mb, app_mb);

@@ -63,6 +63,25 @@ void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<Paylo
   });
 }
 
+// Writes a payload frame by frame, the next one when the stream has taken the previous (its
+// window and send buffer are the backpressure), so a model-sized payload is never copied whole;
+// then half-closes. `done` gets the first write error, or OK.
+void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const WirePayload> payload, size_t next,
+                  std::function<void(Status)> done) {
+  if (next == payload->frames.size()) {
+    stream->close_write();
+    if (done) done(Status::Ok());
+    return;
+  }
+  stream->write(payload->frames[next], [stream, payload, next, done](Status st) {
+    if (!st.ok()) {
+      if (done) done(st);
+      return;
+    }
+    write_frames(stream, payload, next + 1, done);
+  });
+}
+
 }  // namespace
 
 class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
@@ -112,7 +131,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   bool stopping = false;
 
   // Network-thread state.
-  std::shared_ptr<const Bytes> exchange_payload;
+  std::shared_ptr<const WirePayload> exchange_payload;
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
 
@@ -297,11 +316,14 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || *answered) return;
     *answered = true;
-    std::shared_ptr<const Bytes> snapshot = self->exchange_payload;
-    Bytes out = snapshot ? *snapshot : encode_payload(make_error_payload("no snapshot yet"));
-    self->ex_out += out.size();
-    s->write(std::move(out));
-    s->close_write();
+    std::shared_ptr<const WirePayload> snapshot = self->exchange_payload;
+    if (!snapshot) {
+      auto refusal = std::make_shared<WirePayload>();
+      refusal->frames.push_back(encode_payload(make_error_payload("no snapshot yet")));
+      snapshot = std::move(refusal);
+    }
+    self->ex_out += snapshot->size();
+    write_frames(s, std::move(snapshot), 0, {});
   };
   read_payload(
       s, reader,
@@ -337,7 +359,7 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
 }
 
 struct NodeNetworkImpl::Attempt {
-  std::shared_ptr<const Bytes> payload;
+  std::shared_ptr<const WirePayload> payload;
   Clk::time_point deadline;
   int tries_left = 0;
   std::optional<p2p::PeerRecord> partner;  // chosen by the node core
@@ -395,8 +417,7 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                      a->stream = s;
                      a->outcome.bytes_sent += a->payload->size();
                      self->ex_out += a->payload->size();
-                     s->write(*a->payload);
-                     s->close_write();
+                     write_frames(s, a->payload, 0, {});
                      auto reader = std::make_shared<PayloadReader>(self->expect_from(peer));
                      read_payload(s, reader, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
                        auto self = weak.lock();
@@ -475,9 +496,9 @@ void NodeNetwork::set_progress(uint64_t outer_step, double tokens_per_sec) {
   });
 }
 
-void NodeNetwork::publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload) {
+void NodeNetwork::publish_exchange_payload(std::shared_ptr<const WirePayload> payload) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, p = std::move(encoded_payload)] { impl->exchange_payload = p; });
+  asio::post(impl->io, [impl, p = std::move(payload)] { impl->exchange_payload = p; });
 }
 
 void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
@@ -485,11 +506,11 @@ void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
   asio::post(impl->io, [impl, s = std::move(snapshot)] { impl->state = s; });
 }
 
-ExchangeOutcome NodeNetwork::exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+ExchangeOutcome NodeNetwork::exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const WirePayload> payload,
                                            Duration budget) {
   auto a = std::make_shared<NodeNetworkImpl::Attempt>();
   a->partner = partner;
-  a->payload = std::move(encoded_payload);
+  a->payload = std::move(payload);
   a->started = Clk::now();
   a->deadline = a->started + std::chrono::duration_cast<Clk::duration>(budget);
   a->tries_left = 1;

@@ -109,13 +109,13 @@ class NodeNetwork {
   // Our progress, for our membership record.
   void set_progress(uint64_t outer_step, double tokens_per_sec);
   // The payload we answer inbound exchanges with (our latest completed outer step).
-  void publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload);
+  void publish_exchange_payload(std::shared_ptr<const WirePayload> payload);
   void publish_state(std::shared_ptr<const StateSnapshot> snapshot);
 
   // Blocking: one exchange try of `encoded_payload` with `partner` (chosen by the node core),
   // ending with a well-formed answer, a failure, or `budget` spent. The answer's staleness is the
   // core's to judge.
-  ExchangeOutcome exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+  ExchangeOutcome exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const WirePayload> payload,
                                 Duration budget);
   // Callers' payloads received since the last call, newest per peer.
   std::vector<ReceivedPayload> take_inbox();
