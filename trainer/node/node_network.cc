@@ -540,18 +540,24 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   auto addr = dial_addr(peer);
   if (!addr) return unavailable("peer " + peer.peer.to_string() + " has no dialable address");
   struct Fetch {
-    StateDownload dl;
+    std::unique_ptr<StateDownload> dl;
     std::promise<Status> done;
     bool finished = false;
     int streams_left = 3;
-    Fetch(std::string run, uint64_t cap) : dl(std::move(run), cap) {}
+    uint64_t chunk_bytes = 0;
+    std::vector<uint64_t> stream_offsets;
     void finish(Status st) {
       if (finished) return;
       finished = true;
       done.set_value(std::move(st));
     }
   };
-  auto f = std::make_shared<Fetch>(impl_->opt.run_id, max_bytes);
+  auto f = std::make_shared<Fetch>();
+  // Continue a download an earlier call left part-way, if it is for the same run and cap.
+  if (partial_state_ && partial_state_->total() <= max_bytes) f->dl = std::move(partial_state_);
+  else f->dl = std::make_unique<StateDownload>(impl_->opt.run_id, max_bytes);
+  partial_state_.reset();
+  const uint64_t resumed_from = f->dl->received();
   auto fut = f->done.get_future();
   auto impl = impl_;
   const auto deadline = Clk::now() + std::chrono::duration_cast<Clk::duration>(budget);
@@ -563,11 +569,11 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   *round = [weak, f, round, open](std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || f->finished) return;
-    if (f->dl.complete()) {
+    if (f->dl->complete()) {
       s->close_write();
       return f->finish(Status::Ok());
     }
-    s->write(p2p::encode_length_prefixed(encode_state_request(f->dl.next_request())));
+    s->write(p2p::encode_length_prefixed(encode_state_request(f->dl->next_request())));
     s->read_message(
         [weak, f, s, round, open](Result<Bytes> msg) {
           auto self = weak.lock();
@@ -576,9 +582,16 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
           self->st_in += msg->size();
           auto resp = decode_state_response(*msg);
           if (!resp.ok()) return f->finish(resp.status());
-          Status st = f->dl.on_response(*resp);
+          const uint64_t before = f->dl->received();
+          Status st = f->dl->on_response(*resp);
+          if (!st.ok() && resp->error == "snapshot changed" && before > 0) {
+            // This peer serves another snapshot than the one we hold part of: start over from it.
+            f->dl->restart();
+            return (*round)(s);
+          }
           if (!st.ok() && st.code() == StatusCode::kCorrupt) return (*open)();  // restarted from 0
           if (!st.ok()) return f->finish(st);
+          f->chunk_bytes += f->dl->received() > before ? f->dl->received() - before : 0;
           (*round)(s);
         },
         kStateChunkBytes + 4096);
@@ -591,6 +604,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
                            [weak, f, round](Result<std::shared_ptr<p2p::HostStream>> r) {
                              if (f->finished) return;
                              if (!r.ok()) return f->finish(r.status());
+                             f->stream_offsets.push_back(f->dl->received());
                              (*round)(*r);
                            });
   };
@@ -606,20 +620,33 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     fut.wait();
   }
   Status st = fut.get();
-  asio::post(impl->io, [timer, open, round] {
+  // The network thread lets go of the download before we touch it again here.
+  std::promise<void> released;
+  asio::post(impl->io, [timer, open, round, &released] {
     timer->cancel();
     // Break the cycles between the two closures.
     *open = nullptr;
     *round = nullptr;
+    released.set_value();
   });
-  NOLOCO_RETURN_IF_ERROR(st.context("state download from " + peer.peer.to_string()));
+  released.get_future().wait_for(std::chrono::seconds(5));
+  if (!st.ok()) {
+    // Keep what arrived (it is never handed out before the whole blob checks out).
+    if (f->dl->received() > 0 && !f->dl->complete()) partial_state_ = std::move(f->dl);
+    return st.context("state download from " + peer.peer.to_string());
+  }
   StateFetched out;
   out.peer = peer.peer;
-  out.outer_step = f->dl.outer_step();
-  out.inner_step = f->dl.inner_step();
-  out.blob = f->dl.take();
+  out.outer_step = f->dl->outer_step();
+  out.inner_step = f->dl->inner_step();
+  out.resumed_from = resumed_from;
+  out.chunk_bytes = f->chunk_bytes;
+  out.stream_offsets = f->stream_offsets;
+  out.blob = f->dl->take();
   return out;
 }
+
+uint64_t NodeNetwork::partial_state_bytes() const { return partial_state_ ? partial_state_->received() : 0; }
 
 std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
   std::promise<std::vector<p2p::PeerRecord>> p;
