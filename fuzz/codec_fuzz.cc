@@ -12,6 +12,7 @@
 
 #include "common/hash.h"
 #include "trainer/core/codec.h"
+#include "trainer/core/codec_stream.h"
 
 using namespace noloco;
 using namespace noloco::codec;
@@ -32,10 +33,23 @@ void reseal(Bytes& msg) {
   for (int s = 0; s < 8; ++s) msg[at + s] = static_cast<uint8_t>(h >> (8 * s));
 }
 
+// The chunked decoder (codec_stream.h), read in chunks of 6 values: it accepts exactly what
+// decode accepts and yields the same values.
+Result<std::vector<float>> decode_chunked(const Bytes& msg) {
+  NOLOCO_ASSIGN_OR_RETURN(auto dec, ChunkDecoder::open(msg, kLimits));
+  std::vector<float> out(dec->header().element_count);
+  for (size_t b = 0; b < out.size(); b += 6)
+    NOLOCO_RETURN_IF_ERROR(dec->next(std::span<float>(out.data() + b, std::min<size_t>(6, out.size() - b))));
+  return out;
+}
+
 void decode_and_check(const Bytes& msg) {
   auto header = parse_header(msg, kLimits);
   auto d = decode(msg, kLimits);
+  auto chunked = decode_chunked(msg);
+  check(chunked.ok() == d.ok());
   if (!d.ok()) return;
+  check(std::memcmp(chunked->data(), d->values.data(), 4 * d->values.size()) == 0);
   check(header.ok());
   check(header->total_bytes == msg.size());
   check(d->values.size() == d->header.element_count);

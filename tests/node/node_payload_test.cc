@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../trainer/test_corpus.h"
+#include "trainer/core/codec_stream.h"
 #include "trainer/core/outer.h"
 #include "trainer/core/replica.h"
 #include "trainer/node/exchange_wire.h"
@@ -26,22 +27,27 @@ trainer::ReplicaConfig config() {
   return rc;
 }
 
-std::unique_ptr<trainer::Replica> make(const Bytes* train, int shard) {
-  auto r = trainer::Replica::create(config(), train, shard, 2);
+std::unique_ptr<trainer::Replica> make(const Bytes* train, int shard, const char* preset = "tiny") {
+  trainer::ReplicaConfig rc = config();
+  rc.model = *trainer::model_preset(preset);
+  rc.model.context = 32;
+  auto r = trainer::Replica::create(rc, train, shard, 2);
   REQUIRE(r.ok());
   return std::move(*r);
 }
 
 // What the receiver sees: our payload, sent through the exchange framing and reassembled.
-Payload over_the_wire(const trainer::Replica& r, const std::string& sender, const ExchangeExpectations& e) {
+Payload over_the_wire(const trainer::Replica& r, const std::string& sender, const ExchangeExpectations& e,
+                      codec::EncodeOptions opts = {codec::Mode::kFp32}) {  // exact by default
   PayloadSettings s;
-  s.codec.mode = codec::Mode::kFp32;  // exact, so the comparison below can be tight
+  s.codec = opts;
+  s.form = e.form;
   s.run_id = e.run_id;
   s.sender = sender;
   auto p = build_payload(r, s);
   REQUIRE(p.ok());
   PayloadReader reader(e);
-  REQUIRE(reader.feed(encode_payload(*p)).ok());
+  REQUIRE(reader.feed(p->joined()).ok());
   REQUIRE(reader.done());
   auto got = reader.take();
   REQUIRE(got.ok());
@@ -74,12 +80,12 @@ TEST_CASE("node payload: a pair that swaps payloads and applies the step matches
   // Both payloads are taken before either side moves (as on the wire).
   Payload from_b = over_the_wire(*b, "B", expect_for(*a, "B"));
   Payload from_a = over_the_wire(*a, "A", expect_for(*b, "A"));
-  auto cb = verify_payload(from_b, *a, expect_for(*a, "B"), VerifyLimits{});
-  auto ca = verify_payload(from_a, *b, expect_for(*b, "A"), VerifyLimits{});
+  auto cb = verify_payload(std::move(from_b), *a, expect_for(*a, "B"), VerifyLimits{});
+  auto ca = verify_payload(std::move(from_a), *b, expect_for(*b, "A"), VerifyLimits{});
   REQUIRE(cb.ok());
   REQUIRE(ca.ok());
-  apply_outer_step(*a, std::vector<PeerContribution>{*cb}, p, WireForm::kDeltaPhi);
-  apply_outer_step(*b, std::vector<PeerContribution>{*ca}, p, WireForm::kDeltaPhi);
+  REQUIRE(apply_outer_step(*a, std::vector<PeerContribution>{std::move(*cb)}, p, WireForm::kDeltaPhi).ok());
+  REQUIRE(apply_outer_step(*b, std::vector<PeerContribution>{std::move(*ca)}, p, WireForm::kDeltaPhi).ok());
 
   trainer::OuterView va{ra->theta(), ra->phi(), ra->delta()}, vb{rb->theta(), rb->phi(), rb->delta()};
   trainer::OuterView* group[] = {&va, &vb};
@@ -92,7 +98,7 @@ TEST_CASE("node payload: a pair that swaps payloads and applies the step matches
   // A solo step (no contributions) moves by α·δ + β·Δ only: φ changes, the γ term is zero.
   auto before = a->phi().clone();
   a->train_step();
-  apply_outer_step(*a, {}, p, WireForm::kDeltaPhi);
+  REQUIRE(apply_outer_step(*a, {}, p, WireForm::kDeltaPhi).ok());
   CHECK_FALSE(torch::equal(before, a->phi()));
 }
 
@@ -124,14 +130,14 @@ TEST_CASE("node payload: NaN, wrong size and far-away tensors are refused and ch
   SECTION("a tensor whose codec message says another size") {
     Payload p = over_the_wire(*b, "B", e);
     p.header.numel += 1;
-    auto c = verify_payload(p, *a, e, VerifyLimits{});
+    auto c = verify_payload(std::move(p), *a, e, VerifyLimits{});
     CHECK_FALSE(c.ok());
   }
   SECTION("a damaged codec message (hash fixed up by a forger)") {
     Payload p = over_the_wire(*b, "B", e);
     p.tensors[1][p.tensors[1].size() - 1] ^= 0x40;
     Payload forged = make_payload(p.header, {{"delta", p.tensors[0]}, {"phi", p.tensors[1]}});
-    auto c = verify_payload(forged, *a, e, VerifyLimits{});
+    auto c = verify_payload(std::move(forged), *a, e, VerifyLimits{});
     CHECK_FALSE(c.ok());
   }
   CHECK(torch::equal(a->phi(), phi_before));
@@ -160,4 +166,49 @@ TEST_CASE("node payload: the state blob carries φ exactly and adopting it reset
   Bytes cut(blob->begin(), blob->end() - 4);
   CHECK_FALSE(adopt_state(*b, cut, 2, 8).ok());
   CHECK(b->inner_step() == 4);
+}
+
+TEST_CASE("node payload: every codec and form, checked and applied a chunk at a time, gives the step of the whole decoded tensors",
+          "[node][payload]") {
+  const Bytes train = trainer::testing::synthetic_text(200000);
+  const trainer::NolocoParams p{0.5, 0.7, 0.7};
+  for (WireForm form : {WireForm::kDeltaPhi, WireForm::kTheta}) {
+    for (codec::Mode mode : {codec::Mode::kBf16, codec::Mode::kInt8, codec::Mode::kInt4}) {
+      for (bool zstd : {false, true}) {
+        CAPTURE(wire_form_name(form), codec::mode_name(mode), zstd);
+        // "small" has 0.84M parameters: several chunks of codec::kChunkValues.
+        auto a = make(&train, 0, "small"), b = make(&train, 1, "small");
+        REQUIRE(a->phi().numel() > 3 * static_cast<int64_t>(codec::kChunkValues));
+        for (int i = 0; i < 2; ++i) {
+          a->train_step();
+          b->train_step();
+        }
+        ExchangeExpectations e = expect_for(*a, "B");
+        e.form = form;
+        codec::EncodeOptions o{mode};
+        o.zstd = zstd;
+        Payload from_b = over_the_wire(*b, "B", e, o);
+        // The reference: b's tensors decoded whole, the step on whole tensors.
+        std::vector<torch::Tensor> whole;
+        for (const Bytes& t : from_b.tensors) {
+          auto d = codec::decode(t, codec::DecodeLimits{});
+          REQUIRE(d.ok());
+          whole.push_back(torch::tensor(d->values));
+        }
+        torch::Tensor theta = a->theta().detach().clone(), phi = a->phi().clone(), delta = a->delta().clone();
+        trainer::OuterView ref{theta, phi, delta};
+        if (form == WireForm::kDeltaPhi)
+          trainer::noloco_apply(ref, (theta - phi + whole[0]) / 2, (phi + whole[1]) / 2, p);
+        else
+          trainer::noloco_apply_theta(ref, (theta + whole[0]) / 2, p.alpha, p.beta);
+
+        auto c = verify_payload(std::move(from_b), *a, e, VerifyLimits{});
+        REQUIRE(c.ok());
+        REQUIRE(apply_outer_step(*a, std::vector<PeerContribution>{std::move(*c)}, p, form).ok());
+        CHECK(torch::allclose(a->phi(), ref.phi, 1e-6, 1e-7));
+        CHECK(torch::allclose(a->delta(), ref.delta, 1e-6, 1e-7));
+        CHECK(torch::equal(a->theta(), a->phi()));
+      }
+    }
+  }
 }

@@ -12,77 +12,10 @@
 #include <string>
 
 #include "common/hash.h"
+#include "trainer/core/codec_internal.h"
 
 namespace noloco::codec {
-namespace {
-
-// Payload values are copied with memcpy as little-endian; a big-endian port would byte-swap here.
-static_assert(std::endian::native == std::endian::little, "codec assumes a little-endian host");
-
-constexpr uint8_t kMagic[4] = {'N', 'L', 'T', 'C'};
-constexpr uint8_t kFlagZstd = 0x01;
-constexpr size_t kChecksumBytes = 8;
-
-bool is_block_mode(Mode m) { return m == Mode::kInt8 || m == Mode::kInt4; }
-
-// Largest code magnitude: int8 uses [-127, 127] and int4 [-7, 7], symmetric so that zero is exact
-// and the scale alone fixes the step. -128 / -8 never appear and are refused by the decoder.
-int qmax(Mode m) { return m == Mode::kInt8 ? 127 : 7; }
-
-uint64_t block_count(uint64_t n, uint32_t block) { return n == 0 ? 0 : (n - 1) / block + 1; }
-
-// Payload size before zstd; n <= kHardMaxElements so nothing here can overflow.
-uint64_t raw_payload_size(Mode m, uint64_t n, uint32_t block) {
-  switch (m) {
-    case Mode::kFp32: return 4 * n;
-    case Mode::kBf16: return 2 * n;
-    case Mode::kInt8: return 4 * block_count(n, block) + n;
-    case Mode::kInt4: return 4 * block_count(n, block) + (n + 1) / 2;
-  }
-  return 0;
-}
-
-uint64_t header_size(size_t ndim) { return kFixedHeaderBytes + 8 * ndim + kChecksumBytes; }
-
-inline uint32_t float_bits(float f) { return std::bit_cast<uint32_t>(f); }
-inline bool finite_bits(uint32_t b) { return (b & 0x7F800000u) != 0x7F800000u; }
-
-// Round half to even for |v| < 2^51 in the default FP environment: adding 1.5 * 2^52 pushes
-// the fraction bits out of the double's mantissa. Branch-free and vectorisable, unlike libm.
-inline double round_even(double v) {
-  constexpr double kShift = 6755399441055744.0;
-  return (v + kShift) - kShift;
-}
-
-// fp32 -> bf16 with round to nearest even. A finite value that would round up past the largest
-// bf16 (0x7F7F) saturates to it instead of becoming Inf; the error stays within 2^-8 |x|.
-inline uint16_t to_bf16(float f) {
-  uint32_t b = float_bits(f);
-  b += 0x7FFFu + ((b >> 16) & 1u);
-  auto hi = static_cast<uint16_t>(b >> 16);
-  if ((hi & 0x7F80u) == 0x7F80u) hi = static_cast<uint16_t>((hi & 0x8000u) | 0x7F7Fu);
-  return hi;
-}
-
-inline float from_bf16(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
-
-inline float load_f32(const uint8_t* p) {
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
-inline uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
-inline void put_u64_at(uint8_t* p, uint64_t v) {
-  for (int s = 0; s < 64; s += 8) *p++ = static_cast<uint8_t>(v >> s);
-}
-inline void put_u32_at(uint8_t* p, uint32_t v) {
-  for (int s = 0; s < 32; s += 8) *p++ = static_cast<uint8_t>(v >> s);
-}
+namespace detail {
 
 // Index of the first NaN/Inf, or values.size() if all are finite. The first pass is a plain
 // vectorisable OR-scan; the index is only looked up when something was found.
@@ -232,12 +165,27 @@ uint64_t compute_checksum(ByteView header_without_checksum, ByteView payload) {
   return xxh3_64(payload, xxh3_64(header_without_checksum));
 }
 
-struct ZstdCCtxFree {
-  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
-};
-struct ZstdDCtxFree {
-  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
-};
+void write_header(uint8_t* p, const EncodeOptions& opt, const std::vector<int64_t>& shape, uint32_t block,
+                  uint64_t n, uint64_t payload_bytes, ByteView payload) {
+  write_header_fields(p, opt, shape, block, n, payload_bytes);
+  const size_t checked_header = header_size(shape.size()) - kChecksumBytes;
+  put_u64_at(p + checked_header, compute_checksum(ByteView(p, checked_header), payload));
+}
+
+void write_header_fields(uint8_t* p, const EncodeOptions& opt, const std::vector<int64_t>& shape, uint32_t block,
+                         uint64_t n, uint64_t payload_bytes) {
+  std::memcpy(p, kMagic, 4);
+  p[4] = kFormatVersion;
+  p[5] = static_cast<uint8_t>(opt.mode);
+  p[6] = opt.zstd ? kFlagZstd : 0;
+  p[7] = static_cast<uint8_t>(opt.source_dtype);
+  p[8] = static_cast<uint8_t>(shape.size());
+  p[9] = p[10] = p[11] = 0;
+  put_u32_at(p + 12, block);
+  put_u64_at(p + 16, n);
+  put_u64_at(p + 24, payload_bytes);
+  for (size_t i = 0; i < shape.size(); ++i) put_u64_at(p + kFixedHeaderBytes + 8 * i, static_cast<uint64_t>(shape[i]));
+}
 
 Status check_shape(const std::vector<int64_t>& shape, size_t count) {
   if (shape.size() > kMaxDims)
@@ -307,25 +255,13 @@ Result<Bytes> encode_impl(std::span<const float> x, const std::vector<int64_t>& 
   }
   const uint64_t payload = out.size() - hdr;
 
-  uint8_t* p = out.data();
-  std::memcpy(p, kMagic, 4);
-  p[4] = kFormatVersion;
-  p[5] = static_cast<uint8_t>(opt.mode);
-  p[6] = opt.zstd ? kFlagZstd : 0;
-  p[7] = static_cast<uint8_t>(opt.source_dtype);
-  p[8] = static_cast<uint8_t>(shape.size());
-  p[9] = p[10] = p[11] = 0;
-  put_u32_at(p + 12, block);
-  put_u64_at(p + 16, n);
-  put_u64_at(p + 24, payload);
-  for (size_t i = 0; i < shape.size(); ++i) put_u64_at(p + kFixedHeaderBytes + 8 * i, shape[i]);
-  const size_t checked_header = hdr - kChecksumBytes;
-  put_u64_at(p + checked_header,
-             compute_checksum(ByteView(p, checked_header), ByteView(p + hdr, payload)));
+  write_header(out.data(), opt, shape, block, n, payload, ByteView(out.data() + hdr, payload));
   return out;
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 const char* mode_name(Mode mode) {
   switch (mode) {

@@ -170,6 +170,45 @@ Result<PayloadHeader> decode_header(ByteView frame) {
   return decode_header_body(body);
 }
 
+uint64_t WirePayload::size() const {
+  uint64_t n = 0;
+  for (const Bytes& f : frames) n += f.size();
+  return n;
+}
+
+Bytes WirePayload::joined() const {
+  Bytes out;
+  out.reserve(static_cast<size_t>(size()));
+  for (const Bytes& f : frames) append(out, f);
+  return out;
+}
+
+WirePayload frame_payload(PayloadHeader base, std::vector<std::pair<std::string, std::vector<Bytes>>> tensor_pieces) {
+  WirePayload w;
+  w.frames.emplace_back();  // the header frame, once the tensors' sizes and hashes are known
+  base.tensors.clear();
+  for (auto& [name, pieces] : tensor_pieces) {
+    TensorEntry e;
+    e.name = name;
+    Sha256 hasher;
+    for (Bytes& piece : pieces) {
+      if (piece.empty()) continue;
+      e.encoded_bytes += piece.size();
+      hasher.update(piece);
+      Bytes frame;
+      frame.reserve(piece.size() + 10);
+      put_frame(frame, piece);
+      w.frames.push_back(std::move(frame));
+      Bytes().swap(piece);  // freed as we go: the pieces and the frames never both exist whole
+    }
+    const Sha256Digest d = hasher.finish();
+    e.sha256.assign(d.begin(), d.end());
+    base.tensors.push_back(std::move(e));
+  }
+  put_frame(w.frames.front(), encode_header(base));
+  return w;
+}
+
 Bytes encode_payload(const Payload& p) {
   Bytes out;
   put_frame(out, encode_header(p.header));
@@ -272,6 +311,10 @@ Status PayloadReader::on_header(ByteView frame) {
   NOLOCO_RETURN_IF_ERROR(check_header(h, expect_));
   payload_.header = std::move(h);
   payload_.tensors.assign(payload_.header.tensors.size(), Bytes{});
+  // Room for each tensor as declared (capped by check_header): filling it never reallocates, and
+  // the pages are only committed as the bytes arrive.
+  for (size_t i = 0; i < payload_.tensors.size(); ++i)
+    payload_.tensors[i].reserve(static_cast<size_t>(payload_.header.tensors[i].encoded_bytes));
   tensor_index_ = 0;
   hasher_.emplace();
   state_ = State::kFrameLength;

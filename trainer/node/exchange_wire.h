@@ -65,6 +65,20 @@ struct ExchangeExpectations {
   std::string sender;  // empty: any
 };
 
+// A payload ready to send: its frames in stream order (the header frame first), each with its
+// length prefix and at most kExchangeChunkBytes of content, so it is sent frame by frame and
+// never needs a contiguous copy.
+struct WirePayload {
+  std::vector<Bytes> frames;
+  uint64_t size() const;  // bytes on the wire
+  Bytes joined() const;   // the whole stream in one buffer (tests, tools)
+};
+
+// Frames a payload from each tensor's codec message, given as pieces of at most
+// kExchangeChunkBytes (one frame per non-empty piece); fills the header's tensor list (names,
+// sizes, sha256 over the pieces).
+WirePayload frame_payload(PayloadHeader base, std::vector<std::pair<std::string, std::vector<Bytes>>> tensor_pieces);
+
 // Fills header.tensors (names, sizes, sha256) from the encoded codec messages.
 Payload make_payload(PayloadHeader base, std::vector<std::pair<std::string, Bytes>> named_tensors);
 // A refusal; `why` is cut to kMaxExchangeErrorBytes (and "refused" when empty).

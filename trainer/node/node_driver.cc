@@ -117,20 +117,27 @@ void NodeDriver::emit_start() {
 
 // ---------------------------------------------------------------- effects
 
-Status NodeDriver::publish(bool with_payload) {
+Status NodeDriver::publish(bool with_payload, bool with_state) {
   const auto& r = *p_.replica;
-  if (auto blob = build_state_blob(r); blob.ok()) {
-    auto snap = std::make_shared<StateSnapshot>();
-    const auto digest = sha256(*blob);
-    snap->sha256.assign(digest.begin(), digest.end());
-    snap->blob = std::move(*blob);
-    snap->outer_step = static_cast<uint64_t>(r.outer_step());
-    snap->inner_step = static_cast<uint64_t>(r.inner_step());
-    p_.net->publish_state(std::move(snap));
+  // Each old buffer is let go before its successor is built, so that two never exist at once (a
+  // peer still being served one keeps it until then).
+  if (with_state) {
+    p_.net->publish_state(nullptr);
+    if (auto blob = build_state_blob(r); blob.ok()) {
+      auto snap = std::make_shared<StateSnapshot>();
+      const auto digest = sha256(*blob);
+      snap->sha256.assign(digest.begin(), digest.end());
+      snap->blob = std::move(*blob);
+      snap->outer_step = static_cast<uint64_t>(r.outer_step());
+      snap->inner_step = static_cast<uint64_t>(r.inner_step());
+      p_.net->publish_state(std::move(snap));
+    }
   }
   if (!with_payload) return Status::Ok();
-  NOLOCO_ASSIGN_OR_RETURN(Payload payload, build_payload(r, p_.payload));
-  mine_ = std::make_shared<const Bytes>(encode_payload(payload));
+  mine_.reset();
+  p_.net->publish_exchange_payload(nullptr);
+  NOLOCO_ASSIGN_OR_RETURN(WirePayload payload, build_payload(r, p_.payload));
+  mine_ = std::make_shared<const WirePayload>(std::move(payload));
   p_.net->publish_exchange_payload(mine_);
   return Status::Ok();
 }
@@ -232,7 +239,7 @@ Status NodeDriver::apply_effects(const std::vector<Effect>& effects) {
         break;
       }
       case Effect::Kind::kPublish:
-        NOLOCO_RETURN_IF_ERROR(publish(e.with_payload));
+        NOLOCO_RETURN_IF_ERROR(publish(e.with_payload, true));
         break;
       case Effect::Kind::kOuterDone:
         emit_outer(e.report);
@@ -301,7 +308,7 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
   tokens_per_s_ = phase_s > 0 ? static_cast<double>(phase_tokens) / phase_s : 0.0;
   // DiLoCo exchanges no payloads: nothing to build for callers.
   if (r.inner_step() % p_.manifest.H == 0 && !diloco())
-    NOLOCO_RETURN_IF_ERROR(publish(true).context("our payload"));
+    NOLOCO_RETURN_IF_ERROR(publish(true, false).context("our payload"));  // φ is unchanged since the last state
   traffic_before_ = p_.net->traffic();
   reduced_.reset();
   inbox_ = p_.net->take_inbox();
@@ -313,7 +320,7 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
 }
 
 Step NodeDriver::verify(NodeCore& core, int slot) {
-  const ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
+  ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
   ExchangeExpectations e = p_.expect;
   e.sender = rp.peer.to_string();
   const std::string content = ReplayGuard::content_of(rp.payload.header);
@@ -335,9 +342,11 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
     NLOG_WARN("refused payload from {}: {}", e.sender, why);
     return core.on_verified(now(), false, why, strike);
   }
-  auto c = verify_payload(rp.payload, *p_.replica, e, VerifyLimits{});
+  // The checked codec messages move into the contribution (the header stays for the log below).
+  auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{});
   if (!c.ok()) {
     NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), c.status().to_string());
+    std::vector<Bytes>().swap(rp.payload.tensors);  // refused: let its bytes go now
     return core.on_verified(now(), false, c.status().to_string());
   }
   NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}",
@@ -398,14 +407,14 @@ Result<Step> NodeDriver::apply_outer(NodeCore& core, const Next& next) {
   if (!diloco()) {
     std::vector<PeerContribution> group;
     for (int slot : next.slots) group.push_back(std::move(accepted_.at(slot)));
-    apply_outer_step(*p_.replica, group, p_.params, p_.form);
+    NOLOCO_RETURN_IF_ERROR(apply_outer_step(*p_.replica, group, p_.params, p_.form).context("outer step"));
   } else if (next.solo) {
     apply_diloco_solo_step(*p_.replica, p_.params.alpha, p_.params.beta);
   } else {
     NOLOCO_RETURN_IF_ERROR(apply_diloco_step(*p_.replica, mean_delta_, p_.params.alpha, p_.params.beta));
   }
   p_.net->set_progress(static_cast<uint64_t>(p_.replica->outer_step()), tokens_per_s_);
-  NOLOCO_RETURN_IF_ERROR(publish(false));
+  NOLOCO_RETURN_IF_ERROR(publish(false, true));
   NOLOCO_RETURN_IF_ERROR(drain_events(core));
   return core.on_outer_applied(now(), live());
 }

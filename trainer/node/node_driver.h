@@ -65,7 +65,8 @@ class NodeDriver {
   void emit_notice(const Notice& n);
   void emit_outer(const OuterReport& r);
   bool diloco() const { return p_.manifest.method == "diloco"; }
-  Status publish(bool with_payload);
+  // Our state (when φ may have changed) and our payload (at a phase end) for others.
+  Status publish(bool with_payload, bool with_state);
 
   NodeParts& p_;
   const NodeOptions& o_;
@@ -75,7 +76,7 @@ class NodeDriver {
   PeerTable peers_;
   size_t live_count_ = 0;  // size of the last live view (progress() must not ask the network thread)
 
-  std::shared_ptr<const Bytes> mine_;         // our payload of this outer step
+  std::shared_ptr<const WirePayload> mine_;   // our payload of this outer step
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step
   std::optional<ReceivedPayload> answer_;     // the partner's answer
   std::map<int, PeerContribution> accepted_;  // verified, by slot

@@ -63,6 +63,25 @@ void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<Paylo
   });
 }
 
+// Writes a payload frame by frame, the next one when the stream has taken the previous (its
+// window and send buffer are the backpressure), so a model-sized payload is never copied whole;
+// then half-closes. `done` gets the first write error, or OK.
+void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const WirePayload> payload, size_t next,
+                  std::function<void(Status)> done) {
+  if (next == payload->frames.size()) {
+    stream->close_write();
+    if (done) done(Status::Ok());
+    return;
+  }
+  stream->write(payload->frames[next], [stream, payload, next, done](Status st) {
+    if (!st.ok()) {
+      if (done) done(st);
+      return;
+    }
+    write_frames(stream, payload, next + 1, done);
+  });
+}
+
 }  // namespace
 
 class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
@@ -112,7 +131,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   bool stopping = false;
 
   // Network-thread state.
-  std::shared_ptr<const Bytes> exchange_payload;
+  std::shared_ptr<const WirePayload> exchange_payload;
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
 
@@ -297,11 +316,14 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || *answered) return;
     *answered = true;
-    std::shared_ptr<const Bytes> snapshot = self->exchange_payload;
-    Bytes out = snapshot ? *snapshot : encode_payload(make_error_payload("no snapshot yet"));
-    self->ex_out += out.size();
-    s->write(std::move(out));
-    s->close_write();
+    std::shared_ptr<const WirePayload> snapshot = self->exchange_payload;
+    if (!snapshot) {
+      auto refusal = std::make_shared<WirePayload>();
+      refusal->frames.push_back(encode_payload(make_error_payload("no snapshot yet")));
+      snapshot = std::move(refusal);
+    }
+    self->ex_out += snapshot->size();
+    write_frames(s, std::move(snapshot), 0, {});
   };
   read_payload(
       s, reader,
@@ -337,7 +359,7 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
 }
 
 struct NodeNetworkImpl::Attempt {
-  std::shared_ptr<const Bytes> payload;
+  std::shared_ptr<const WirePayload> payload;
   Clk::time_point deadline;
   int tries_left = 0;
   std::optional<p2p::PeerRecord> partner;  // chosen by the node core
@@ -395,8 +417,7 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                      a->stream = s;
                      a->outcome.bytes_sent += a->payload->size();
                      self->ex_out += a->payload->size();
-                     s->write(*a->payload);
-                     s->close_write();
+                     write_frames(s, a->payload, 0, {});
                      auto reader = std::make_shared<PayloadReader>(self->expect_from(peer));
                      read_payload(s, reader, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
                        auto self = weak.lock();
@@ -475,9 +496,9 @@ void NodeNetwork::set_progress(uint64_t outer_step, double tokens_per_sec) {
   });
 }
 
-void NodeNetwork::publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload) {
+void NodeNetwork::publish_exchange_payload(std::shared_ptr<const WirePayload> payload) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, p = std::move(encoded_payload)] { impl->exchange_payload = p; });
+  asio::post(impl->io, [impl, p = std::move(payload)] { impl->exchange_payload = p; });
 }
 
 void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
@@ -485,11 +506,11 @@ void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {
   asio::post(impl->io, [impl, s = std::move(snapshot)] { impl->state = s; });
 }
 
-ExchangeOutcome NodeNetwork::exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+ExchangeOutcome NodeNetwork::exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const WirePayload> payload,
                                            Duration budget) {
   auto a = std::make_shared<NodeNetworkImpl::Attempt>();
   a->partner = partner;
-  a->payload = std::move(encoded_payload);
+  a->payload = std::move(payload);
   a->started = Clk::now();
   a->deadline = a->started + std::chrono::duration_cast<Clk::duration>(budget);
   a->tries_left = 1;
@@ -519,18 +540,24 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   auto addr = dial_addr(peer);
   if (!addr) return unavailable("peer " + peer.peer.to_string() + " has no dialable address");
   struct Fetch {
-    StateDownload dl;
+    std::unique_ptr<StateDownload> dl;
     std::promise<Status> done;
     bool finished = false;
     int streams_left = 3;
-    Fetch(std::string run, uint64_t cap) : dl(std::move(run), cap) {}
+    uint64_t chunk_bytes = 0;
+    std::vector<uint64_t> stream_offsets;
     void finish(Status st) {
       if (finished) return;
       finished = true;
       done.set_value(std::move(st));
     }
   };
-  auto f = std::make_shared<Fetch>(impl_->opt.run_id, max_bytes);
+  auto f = std::make_shared<Fetch>();
+  // Continue a download an earlier call left part-way, if it is for the same run and cap.
+  if (partial_state_ && partial_state_->total() <= max_bytes) f->dl = std::move(partial_state_);
+  else f->dl = std::make_unique<StateDownload>(impl_->opt.run_id, max_bytes);
+  partial_state_.reset();
+  const uint64_t resumed_from = f->dl->received();
   auto fut = f->done.get_future();
   auto impl = impl_;
   const auto deadline = Clk::now() + std::chrono::duration_cast<Clk::duration>(budget);
@@ -542,11 +569,11 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   *round = [weak, f, round, open](std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || f->finished) return;
-    if (f->dl.complete()) {
+    if (f->dl->complete()) {
       s->close_write();
       return f->finish(Status::Ok());
     }
-    s->write(p2p::encode_length_prefixed(encode_state_request(f->dl.next_request())));
+    s->write(p2p::encode_length_prefixed(encode_state_request(f->dl->next_request())));
     s->read_message(
         [weak, f, s, round, open](Result<Bytes> msg) {
           auto self = weak.lock();
@@ -555,9 +582,16 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
           self->st_in += msg->size();
           auto resp = decode_state_response(*msg);
           if (!resp.ok()) return f->finish(resp.status());
-          Status st = f->dl.on_response(*resp);
+          const uint64_t before = f->dl->received();
+          Status st = f->dl->on_response(*resp);
+          if (!st.ok() && resp->error == "snapshot changed" && before > 0) {
+            // This peer serves another snapshot than the one we hold part of: start over from it.
+            f->dl->restart();
+            return (*round)(s);
+          }
           if (!st.ok() && st.code() == StatusCode::kCorrupt) return (*open)();  // restarted from 0
           if (!st.ok()) return f->finish(st);
+          f->chunk_bytes += f->dl->received() > before ? f->dl->received() - before : 0;
           (*round)(s);
         },
         kStateChunkBytes + 4096);
@@ -570,6 +604,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
                            [weak, f, round](Result<std::shared_ptr<p2p::HostStream>> r) {
                              if (f->finished) return;
                              if (!r.ok()) return f->finish(r.status());
+                             f->stream_offsets.push_back(f->dl->received());
                              (*round)(*r);
                            });
   };
@@ -585,20 +620,33 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     fut.wait();
   }
   Status st = fut.get();
-  asio::post(impl->io, [timer, open, round] {
+  // The network thread lets go of the download before we touch it again here.
+  std::promise<void> released;
+  asio::post(impl->io, [timer, open, round, &released] {
     timer->cancel();
     // Break the cycles between the two closures.
     *open = nullptr;
     *round = nullptr;
+    released.set_value();
   });
-  NOLOCO_RETURN_IF_ERROR(st.context("state download from " + peer.peer.to_string()));
+  released.get_future().wait_for(std::chrono::seconds(5));
+  if (!st.ok()) {
+    // Keep what arrived (it is never handed out before the whole blob checks out).
+    if (f->dl->received() > 0 && !f->dl->complete()) partial_state_ = std::move(f->dl);
+    return st.context("state download from " + peer.peer.to_string());
+  }
   StateFetched out;
   out.peer = peer.peer;
-  out.outer_step = f->dl.outer_step();
-  out.inner_step = f->dl.inner_step();
-  out.blob = f->dl.take();
+  out.outer_step = f->dl->outer_step();
+  out.inner_step = f->dl->inner_step();
+  out.resumed_from = resumed_from;
+  out.chunk_bytes = f->chunk_bytes;
+  out.stream_offsets = f->stream_offsets;
+  out.blob = f->dl->take();
   return out;
 }
+
+uint64_t NodeNetwork::partial_state_bytes() const { return partial_state_ ? partial_state_->received() : 0; }
 
 std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
   std::promise<std::vector<p2p::PeerRecord>> p;

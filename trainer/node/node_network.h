@@ -30,6 +30,7 @@
 #include "p2p/multiaddr.h"
 #include "trainer/node/allreduce_service.h"
 #include "trainer/node/exchange_wire.h"
+#include "trainer/node/state_wire.h"
 
 namespace noloco::node {
 
@@ -77,6 +78,9 @@ struct StateFetched {
   p2p::PeerId peer;
   Bytes blob;
   uint64_t outer_step = 0, inner_step = 0;
+  uint64_t resumed_from = 0;              // bytes already held when this call started
+  uint64_t chunk_bytes = 0;               // snapshot bytes received in this call
+  std::vector<uint64_t> stream_offsets;   // where each stream of this call started
 };
 
 // Something the training thread should record in the store (the network thread cannot).
@@ -109,18 +113,23 @@ class NodeNetwork {
   // Our progress, for our membership record.
   void set_progress(uint64_t outer_step, double tokens_per_sec);
   // The payload we answer inbound exchanges with (our latest completed outer step).
-  void publish_exchange_payload(std::shared_ptr<const Bytes> encoded_payload);
+  void publish_exchange_payload(std::shared_ptr<const WirePayload> payload);
   void publish_state(std::shared_ptr<const StateSnapshot> snapshot);
 
   // Blocking: one exchange try of `encoded_payload` with `partner` (chosen by the node core),
   // ending with a well-formed answer, a failure, or `budget` spent. The answer's staleness is the
   // core's to judge.
-  ExchangeOutcome exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const Bytes> encoded_payload,
+  ExchangeOutcome exchange_with(const p2p::PeerRecord& partner, std::shared_ptr<const WirePayload> payload,
                                 Duration budget);
   // Callers' payloads received since the last call, newest per peer.
   std::vector<ReceivedPayload> take_inbox();
-  // Blocking: downloads the state snapshot of `peer` (resuming within `budget` after a broken stream).
+  // Blocking: downloads the state snapshot of `peer`, resuming within `budget` after a broken
+  // stream. A download that fails part-way is kept (never handed out): the next call, to this or
+  // another peer serving the same snapshot (same SHA-256), continues from the bytes already held;
+  // a peer whose snapshot differs answers "snapshot changed" and the download starts over from it.
   Result<StateFetched> fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget);
+  // Bytes of a partial download kept for the next fetch_state (0: none).
+  uint64_t partial_state_bytes() const;
 
   std::vector<p2p::PeerRecord> live_peers();
   std::vector<NetworkEvent> take_events();
@@ -137,6 +146,7 @@ class NodeNetwork {
  private:
   explicit NodeNetwork(std::shared_ptr<NodeNetworkImpl> impl);
   std::shared_ptr<NodeNetworkImpl> impl_;
+  std::unique_ptr<StateDownload> partial_state_;  // training thread only, between fetch_state calls
 };
 
 // Fetches the run manifest (JSON text) from the first of `peers` that serves it, with a

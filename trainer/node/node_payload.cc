@@ -5,26 +5,68 @@
 #include <cstdio>
 #include <vector>
 
+#include "trainer/core/codec_stream.h"
 #include "trainer/core/codec_torch.h"
 
 namespace noloco::node {
 namespace {
 
-Result<torch::Tensor> decode_flat(const Bytes& msg, int64_t numel, const torch::Device& device, const char* name) {
-  codec::DecodeLimits lim;
-  lim.max_elements = static_cast<uint64_t>(numel);
-  lim.max_encoded_bytes = msg.size();
-  torch::Tensor out = torch::empty({numel}, torch::kFloat32);
-  NOLOCO_RETURN_IF_ERROR(codec::decode_tensor_into(msg, lim, out).context(name));
-  if (!torch::isfinite(out).all().item<bool>()) return corrupt(std::string(name) + ": non-finite values");
-  return out.to(device);
-}
+constexpr int64_t kChunk = static_cast<int64_t>(codec::kChunkValues);  // even: int4 chunks line up
 
 double norm_of(const torch::Tensor& t) { return t.norm().item<double>(); }
+double dot_of(const torch::Tensor& a, const torch::Tensor& b) { return torch::dot(a, b).item<double>(); }
+
+// A flat tensor's values [begin, begin + out.size()) as fp32 on the CPU, into `out`.
+void copy_chunk(const torch::Tensor& t, uint64_t begin, std::span<float> out) {
+  torch::Tensor dst = torch::from_blob(out.data(), {static_cast<int64_t>(out.size())}, torch::kFloat32);
+  dst.copy_(t.narrow(0, static_cast<int64_t>(begin), static_cast<int64_t>(out.size())));
+}
+
+Result<std::vector<Bytes>> encode_flat(const codec::ValueSource& src, int64_t numel, const PayloadSettings& s) {
+  codec::EncodeOptions o = s.codec;
+  o.source_dtype = codec::SourceDtype::kFloat32;
+  return codec::encode_pieces(src, static_cast<uint64_t>(numel), {numel}, o, kExchangeChunkBytes);
+}
+
+// Readers of a contribution's messages, each checked to hold exactly our flat parameter vector.
+class Chunks {
+ public:
+  static Result<Chunks> open(const std::vector<Bytes>& msgs, const std::vector<std::string>& names, int64_t numel,
+                             const torch::Device& device) {
+    Chunks c;
+    c.device_ = device;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      codec::DecodeLimits lim;
+      lim.max_elements = static_cast<uint64_t>(numel);
+      lim.max_encoded_bytes = msgs[i].size();
+      auto opened = codec::ChunkDecoder::open(msgs[i], lim);
+      if (!opened.ok()) return opened.status().context(names[i]);
+      std::unique_ptr<codec::ChunkDecoder> d = std::move(*opened);
+      if (d->header().shape() != std::vector<int64_t>{numel})
+        return invalid_argument(names[i] + ": message has " + std::to_string(d->header().element_count) +
+                                " values, not our flat " + std::to_string(numel));
+      c.decoders_.push_back(std::move(d));
+    }
+    c.names_ = names;
+    return c;
+  }
+  // Tensor i's next k values, on the replica's device.
+  Result<torch::Tensor> next(size_t i, int64_t k) {
+    torch::Tensor buf = torch::empty({k}, torch::kFloat32);
+    NOLOCO_RETURN_IF_ERROR(
+        decoders_[i]->next(std::span<float>(buf.data_ptr<float>(), static_cast<size_t>(k))).context(names_[i]));
+    return device_.is_cpu() ? buf : buf.to(device_);
+  }
+
+ private:
+  std::vector<std::unique_ptr<codec::ChunkDecoder>> decoders_;
+  std::vector<std::string> names_;
+  torch::Device device_ = torch::kCPU;
+};
 
 }  // namespace
 
-Result<Payload> build_payload(const trainer::Replica& r, const PayloadSettings& s) {
+Result<WirePayload> build_payload(const trainer::Replica& r, const PayloadSettings& s) {
   try {
     torch::NoGradGuard ng;
     PayloadHeader h;
@@ -33,41 +75,50 @@ Result<Payload> build_payload(const trainer::Replica& r, const PayloadSettings& 
     h.outer_step = static_cast<uint64_t>(r.outer_step());
     h.inner_step = static_cast<uint64_t>(r.inner_step());
     h.form = s.form;
-    h.numel = static_cast<uint64_t>(r.phi().numel());
-    std::vector<std::pair<std::string, Bytes>> tensors;
+    const int64_t numel = r.phi().numel();
+    h.numel = static_cast<uint64_t>(numel);
+    const torch::Tensor theta = r.theta().detach(), phi = r.phi();
+    std::vector<std::pair<std::string, std::vector<Bytes>>> tensors;
     if (s.form == WireForm::kDeltaPhi) {
-      NOLOCO_ASSIGN_OR_RETURN(Bytes d, codec::encode_tensor(r.theta() - r.phi(), s.codec));
-      NOLOCO_ASSIGN_OR_RETURN(Bytes p, codec::encode_tensor(r.phi(), s.codec));
+      auto delta = [&](uint64_t b, std::span<float> out) {
+        const auto k = static_cast<int64_t>(out.size());
+        torch::from_blob(out.data(), {k}, torch::kFloat32)
+            .copy_(theta.narrow(0, static_cast<int64_t>(b), k) - phi.narrow(0, static_cast<int64_t>(b), k));
+      };
+      NOLOCO_ASSIGN_OR_RETURN(auto d, encode_flat(delta, numel, s));
       tensors.emplace_back("delta", std::move(d));
+      NOLOCO_ASSIGN_OR_RETURN(auto p, encode_flat([&](uint64_t b, std::span<float> out) { copy_chunk(phi, b, out); },
+                                                  numel, s));
       tensors.emplace_back("phi", std::move(p));
     } else {
-      NOLOCO_ASSIGN_OR_RETURN(Bytes t, codec::encode_tensor(r.theta(), s.codec));
+      NOLOCO_ASSIGN_OR_RETURN(
+          auto t, encode_flat([&](uint64_t b, std::span<float> out) { copy_chunk(theta, b, out); }, numel, s));
       tensors.emplace_back("theta", std::move(t));
     }
-    return make_payload(std::move(h), std::move(tensors));
+    return frame_payload(std::move(h), std::move(tensors));
   } catch (const c10::Error& e) {
     return internal_error(std::string("building payload: ") + e.what_without_backtrace());
   }
 }
 
-PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer, const torch::Tensor& phi_diff,
-                             double phi_norm, double floor) {
-  torch::NoGradGuard ng;
+PayloadStats stats_from_norms(double own_norm, double peer_norm, double dot, double phi_diff_norm, double phi_norm,
+                              double floor) {
   PayloadStats s;
-  const double own_norm = norm_of(own);
-  const double peer_norm = norm_of(peer);
   const double scale = std::max(own_norm, floor * phi_norm);
   // Both norms are finite (decode checked); a zero scale only with φ = 0 and no update of ours.
   s.norm_ratio = scale > 0 ? peer_norm / scale : (peer_norm > 0 ? HUGE_VAL : 0.0);
-  if (phi_diff.defined()) s.phi_spread = scale > 0 ? norm_of(phi_diff) / scale : 0.0;
+  if (phi_diff_norm >= 0) s.phi_spread = scale > 0 ? phi_diff_norm / scale : 0.0;
   // Our own update is the reference direction, however small (the floor only keeps the ratios
   // finite); without one (nothing trained yet) or without theirs, the norm bounds alone apply.
-  if (own_norm == 0 || peer_norm == 0) {
-    s.cosine = 1.0;
-    return s;
-  }
-  s.cosine = torch::dot(own, peer).item<double>() / (own_norm * peer_norm);
+  s.cosine = own_norm == 0 || peer_norm == 0 ? 1.0 : dot / (own_norm * peer_norm);
   return s;
+}
+
+PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer, const torch::Tensor& phi_diff,
+                             double phi_norm, double floor) {
+  torch::NoGradGuard ng;
+  return stats_from_norms(norm_of(own), norm_of(peer), dot_of(own, peer),
+                          phi_diff.defined() ? norm_of(phi_diff) : -1.0, phi_norm, floor);
 }
 
 namespace {
@@ -104,8 +155,43 @@ Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm for
                           ", phi spread " + fmt(s.phi_spread) + "]");
 }
 
-Result<PeerContribution> verify_payload(const Payload& p, const trainer::Replica& self,
-                                        const ExchangeExpectations& expect, const VerifyLimits& lim) {
+namespace {
+
+// Sums over the chunks of what PayloadStats and the distance bound need.
+struct UpdateSums {
+  double own2 = 0, peer2 = 0, dot = 0, diff2 = 0, phi2 = 0;
+};
+
+Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireForm form) {
+  const torch::Tensor theta = self.theta().detach(), phi = self.phi();
+  const int64_t n = phi.numel();
+  UpdateSums s;
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t k = std::min(kChunk, n - b);
+    const torch::Tensor ph = phi.narrow(0, b, k);
+    const torch::Tensor own = theta.narrow(0, b, k) - ph;
+    NOLOCO_ASSIGN_OR_RETURN(torch::Tensor first, in.next(0, k));
+    // delta_phi: u_peer = Δ_peer and φ_peer − φ_own; theta: u_peer = θ_peer − φ_own.
+    const torch::Tensor peer = form == WireForm::kDeltaPhi ? first : first.sub_(ph);
+    s.own2 += dot_of(own, own);
+    s.peer2 += dot_of(peer, peer);
+    s.dot += dot_of(own, peer);
+    s.phi2 += dot_of(ph, ph);
+    if (form == WireForm::kDeltaPhi) {
+      NOLOCO_ASSIGN_OR_RETURN(torch::Tensor peer_phi, in.next(1, k));
+      peer_phi.sub_(ph);
+      s.diff2 += dot_of(peer_phi, peer_phi);
+    } else {
+      s.diff2 += dot_of(peer, peer);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<PeerContribution> verify_payload(Payload&& p, const trainer::Replica& self, const ExchangeExpectations& expect,
+                                        const VerifyLimits& lim) {
   try {
     torch::NoGradGuard ng;
     // The wire reader checked this already; checking again keeps this function safe on its own.
@@ -115,64 +201,74 @@ Result<PeerContribution> verify_payload(const Payload& p, const trainer::Replica
     if (p.header.numel != static_cast<uint64_t>(numel))
       return invalid_argument("payload has " + std::to_string(p.header.numel) + " parameters, our model has " +
                               std::to_string(numel));
+    const WireForm form = p.header.form;
+    // check_header pinned the names to the form's, in order.
+    NOLOCO_ASSIGN_OR_RETURN(Chunks in, Chunks::open(p.tensors, wire_form_tensor_names(form), numel, self.phi().device()));
+    NOLOCO_ASSIGN_OR_RETURN(UpdateSums s, sum_updates(self, in, form));
+    const double phi_norm = std::sqrt(s.phi2), dist = std::sqrt(s.diff2);
     PeerContribution c;
     c.sender = p.header.sender;
     c.outer_step = p.header.outer_step;
-    const torch::Device dev = self.phi().device();
-    const double phi_norm = norm_of(self.phi());
-    for (size_t i = 0; i < p.tensors.size(); ++i) {
-      const std::string& name = p.header.tensors[i].name;
-      NOLOCO_ASSIGN_OR_RETURN(torch::Tensor t, decode_flat(p.tensors[i], numel, dev, name.c_str()));
-      if (name == "delta") c.delta = t;
-      else if (name == "phi") c.phi = t;
-      else if (name == "theta") c.theta = t;
-      else return corrupt("payload: unknown tensor '" + name + "'");
-    }
-    const torch::Tensor own = self.theta() - self.phi();
-    if (p.header.form == WireForm::kDeltaPhi) {
-      if (!c.delta.defined() || !c.phi.defined()) return corrupt("payload: delta or phi missing");
-      c.stats = compare_updates(own, c.delta, c.phi - self.phi(), phi_norm, lim.delta_floor);
-      const double dist = norm_of(c.phi - self.phi());
-      if (dist > lim.max_phi_distance * phi_norm)
-        return invalid_argument("payload: slow weights are " + std::to_string(dist) +
-                                " away from ours (limit " + std::to_string(lim.max_phi_distance * phi_norm) + ")");
-    } else {
-      if (!c.theta.defined()) return corrupt("payload: theta missing");
-      c.stats = compare_updates(own, c.theta - self.phi(), torch::Tensor(), phi_norm, lim.delta_floor);
-      const double dist = norm_of(c.theta - self.phi());
-      if (dist > lim.max_phi_distance * phi_norm)
-        return invalid_argument("payload: weights are " + std::to_string(dist) + " away from ours (limit " +
-                                std::to_string(lim.max_phi_distance * phi_norm) + ")");
-    }
-    NOLOCO_RETURN_IF_ERROR(judge_update(c.stats, lim, p.header.form));
+    c.form = form;
+    c.stats = stats_from_norms(std::sqrt(s.own2), std::sqrt(s.peer2), s.dot,
+                               form == WireForm::kDeltaPhi ? dist : -1.0, phi_norm, lim.delta_floor);
+    if (dist > lim.max_phi_distance * phi_norm)
+      return invalid_argument(std::string(form == WireForm::kDeltaPhi ? "payload: slow weights are " : "payload: weights are ") +
+                              std::to_string(dist) + " away from ours (limit " +
+                              std::to_string(lim.max_phi_distance * phi_norm) + ")");
+    NOLOCO_RETURN_IF_ERROR(judge_update(c.stats, lim, form));
+    c.tensors = std::move(p.tensors);
     return c;
   } catch (const c10::Error& e) {
     return internal_error(std::string("checking payload: ") + e.what_without_backtrace());
   }
 }
 
-void apply_outer_step(trainer::Replica& r, std::span<const PeerContribution> peers, const trainer::NolocoParams& p,
-                      WireForm form) {
-  torch::NoGradGuard ng;
-  trainer::OuterView view{r.theta(), r.phi(), r.delta()};
-  const double n = static_cast<double>(peers.size() + 1);
-  if (form == WireForm::kDeltaPhi) {
-    torch::Tensor mean_delta = r.theta() - r.phi();
-    torch::Tensor mean_phi = r.phi().clone();
+Status apply_outer_step(trainer::Replica& r, std::span<const PeerContribution> peers, const trainer::NolocoParams& p,
+                        WireForm form) {
+  try {
+    torch::NoGradGuard ng;
+    const int64_t n = r.phi().numel();
+    const auto names = wire_form_tensor_names(form);
+    std::vector<Chunks> in;
     for (const auto& c : peers) {
-      mean_delta.add_(c.delta);
-      mean_phi.add_(c.phi);
+      if (c.form != form || c.tensors.size() != names.size())
+        return internal_error("outer step: a contribution of another form");
+      NOLOCO_ASSIGN_OR_RETURN(Chunks ch, Chunks::open(c.tensors, names, n, r.phi().device()));
+      in.push_back(std::move(ch));
     }
-    mean_delta.div_(n);
-    mean_phi.div_(n);
-    trainer::noloco_apply(view, mean_delta, mean_phi, p);
-  } else {
-    torch::Tensor mean_theta = r.theta().clone();
-    for (const auto& c : peers) mean_theta.add_(c.theta);
-    mean_theta.div_(n);
-    trainer::noloco_apply_theta(view, mean_theta, p.alpha, p.beta);
+    const double group = static_cast<double>(peers.size() + 1);
+    torch::Tensor theta = r.theta().detach();
+    for (int64_t b = 0; b < n; b += kChunk) {
+      const int64_t k = std::min(kChunk, n - b);
+      trainer::OuterView view{theta.narrow(0, b, k), r.phi().narrow(0, b, k), r.delta().narrow(0, b, k)};
+      if (form == WireForm::kDeltaPhi) {
+        torch::Tensor mean_delta = view.theta - view.phi;
+        torch::Tensor mean_phi = view.phi.clone();
+        for (auto& ch : in) {
+          NOLOCO_ASSIGN_OR_RETURN(torch::Tensor d, ch.next(0, k));
+          NOLOCO_ASSIGN_OR_RETURN(torch::Tensor ph, ch.next(1, k));
+          mean_delta.add_(d);
+          mean_phi.add_(ph);
+        }
+        mean_delta.div_(group);
+        mean_phi.div_(group);
+        trainer::noloco_apply(view, mean_delta, mean_phi, p);
+      } else {
+        torch::Tensor mean_theta = view.theta.clone();
+        for (auto& ch : in) {
+          NOLOCO_ASSIGN_OR_RETURN(torch::Tensor t, ch.next(0, k));
+          mean_theta.add_(t);
+        }
+        mean_theta.div_(group);
+        trainer::noloco_apply_theta(view, mean_theta, p.alpha, p.beta);
+      }
+    }
+    r.count_outer_step();
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return internal_error(std::string("outer step: ") + e.what_without_backtrace());
   }
-  r.count_outer_step();
 }
 
 Result<Bytes> build_state_blob(const trainer::Replica& r) {
@@ -185,12 +281,15 @@ Status adopt_state(trainer::Replica& r, ByteView blob, uint64_t outer_step, uint
   try {
     torch::NoGradGuard ng;
     const int64_t numel = r.phi().numel();
-    NOLOCO_ASSIGN_OR_RETURN(torch::Tensor phi, decode_flat(Bytes(blob.begin(), blob.end()), numel,
-                                                           r.phi().device(), "state"));
     if (inner_step > static_cast<uint64_t>(r.config().inner.schedule.total))
       return invalid_argument("state: inner step " + std::to_string(inner_step) + " is past the run's end");
-    r.phi().copy_(phi);
-    r.theta().copy_(phi);
+    codec::DecodeLimits lim;
+    lim.max_elements = static_cast<uint64_t>(numel);
+    lim.max_encoded_bytes = blob.size();
+    // decode_tensor_into checks the whole blob (sizes, checksum, every value finite) and the shape
+    // before it writes φ's first value.
+    NOLOCO_RETURN_IF_ERROR(codec::decode_tensor_into(blob, lim, r.phi()).context("state"));
+    r.theta().copy_(r.phi());
     r.delta().zero_();
     r.set_counters(r.optimizer_step(), static_cast<int64_t>(inner_step), static_cast<int64_t>(outer_step));
     return Status::Ok();

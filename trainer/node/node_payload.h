@@ -25,8 +25,10 @@ struct PayloadSettings {
   std::string sender;  // our peer id text
 };
 
-// Our payload at an outer-step boundary: Δ = θ − φ and φ (kDeltaPhi) or θ (kTheta).
-Result<Payload> build_payload(const trainer::Replica& replica, const PayloadSettings& settings);
+// Our payload at an outer-step boundary, framed for the wire: Δ = θ − φ and φ (kDeltaPhi) or θ
+// (kTheta), encoded a chunk at a time, so that nothing model-sized exists besides the encoded
+// payload itself.
+Result<WirePayload> build_payload(const trainer::Replica& replica, const PayloadSettings& settings);
 
 // How a peer's update compares with ours, on the vectors the outer step mixes: u_own = θ_own − φ_own
 // and u_peer = Δ_peer (delta_phi) or θ_peer − φ_own (theta). Logged for every payload and used by
@@ -37,12 +39,13 @@ struct PayloadStats {
   double phi_spread = 0;  // ‖φ_peer − φ_own‖ / max(‖u_own‖, floor · ‖φ_own‖) (delta_phi; theta: 0)
 };
 
-// A peer's contribution after every check passed (fp32 tensors on the replica's device).
+// A peer's contribution after every check passed: its codec messages, kept encoded (a quarter to
+// a half of the decoded size) and decoded again a chunk at a time when the step is applied.
 struct PeerContribution {
   std::string sender;
   uint64_t outer_step = 0;
-  torch::Tensor delta, phi;  // kDeltaPhi
-  torch::Tensor theta;       // kTheta
+  WireForm form = WireForm::kDeltaPhi;
+  std::vector<Bytes> tensors;  // in the form's order: delta, phi (kDeltaPhi) or theta (kTheta)
   PayloadStats stats;
 };
 
@@ -78,22 +81,30 @@ Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm for
 // compare with (VerifyLimits::delta_floor).
 PayloadStats compare_updates(const torch::Tensor& own, const torch::Tensor& peer, const torch::Tensor& phi_diff,
                              double phi_norm, double floor);
+// The same from the norms and the dot product (phi_diff_norm < 0: none, the theta form).
+PayloadStats stats_from_norms(double own_norm, double peer_norm, double dot, double phi_diff_norm, double phi_norm,
+                              double floor);
 
-// Decodes every tensor (codec checks: header, sizes, checksum) and checks element count,
-// finiteness and the norm bounds against our replica. Nothing is modified.
-Result<PeerContribution> verify_payload(const Payload& payload, const trainer::Replica& self,
+// Decodes every tensor a chunk at a time (codec checks: header, sizes, checksum, finite values)
+// and checks element count and the norm bounds against our replica; the statistics are sums over
+// the chunks, so no decoded tensor is ever whole. Nothing is modified; on success the payload's
+// codec messages move into the contribution.
+Result<PeerContribution> verify_payload(Payload&& payload, const trainer::Replica& self,
                                         const ExchangeExpectations& expect, const VerifyLimits& limits);
 
 // One outer step of `self` with the group {self} ∪ peers (a group of one is the solo step):
 // kDeltaPhi: δ ← α·δ + β·mean Δ − γ·(φ − mean φ); kTheta: δ ← α·δ + β·(mean θ − φ); then φ ← φ + δ,
-// θ ← φ. Counts the outer step.
-void apply_outer_step(trainer::Replica& self, std::span<const PeerContribution> peers,
-                      const trainer::NolocoParams& params, WireForm form);
+// θ ← φ, a chunk at a time (every temporary is chunk-sized). Counts the outer step. Fails only on an
+// internal error (the messages passed verify_payload, which runs the same checks on the same bytes);
+// the replica may then be partly updated.
+Status apply_outer_step(trainer::Replica& self, std::span<const PeerContribution> peers,
+                        const trainer::NolocoParams& params, WireForm form);
 
 // State sync: the blob is one fp32 codec message of φ (exact).
 Result<Bytes> build_state_blob(const trainer::Replica& replica);
 // Takes a peer's slow weights: θ = φ = blob, δ = 0, inner/outer counters from the peer (the
 // learning-rate schedule continues where the swarm is); Adam moments and data cursor stay ours.
+// The blob is checked whole before it is decoded straight into φ (no model-sized temporary).
 Status adopt_state(trainer::Replica& replica, ByteView blob, uint64_t outer_step, uint64_t inner_step);
 
 }  // namespace noloco::node

@@ -209,6 +209,9 @@ Status StateDownload::on_response(const StateResponse& r) {
     sha_ = r.sha256;
     outer_ = r.outer_step;
     inner_ = r.inner_step;
+    // Room for the whole blob (<= our cap) at once: growing it would copy it, twice its size at
+    // the peak; the pages are only committed as the chunks arrive.
+    blob_.reserve(static_cast<size_t>(total_));
   }
   blob_.insert(blob_.end(), r.chunk.begin(), r.chunk.end());
   hasher_.update(r.chunk);
