@@ -536,23 +536,41 @@ std::vector<ReceivedPayload> NodeNetwork::take_inbox() {
   return out;
 }
 
+namespace {
+
+// One fetch_state call's progress, shared by its closures on the network thread.
+struct StateFetch {
+  std::unique_ptr<StateDownload> dl;
+  std::promise<Status> done;
+  bool finished = false;
+  int streams_left = 3;  // streams opened again after a break, before giving up
+  uint64_t chunk_bytes = 0;
+  std::vector<uint64_t> stream_offsets;
+  void finish(Status st) {
+    if (finished) return;
+    finished = true;
+    done.set_value(std::move(st));
+  }
+};
+
+StateFetched fetched_state(const p2p::PeerRecord& peer, StateFetch& f, uint64_t resumed_from) {
+  StateFetched out;
+  out.peer = peer.peer;
+  out.outer_step = f.dl->outer_step();
+  out.inner_step = f.dl->inner_step();
+  out.resumed_from = resumed_from;
+  out.chunk_bytes = f.chunk_bytes;
+  out.stream_offsets = std::move(f.stream_offsets);
+  out.blob = f.dl->take();
+  return out;
+}
+
+}  // namespace
+
 Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget) {
   auto addr = dial_addr(peer);
   if (!addr) return unavailable("peer " + peer.peer.to_string() + " has no dialable address");
-  struct Fetch {
-    std::unique_ptr<StateDownload> dl;
-    std::promise<Status> done;
-    bool finished = false;
-    int streams_left = 3;
-    uint64_t chunk_bytes = 0;
-    std::vector<uint64_t> stream_offsets;
-    void finish(Status st) {
-      if (finished) return;
-      finished = true;
-      done.set_value(std::move(st));
-    }
-  };
-  auto f = std::make_shared<Fetch>();
+  auto f = std::make_shared<StateFetch>();
   // Continue a download an earlier call left part-way, if it is for the same run and cap.
   if (partial_state_ && partial_state_->total() <= max_bytes) f->dl = std::move(partial_state_);
   else f->dl = std::make_unique<StateDownload>(impl_->opt.run_id, max_bytes);
@@ -620,30 +638,22 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     fut.wait();
   }
   Status st = fut.get();
-  // The network thread lets go of the download before we touch it again here.
-  std::promise<void> released;
-  asio::post(impl->io, [timer, open, round, &released] {
+  // The network thread lets go of the download (and the closures' cycles) before we touch it again.
+  auto released = std::make_shared<std::promise<void>>();
+  auto released_fut = released->get_future();
+  asio::post(impl->io, [timer, open, round, released] {
     timer->cancel();
-    // Break the cycles between the two closures.
     *open = nullptr;
     *round = nullptr;
-    released.set_value();
+    released->set_value();
   });
-  released.get_future().wait_for(std::chrono::seconds(5));
+  released_fut.wait_for(std::chrono::seconds(5));
   if (!st.ok()) {
     // Keep what arrived (it is never handed out before the whole blob checks out).
     if (f->dl->received() > 0 && !f->dl->complete()) partial_state_ = std::move(f->dl);
     return st.context("state download from " + peer.peer.to_string());
   }
-  StateFetched out;
-  out.peer = peer.peer;
-  out.outer_step = f->dl->outer_step();
-  out.inner_step = f->dl->inner_step();
-  out.resumed_from = resumed_from;
-  out.chunk_bytes = f->chunk_bytes;
-  out.stream_offsets = f->stream_offsets;
-  out.blob = f->dl->take();
-  return out;
+  return fetched_state(peer, *f, resumed_from);
 }
 
 uint64_t NodeNetwork::partial_state_bytes() const { return partial_state_ ? partial_state_->received() : 0; }
