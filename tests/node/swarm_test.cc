@@ -194,8 +194,11 @@ TEST_CASE("swarm: a SIGKILLed node resumes from its checkpoint, finds the swarm 
     const json sync = n3.events_of("state_sync").at(0);
     CHECK_FALSE(start["resumed"].get<bool>());
     CHECK(sync["outer_step"].get<int64_t>() >= 8);
-    // A fresh model scores about ln(256) = 5.55; the swarm's weights are far better.
-    CHECK(sync["val_loss_after"].get<double>() < sync["val_loss_before"].get<double>() - 1.0);
+    // A fresh model scores about ln(256) = 5.55; the swarm's weights are far better. Compared with
+    // the node's own loss at start: if a first try found no state published (a peer rebuilding
+    // its blob), the node trains a phase before it syncs, so its loss just before may be lower.
+    CHECK(sync["val_loss_after"].get<double>() < start["val_loss"].get<double>() - 1.0);
+    CHECK(sync["val_loss_after"].get<double>() < sync["val_loss_before"].get<double>());
     CHECK(sync["inner_step"].get<int64_t>() == sync["outer_step"].get<int64_t>() * 10);
   }
 
