@@ -191,6 +191,7 @@ Result<std::unique_ptr<ChunkDecoder>> ChunkDecoder::open(ByteView in, const Deco
 }
 
 Status ChunkDecoder::pull(uint8_t* dst, size_t bytes) {
+  if (bytes == 0) return Status::Ok();  // an empty tensor: dst may be null, and memcpy must not see it
   if (!dctx_) {
     // Sizes were checked against the header: the plain payload holds exactly the raw bytes.
     std::memcpy(dst, payload_.data() + in_pos_, bytes);
