@@ -12,31 +12,15 @@
 #include "p2p/framing.h"
 #include "p2p/host.h"
 #include "p2p/relay_service.h"
+#include "tests/p2p/host_fixture.h"
 
 using namespace noloco;
 using namespace noloco::p2p;
+using noloco::p2p::testing::make_host;
+using noloco::p2p::testing::run_until;
 using namespace std::chrono_literals;
 
 namespace {
-
-bool run_until(asio::io_context& io, const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    if (io.stopped()) io.restart();
-    io.run_one_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
-std::shared_ptr<Host> make_host(asio::io_context& io, HostOptions opt = {}) {
-  auto id = Identity::generate();
-  REQUIRE(id.ok());
-  auto h = Host::create(io, *id, opt);
-  REQUIRE(h.ok());
-  REQUIRE((*h)->listen(*Multiaddr::parse("/ip4/127.0.0.1/tcp/0")).ok());
-  return *h;
-}
 
 Multiaddr circuit_to(const Host& relay, const Host& target) {
   return *Multiaddr::parse(relay.listen_addrs().at(0).to_string() + "/p2p-circuit/p2p/" + target.peer_id().to_string());
