@@ -142,6 +142,8 @@ std::vector<Verdict> machine_verdicts(const Flags& f) {
   out.push_back(check_blas(blas_libraries(read_small_file("/proc/self/maps", 4u << 20)), ec ? "" : alt.string()));
   const char* omp = std::getenv("OMP_WAIT_POLICY");
   out.push_back(check_openmp(omp ? std::optional<std::string>(omp) : std::nullopt));
+  const char* blas_timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  out.push_back(check_openblas_timeout(blas_timeout ? std::optional<std::string>(blas_timeout) : std::nullopt));
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 namespace noloco::cli::doctor {
@@ -213,6 +214,26 @@ Verdict check_openmp(const std::optional<std::string>& policy) {
   v.what = "OMP_WAIT_POLICY=" + *policy + ": noloco keeps it, and spinning OpenMP workers starve OpenBLAS's threads "
            "(306 vs 112 ms per small-preset step on 2 cores, docs/benchmarks.md)";
   v.fix = "unset OMP_WAIT_POLICY (or export OMP_WAIT_POLICY=PASSIVE)";
+  return v;
+}
+
+Verdict check_openblas_timeout(const std::optional<std::string>& timeout) {
+  Verdict v{Level::kOk, "openblas", "", ""};
+  if (!timeout) {
+    v.what = "OPENBLAS_THREAD_TIMEOUT unset: noloco run, train and simulate restart themselves with 4";
+    return v;
+  }
+  char* end = nullptr;
+  const long t = std::strtol(timeout->c_str(), &end, 10);
+  if (end != timeout->c_str() && *end == '\0' && t <= 4) {
+    v.what = "OPENBLAS_THREAD_TIMEOUT=" + *timeout + ": idle OpenBLAS workers sleep at once";
+    return v;
+  }
+  v.level = Level::kWarn;
+  v.what = "OPENBLAS_THREAD_TIMEOUT=" + *timeout + ": noloco keeps it, and idle OpenBLAS workers spinning on sched_yield "
+           "take the cores from torch's workers (small preset on 2 cores: 0.112 vs 0.016 s system time per step, "
+           "docs/benchmarks.md)";
+  v.fix = "unset OPENBLAS_THREAD_TIMEOUT (or export OPENBLAS_THREAD_TIMEOUT=4)";
   return v;
 }
 

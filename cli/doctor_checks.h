@@ -71,6 +71,8 @@ Verdict check_blas(const std::vector<std::string>& libraries, const std::string&
 
 // OMP_WAIT_POLICY as the user's environment has it (nullopt: unset).
 Verdict check_openmp(const std::optional<std::string>& wait_policy);
+// OPENBLAS_THREAD_TIMEOUT: unset (noloco sets 4 itself) or up to 4 is right; higher warns.
+Verdict check_openblas_timeout(const std::optional<std::string>& timeout);
 
 // The run manifest: `error` when it does not load; else its facts.
 struct ManifestFacts {

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   for (auto& cmd : commands) {
     if (!cmd.app->parsed()) continue;
     const std::string& verb = cmd.app->get_name();
-    if (verb == "simulate" || verb == "train" || verb == "run" || verb == "join") noloco::cli::reexec_with_passive_openmp(argv);
+    if (verb == "simulate" || verb == "train" || verb == "run" || verb == "join") noloco::cli::reexec_with_thread_policy(argv);
     return cmd.run();
   }
   return 2;

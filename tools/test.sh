@@ -10,6 +10,6 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j"$(nproc)"
 bash tools/interop/install.sh   # js-libp2p peer for tests/interop (npm ci when its lockfile changed)
 # Torch tests run two at a time on 2 cores: OpenMP threads that spin while waiting would
-# starve each other (docs/benchmarks.md), so they sleep instead.
-export OMP_WAIT_POLICY=PASSIVE
+# starve each other (docs/benchmarks.md), so they sleep instead; OpenBLAS's idle workers too.
+export OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
 ctest --preset release -j"$(nproc)" "$@"

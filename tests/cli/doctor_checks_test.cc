@@ -113,6 +113,15 @@ TEST_CASE("doctor: OMP_WAIT_POLICY unset or passive is right, anything else warn
   CHECK(has(v.fix, "unset OMP_WAIT_POLICY"));
 }
 
+TEST_CASE("doctor: OPENBLAS_THREAD_TIMEOUT unset or at most 4 is right, a spinning value or garbage warns", "[doctor]") {
+  CHECK(check_openblas_timeout(std::nullopt).level == Level::kOk);
+  CHECK(check_openblas_timeout(std::string("4")).level == Level::kOk);
+  CHECK(check_openblas_timeout(std::string("28")).level == Level::kWarn);
+  const Verdict v = check_openblas_timeout(std::string("four"));
+  CHECK(v.level == Level::kWarn);
+  CHECK(has(v.fix, "OPENBLAS_THREAD_TIMEOUT=4"));
+}
+
 TEST_CASE("doctor: manifest errors fail, a missing corpus fails, no manifest skips", "[doctor]") {
   ManifestFacts m;
   CHECK(check_manifest(m).level == Level::kSkip);

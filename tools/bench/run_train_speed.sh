@@ -11,11 +11,12 @@
 #                                  tools/bench/train_speed_report.py < FILE)
 # Environment: OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to --threads for every side.
 # Three sides per round:
-#   cpp           the C++ trainer with the settings `noloco` gives itself: OMP_WAIT_POLICY=PASSIVE
-#                 (cli/openmp_policy.cc) and its malloc thresholds (common/process_defaults.cc)
+#   cpp           the C++ trainer with the settings `noloco` gives itself: OMP_WAIT_POLICY=PASSIVE and
+#                 OPENBLAS_THREAD_TIMEOUT=4 (cli/openmp_policy.cc) and its malloc thresholds
+#                 (common/process_defaults.cc)
 #   python        the Python twin as a user would start it: the environment as given
 #   python-tuned  the Python twin with the same settings through the environment
-#                 (OMP_WAIT_POLICY=PASSIVE MALLOC_MMAP_MAX_=0 MALLOC_MMAP_THRESHOLD_=33554432
+#                 (OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 MALLOC_MMAP_MAX_=0 MALLOC_MMAP_THRESHOLD_=33554432
 #                 and the MALLOC_TRIM_THRESHOLD_ a replica of that preset and batch sets for
 #                 itself), so the code alone is compared
 # A value of OMP_WAIT_POLICY you set yourself is used for every side.
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --results) keep=$2; shift 2 ;;
     --sides) sides=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run_train_speed: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -62,7 +63,8 @@ for p in ${presets//,/ }; do
   # The malloc settings noloco gives itself: no mmap (common/process_defaults.cc) and a trim
   # threshold fitted to the step (trainer/core/heap_policy.cc), which the bench prints.
   trim=$("$bench" --preset "$p" --batch "$batch" --print-trim-threshold)
-  tuned_env=(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" MALLOC_TRIM_THRESHOLD_="$trim"
+  tuned_env=(OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
+             MALLOC_TRIM_THRESHOLD_="$trim"
              MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_MMAP_MAX_=0)
   echo "run_train_speed: $p: python-tuned gets ${tuned_env[*]}" >&2
   for ((r = 1; r <= rounds; r++)); do
@@ -71,7 +73,7 @@ for p in ${presets//,/ }; do
     if [ $((r % 2)) -eq 0 ]; then order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' '); fi
     for impl in $order; do
       case "$impl" in
-        cpp) env OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" "$bench" --preset "$p" "${common[@]}" --matmul 1024 ;;
+        cpp) env OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}" OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}" "$bench" --preset "$p" "${common[@]}" --matmul 1024 ;;
         python) "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" ;;
         python-tuned) env "${tuned_env[@]}" "$PY" tools/bench/train_speed.py --preset "$p" "${common[@]}" --impl-name python-tuned ;;
         *) echo "run_train_speed: unknown side $impl" >&2; exit 2 ;;
