@@ -204,10 +204,17 @@ def main():
     clean = clean_run(a)
     print(f"clean: {clean['wall_s']} s, final losses {clean['final_val_loss']}", flush=True)
     rows = []
+    saved = os.path.join(a.out, "rows.json")
+    if a.reuse_clean and os.path.exists(saved):  # a rerun of some attacks keeps the others' rows
+        with open(saved) as f:
+            rows = [r for r in json.load(f) if not (r["attack"] in a.attacks and r["attackers"] in a.counts)]
     for attack in a.attacks:
         for count in a.counts:
             row = attacked_run(a, clean, attack, count)
             rows.append(row)
+            rows.sort(key=lambda r: (ATTACKS.index(r["attack"]), r["attackers"]))
+            with open(saved, "w") as f:
+                json.dump(rows, f, indent=1)
             print(f"{attack} x{count}: {row['all']}  " + "; ".join(f"{c} {row[c]} ({row[c + '_figure']})" for c in CHECKS),
                   flush=True)
             write_tables(a, clean, rows)

@@ -75,9 +75,9 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
     ratio = peak / cpeak if cpeak else float("inf")
     out.append(("rss", ratio <= RSS_BOUND, f"{peak / 1024:.0f} MiB vs clean {cpeak / 1024:.0f} MiB ({ratio:.2f}x)"))
     # Crashes and hangs: every honest node ended with `done` and exit status 0 before the cap.
-    bad = [f"node {i}: {exits.get(i, 'hung (killed at the cap)')}" for i in honest
+    bad = [f"node {i}: " + ("still running at the cap" if i not in exits else f"exit {exits[i]}") for i in honest
            if exits.get(i) != 0 or final_loss(recs, i) is None]
-    out.append(("no crash or hang", not bad, "all exited 0 after done" if not bad else "; ".join(map(str, bad))))
+    out.append(("no crash or hang", not bad, "all exited 0 after done" if not bad else "; ".join(bad)))
     return out
 
 

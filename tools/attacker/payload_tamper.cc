@@ -141,7 +141,8 @@ Result<node::PublishTamper> make_payload_tamper(const std::string& attack, uint6
     // Slow weights replaced by noise of their own norm, served as state; claiming to be `ahead`
     // outer steps past our real step makes us the peer lagging nodes sync from.
     auto rng = std::make_shared<std::mt19937_64>(seed);
-    t.state = [rng](Bytes& blob) {
+    t.state = [rng, ahead](Bytes& blob, uint64_t& outer, uint64_t& /*inner*/) {
+      outer += ahead;  // a state "ahead" of the node's own is the only one it adopts
       return rewrite_values(blob, [rng](std::vector<float>& v) {
         const double want = norm(v);
         std::normal_distribution<float> g(0.0f, 1.0f);

@@ -124,16 +124,17 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
   if (with_state) {
     p_.net->publish_state(nullptr);
     auto blob = build_state_blob(r);
+    auto outer = static_cast<uint64_t>(r.outer_step()), inner = static_cast<uint64_t>(r.inner_step());
     if (blob.ok() && sinks_.tamper.state) {
-      if (Status st = sinks_.tamper.state(*blob); !st.ok()) blob = st;
+      if (Status st = sinks_.tamper.state(*blob, outer, inner); !st.ok()) blob = st;
     }
     if (blob.ok()) {
       auto snap = std::make_shared<StateSnapshot>();
       const auto digest = sha256(*blob);
       snap->sha256.assign(digest.begin(), digest.end());
       snap->blob = std::move(*blob);
-      snap->outer_step = static_cast<uint64_t>(r.outer_step());
-      snap->inner_step = static_cast<uint64_t>(r.inner_step());
+      snap->outer_step = outer;
+      snap->inner_step = inner;
       p_.net->publish_state(std::move(snap));
     }
   }

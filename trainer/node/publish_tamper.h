@@ -18,8 +18,8 @@ namespace noloco::node {
 struct PublishTamper {
   // Our exchange payload, just built, before it is published (answers and calls both send it).
   std::function<Result<WirePayload>(WirePayload built)> payload;
-  // Our state-sync blob, before its SHA-256 is taken and it is served.
-  std::function<Status(Bytes& blob)> state;
+  // Our state-sync blob and the steps it is served with, before its SHA-256 is taken.
+  std::function<Status(Bytes& blob, uint64_t& outer_step, uint64_t& inner_step)> state;
   // The outer step our membership record claims, from the one we are at.
   std::function<uint64_t(uint64_t outer_step)> advertised_outer_step;
 };
