@@ -83,6 +83,7 @@ class Node:
     def __init__(self, swarm, i, db):
         self.swarm, self.i = swarm, i
         self.name = f"node{i}"
+        self.bin = swarm.bin  # the attack harness gives hostile nodes another program (docs/attacks.md)
         self.dir = os.path.join(swarm.dir, self.name)
         os.makedirs(self.dir, exist_ok=True)
         self.db = db or os.path.join(self.dir, "db")
@@ -113,7 +114,7 @@ class Node:
         log = open(self.log, "ab")
         log.write(f"==== launch {launch} at t={self.swarm.timeline.now():.3f}\n".encode())
         log.flush()
-        self.proc = subprocess.Popen([self.swarm.bin] + self.args(first), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([self.bin] + self.args(first), stdout=subprocess.PIPE,
                                      stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                      env=self.swarm.env)
         log.close()

@@ -123,13 +123,18 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
   // peer still being served one keeps it until then).
   if (with_state) {
     p_.net->publish_state(nullptr);
-    if (auto blob = build_state_blob(r); blob.ok()) {
+    auto blob = build_state_blob(r);
+    auto outer = static_cast<uint64_t>(r.outer_step()), inner = static_cast<uint64_t>(r.inner_step());
+    if (blob.ok() && sinks_.tamper.state) {
+      if (Status st = sinks_.tamper.state(*blob, outer, inner); !st.ok()) blob = st;
+    }
+    if (blob.ok()) {
       auto snap = std::make_shared<StateSnapshot>();
       const auto digest = sha256(*blob);
       snap->sha256.assign(digest.begin(), digest.end());
       snap->blob = std::move(*blob);
-      snap->outer_step = static_cast<uint64_t>(r.outer_step());
-      snap->inner_step = static_cast<uint64_t>(r.inner_step());
+      snap->outer_step = outer;
+      snap->inner_step = inner;
       p_.net->publish_state(std::move(snap));
     }
   }
@@ -137,6 +142,9 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
   mine_.reset();
   p_.net->publish_exchange_payload(nullptr);
   NOLOCO_ASSIGN_OR_RETURN(WirePayload payload, build_payload(r, p_.payload));
+  if (sinks_.tamper.payload) {
+    NOLOCO_ASSIGN_OR_RETURN(payload, sinks_.tamper.payload(std::move(payload)));
+  }
   mine_ = std::make_shared<const WirePayload>(std::move(payload));
   p_.net->publish_exchange_payload(mine_);
   return Status::Ok();
@@ -413,7 +421,9 @@ Result<Step> NodeDriver::apply_outer(NodeCore& core, const Next& next) {
   } else {
     NOLOCO_RETURN_IF_ERROR(apply_diloco_step(*p_.replica, mean_delta_, p_.params.alpha, p_.params.beta));
   }
-  p_.net->set_progress(static_cast<uint64_t>(p_.replica->outer_step()), tokens_per_s_);
+  const auto outer = static_cast<uint64_t>(p_.replica->outer_step());
+  p_.net->set_progress(sinks_.tamper.advertised_outer_step ? sinks_.tamper.advertised_outer_step(outer) : outer,
+                       tokens_per_s_);
   NOLOCO_RETURN_IF_ERROR(publish(false, true));
   NOLOCO_RETURN_IF_ERROR(drain_events(core));
   return core.on_outer_applied(now(), live());

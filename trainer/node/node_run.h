@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "p2p/host_options.h"
 #include "p2p/identity.h"
+#include "trainer/node/publish_tamper.h"
 
 namespace noloco::node {
 
@@ -81,6 +82,8 @@ struct NodeSinks {
   // One JSON object per event (docs/events.md). Called from the training thread and, for
   // `checkpoint` events, from the checkpoint writer's thread: the sink must be thread-safe.
   std::function<void(const std::string& json)> on_event;
+  // tools/attacker only (publish_tamper.h); empty in every honest node.
+  PublishTamper tamper;
 };
 
 struct NodeSummary {

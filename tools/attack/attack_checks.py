@@ -1,0 +1,108 @@
+"""The checks of one attacked run against the clean run (docs/attacks.md), from the timeline,
+the node logs and the peak RSS samples. Python stdlib only."""
+import os
+import statistics
+
+LOSS_BOUND = 0.02  # honest final validation loss within 2% of the clean run
+RSS_BOUND = 1.2    # honest peak RSS at most 1.2x the clean run's
+
+
+def events(recs, name, node=None):
+    return [r for r in recs if r.get("kind") == "event" and r.get("event") == name and (node is None or r["node"] == node)]
+
+
+def attacker_ids(recs, attackers):
+    """Every identity each attacker process used: its `start` peer and its `attacker` list."""
+    ids = {}
+    for i in attackers:
+        s = set(r["peer"] for r in events(recs, "start", i) if r.get("peer"))
+        for r in events(recs, "attacker", i):
+            s.update(r.get("peers", []))
+        ids[i] = sorted(s)
+    return ids
+
+
+def reached(log_text, recs, node, peer):
+    """The honest node met this identity: its log names it, or an event does."""
+    if peer in log_text:
+        return True
+    for r in recs:
+        if r.get("node") == node and r.get("kind") == "event":
+            if r.get("peer") == peer or r.get("partner") == peer or peer in r.get("group", []):
+                return True
+    return False
+
+
+def final_loss(recs, i):
+    done = events(recs, "done", i)
+    return done[-1].get("val_loss") if done else None
+
+
+def check_run(recs, logs, rss, exits, honest, attackers, clean):
+    """Rows of (check, ok, figure) and per-attacker-identity ban figures."""
+    out = []
+    # Final validation loss: mean over the honest nodes vs the clean run's mean over the same nodes.
+    mine = {i: final_loss(recs, i) for i in honest}
+    theirs = {i: clean["final_val_loss"].get(str(i)) for i in honest}
+    if None in mine.values() or None in theirs.values():
+        out.append(("loss", False, f"missing final losses: attacked {mine}, clean {theirs}"))
+    else:
+        m, c = statistics.fmean(mine.values()), statistics.fmean(theirs.values())
+        worst = max(honest, key=lambda i: mine[i] / theirs[i])
+        out.append(("loss", abs(m / c - 1) <= LOSS_BOUND,
+                    f"{m:.4f} vs clean {c:.4f} ({100 * (m / c - 1):+.2f}%; worst node {worst} "
+                    f"{100 * (mine[worst] / theirs[worst] - 1):+.2f}%)"))
+    # Bans: every honest node an attacker identity reached banned it.
+    ids = attacker_ids(recs, attackers)
+    bans = {i: {r["peer"] for r in events(recs, "banned", i)} for i in honest}
+    strikes = {i: [r["peer"] for r in events(recs, "refused", i)] for i in honest}
+    total_reached, total_banned, n_strikes, unreached = 0, 0, 0, 0
+    for a in attackers:
+        for peer in ids[a]:
+            who = [i for i in honest if reached(logs[i], recs, i, peer)]
+            if not who:
+                unreached += 1
+            total_reached += len(who)
+            total_banned += sum(1 for i in who if peer in bans[i])
+            n_strikes += sum(strikes[i].count(peer) for i in honest)
+    n_ids = sum(len(v) for v in ids.values())
+    ok = total_reached > 0 and total_banned == total_reached
+    out.append(("banned", ok, f"{total_banned}/{total_reached} (node, identity) reached pairs banned; "
+                              f"{n_ids} identities, {unreached} reached nobody; {n_strikes} refusals"))
+    # Peak RSS (VmHWM) of the honest nodes vs the clean run's same nodes.
+    peak = max((rss.get(i, 0) for i in honest), default=0)
+    cpeak = max((clean["rss_kb"].get(str(i), 0) for i in honest), default=0)
+    ratio = peak / cpeak if cpeak else float("inf")
+    out.append(("rss", ratio <= RSS_BOUND, f"{peak / 1024:.0f} MiB vs clean {cpeak / 1024:.0f} MiB ({ratio:.2f}x)"))
+    # Crashes and hangs: every honest node ended with `done` and exit status 0 before the cap.
+    bad = [f"node {i}: " + ("still running at the cap" if i not in exits else f"exit {exits[i]}") for i in honest
+           if exits.get(i) != 0 or final_loss(recs, i) is None]
+    out.append(("no crash or hang", not bad, "all exited 0 after done" if not bad else "; ".join(bad)))
+    return out
+
+
+def longest_exchange(recs, honest):
+    return max((r.get("exchange_s", 0) for r in events(recs, "outer") if r["node"] in honest), default=0)
+
+
+def read_log(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def log_paths(swarm):
+    return {n.i: os.path.join(n.dir, "log.txt") for n in swarm.nodes}

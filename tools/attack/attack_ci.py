@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The CI-sized attack test (ctest `attack_ci`, label `attack`; docs/attacks.md): 4 nodes behind
+linkemu, node 3 replaced by `noloco-attacker --attack scale100` (its payloads carry 100 Δ).
+
+It asserts behaviour, never timing: each step waits for what must happen next under a hang guard.
+  1. every honest node trains (3 outer steps each);
+  2. every honest node bans the attacker (its payloads fail the norm bound and are struck);
+  3. no honest node ever mixed a payload of the attacker, and no honest node was banned;
+  4. SIGTERM: every honest node ends cleanly (`done`), and its final validation loss is below its
+     first (it trained on with the attacker in the swarm).
+
+    attack_ci.py --bin build/release/cli/noloco --attacker build/release/tools/attacker/noloco-attacker \
+                 --linkemu build/release/tools/linkemu/linkemu [--keep DIR]
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
+import chaos_checks as cc  # noqa: E402
+from chaos_swarm import Swarm  # noqa: E402
+
+N, ATTACKER = 4, 3
+HONEST = [0, 1, 2]
+GUARD_S = 300  # per step; a hang guard only
+NODE_FLAGS = ["--linger", "2", "--join-wait", "30", "--checkpoint-every", "5", "--keep-last", "2",
+              "--exchange-timeout", "5", "--eval-windows", "16", "--eval-every", "5",
+              "--max-staleness", "10", "--resync-behind", "20", "--always-exchange"]
+MANIFEST = ["--preset", "tiny", "--steps", "1000000", "--H", "10", "--batch", "4"]
+
+
+class Failed(Exception):
+    pass
+
+
+def expect(ok, what):
+    print(("PASS " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        raise Failed(what)
+
+
+def run(swarm):
+    tl = swarm.timeline
+    swarm.start(hang_guard_s=GUARD_S)
+    ok = tl.wait_for(lambda recs: all(len(cc.events(recs, "outer", i)) >= 3 for i in HONEST), GUARD_S)
+    expect(ok, "every honest node trains")
+    bad = cc.events(tl.snapshot(), "start", ATTACKER)[0]["peer"]
+    ok = tl.wait_for(lambda recs: all(any(r["peer"] == bad for r in cc.events(recs, "banned", i)) for i in HONEST),
+                     GUARD_S)
+    recs = tl.snapshot()
+    refused = {i: sum(1 for r in cc.events(recs, "refused", i) if r["peer"] == bad) for i in HONEST}
+    expect(ok, f"every honest node banned the scale100 attacker (refusals per node: {refused})")
+    swarm.fault("terminate")
+    swarm.terminate(grace_s=GUARD_S)
+    recs = tl.snapshot()
+    mixed = [r["node"] for r in cc.events(recs, "outer") if r["node"] in HONEST and bad in r.get("group", [])]
+    expect(not mixed, f"no honest node mixed a payload of the attacker ({len(mixed)} outer steps did)")
+    wrong = [r for r in cc.events(recs, "banned") if r["node"] in HONEST and r["peer"] != bad]
+    expect(not wrong, f"no honest peer was banned ({len(wrong)} bans)")
+    done = {i: cc.events(recs, "done", i) for i in HONEST}
+    expect(all(done.values()), f"every honest node ended with a done event ({sorted(i for i in done if done[i])})")
+    drops = {i: (d[-1]["first_val_loss"], d[-1]["val_loss"]) for i, d in done.items()}
+    expect(all(last < first for first, last in drops.values()),
+           f"every honest node's validation loss fell (first, last): {drops}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--attacker", required=True)
+    ap.add_argument("--linkemu", required=True)
+    ap.add_argument("--keep", help="keep the run's folder here (default: removed when the test passes)")
+    a = ap.parse_args()
+    d = a.keep or tempfile.mkdtemp(prefix="noloco-attack-ci-")
+    os.makedirs(d, exist_ok=True)
+    swarm = Swarm(d, os.path.abspath(a.bin), os.path.abspath(a.linkemu), N, MANIFEST, NODE_FLAGS, profile="lan")
+    node = swarm.nodes[ATTACKER]
+    node.bin = os.path.abspath(a.attacker)
+    base = node.args
+    node.args = lambda first: base(first)[1:] + ["--attack", "scale100"]
+    ok = False
+    try:
+        run(swarm)
+        ok = True
+    except Failed:
+        pass
+    except Exception as e:  # a harness error is a failure with its reason, never a hang
+        print(f"FAIL harness error: {e!r}", flush=True)
+    finally:
+        swarm.cleanup()
+        with open(os.path.join(d, "timeline.jsonl"), "w") as f:
+            for r in swarm.timeline.snapshot():
+                f.write(json.dumps(r) + "\n")
+    if ok and not a.keep:
+        shutil.rmtree(d, ignore_errors=True)
+    elif not ok:
+        print(f"run folder kept: {d}", flush=True)
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
