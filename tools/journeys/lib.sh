@@ -153,6 +153,20 @@ j_wait_exit() {  # j_wait_exit PID SECONDS
   return 1
 }
 
+# Waits for every PID to exit within SECONDS in all; stops (SIGTERM) those still running after
+# that. 0 when all exited by themselves.
+j_wait_all() {  # j_wait_all SECONDS PID...
+  local deadline=$((SECONDS + $1)) pid ok=0; shift
+  for pid in "$@"; do
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
+  done
+  for pid in "$@"; do
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; ok=1; fi
+  done
+  for pid in "$@"; do j_wait_exit "$pid" 30; done
+  return $ok
+}
+
 # The value of "field" in the first JSON event of kind EVENT in FILE.
 j_event_field() {  # j_event_field FILE EVENT FIELD
   python3 - "$@" <<'PY'

@@ -11,11 +11,11 @@
 # each other. Each machine's commands are the ones docs/private-run.md gives, run here under
 # `ip netns exec NS` with HOME set to the machine's own directory.
 #
-# Usage (root): tools/journeys/private_run.sh [path/to/noloco]   env: STEPS (default 240), H (20)
+# Usage (root): tools/journeys/private_run.sh [path/to/noloco]   env: STEPS (default 160), H (20)
 source "$(dirname "$0")/lib.sh"
 j_need_root
 NOLOCO=$(realpath "${1:-${NOLOCO:-build/release/cli/noloco}}")
-STEPS=${STEPS:-240}
+STEPS=${STEPS:-160}
 H=${H:-20}
 TUNE=(--json --threads 1 --linger 15 --exchange-tries 2)
 j_start private_run
@@ -45,7 +45,7 @@ j_wait_for "$J_DIR/pub.events" '"event":"start"' 60 || j_fail "pub started"
 j_noloco_bg "$H1" home1 join "$INVITE" "${TUNE[@]}"; P1=$REPLY
 j_noloco_bg "$H2" home2 join "$INVITE" "${TUNE[@]}"; P2=$REPLY
 
-for p in $P0 $P1 $P2; do j_wait_exit "$p" 170 || j_fail "node $p finished in time (killed)"; done
+j_wait_all 200 "$P0" "$P1" "$P2" || j_fail "every node finished within 200 s (the rest were stopped)"
 
 # 3. What each machine concluded and did, from its own --json events.
 for m in pub home1 home2; do

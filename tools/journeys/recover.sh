@@ -60,7 +60,7 @@ j_check "c kept running through the cut" kill -0 "$PC"
 
 # --- (2) b's process dies; its store stays; `noloco join` with no arguments resumes it.
 ckpt_step=$(grep '"event":"checkpoint"' "$J_DIR/b.events" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["outer_step"])')
-kill -9 "$PB"; j_wait_exit "$PB" 10
+{ kill -9 "$PB"; wait "$PB"; } 2>/dev/null
 echo "b: killed (SIGKILL) after its checkpoint at outer step $ckpt_step"
 markb=$(lines "$J_DIR/b.events")
 j_noloco_bg "$B" b join "${TUNE[@]}"; PB=$REPLY
