@@ -26,11 +26,14 @@ j_nat_host 1 home1; H1=$REPLY
 j_nat_host 2 home2; H2=$REPLY
 
 # The NATs are real: a listener on home2 is reachable from its own router, not from home1 or pub.
-ip netns exec "$H2" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",4999)); s.listen(); time.sleep(8)' &
-J_PIDS+=($!); sleep 1
+ip netns exec "$H2" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",4999)); s.listen(); open("'"$J_DIR"'/listening","w"); time.sleep(60)' &
+LISTENER=$!; J_PIDS+=($LISTENER)
+for ((i = 0; i < 60; i++)); do [[ -e "$J_DIR/listening" ]] && break; sleep 0.5; done
 j_check "home2's listener answers on its own LAN" j_tcp_open "$J_ROUTER" 10.2.0.2 4999
 j_check "home1 cannot reach home2 directly (NAT)" bash -c "! ip netns exec $H1 timeout 3 bash -c 'exec 3<>/dev/tcp/10.2.0.2/4999' 2>/dev/null"
 j_check "pub cannot reach home2 directly (NAT)" bash -c "! ip netns exec $PUB timeout 3 bash -c 'exec 3<>/dev/tcp/10.2.0.2/4999' 2>/dev/null"
+
+kill "$LISTENER" 2>/dev/null
 
 # 1. pub starts the run and gets the invite.
 ip netns exec "$PUB" env HOME="$J_DIR/pub" "$NOLOCO" init-run --private --preset tiny --steps "$STEPS" --H "$H" \
