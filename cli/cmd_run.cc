@@ -98,6 +98,10 @@ void add_node_tuning_flags(CLI::App* app, node::NodeOptions& o, bool& json, std:
   app->add_option("--linger", o.linger_s, "seconds to keep serving peers after the last step")->capture_default_str();
   app->add_option("--stop-after-outer", o.stop_after_outer, "stop (with a checkpoint) after this many outer steps")
       ->capture_default_str();
+  app->add_option("--reachability", o.reachability,
+                  "auto: judge from the addresses peers see us at; private: reserve a slot on a public peer and be "
+                  "reached through it (circuit relay); public: dialable directly, relay for others")
+      ->capture_default_str();
   app->add_flag("--always-exchange", o.always_exchange,
                 "call a random partner at every outer step, also when callers already paired with us (bigger groups)");
   app->add_flag("--json", json, "progress as JSON events, one per line");

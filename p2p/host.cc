@@ -780,6 +780,11 @@ void Host::set_identify_listener(std::function<void(const PeerId&, const Identif
 }
 
 bool Host::is_connected(const PeerId& peer) const { return impl_->best_connection(peer) != nullptr; }
+std::optional<Multiaddr> Host::connected_addr(const PeerId& peer) const {
+  auto c = impl_->best_connection(peer);
+  if (!c) return std::nullopt;
+  return c->remote_addr();
+}
 size_t Host::connection_count() const { return impl_->connection_count(); }
 void Host::close() { impl_->close(); }
 

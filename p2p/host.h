@@ -152,6 +152,9 @@ class Host {
   std::optional<IdentifyInfo> peer_info(const PeerId& peer) const;
   void set_identify_listener(std::function<void(const PeerId&, const IdentifyInfo&)> fn);
   bool is_connected(const PeerId& peer) const;
+  // The remote address of the connection new streams to `peer` use (a /p2p-circuit one when it
+  // runs through a relay), or nullopt when not connected. Lets the node report relayed vs direct.
+  std::optional<Multiaddr> connected_addr(const PeerId& peer) const;
   size_t connection_count() const;  // upgrading + upgraded
 
   // Stops listening, fails pending dials, says GoAway and closes every connection.

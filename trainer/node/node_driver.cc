@@ -181,8 +181,13 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
   const auto& r = *p_.replica;
   const TrafficTotals after = p_.net->traffic();
   const std::string partner = rep.partner_found ? peers_.id(rep.partner).to_string() : "";
-  std::vector<std::string> group;
-  for (PeerRef g : rep.group) group.push_back(peers_.id(g).to_string());
+  std::vector<std::string> group, relayed;
+  std::vector<p2p::PeerId> group_ids;
+  for (PeerRef g : rep.group) {
+    group.push_back(peers_.id(g).to_string());
+    group_ids.push_back(peers_.id(g));
+  }
+  for (const auto& id : p_.net->relayed(group_ids)) relayed.push_back(id.to_string());
   // DiLoCo's traffic is the all-reduce's ring messages; NoLoCo's the exchange payloads.
   const uint64_t bytes_out = diloco() ? (reduced_ ? reduced_->bytes_sent : 0)
                                       : after.exchange_out - traffic_before_.exchange_out;
@@ -190,7 +195,7 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
                                      : after.exchange_in - traffic_before_.exchange_in;
   json ev = {{"event", "outer"}, {"method", p_.manifest.method}, {"outer_step", r.outer_step()},
              {"inner_step", r.inner_step()}, {"loss", last_loss_}, {"tokens_per_s", tokens_per_s_},
-             {"partner", partner}, {"group", group}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
+             {"partner", partner}, {"group", group}, {"relayed", relayed}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
              {"failures", rep.failures.size()}, {"bytes_out", bytes_out}, {"bytes_in", bytes_in},
              {"payload_bytes", mine_ ? mine_->size() : 0},
              {"raw_bytes", p_.numel * 4 * (!diloco() && p_.form == WireForm::kDeltaPhi ? 2 : 1)},
@@ -261,6 +266,15 @@ Status NodeDriver::drain_events(NodeCore& core) {
   for (auto& e : p_.net->take_events()) {
     if (e.kind == NetworkEvent::Kind::kPeerSeen) {
       (void)p_.store->record_seen(e.peer.to_string(), e.addrs);
+      continue;
+    }
+    if (e.kind == NetworkEvent::Kind::kReachability) {
+      emit(json{{"event", "reachability"}, {"reachability", e.detail}}.dump());
+      continue;
+    }
+    if (e.kind == NetworkEvent::Kind::kRelay) {
+      emit(json{{"event", "relay"}, {"relay", e.peer.to_string()}, {"status", e.detail},
+                {"circuit_addrs", e.addrs}}.dump());
       continue;
     }
     NOLOCO_RETURN_IF_ERROR(apply_effects(core.on_peer_misbehaved(peers_.ref(e.peer), e.detail)));

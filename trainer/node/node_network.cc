@@ -22,6 +22,9 @@
 #include "common/log.h"
 #include "p2p/framing.h"
 #include "p2p/host.h"
+#include "p2p/local_addrs.h"
+#include "p2p/relay_service.h"
+#include "trainer/node/dial_order.h"
 #include "trainer/node/allreduce_wire.h"
 #include "trainer/node/run_manifest.h"
 #include "trainer/node/state_wire.h"
@@ -34,14 +37,35 @@ using Clk = std::chrono::steady_clock;
 Status timeout_error(const std::string& what) { return Status(StatusCode::kTimeout, what); }
 Status unavailable(const std::string& what) { return Status(StatusCode::kUnavailable, what); }
 
-// Where to dial a peer of the view: its first address that parses, with its id appended.
-std::optional<p2p::Multiaddr> dial_addr(const p2p::PeerRecord& rec) {
-  for (const auto& text : rec.addrs) {
-    auto a = p2p::Multiaddr::parse(text);
-    if (a.ok()) return a->with_peer_id(rec.peer);
+bool is_circuit_text(const std::string& addr) { return addr.find("/p2p-circuit") != std::string::npos; }
+
+// The IPs a node listens and announces on (a 0.0.0.0 listener: every interface's).
+std::vector<std::string> own_ips_of(const p2p::Multiaddr& bound, const p2p::Multiaddr& announced) {
+  std::vector<std::string> ips;
+  for (const auto* a : {&bound, &announced}) {
+    auto h = a->host();
+    if (!h) continue;
+    if (*h == "0.0.0.0") {
+      for (auto& ip : p2p::local_ipv4_addresses()) ips.push_back(ip);
+    } else {
+      ips.push_back(*h);
+    }
   }
-  return std::nullopt;
+  return ips;
 }
+
+}  // namespace
+
+p2p::relay::RelayOptions node_relay_options() {
+  p2p::relay::RelayOptions r;
+  // One circuit carries a NATed node's exchanges and state syncs until either limit; the circuit
+  // is then reset and the next stream dials a fresh one (a failed exchange try, never a hang).
+  r.circuit_duration = std::chrono::hours(1);
+  r.circuit_data_bytes = 4ull << 30;  // per direction: several gpt-125m fp32 exchanges
+  return r;
+}
+
+namespace {
 
 // Reads a whole exchange payload from a stream into a PayloadReader.
 // on_header (optional) runs once, as soon as the header frame is accepted, before the tensors.
@@ -115,6 +139,18 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   struct Attempt;
   void next_try(std::shared_ptr<Attempt> a);
 
+  // Reachability and relays (docs/node.md, "Reachability and relays").
+  void on_identify(const p2p::IdentifyInfo& info);
+  void tend_relays();
+  void on_reserved(const p2p::PeerId& relay, Result<p2p::relay::ReservationGrant> grant);
+  std::vector<RelayCandidate> relay_candidates() const;
+  void refresh_self(bool force = false);
+  // A stream to a peer of the view: its addresses in dial_order, the next when one fails.
+  void open_stream_to(const p2p::PeerRecord& rec, const std::string& protocol, p2p::StreamCallback cb);
+  void try_addrs(std::shared_ptr<std::vector<p2p::Multiaddr>> addrs, size_t i, p2p::PeerId peer,
+                 std::string protocol, std::string failures, p2p::StreamCallback cb);
+  void on_gossip_opened(Result<std::shared_ptr<p2p::HostStream>> r);
+
   NetworkOptions opt;
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
@@ -129,6 +165,19 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   uint64_t ticks = 0;
   size_t bootstrap_next = 0;
   bool stopping = false;
+  uint64_t outer_step = 0;
+  double tokens_per_sec = 0;
+  std::vector<std::string> self_addrs;         // as last put in our record
+  std::vector<std::string> own_ips, observed_ips;
+  Reachability verdict = Reachability::kUnknown;
+  std::atomic<int> verdict_shared{static_cast<int>(Reachability::kUnknown)};
+  RelayKeeper keeper{RelayKeeperOptions{}};
+  std::map<p2p::PeerId, std::string> last_good;  // the address a peer last answered on
+  // Every peer the view has held, kept after the view forgets it (the in-memory side of the
+  // peer book): a node cut off for longer than forget_after, whose bootstrap is gone, finds the
+  // swarm again through these.
+  std::map<p2p::PeerId, p2p::PeerRecord> remembered;
+  size_t remembered_next = 0;
 
   // Network-thread state.
   std::shared_ptr<const WirePayload> exchange_payload;
@@ -147,6 +196,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
 Status NodeNetworkImpl::start() {
   // Every member of the run speaks these: open them without waiting for the multistream answer.
   p2p::HostOptions host_options = opt.host;
+  if (opt.relay_service && opt.reachability != ReachabilityMode::kPrivate && !host_options.relay)
+    host_options.relay = node_relay_options();
+  keeper = RelayKeeper(opt.relays);
   for (std::string_view id : {kExchangeProtocolId, kAllReduceProtocolId, kStateProtocolId})
     host_options.lazy_select_protocols.emplace_back(id);
   NOLOCO_ASSIGN_OR_RETURN(host, p2p::Host::create(io, *opt.identity, host_options));
@@ -161,7 +213,8 @@ Status NodeNetworkImpl::start() {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   view = std::make_unique<p2p::MembershipView>(*opt.identity, opt.run_id, epoch, opt.membership, clock);
-  view->set_self({announced.without_peer_id().to_string()}, 0, 0.0);
+  own_ips = own_ips_of(bound, announced);
+  refresh_self(true);
   banned.insert(opt.banned.begin(), opt.banned.end());
 
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
@@ -174,6 +227,9 @@ Status NodeNetworkImpl::start() {
   host->set_handler(std::string(p2p::kMembershipProtocolId), guard(&NodeNetworkImpl::on_gossip_stream));
   host->set_handler(std::string(kExchangeProtocolId), guard(&NodeNetworkImpl::on_exchange_stream));
   host->set_handler(std::string(kStateProtocolId), guard(&NodeNetworkImpl::on_state_stream));
+  host->set_identify_listener([weak](const p2p::PeerId&, const p2p::IdentifyInfo& info) {
+    if (auto self = weak.lock()) self->on_identify(info);
+  });
 
   thread = std::thread([this] {
     try {
@@ -220,20 +276,24 @@ void NodeNetworkImpl::gossip_tick() {
   // Mostly a random live peer; a bootstrap address when we know nobody live, and now and then
   // anyway, so that two halves of a swarm that only know their own side still meet.
   auto live = view->live_peers();
-  std::vector<p2p::Multiaddr> targets;
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  auto opened = [weak](Result<std::shared_ptr<p2p::HostStream>> r) {
+    if (auto self = weak.lock()) self->on_gossip_opened(std::move(r));
+  };
   if (!live.empty()) {
     const auto& rec = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)];
-    if (auto a = dial_addr(rec)) targets.push_back(*a);
+    open_stream_to(rec, std::string(p2p::kMembershipProtocolId), opened);
   }
   if (!opt.bootstrap.empty() && (live.empty() || ticks % 10 == 1)) {
-    targets.push_back(opt.bootstrap[bootstrap_next++ % opt.bootstrap.size()]);
+    const p2p::Multiaddr t = opt.bootstrap[bootstrap_next++ % opt.bootstrap.size()];
+    if (!(t.peer_id() && *t.peer_id() == host->peer_id())) gossip_with(t);
   }
-  for (const auto& t : targets) {
-    if (t.peer_id() && *t.peer_id() == host->peer_id()) continue;
-    gossip_with(t);
+  if (live.empty() && !remembered.empty()) {
+    auto it = std::next(remembered.begin(), static_cast<long>(remembered_next++ % remembered.size()));
+    open_stream_to(it->second, std::string(p2p::kMembershipProtocolId), opened);
   }
+  tend_relays();
   gossip_timer.expires_after(opt.gossip_interval);
-  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
   gossip_timer.async_wait([weak](const asio::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->gossip_tick();
@@ -251,8 +311,10 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
     NLOG_DEBUG("gossip from {}: {} records rejected ({})", from.to_string(), report->rejected,
                report->first_rejection);
   if (report->accepted > 0) {
-    for (const auto& rec : view->live_peers())
+    for (const auto& rec : view->live_peers()) {
       add_event({NetworkEvent::Kind::kPeerSeen, rec.peer, "", rec.addrs});
+      if (remembered.size() < 64 || remembered.count(rec.peer)) remembered[rec.peer] = rec;
+    }
   }
 }
 
@@ -260,19 +322,143 @@ void NodeNetworkImpl::gossip_with(const p2p::Multiaddr& addr) {
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
   host->new_stream(addr, {std::string(p2p::kMembershipProtocolId)},
                    [weak](Result<std::shared_ptr<p2p::HostStream>> r) {
-                     auto self = weak.lock();
-                     if (!self || !r.ok()) return;
-                     auto s = *r;
-                     s->write(p2p::encode_length_prefixed(self->view->make_gossip()));
-                     s->close_write();
-                     s->read_message(
-                         [weak, s](Result<Bytes> msg) {
-                           auto self = weak.lock();
-                           if (!self || !msg.ok()) return;
-                           self->merge_gossip(s->remote_peer(), *msg);
-                         },
-                         p2p::kMaxGossipMessageBytes);
+                     if (auto self = weak.lock()) self->on_gossip_opened(std::move(r));
                    });
+}
+
+void NodeNetworkImpl::on_gossip_opened(Result<std::shared_ptr<p2p::HostStream>> r) {
+  if (!r.ok()) return;
+  auto s = *r;
+  s->write(p2p::encode_length_prefixed(view->make_gossip()));
+  s->close_write();
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  s->read_message(
+      [weak, s](Result<Bytes> msg) {
+        auto self = weak.lock();
+        if (!self || !msg.ok()) return;
+        self->merge_gossip(s->remote_peer(), *msg);
+      },
+      p2p::kMaxGossipMessageBytes);
+}
+
+// ---------------------------------------------------------------- dialling with fallback
+
+void NodeNetworkImpl::open_stream_to(const p2p::PeerRecord& rec, const std::string& protocol, p2p::StreamCallback cb) {
+  auto it = last_good.find(rec.peer);
+  auto addrs = std::make_shared<std::vector<p2p::Multiaddr>>(
+      dial_order(rec, it == last_good.end() ? std::nullopt : std::optional<std::string>(it->second)));
+  try_addrs(std::move(addrs), 0, rec.peer, protocol, "", std::move(cb));
+}
+
+void NodeNetworkImpl::try_addrs(std::shared_ptr<std::vector<p2p::Multiaddr>> addrs, size_t i, p2p::PeerId peer,
+                                std::string protocol, std::string failures, p2p::StreamCallback cb) {
+  if (i >= addrs->size()) {
+    const std::string why = failures.empty() ? "no dialable address" : failures;
+    return asio::post(io, [cb, why] { cb(unavailable(why)); });
+  }
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  const p2p::Multiaddr addr = (*addrs)[i];
+  host->new_stream(addr, {protocol}, [weak, addrs, i, peer, protocol, failures, cb, addr](
+                                         Result<std::shared_ptr<p2p::HostStream>> r) mutable {
+    auto self = weak.lock();
+    if (!self) return cb(unavailable("network stopped"));
+    if (r.ok()) {
+      self->last_good[peer] = addr.without_peer_id().to_string();
+      return cb(std::move(r));
+    }
+    failures += (failures.empty() ? "" : "; ") + addr.to_string() + ": " + r.status().to_string();
+    self->try_addrs(std::move(addrs), i + 1, peer, std::move(protocol), std::move(failures), std::move(cb));
+  });
+}
+
+// ---------------------------------------------------------------- reachability and relays
+
+void NodeNetworkImpl::on_identify(const p2p::IdentifyInfo& info) {
+  if (!info.observed_addr) return;
+  auto ip = info.observed_addr->host();
+  if (!ip || std::find(observed_ips.begin(), observed_ips.end(), *ip) != observed_ips.end()) return;
+  if (observed_ips.size() >= 16) observed_ips.erase(observed_ips.begin());
+  observed_ips.push_back(*ip);
+}
+
+// Relays are peers that look publicly reachable: the bootstrap addresses first, then live peers
+// that advertise no circuit address of their own.
+std::vector<RelayCandidate> NodeNetworkImpl::relay_candidates() const {
+  std::vector<RelayCandidate> out;
+  auto add = [&](const p2p::PeerId& peer, const p2p::Multiaddr& addr) {
+    if (peer == host->peer_id() || banned.count(peer)) return;
+    for (const auto& c : out)
+      if (c.peer == peer) return;
+    out.push_back({peer, addr});
+  };
+  for (const auto& b : opt.bootstrap)
+    if (auto id = b.peer_id(); id && !b.is_circuit()) add(*id, b);
+  for (const auto& rec : view->live_peers()) {
+    if (std::any_of(rec.addrs.begin(), rec.addrs.end(), is_circuit_text)) continue;
+    if (auto c = host->connected_addr(rec.peer); c && c->is_circuit()) continue;  // we only reach it relayed
+    for (const auto& text : rec.addrs)
+      if (auto a = p2p::Multiaddr::parse(text); a.ok()) {
+        add(rec.peer, a->with_peer_id(rec.peer));
+        break;
+      }
+  }
+  return out;
+}
+
+void NodeNetworkImpl::tend_relays() {
+  ReachabilityEvidence ev;
+  ev.own_ips = own_ips;
+  ev.observed_ips = observed_ips;
+  const Reachability now_verdict = decide_reachability(opt.reachability, ev);
+  if (now_verdict != verdict) {
+    verdict = now_verdict;
+    verdict_shared = static_cast<int>(verdict);
+    std::string seen;
+    for (const auto& ip : observed_ips) seen += (seen.empty() ? "" : ",") + ip;
+    NLOG_INFO("reachability: {} (peers saw us at [{}])", reachability_name(verdict), seen);
+    add_event({NetworkEvent::Kind::kReachability, host->peer_id(), reachability_name(verdict), {}});
+  }
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  auto ask = keeper.tick(clock.now(), verdict == Reachability::kPrivate, relay_candidates(),
+                         [this](const p2p::PeerId& p) { return host->is_connected(p); });
+  for (const auto& addr : ask) {
+    const p2p::PeerId relay = *addr.peer_id();
+    host->reserve_relay(addr, [weak, relay](Result<p2p::relay::ReservationGrant> g) {
+      if (auto self = weak.lock()) self->on_reserved(relay, std::move(g));
+    });
+  }
+  refresh_self();
+}
+
+void NodeNetworkImpl::on_reserved(const p2p::PeerId& relay, Result<p2p::relay::ReservationGrant> grant) {
+  if (stopping) return;
+  if (!grant.ok()) {
+    NLOG_DEBUG("relay {}: reservation failed: {}", relay.to_string(), grant.status().to_string());
+    keeper.on_failed(relay, clock.now());
+    add_event({NetworkEvent::Kind::kRelay, relay, "failed: " + grant.status().to_string(), {}});
+    return refresh_self();
+  }
+  const int64_t left = static_cast<int64_t>(grant->reservation.expire_unix_s) - unix_time_seconds();
+  const bool had = !keeper.circuit_addrs().empty();
+  keeper.on_granted(relay, clock.now(), std::chrono::seconds(std::max<int64_t>(left, 1)));
+  refresh_self();
+  std::vector<std::string> mine;
+  for (const auto& a : keeper.circuit_addrs())
+    if (a.find(relay.to_string()) != std::string::npos) mine.push_back(a);
+  NLOG_INFO("relay {}: reservation {} for {} s; reachable at {}", relay.to_string(), had ? "held" : "granted", left,
+            mine.empty() ? std::string("?") : mine.front());
+  add_event({NetworkEvent::Kind::kRelay, relay, "reserved", mine});
+}
+
+// Our record lists the circuit addresses first when we are not directly reachable (dialers try
+// addresses in order), then the announced one (peers on our own network can still use it).
+void NodeNetworkImpl::refresh_self(bool force) {
+  std::vector<std::string> addrs = keeper.circuit_addrs();
+  if (addrs.size() > p2p::kMaxAddrsPerRecord - 1) addrs.resize(p2p::kMaxAddrsPerRecord - 1);
+  addrs.push_back(announced.without_peer_id().to_string());
+  if (!force && addrs == self_addrs) return;
+  self_addrs = addrs;
+  view->set_self(std::move(addrs), outer_step, tokens_per_sec);
 }
 
 void NodeNetworkImpl::on_gossip_stream(std::shared_ptr<p2p::HostStream> s) {
@@ -386,12 +572,7 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
   auto partner = a->partner;
   if (!partner || banned.count(partner->peer)) return a->finish();
   --a->tries_left;
-  auto addr = dial_addr(*partner);
   const std::string who = partner->peer.to_string();
-  if (!addr) {
-    a->outcome.failures.push_back(who + ": no dialable address");
-    return next_try(a);
-  }
   const uint64_t gen = ++a->generation;
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
   auto fail = [weak, a, gen, who](const std::string& why) {
@@ -408,7 +589,7 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
     if (!ec) fail("timed out");
   });
   const p2p::PeerId peer = partner->peer;
-  host->new_stream(*addr, {std::string(kExchangeProtocolId)},
+  open_stream_to(*partner, std::string(kExchangeProtocolId),
                    [weak, a, gen, fail, peer](Result<std::shared_ptr<p2p::HostStream>> r) {
                      auto self = weak.lock();
                      if (!self || a->finished || a->generation != gen) return;
@@ -492,7 +673,9 @@ p2p::Multiaddr NodeNetwork::bound_addr() const { return impl_->bound; }
 void NodeNetwork::set_progress(uint64_t outer_step, double tokens_per_sec) {
   auto impl = impl_;
   asio::post(impl->io, [impl, outer_step, tokens_per_sec] {
-    impl->view->set_self({impl->announced.without_peer_id().to_string()}, outer_step, tokens_per_sec);
+    impl->outer_step = outer_step;
+    impl->tokens_per_sec = tokens_per_sec;
+    impl->refresh_self(true);
   });
 }
 
@@ -568,8 +751,6 @@ StateFetched fetched_state(const p2p::PeerRecord& peer, StateFetch& f, uint64_t 
 }  // namespace
 
 Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget) {
-  auto addr = dial_addr(peer);
-  if (!addr) return unavailable("peer " + peer.peer.to_string() + " has no dialable address");
   auto f = std::make_shared<StateFetch>();
   // Continue a download an earlier call left part-way, if it is for the same run and cap.
   if (partial_state_ && partial_state_->total() <= max_bytes) f->dl = std::move(partial_state_);
@@ -614,11 +795,11 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
         },
         kStateChunkBytes + 4096);
   };
-  *open = [weak, f, round, addr = *addr]() {
+  *open = [weak, f, round, peer]() {
     auto self = weak.lock();
     if (!self || f->finished) return;
     if (f->streams_left-- <= 0) return f->finish(unavailable("state download: too many broken streams"));
-    self->host->new_stream(addr, {std::string(kStateProtocolId)},
+    self->open_stream_to(peer, std::string(kStateProtocolId),
                            [weak, f, round](Result<std::shared_ptr<p2p::HostStream>> r) {
                              if (f->finished) return;
                              if (!r.ok()) return f->finish(r.status());
@@ -668,6 +849,31 @@ std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
       if (!impl->banned.count(r.peer)) out.push_back(r);
     p.set_value(std::move(out));
   });
+  if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+  return fut.get();
+}
+
+std::vector<p2p::PeerId> NodeNetwork::relayed(const std::vector<p2p::PeerId>& peers) {
+  auto p = std::make_shared<std::promise<std::vector<p2p::PeerId>>>();
+  auto fut = p->get_future();
+  auto impl = impl_;
+  asio::post(impl->io, [impl, p, peers] {
+    std::vector<p2p::PeerId> out;
+    for (const auto& peer : peers)
+      if (auto a = impl->host->connected_addr(peer); a && a->is_circuit()) out.push_back(peer);
+    p->set_value(std::move(out));
+  });
+  if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+  return fut.get();
+}
+
+Reachability NodeNetwork::reachability() const { return static_cast<Reachability>(impl_->verdict_shared.load()); }
+
+std::vector<std::string> NodeNetwork::circuit_addrs() {
+  auto p = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto fut = p->get_future();
+  auto impl = impl_;
+  asio::post(impl->io, [impl, p] { p->set_value(impl->keeper.circuit_addrs()); });
   if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
   return fut.get();
 }

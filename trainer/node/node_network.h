@@ -30,6 +30,8 @@
 #include "p2p/multiaddr.h"
 #include "trainer/node/allreduce_service.h"
 #include "trainer/node/exchange_wire.h"
+#include "trainer/node/reachability.h"
+#include "trainer/node/relay_keeper.h"
 #include "trainer/node/state_wire.h"
 
 namespace noloco::node {
@@ -52,7 +54,17 @@ struct NetworkOptions {
   size_t max_inbox = 8;                    // callers' payloads kept for our next outer step
   std::vector<p2p::PeerId> banned;         // from the store: not answered, not chosen
   uint64_t seed = 0;                       // gossip-target choice
+  // Reachability and relays (docs/node.md, "Reachability and relays"): a node that is not
+  // publicly reachable reserves slots on public peers and advertises its /p2p-circuit addresses;
+  // every node but a --reachability private one relays for others (node_relay_options()).
+  ReachabilityMode reachability = ReachabilityMode::kAuto;
+  bool relay_service = true;
+  RelayKeeperOptions relays;
 };
+
+// The relay limits a node serves with: large enough that a training exchange and a state sync
+// fit in one circuit (the libp2p defaults, 2 min and 128 KiB, are for hole punching only).
+p2p::relay::RelayOptions node_relay_options();
 
 // A payload a peer sent us, checked for structure, sizes, hashes and sender identity.
 struct ReceivedPayload {
@@ -85,7 +97,9 @@ struct StateFetched {
 
 // Something the training thread should record in the store (the network thread cannot).
 struct NetworkEvent {
-  enum class Kind { kBadPayload, kPeerSeen } kind;
+  // kReachability: detail is the new verdict. kRelay: detail is "reserved" or "failed: why",
+  // peer the relay, addrs our circuit address (reserved).
+  enum class Kind { kBadPayload, kPeerSeen, kReachability, kRelay } kind;
   p2p::PeerId peer;
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen
@@ -132,6 +146,11 @@ class NodeNetwork {
   uint64_t partial_state_bytes() const;
 
   std::vector<p2p::PeerRecord> live_peers();
+  // Of `peers`, those our connection to runs through a relay right now.
+  std::vector<p2p::PeerId> relayed(const std::vector<p2p::PeerId>& peers);
+  // What the node concluded about itself, and the circuit addresses it advertises.
+  Reachability reachability() const;
+  std::vector<std::string> circuit_addrs();
   std::vector<NetworkEvent> take_events();
   // Neither answers nor lets in `peer` from now on (the node core decided on a ban).
   void ban(const p2p::PeerId& peer);

@@ -37,6 +37,7 @@ Status NodeOptions::validate() const {
   if (db.empty()) return invalid_argument("--db is required");
   if (!identity) return invalid_argument("no identity (--key)");
   if (!(slowdown >= 1.0)) return invalid_argument("--slowdown must be >= 1");
+  if (auto r = parse_reachability_mode(reachability); !r.ok()) return r.status();
   if (checkpoint_every < 0) return invalid_argument("--checkpoint-every must be >= 0");
   if (keep_last == 0) return invalid_argument("--keep-last must be at least 1");
   if (!(exchange_budget_s >= 0)) return invalid_argument("--exchange-timeout must be positive (0: the method's default)");

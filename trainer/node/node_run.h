@@ -54,6 +54,7 @@ struct NodeOptions {
   int64_t eval_every = 1;              // outer steps between evaluations
   double linger_s = 0.0;               // keep serving this long after the last step
   int64_t stop_after_outer = 0;        // tests: exit (with checkpoint) after this many outer steps here
+  std::string reachability = "auto";   // auto|public|private (docs/node.md, "Reachability and relays")
 
   Status validate() const;
 };

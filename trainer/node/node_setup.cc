@@ -190,6 +190,7 @@ Status open_network(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   // one is dropped when its READY cannot be delivered.
   no.allreduce_gather_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(exchange_budget_for(o, p.manifest.method)));
   no.expect = p.expect;
+  NOLOCO_ASSIGN_OR_RETURN(no.reachability, parse_reachability_mode(o.reachability));
   p.can_look = !no.bootstrap.empty();
   no.seed = xxh3_64(self_id.bytes()) ^ static_cast<uint64_t>(now_unix_ms());
   p.seed = no.seed ^ 0x6e6f6465636f7265ULL;  // the core's own stream
