@@ -89,13 +89,9 @@ Bytes Client::request(const PeerId& self, const std::vector<Multiaddr>& addrs) {
 }
 
 Status Client::on_answer(const PeerId& server, const Result<Bytes>& body) {
-  if (!body.ok()) {
-    votes_.erase(server);
-    return body.status();
-  }
+  if (!body.ok()) return body.status();
   auto m = decode_message(*body);
   if (!m.ok() || m->type != MessageType::kDialResponse || !m->response || !m->response->status) {
-    votes_.erase(server);
     return protocol_error("autonat: bad answer");
   }
   const ResponseStatus s = *m->response->status;
@@ -107,7 +103,6 @@ Status Client::on_answer(const PeerId& server, const Result<Bytes>& body) {
     votes_[server] = Vote{false, std::nullopt};
     return Status::Ok();
   }
-  votes_.erase(server);
   return Status(StatusCode::kUnavailable,
                 std::string("autonat: server answered ") + response_status_name(s) + ": " + m->response->text);
 }

@@ -8,7 +8,8 @@
 // dials and reports the first success, or none.
 //
 // Client: one vote per server (its latest answer): OK is "public" (with the address the server
-// reached), E_DIAL_ERROR is "private", every other answer or failure is no vote. The verdict is
+// reached), E_DIAL_ERROR is "private"; every other answer (a refusal) or a failed exchange
+// leaves that server's earlier vote as it was, since it says nothing new. The verdict is
 // public when public votes reach min_votes and outnumber private ones, private likewise,
 // otherwise unknown; the confidence is the number of votes for the verdict.
 #pragma once
@@ -74,8 +75,8 @@ class Client {
   explicit Client(ClientOptions options) : opt_(options) {}
   // The request to send: our candidate addresses (the server filters them).
   static Bytes request(const PeerId& self, const std::vector<Multiaddr>& addrs);
-  // One server's answer (body: unframed protobuf) or the failure of the exchange. Returns the
-  // vote's effect for logging; bad answers are no vote.
+  // One server's answer (body: unframed protobuf) or the failure of the exchange. Ok when it
+  // was a vote; otherwise why not (for logging).
   Status on_answer(const PeerId& server, const Result<Bytes>& body);
   void forget(const PeerId& server) { votes_.erase(server); }
   ReachabilityStatus status() const;
