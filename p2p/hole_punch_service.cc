@@ -38,7 +38,9 @@ std::shared_ptr<HolePunchService> HolePunchService::start(asio::io_context& io, 
   std::weak_ptr<HolePunchService> weak = svc;
   host->set_handler(std::string(dcutr::kDcutrProtocolId), [weak](std::shared_ptr<HostStream> s) {
     auto self = weak.lock();
-    if (!self) return s->reset();
+    // Only on a relayed connection, where the exchange has a purpose: on a direct one a peer
+    // could use us to dial addresses of its choosing.
+    if (!self || !s->relayed()) return s->reset();
     ++self->stats_.attempts;
     self->respond(std::move(s), std::make_shared<dcutr::Responder>(self->own_addrs()));
   });

@@ -163,6 +163,8 @@ class Host {
   HolePunchStats hole_punch_stats() const;
   // Connected to `peer` over a connection that is not relayed.
   bool is_directly_connected(const PeerId& peer) const;
+  // The remote addresses of our upgraded connections to `peer` (circuit addresses for relayed ones).
+  std::vector<Multiaddr> connection_addrs(const PeerId& peer) const;
 
   // One /ipfs/ping/1.0.0 round trip.
   void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);

@@ -91,4 +91,14 @@ bool Host::is_directly_connected(const PeerId& peer) const {
   return c && !(c->remote_addr() && c->remote_addr()->is_circuit());
 }
 
+std::vector<Multiaddr> Host::connection_addrs(const PeerId& peer) const {
+  std::vector<Multiaddr> out;
+  auto it = impl_->conns_.find(peer);
+  if (it == impl_->conns_.end()) return out;
+  for (const auto& c : it->second) {
+    if (c->remote_addr()) out.push_back(*c->remote_addr());
+  }
+  return out;
+}
+
 }  // namespace noloco::p2p

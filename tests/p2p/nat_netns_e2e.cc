@@ -231,6 +231,14 @@ void run(const std::string& prefix, bool symmetric) {
     check(sb.succeeded == 1, "B's hole punch did not succeed");
     check(a.wait_for([&] { return a.host().is_directly_connected(bid); }), "A has no direct connection to B");
     check(b.call([&] { return b.host().is_directly_connected(aid); }), "B has no direct connection to A");
+    // A reached B at B's router's public address (the only way in from A's side).
+    auto a_sees = a.call([&] { return a.host().connection_addrs(bid); });
+    bool via_nat_b = false;
+    for (const auto& m : a_sees) {
+      std::printf("A's connection to B: %s\n", m.to_string().c_str());
+      via_nat_b = via_nat_b || (!m.is_circuit() && m.host() == "198.51.100.3");
+    }
+    check(via_nat_b, "A has no connection to B's router's public address");
     check(!echo_is_relayed(a, bid), "A's stream to B went through the relay");
     check(!echo_is_relayed(b, aid), "B's stream to A went through the relay");
   } else {
