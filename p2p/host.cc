@@ -14,13 +14,12 @@
 #include "common/varint.h"
 #include "p2p/framing.h"
 #include "p2p/host_connection.h"
+#include "p2p/host_impl.h"
 #include "p2p/ping.h"
 #include "p2p/relay_client_io.h"
 #include "p2p/relay_service.h"
 
 namespace noloco::p2p {
-
-using asio::ip::tcp;
 
 Status HostOptions::validate() const {
   if (dial_timeout <= Duration::zero()) return invalid_argument("host: dial_timeout must be positive");
@@ -37,6 +36,8 @@ Status HostOptions::validate() const {
   if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
   if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
   if (relay) NOLOCO_RETURN_IF_ERROR(relay->validate());
+  if (autonat) NOLOCO_RETURN_IF_ERROR(autonat->server.validate());
+  if (autonat) NOLOCO_RETURN_IF_ERROR(autonat->client.validate());
   if (!dial_from.empty()) {
     asio::error_code ec;
     asio::ip::make_address(dial_from, ec);
@@ -44,99 +45,6 @@ Status HostOptions::validate() const {
   }
   return Status::Ok();
 }
-
-// All host state, on the network thread.
-class HostImpl : public std::enable_shared_from_this<HostImpl> {
- public:
-  HostImpl(asio::io_context& io, Identity identity, HostOptions options)
-      : io_(io), identity_(std::move(identity)), opt_(std::move(options)) {
-    protocols_ = std::make_shared<std::vector<std::string>>();
-  }
-
-  void install_builtin_handlers();
-  Result<Multiaddr> listen(const Multiaddr& addr);
-  void set_handler(const std::string& protocol, StreamHandler handler);
-  void remove_handler(const std::string& protocol);
-  void connect(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
-  void connect_relayed(const Multiaddr& addr, std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
-  void reserve_relay(const Multiaddr& relay, std::function<void(Result<relay::ReservationGrant>)> cb);
-  void accept_relayed(std::shared_ptr<HostStream> stop);
-  void new_stream_on(const PeerId& peer, std::vector<std::string> protocols, StreamCallback cb);
-  void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);
-  void close();
-
-  std::shared_ptr<HostConnection> best_connection(const PeerId& peer) const;
-  size_t connection_count() const { return pending_.size() + upgraded_count(); }
-  size_t upgraded_count() const {
-    size_t n = 0;
-    for (const auto& [p, v] : conns_) n += v.size();
-    return n;
-  }
-  void post(std::function<void()> fn) {
-    asio::post(io_, [fn = std::move(fn)] {
-      try {
-        fn();
-      } catch (const std::exception& e) {
-        NLOG_ERROR("p2p: callback threw: {}", e.what());
-      }
-    });
-  }
-
-  asio::io_context& io_;
-  Identity identity_;
-  HostOptions opt_;
-  bool closed_ = false;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  std::vector<Multiaddr> listen_addrs_;
-  std::map<std::string, StreamHandler> handlers_;
-  // Shared with every connection and updated in place, so a handler added later is offered on
-  // connections that already exist (all on the network thread: no lock).
-  std::shared_ptr<std::vector<std::string>> protocols_;
-  // Upgrading connections, and upgraded ones by peer.
-  std::map<HostConnection*, std::shared_ptr<HostConnection>> pending_;
-  std::unordered_map<PeerId, std::vector<std::shared_ptr<HostConnection>>> conns_;
-  std::unordered_map<PeerId, IdentifyInfo> infos_;
-  std::function<void(const PeerId&, const IdentifyInfo&)> identify_listener_;
-
-  // Dials in flight, so concurrent requests for one peer share a connection attempt.
-  struct Dial {
-    std::optional<PeerId> peer;
-    std::vector<std::function<void(Result<std::shared_ptr<HostConnection>>)>> waiters;
-    std::unique_ptr<asio::steady_timer> timer;
-    std::unique_ptr<tcp::resolver> resolver;
-    std::shared_ptr<tcp::socket> socket;
-    std::weak_ptr<HostConnection> conn;
-    std::shared_ptr<HostStream> relay_stream;  // a relayed dial: the hop stream it runs in
-    bool done = false;
-  };
-  std::list<std::shared_ptr<Dial>> dials_;
-
-  // Circuit relay v2: the relay role (HostOptions::relay) and the relays we hold a
-  // reservation on, with its expiry (only those may open relayed connections to us).
-  std::shared_ptr<relay::RelayService> relay_service_;
-  std::unordered_map<PeerId, TimePoint> reserved_relays_;
-
- private:
-  void accept_loop(tcp::acceptor* acceptor);
-  std::shared_ptr<HostConnection> make_tcp_connection(tcp::socket socket, ConnectionRole role,
-                                                      std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
-  std::shared_ptr<HostConnection> make_connection(std::unique_ptr<ConnectionTransport> transport,
-                                                  std::optional<Multiaddr> remote, ConnectionRole role,
-                                                  std::optional<PeerId> expected, std::shared_ptr<Dial> dial);
-  void on_upgraded(const std::shared_ptr<HostConnection>& conn, std::shared_ptr<Dial> dial);
-  void on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial);
-  void on_inbound_stream(std::shared_ptr<HostStream> stream);
-  void finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r);
-  // Joins a dial in flight to `peer` or reuses a connection (true: cb is taken care of).
-  bool join_dial(const std::optional<PeerId>& peer,
-                 std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb);
-  std::shared_ptr<Dial> new_dial(std::optional<PeerId> peer,
-                                 std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
-  void start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::results_type endpoints);
-  void run_identify(const std::shared_ptr<HostConnection>& conn);
-  IdentifyInfo own_identify(const HostConnection* conn) const;
-  void rebuild_protocols();
-};
 
 // --- listening and accepting ------------------------------------------------------------------
 
@@ -154,6 +62,8 @@ Result<Multiaddr> HostImpl::listen(const Multiaddr& addr) {
   tcp::endpoint ep(ip, *port);
   acceptor->open(ep.protocol(), ec);
   if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  // Hole punching dials from the listen port, which needs SO_REUSEPORT on both sockets.
+  if (!ec && opt_.hole_punch) acceptor->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
   if (!ec) acceptor->bind(ep, ec);
   if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return io_error("listen on " + addr.to_string() + ": " + ec.message());
@@ -255,6 +165,7 @@ void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::sha
   NLOG_DEBUG("p2p: connected to {}", conn->remote_peer().to_string());
   if (dial) finish_dial(dial, conn);
   run_identify(conn);
+  for (const auto& observe : upgrade_observers_) observe(conn);
 }
 
 void HostImpl::on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial) {
@@ -393,10 +304,17 @@ void HostImpl::run_identify(const std::shared_ptr<HostConnection>& conn) {
 std::shared_ptr<HostConnection> HostImpl::best_connection(const PeerId& peer) const {
   auto it = conns_.find(peer);
   if (it == conns_.end()) return nullptr;
+  // A direct connection before a relayed one (after a hole punch both exist for a while).
+  std::shared_ptr<HostConnection> relayed;
   for (const auto& c : it->second) {
-    if (c->accepts_streams()) return c;
+    if (!c->accepts_streams()) continue;
+    if (c->remote_addr() && c->remote_addr()->is_circuit()) {
+      if (!relayed) relayed = c;
+      continue;
+    }
+    return c;
   }
-  return nullptr;
+  return relayed;
 }
 
 void HostImpl::finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r) {
@@ -722,6 +640,7 @@ Result<std::shared_ptr<Host>> Host::create(asio::io_context& io, Identity identi
   impl->install_builtin_handlers();
   auto host = std::shared_ptr<Host>(new Host(impl));
   if (impl->opt_.relay) impl->relay_service_ = relay::RelayService::start(io, host, *impl->opt_.relay);
+  impl->start_nat_services();
   return host;
 }
 

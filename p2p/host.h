@@ -50,6 +50,10 @@ class HostStream : public std::enable_shared_from_this<HostStream> {
   const PeerId& remote_peer() const { return remote_; }
   bool inbound() const { return inbound_; }
   uint32_t id() const { return id_; }
+  // The connection this stream runs on (null once it is gone; internal to p2p/).
+  std::shared_ptr<HostConnection> connection() const { return conn_.lock(); }
+  // Whether that connection runs through a relay (false once it is gone).
+  bool relayed() const;
 
   // The next received chunk (any size), end of stream, or the error that ended the stream.
   // One read at a time. Bytes that read_message received past its last message come first.
@@ -144,6 +148,23 @@ class Host {
   void reserve_relay(const Multiaddr& relay, std::function<void(Result<relay::ReservationGrant>)> cb);
   // The relay role (HostOptions::relay), or null.
   std::shared_ptr<relay::RelayService> relay_service() const;
+
+  // AutoNAT (HostOptions::autonat; docs/protocols/autonat.md): asks up to max_servers peers we
+  // hold a direct connection to, and that list /libp2p/autonat/1.0.0 in identify, to dial us
+  // back; cb gets the verdict once every one answered or failed. Without the option: kUnknown.
+  void check_reachability(std::function<void(autonat::ReachabilityStatus)> cb);
+  autonat::ReachabilityStatus reachability() const;
+  // Hole punching (HostOptions::hole_punch; docs/protocols/dcutr.md).
+  struct HolePunchStats {
+    uint64_t attempts = 0;   // DCUtR exchanges started (either side)
+    uint64_t succeeded = 0;  // ended with a direct connection
+    uint64_t failed = 0;     // gave up (staying relayed)
+  };
+  HolePunchStats hole_punch_stats() const;
+  // Connected to `peer` over a connection that is not relayed.
+  bool is_directly_connected(const PeerId& peer) const;
+  // The remote addresses of our upgraded connections to `peer` (circuit addresses for relayed ones).
+  std::vector<Multiaddr> connection_addrs(const PeerId& peer) const;
 
   // One /ipfs/ping/1.0.0 round trip.
   void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);

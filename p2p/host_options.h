@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "p2p/autonat.h"
 #include "p2p/pnet.h"
 #include "p2p/relay_hop.h"
 
@@ -58,6 +59,18 @@ struct HostOptions {
   // these limits (docs/protocols/relay.md). Every host can dial through a relay and reserve
   // on one (Host::reserve_relay) without it.
   std::optional<relay::RelayOptions> relay;
+
+  // AutoNAT v1 (docs/protocols/autonat.md): when set, this host answers dial-back requests
+  // under `server` limits and Host::check_reachability asks peers to dial it back.
+  struct Autonat {
+    autonat::ServerOptions server;
+    autonat::ClientOptions client;
+  };
+  std::optional<Autonat> autonat;
+
+  // DCUtR hole punching (docs/protocols/dcutr.md): listeners get SO_REUSEPORT, /libp2p/dcutr
+  // is served, and a relayed connection we accept starts an upgrade to a direct one.
+  bool hole_punch = false;
 
   Status validate() const;
 };

@@ -18,7 +18,7 @@ PACKAGES=(
   fortunes                                   # default corpus: real English text
   libcairo2-dev fonts-dejavu-core            # the demo's PNG chart (cli/png_chart.cc)
   python3 python3-matplotlib                 # plots from tools/
-  iproute2 iptables                          # tools/journeys: network namespaces and NAT routers (ctest -L journey)
+  iproute2 iptables                          # network namespaces and NAT routers: tools/journeys, tests/p2p/nat_netns_e2e
   nodejs                                     # js-libp2p interop peer (tools/interop); needs Node >= 20
   clang libclang-rt-14-dev                   # fuzz preset: libFuzzer + sanitizer runtimes (tools/fuzz.sh)
 )

@@ -1,0 +1,211 @@
+#include "p2p/hole_punch_service.h"
+
+#include <asio/steady_timer.hpp>
+
+#include "p2p/framing.h"
+#include "p2p/host_impl.h"
+
+namespace noloco::p2p::holepunch {
+namespace {
+
+bool is_relayed(const HostConnection& c) { return c.remote_addr() && c.remote_addr()->is_circuit(); }
+
+// Resets `s` unless cancelled first: a peer that stops answering cannot hold the exchange.
+std::shared_ptr<asio::steady_timer> guard(asio::io_context& io, const std::shared_ptr<HostStream>& s, Duration d) {
+  auto t = std::make_shared<asio::steady_timer>(io);
+  t->expires_after(d);
+  t->async_wait([weak = std::weak_ptr<HostStream>(s)](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto st = weak.lock()) st->reset();
+  });
+  return t;
+}
+
+std::optional<tcp::endpoint> endpoint_of(const Multiaddr& a) {
+  auto host = a.host();
+  auto port = a.tcp_port();
+  if (!host || !port) return std::nullopt;
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(*host, ec);
+  if (ec) return std::nullopt;
+  return tcp::endpoint(ip, *port);
+}
+
+}  // namespace
+
+std::shared_ptr<HolePunchService> HolePunchService::start(asio::io_context& io, const std::shared_ptr<HostImpl>& host) {
+  auto svc = std::make_shared<HolePunchService>(io, host);
+  std::weak_ptr<HolePunchService> weak = svc;
+  host->set_handler(std::string(dcutr::kDcutrProtocolId), [weak](std::shared_ptr<HostStream> s) {
+    auto self = weak.lock();
+    // Only on a relayed connection, where the exchange has a purpose: on a direct one a peer
+    // could use us to dial addresses of its choosing.
+    if (!self || !s->relayed()) return s->reset();
+    ++self->stats_.attempts;
+    self->respond(std::move(s), std::make_shared<dcutr::Responder>(self->own_addrs()));
+  });
+  host->upgrade_observers_.push_back([weak](const std::shared_ptr<HostConnection>& c) {
+    if (auto self = weak.lock()) self->on_upgraded(c);
+  });
+  return svc;
+}
+
+std::vector<Multiaddr> HolePunchService::own_addrs() const {
+  auto host = host_.lock();
+  if (!host) return {};
+  return dcutr::predicted_addrs(host->observed_addrs(), host->listen_addrs_);
+}
+
+void HolePunchService::after(Duration d, std::function<void()> fn) {
+  auto t = std::make_shared<asio::steady_timer>(io_);
+  t->expires_after(d);
+  t->async_wait([t, fn = std::move(fn)](const asio::error_code& ec) {
+    if (!ec) fn();
+  });
+}
+
+// B: a relayed connection we accepted (we are its listener) starts the exchange, unless a
+// direct connection to the peer exists already.
+void HolePunchService::on_upgraded(const std::shared_ptr<HostConnection>& conn) {
+  if (!is_relayed(*conn) || conn->role() != ConnectionRole::kListener) return;
+  auto host = host_.lock();
+  if (!host) return;
+  const PeerId peer = conn->remote_peer();
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  host->post([weak, relayed = std::weak_ptr<HostConnection>(conn), peer] {
+    if (auto self = weak.lock()) self->initiate(relayed, peer, 1);
+  });
+}
+
+void HolePunchService::initiate(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt) {
+  auto host = host_.lock();
+  auto conn = relayed.lock();
+  if (!host || host->closed_ || !conn || conn->closed()) return;
+  auto best = host->best_connection(peer);
+  if (best && !is_relayed(*best)) return;  // already direct
+  ++stats_.attempts;
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  conn->open_stream({std::string(dcutr::kDcutrProtocolId)},
+                    [weak, relayed, peer, attempt](Result<std::shared_ptr<HostStream>> s) {
+                      auto self = weak.lock();
+                      if (!self) return;
+                      if (!s.ok()) return self->retry_or_fail(relayed, peer, attempt, s.status());
+                      self->on_initiator_stream(*s, relayed, attempt);
+                    });
+}
+
+void HolePunchService::on_initiator_stream(std::shared_ptr<HostStream> s, std::weak_ptr<HostConnection> relayed,
+                                           int attempt) {
+  auto core = std::make_shared<dcutr::Initiator>(own_addrs());
+  const PeerId peer = s->remote_peer();
+  s->write(encode_length_prefixed(core->start(std::chrono::steady_clock::now())));
+  auto timer = guard(io_, s, kStreamTimeout);
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  s->read_message(
+      [weak, s, core, relayed, peer, attempt, timer](Result<Bytes> body) {
+        timer->cancel();
+        auto self = weak.lock();
+        if (!self) return s->reset();
+        if (!body.ok()) return self->retry_or_fail(relayed, peer, attempt, body.status());
+        auto plan = core->on_reply(*body, std::chrono::steady_clock::now());
+        if (!plan.ok()) {
+          s->reset();
+          return self->retry_or_fail(relayed, peer, attempt, plan.status());
+        }
+        s->write(encode_length_prefixed(plan->sync));
+        s->close_write();
+        NLOG_DEBUG("p2p: dcutr with {}: dialling {} addresses in {} us", peer.to_string(), plan->dial.size(),
+                   std::chrono::duration_cast<std::chrono::microseconds>(plan->dial_after).count());
+        self->after(plan->dial_after, [weak, relayed, peer, attempt, dial = plan->dial] {
+          auto self = weak.lock();
+          if (!self) return;
+          self->punch(peer, dial, ConnectionRole::kListener, [weak, relayed, peer, attempt](bool ok) {
+            auto self = weak.lock();
+            if (!self) return;
+            if (ok) {
+              ++self->stats_.succeeded;
+              return;
+            }
+            self->retry_or_fail(relayed, peer, attempt, Status(StatusCode::kUnavailable, "every dial failed"));
+          });
+        });
+      },
+      dcutr::kMaxDcutrMessage);
+}
+
+void HolePunchService::retry_or_fail(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt,
+                                     const Status& why) {
+  NLOG_DEBUG("p2p: dcutr attempt {} with {} failed: {}", attempt, peer.to_string(), why.to_string());
+  ++stats_.failed;
+  if (attempt >= kMaxAttempts) {
+    NLOG_INFO("p2p: hole punch to {} failed after {} attempts; staying relayed", peer.to_string(), attempt);
+    return;
+  }
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  after(kRetryDelay, [weak, relayed, peer, attempt] {
+    if (auto self = weak.lock()) self->initiate(relayed, peer, attempt + 1);
+  });
+}
+
+// A: answer CONNECT with ours; on SYNC dial at once, as the dialer of the new connection.
+void HolePunchService::respond(std::shared_ptr<HostStream> s, std::shared_ptr<dcutr::Responder> core) {
+  auto timer = guard(io_, s, kStreamTimeout);
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  s->read_message(
+      [weak, s, core, timer](Result<Bytes> body) {
+        timer->cancel();
+        auto self = weak.lock();
+        if (!self) return s->reset();
+        auto step = body.ok() ? core->on_message(*body) : Result<dcutr::Responder::Step>(body.status());
+        if (!step.ok()) {
+          s->reset();
+          ++self->stats_.failed;
+          NLOG_DEBUG("p2p: dcutr from {} ended: {}", s->remote_peer().to_string(), step.status().to_string());
+          return;
+        }
+        if (step->reply) s->write(encode_length_prefixed(*step->reply));
+        if (!step->done) return self->respond(s, core);
+        s->close_write();
+        self->punch(s->remote_peer(), step->dial, ConnectionRole::kDialer, [weak](bool ok) {
+          if (auto self = weak.lock()) ++(ok ? self->stats_.succeeded : self->stats_.failed);
+        });
+      },
+      dcutr::kMaxDcutrMessage);
+}
+
+void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& addrs, ConnectionRole role,
+                             std::function<void(bool)> done) {
+  auto host = host_.lock();
+  if (!host) return done(false);
+  struct Race {
+    size_t left = 0;
+    bool won = false;
+    std::function<void(bool)> done;
+  };
+  auto race = std::make_shared<Race>();
+  race->done = std::move(done);
+  std::vector<std::pair<tcp::endpoint, tcp::endpoint>> plan;  // (to, from)
+  for (const auto& a : addrs) {
+    auto to = endpoint_of(a);
+    if (!to) continue;
+    auto from = host->listen_endpoint_for(to->address());
+    if (from) plan.emplace_back(*to, *from);
+  }
+  if (plan.empty()) return host->post([race] { race->done(false); });
+  race->left = plan.size();
+  for (const auto& [to, from] : plan) {
+    host->connect_direct(to, from, role, peer, [race](Result<std::shared_ptr<HostConnection>> r) {
+      --race->left;
+      const bool direct = r.ok() && *r && !is_relayed(**r);
+      if (direct && race->won) {
+        (*r)->close(Status(StatusCode::kUnavailable, "duplicate hole-punched connection"), true);
+      } else if (direct) {
+        race->won = true;
+        race->done(true);
+      }
+      if (race->left == 0 && !race->won) race->done(false);
+    });
+  }
+}
+
+}  // namespace noloco::p2p::holepunch

@@ -1,0 +1,53 @@
+// The Asio adapter of DCUtR (dcutr.h) on a Host with HostOptions::hole_punch: serves
+// /libp2p/dcutr (the responder, A) and, when a relayed connection we accepted is up, runs the
+// initiator (B) on it: CONNECT, SYNC, then dials every address of the peer from our listen port
+// at once (the timing of dcutr.h) and keeps the first direct connection that comes up. Up to
+// kMaxAttempts exchanges (the spec's three); after that the peers stay relayed.
+#pragma once
+
+#include <asio/io_context.hpp>
+
+#include <memory>
+
+#include "p2p/connection.h"
+#include "p2p/dcutr.h"
+#include "p2p/host.h"
+
+namespace noloco::p2p {
+class HostImpl;
+class HostConnection;
+}  // namespace noloco::p2p
+
+namespace noloco::p2p::holepunch {
+
+class HolePunchService : public std::enable_shared_from_this<HolePunchService> {
+ public:
+  static constexpr int kMaxAttempts = 3;
+  static constexpr Duration kStreamTimeout = std::chrono::seconds(10);  // for the peer's answers
+  static constexpr Duration kRetryDelay = std::chrono::milliseconds(200);
+
+  // Installs the dcutr handler and the upgrade observer on `host`.
+  static std::shared_ptr<HolePunchService> start(asio::io_context& io, const std::shared_ptr<HostImpl>& host);
+  HolePunchService(asio::io_context& io, std::weak_ptr<HostImpl> host) : io_(io), host_(std::move(host)) {}
+
+  const Host::HolePunchStats& stats() const { return stats_; }
+
+ private:
+  void on_upgraded(const std::shared_ptr<HostConnection>& conn);
+  void initiate(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt);
+  void on_initiator_stream(std::shared_ptr<HostStream> s, std::weak_ptr<HostConnection> relayed, int attempt);
+  void respond(std::shared_ptr<HostStream> s, std::shared_ptr<dcutr::Responder> core);
+  // Dials all `addrs` of `peer` from our listen port; done(true) once one direct connection is
+  // up (others that also come up are closed), done(false) when every dial failed.
+  void punch(const PeerId& peer, const std::vector<Multiaddr>& addrs, ConnectionRole role,
+             std::function<void(bool)> done);
+  void retry_or_fail(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt, const Status& why);
+  std::vector<Multiaddr> own_addrs() const;
+  void after(Duration d, std::function<void()> fn);
+
+  asio::io_context& io_;
+  std::weak_ptr<HostImpl> host_;
+  Host::HolePunchStats stats_;
+};
+
+}  // namespace noloco::p2p::holepunch
