@@ -36,6 +36,7 @@ Status HostOptions::validate() const {
   if (max_stream_send_buffer == 0) return invalid_argument("host: max_stream_send_buffer must be positive");
   if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
   if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
+  NOLOCO_RETURN_IF_ERROR(address_limits.validate());
   if (relay) NOLOCO_RETURN_IF_ERROR(relay->validate());
   if (!dial_from.empty()) {
     asio::error_code ec;
@@ -49,7 +50,7 @@ Status HostOptions::validate() const {
 class HostImpl : public std::enable_shared_from_this<HostImpl> {
  public:
   HostImpl(asio::io_context& io, Identity identity, HostOptions options)
-      : io_(io), identity_(std::move(identity)), opt_(std::move(options)) {
+      : io_(io), identity_(std::move(identity)), opt_(std::move(options)), limits_(opt_.address_limits) {
     protocols_ = std::make_shared<std::vector<std::string>>();
   }
 
@@ -85,6 +86,7 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
   asio::io_context& io_;
   Identity identity_;
   HostOptions opt_;
+  AddressLimiter limits_;  // inbound connections and identities per remote address
   bool closed_ = false;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::vector<Multiaddr> listen_addrs_;
@@ -180,8 +182,15 @@ void HostImpl::accept_loop(tcp::acceptor* acceptor) {
       asio::error_code ignored;
       socket.close(ignored);
     } else {
+      asio::error_code ep_ec;
+      const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
       auto conn = self->make_tcp_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
-      conn->start(self->opt_.handshake_timeout);
+      if (Status st = self->limits_.admit_inbound(conn.get(), ep_ec ? std::string() : ip); !st.ok()) {
+        NLOG_WARN("p2p: refusing an inbound connection: {}", st.message());
+        conn->close(st, false);
+      } else {
+        conn->start(self->opt_.handshake_timeout);
+      }
     }
     self->accept_loop(acceptor);
   });
@@ -244,6 +253,11 @@ void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::sha
     conn->close(Status(StatusCode::kUnavailable, "host is closing"), true);
     return;
   }
+  if (Status st = limits_.admit_peer(conn.get(), conn->remote_peer()); !st.ok()) {
+    NLOG_WARN("p2p: closing the connection of {}: {}", conn->remote_peer().to_string(), st.message());
+    conn->close(st, true);
+    return;
+  }
   auto& list = conns_[conn->remote_peer()];
   if (list.size() >= opt_.max_connections_per_peer) {
     NLOG_WARN("p2p: too many connections from {}, closing the newest", conn->remote_peer().to_string());
@@ -260,6 +274,7 @@ void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::sha
 void HostImpl::on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial) {
   NLOG_DEBUG("p2p: connection closed: {}", why.to_string());
   pending_.erase(conn);
+  limits_.release(conn);
   const PeerId& peer = conn->remote_peer();
   if (auto it = conns_.find(peer); it != conns_.end()) {
     auto& v = it->second;
