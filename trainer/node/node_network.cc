@@ -241,7 +241,10 @@ void NodeNetworkImpl::gossip_tick() {
 }
 
 void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
-  auto report = view->on_gossip(msg);
+  if (banned.count(from)) return;  // a banned peer's view of the swarm is not taken either
+  // `from` is the stream's remote, proven by the Noise handshake: its own record counts as
+  // verified, the rest as hearsay it introduced (p2p/membership.h, eclipse resistance).
+  auto report = view->on_gossip(msg, from);
   if (!report.ok()) {
     NLOG_WARN("gossip from {} refused: {}", from.to_string(), report.status().to_string());
     strike_local(from, "malformed gossip: " + report.status().to_string());
@@ -250,6 +253,8 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
   if (report->rejected > 0)
     NLOG_DEBUG("gossip from {}: {} records rejected ({})", from.to_string(), report->rejected,
                report->first_rejection);
+  if (report->capped > 0)
+    NLOG_DEBUG("gossip from {}: {} hearsay records left out (view limits)", from.to_string(), report->capped);
   if (report->accepted > 0) {
     for (const auto& rec : view->live_peers())
       add_event({NetworkEvent::Kind::kPeerSeen, rec.peer, "", rec.addrs});
