@@ -4,7 +4,9 @@
 // deadline; in both cases an honest peer serves instead.
 #include "../trainer/torch_catch.h"
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 
 #include <thread>
 
@@ -191,8 +193,10 @@ TEST_CASE("state sync: a poisoning server is outvoted by its witnesses and an ho
   // With only poisoners to ask, nothing is adopted (the node then trains on from its own weights).
   auto poisoner2 = start_net();
   serve(*poisoner2, blob_of(phi * 100), 9);
+  StateFetchPlan one_server;
+  one_server.max_servers = 1;
   auto none = fetch_checked_state(*client, {record(*poisoner), record(*poisoner2), record(*honest1)},
-                                  good.size() + 4096, StateFetchPlan{1}, rng);
+                                  good.size() + 4096, one_server, rng);
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().message().find("outvoted") != std::string::npos);
 }

@@ -67,7 +67,7 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
   std::string why = "state sync: no server gave an acceptable snapshot";
   for (const auto& f : out.failures) why += "; " + f;
   if (out.failures.empty()) why += " (no candidates)";
-  return unavailable(why);
+  return Status(StatusCode::kUnavailable, why);
 }
 
 }  // namespace noloco::node
