@@ -35,6 +35,7 @@ Status HostOptions::validate() const {
   if (max_stream_send_buffer == 0) return invalid_argument("host: max_stream_send_buffer must be positive");
   if (max_message_size == 0) return invalid_argument("host: max_message_size must be positive");
   if (read_buffer_size < 1024) return invalid_argument("host: read_buffer_size below 1 KiB");
+  NOLOCO_RETURN_IF_ERROR(address_limits.validate());
   if (relay) NOLOCO_RETURN_IF_ERROR(relay->validate());
   if (autonat) NOLOCO_RETURN_IF_ERROR(autonat->server.validate());
   if (autonat) NOLOCO_RETURN_IF_ERROR(autonat->client.validate());
@@ -90,8 +91,15 @@ void HostImpl::accept_loop(tcp::acceptor* acceptor) {
       asio::error_code ignored;
       socket.close(ignored);
     } else {
+      asio::error_code ep_ec;
+      const std::string ip = socket.remote_endpoint(ep_ec).address().to_string();
       auto conn = self->make_tcp_connection(std::move(socket), ConnectionRole::kListener, std::nullopt, nullptr);
-      conn->start(self->opt_.handshake_timeout);
+      if (Status st = self->limits_.admit_inbound(conn.get(), ep_ec ? std::string() : ip); !st.ok()) {
+        NLOG_WARN("p2p: refusing an inbound connection: {}", st.message());
+        conn->close(st, false);
+      } else {
+        conn->start(self->opt_.handshake_timeout);
+      }
     }
     self->accept_loop(acceptor);
   });
@@ -154,6 +162,11 @@ void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::sha
     conn->close(Status(StatusCode::kUnavailable, "host is closing"), true);
     return;
   }
+  if (Status st = limits_.admit_peer(conn.get(), conn->remote_peer()); !st.ok()) {
+    NLOG_WARN("p2p: closing the connection of {}: {}", conn->remote_peer().to_string(), st.message());
+    conn->close(st, true);
+    return;
+  }
   auto& list = conns_[conn->remote_peer()];
   if (list.size() >= opt_.max_connections_per_peer) {
     NLOG_WARN("p2p: too many connections from {}, closing the newest", conn->remote_peer().to_string());
@@ -171,6 +184,7 @@ void HostImpl::on_upgraded(const std::shared_ptr<HostConnection>& conn, std::sha
 void HostImpl::on_closed(HostConnection* conn, const Status& why, std::shared_ptr<Dial> dial) {
   NLOG_DEBUG("p2p: connection closed: {}", why.to_string());
   pending_.erase(conn);
+  limits_.release(conn);
   const PeerId& peer = conn->remote_peer();
   if (auto it = conns_.find(peer); it != conns_.end()) {
     auto& v = it->second;

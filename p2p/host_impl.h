@@ -31,7 +31,7 @@ using asio::ip::tcp;
 class HostImpl : public std::enable_shared_from_this<HostImpl> {
  public:
   HostImpl(asio::io_context& io, Identity identity, HostOptions options)
-      : io_(io), identity_(std::move(identity)), opt_(std::move(options)) {
+      : io_(io), identity_(std::move(identity)), opt_(std::move(options)), limits_(opt_.address_limits) {
     protocols_ = std::make_shared<std::vector<std::string>>();
   }
 
@@ -67,6 +67,7 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
   asio::io_context& io_;
   Identity identity_;
   HostOptions opt_;
+  AddressLimiter limits_;  // inbound connections and identities per remote address
   bool closed_ = false;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::vector<Multiaddr> listen_addrs_;

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "p2p/address_limits.h"
 #include "p2p/autonat.h"
 #include "p2p/pnet.h"
 #include "p2p/relay_hop.h"
@@ -43,6 +44,8 @@ struct HostOptions {
   size_t max_connections = 512;          // open + upgrading, both directions
   size_t max_connections_per_peer = 4;   // upgraded connections to one PeerId
   size_t max_streams_per_connection = 256;
+  // Inbound connections and identities per remote address (p2p/address_limits.h).
+  AddressLimitOptions address_limits;
 
   // yamux receive windows start at 256 KiB and auto-tune up to this per stream, bounded per
   // connection by max_connection_receive_window.

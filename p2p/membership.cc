@@ -161,6 +161,10 @@ Status MembershipOptions::validate() const {
   if (max_records_per_message == 0 || max_records_per_message > kMaxRecordsPerMessage)
     return invalid_argument("membership: max_records_per_message must be in 1.." +
                             std::to_string(kMaxRecordsPerMessage));
+  if (max_unverified == 0 || max_unverified > max_peers)
+    return invalid_argument("membership: max_unverified must be in 1..max_peers");
+  if (max_unverified_per_source == 0 || max_unverified_per_prefix == 0)
+    return invalid_argument("membership: the per-source and per-prefix caps must be positive");
   return Status::Ok();
 }
 
@@ -195,11 +199,15 @@ bool MembershipView::is_live(const Entry& e) const {
 }
 
 Bytes MembershipView::make_gossip() const {
+  // Peers we have talked to first: hearsay is passed on only where room is left, so that what a
+  // flood put into our view travels no further than it has to.
   std::vector<const Entry*> live;
   for (const auto& [id, e] : peers_)
     if (is_live(e)) live.push_back(&e);
-  std::sort(live.begin(), live.end(),
-            [](const Entry* a, const Entry* b) { return a->last_progress > b->last_progress; });
+  std::sort(live.begin(), live.end(), [](const Entry* a, const Entry* b) {
+    if (a->verified != b->verified) return a->verified;
+    return a->last_progress > b->last_progress;
+  });
   std::vector<SignedPeerRecord> records{self_};
   for (const Entry* e : live) {
     if (records.size() >= options_.max_records_per_message) break;
@@ -208,7 +216,107 @@ Bytes MembershipView::make_gossip() const {
   return encode_gossip(records);
 }
 
-Result<GossipReport> MembershipView::on_gossip(ByteView message) {
+namespace {
+
+std::string key_of(const PeerId& p) { return std::string(p.bytes().begin(), p.bytes().end()); }
+
+// The address group a record claims (its first address): "4:a.b" for an IPv4 /16, "6:x:y" for an
+// IPv6 /32. Loopback and names count in no group (one machine running many nodes for a test).
+std::string prefix_of(const PeerRecord& r) {
+  if (r.addrs.empty()) return {};
+  const std::string& a = r.addrs[0];
+  auto field = [&](size_t from) { return a.substr(from, a.find('/', from) - from); };
+  if (a.rfind("/ip4/", 0) == 0) {
+    const std::string ip = field(5);
+    if (ip.rfind("127.", 0) == 0) return {};
+    const size_t second = ip.find('.', ip.find('.') + 1);
+    return "4:" + ip.substr(0, second);
+  }
+  if (a.rfind("/ip6/", 0) == 0) {
+    const std::string ip = field(5);
+    if (ip == "::1") return {};
+    const size_t second = ip.find(':', ip.find(':') + 1);
+    return "6:" + ip.substr(0, second);
+  }
+  return {};
+}
+
+}  // namespace
+
+bool MembershipView::is_verified(const PeerId& peer) const {
+  auto it = peers_.find(peer);
+  return it != peers_.end() && it->second.verified;
+}
+
+template <typename Pred>
+MembershipView::Peers::iterator MembershipView::oldest(Pred pred) {
+  auto best = peers_.end();
+  for (auto it = peers_.begin(); it != peers_.end(); ++it)
+    if (pred(it->second) && (best == peers_.end() || it->second.last_progress < best->second.last_progress)) best = it;
+  return best;
+}
+
+MembershipView::Peers::iterator MembershipView::erase(Peers::iterator it) {
+  Entry& e = it->second;
+  if (!e.verified) {
+    --unverified_;
+    if (auto s = per_source_.find(e.source); s != per_source_.end() && --s->second == 0) per_source_.erase(s);
+    if (auto p = per_prefix_.find(e.prefix); !e.prefix.empty() && p != per_prefix_.end() && --p->second == 0)
+      per_prefix_.erase(p);
+  }
+  return peers_.erase(it);
+}
+
+void MembershipView::set_verified(Entry& e) {
+  if (e.verified) return;
+  if (auto s = per_source_.find(e.source); s != per_source_.end() && --s->second == 0) per_source_.erase(s);
+  if (auto p = per_prefix_.find(e.prefix); !e.prefix.empty() && p != per_prefix_.end() && --p->second == 0)
+    per_prefix_.erase(p);
+  --unverified_;
+  e.verified = true;
+  e.source.clear();
+  e.prefix.clear();
+}
+
+bool MembershipView::make_room(bool verified, const std::string& source, const std::string& prefix) {
+  if (!verified) {
+    if (auto s = per_source_.find(source); s != per_source_.end() && s->second >= options_.max_unverified_per_source)
+      return false;
+    if (auto p = per_prefix_.find(prefix);
+        !prefix.empty() && p != per_prefix_.end() && p->second >= options_.max_unverified_per_prefix)
+      return false;
+    if (unverified_ >= options_.max_unverified) {
+      // Only hearsay that has gone quiet makes way for new hearsay.
+      auto victim = oldest([&](const Entry& e) { return !e.verified && !is_live(e); });
+      if (victim == peers_.end()) return false;
+      erase(victim);
+    }
+  }
+  if (peers_.size() < options_.max_peers) return true;
+  // Full. A verified peer displaces the oldest hearsay, else the peer heard from least recently;
+  // hearsay displaces only quiet hearsay.
+  auto victim = verified ? oldest([](const Entry& e) { return !e.verified; })
+                         : oldest([&](const Entry& e) { return !e.verified && !is_live(e); });
+  if (victim == peers_.end() && verified) victim = oldest([](const Entry&) { return true; });
+  if (victim == peers_.end()) return false;
+  erase(victim);
+  return true;
+}
+
+void MembershipView::add(SignedPeerRecord s, bool verified, std::string source, std::string prefix) {
+  Entry e{std::move(s), clock_.now(), verified, {}, {}};
+  if (!verified) {
+    ++unverified_;
+    ++per_source_[source];
+    if (!prefix.empty()) ++per_prefix_[prefix];
+    e.source = std::move(source);
+    e.prefix = std::move(prefix);
+  }
+  PeerId id = e.signed_record.record.peer;
+  peers_.emplace(std::move(id), std::move(e));
+}
+
+Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::optional<PeerId>& from) {
   NOLOCO_ASSIGN_OR_RETURN(auto records, decode_gossip(message));
   GossipReport report;
   auto reject = [&](const std::string& why) {
@@ -216,14 +324,18 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message) {
     if (report.first_rejection.empty()) report.first_rejection = why;
   };
   const TimePoint now = clock_.now();
+  const std::string source = from ? key_of(*from) : std::string();
   for (auto& s : records) {
     if (s.record.peer == identity_.peer_id()) continue;  // our own record, echoed back
     if (s.record.run_id != run_id_) {
       reject("record of " + s.record.peer.to_string() + " is for run " + s.record.run_id);
       continue;
     }
+    const bool direct = from && s.record.peer == *from;
     auto it = peers_.find(s.record.peer);
     if (it != peers_.end() && !s.record.newer_than(it->second.signed_record.record)) {
+      // The record we hold (verified when it was taken) came from its own peer: promote it.
+      if (direct) set_verified(it->second);
       ++report.stale;
       continue;
     }
@@ -232,17 +344,16 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message) {
       continue;
     }
     if (it != peers_.end()) {
-      it->second = Entry{std::move(s), now};
+      it->second.signed_record = std::move(s);
+      it->second.last_progress = now;
+      if (direct) set_verified(it->second);
     } else {
-      if (peers_.size() >= options_.max_peers) {
-        // Full: make room by evicting the peer we heard from least recently.
-        auto oldest = std::min_element(peers_.begin(), peers_.end(), [](const auto& a, const auto& b) {
-          return a.second.last_progress < b.second.last_progress;
-        });
-        peers_.erase(oldest);
+      std::string prefix = direct ? std::string() : prefix_of(s.record);
+      if (!make_room(direct, source, prefix)) {
+        ++report.capped;
+        continue;
       }
-      PeerId id = s.record.peer;
-      peers_.emplace(std::move(id), Entry{std::move(s), now});
+      add(std::move(s), direct, direct ? std::string() : source, std::move(prefix));
     }
     ++report.accepted;
   }
@@ -251,7 +362,16 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message) {
 
 size_t MembershipView::expire() {
   const TimePoint now = clock_.now();
-  return std::erase_if(peers_, [&](const auto& kv) { return now - kv.second.last_progress > options_.forget_after; });
+  size_t n = 0;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (now - it->second.last_progress > options_.forget_after) {
+      it = erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
 }
 
 std::vector<PeerRecord> MembershipView::live_peers() const {

@@ -62,8 +62,19 @@ Status verify_peer_record(const SignedPeerRecord& signed_record);
 Bytes encode_gossip(const std::vector<SignedPeerRecord>& records);
 Result<std::vector<SignedPeerRecord>> decode_gossip(ByteView message);
 
+// Eclipse resistance (docs/defences.md, "Live view"): a record that arrives from the peer it is
+// about, over that peer's own authenticated connection, is *verified*; one relayed by someone
+// else is hearsay (*unverified*). Hearsay lives in a bounded part of the view, capped per peer
+// that introduced it and per claimed address prefix, and never evicts a verified peer or a live
+// hearsay one: a flood of validly signed records from fresh keys (an attacker mints them for
+// free) can fill the hearsay part but not push out the peers we have talked to. After Heilman et
+// al., "Eclipse Attacks on Bitcoin's Peer-to-Peer Network" (USENIX Security 2015): separate
+// tried/new tables, per-source and per-group bucketing, and test-before-evict.
 struct MembershipOptions {
   size_t max_peers = 256;                                // records kept besides our own
+  size_t max_unverified = 128;                           // of which hearsay at most
+  size_t max_unverified_per_source = 64;                 // hearsay held per introducing peer
+  size_t max_unverified_per_prefix = 32;                 // hearsay held per claimed /16 (IPv4) or /32 (IPv6)
   Duration suspect_after = std::chrono::seconds(15);     // no heartbeat progress: not live
   Duration forget_after = std::chrono::seconds(120);     // no heartbeat progress: dropped
   size_t max_records_per_message = 64;                   // what make_gossip() sends
@@ -74,6 +85,7 @@ struct GossipReport {
   size_t accepted = 0;   // new peers or newer records
   size_t stale = 0;      // not newer than what we hold (normal in gossip)
   size_t rejected = 0;   // bad signature, other run, bad fields: counted against the sender
+  size_t capped = 0;     // well-formed hearsay left out because its part of the view is full
   std::string first_rejection;  // why, for the log
 };
 
@@ -90,8 +102,10 @@ class MembershipView {
   // Our record and the freshest live others (most recent progress first), capped.
   Bytes make_gossip() const;
   // Merges a peer's gossip. A malformed message is an error (nothing merged); individual bad
-  // records are counted in the report and skipped.
-  Result<GossipReport> on_gossip(ByteView message);
+  // records are counted in the report and skipped. `from`: the authenticated sender (the
+  // remote of the stream it came on); its own record is then verified, the rest is hearsay it
+  // introduced. Without it everything is hearsay of an unknown source.
+  Result<GossipReport> on_gossip(ByteView message, const std::optional<PeerId>& from = std::nullopt);
 
   // Drops peers silent for longer than forget_after. Call periodically.
   size_t expire();
@@ -103,21 +117,37 @@ class MembershipView {
                                         const std::vector<PeerId>& exclude = {}) const;
   std::optional<PeerRecord> find(const PeerId& peer) const;
   size_t size() const { return peers_.size(); }
+  size_t unverified_count() const { return unverified_; }
+  bool is_verified(const PeerId& peer) const;
 
  private:
   struct Entry {
     SignedPeerRecord signed_record;
     TimePoint last_progress;  // when we last saw its (epoch, heartbeat) grow
+    bool verified = false;
+    std::string source;       // hearsay: who introduced it (peer id bytes; empty: unknown)
+    std::string prefix;       // hearsay: its claimed address group (empty: none counted)
   };
+  using Peers = std::unordered_map<PeerId, Entry>;
   bool is_live(const Entry& e) const;
   void resign();
+  // Room for a new record (verified or not): true when it may be added, evicting if needed.
+  bool make_room(bool verified, const std::string& source, const std::string& prefix);
+  void add(SignedPeerRecord s, bool verified, std::string source, std::string prefix);
+  void set_verified(Entry& e);
+  Peers::iterator erase(Peers::iterator it);
+  // The oldest entry matching `pred`, or end().
+  template <typename Pred>
+  Peers::iterator oldest(Pred pred);
 
   Identity identity_;
   std::string run_id_;
   MembershipOptions options_;
   const Clock& clock_;
   SignedPeerRecord self_;
-  std::unordered_map<PeerId, Entry> peers_;
+  Peers peers_;
+  size_t unverified_ = 0;
+  std::unordered_map<std::string, size_t> per_source_, per_prefix_;  // hearsay counts
 };
 
 }  // namespace noloco::p2p

@@ -156,11 +156,12 @@ TEST_CASE("the view is bounded and evicts the peer heard from least recently", "
   ManualClock clock;
   MembershipOptions o;
   o.max_peers = 3;
+  o.max_unverified = 3;
   Node a(1, clock, "run-a", 1, o);
   std::vector<PeerId> order;
   for (uint8_t n = 2; n <= 6; ++n) {
     Node p(n, clock);
-    REQUIRE(a.view.on_gossip(p.view.make_gossip()).ok());
+    REQUIRE(a.view.on_gossip(p.view.make_gossip(), p.id.peer_id()).ok());  // each from itself: verified
     order.push_back(p.id.peer_id());
     clock.advance(1s);
   }
@@ -206,4 +207,139 @@ TEST_CASE("sampling picks only live peers, every one of them, honouring exclusio
   }
   CHECK(seen == std::set<PeerId>{b.id.peer_id(), c.id.peer_id()});
   CHECK_FALSE(a.view.sample_live(rng, {b.id.peer_id(), c.id.peer_id(), d.id.peer_id()}).has_value());
+}
+
+// ---------------------------------------------------------------- eclipse resistance
+
+namespace {
+
+// A gossip message of `n` records for fresh keys (validly signed, addresses that lead nowhere),
+// as an attacker would mint them.
+Bytes fake_records(const std::vector<Identity>& ids, uint64_t heartbeat, const std::string& ip_prefix) {
+  std::vector<SignedPeerRecord> recs;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    PeerRecord r{ids[i].peer_id(), {ip_prefix + std::to_string(i % 250 + 1) + "/tcp/9"}, "run-a", 1, heartbeat, 999, 1e9};
+    recs.push_back(sign_peer_record(r, ids[i]));
+  }
+  return encode_gossip(recs);
+}
+
+std::vector<Identity> fresh_identities(size_t n) {
+  std::vector<Identity> ids;
+  for (size_t i = 0; i < n; ++i) ids.push_back(Identity::generate().value());
+  return ids;
+}
+
+Bytes fake_records(size_t n, uint64_t heartbeat, const std::string& ip_prefix) {
+  return fake_records(fresh_identities(n), heartbeat, ip_prefix);
+}
+
+}  // namespace
+
+TEST_CASE("membership: a record from its own peer is verified, one relayed by another is hearsay", "[membership][eclipse]") {
+  ManualClock clock;
+  Node a(1, clock), b(2, clock), c(3, clock);
+  REQUIRE(b.view.on_gossip(c.view.make_gossip(), c.id.peer_id()).ok());
+  REQUIRE(a.view.on_gossip(b.view.make_gossip(), b.id.peer_id()).ok());
+  CHECK(a.view.is_verified(b.id.peer_id()));
+  CHECK_FALSE(a.view.is_verified(c.id.peer_id()));  // a only heard of c from b
+  CHECK(a.view.unverified_count() == 1);
+  // c talks to a itself (the same record, not newer): promoted.
+  REQUIRE(a.view.on_gossip(c.view.make_gossip(), c.id.peer_id())->stale == 1);
+  CHECK(a.view.is_verified(c.id.peer_id()));
+  CHECK(a.view.unverified_count() == 0);
+  // A message from b carrying a record "from" c is still hearsay: only the stream's remote counts.
+  Node d(4, clock);
+  REQUIRE(a.view.on_gossip(d.view.make_gossip(), b.id.peer_id()).ok());
+  CHECK_FALSE(a.view.is_verified(d.id.peer_id()));
+}
+
+TEST_CASE("membership: hearsay is capped per introducing peer and per claimed address prefix", "[membership][eclipse]") {
+  ManualClock clock;
+  MembershipOptions o;
+  o.max_unverified_per_source = 10;
+  o.max_unverified_per_prefix = 20;
+  Node a(1, clock, "run-a", 1, o);
+  const PeerId sybil1 = make_identity(50).peer_id(), sybil2 = make_identity(51).peer_id(),
+               sybil3 = make_identity(52).peer_id();
+  auto r1 = a.view.on_gossip(fake_records(30, 1, "/ip4/203.0.113."), sybil1);
+  REQUIRE(r1.ok());
+  CHECK(r1->accepted == 10);
+  CHECK(r1->capped == 20);
+  CHECK(r1->rejected == 0);
+  REQUIRE(a.view.on_gossip(fake_records(30, 1, "/ip4/203.0.114."), sybil2)->accepted == 10);
+  // Same /16 as both batches above (203.0.x.x): 20 held already, so nothing more from there.
+  CHECK(a.view.on_gossip(fake_records(30, 1, "/ip4/203.0.115."), sybil3)->accepted == 0);
+  CHECK(a.view.on_gossip(fake_records(30, 1, "/ip4/198.18.0."), sybil3)->accepted == 10);
+  CHECK(a.view.unverified_count() == 30);
+}
+
+TEST_CASE("membership: a flood of 10000 fake records does not evict the real peers and the view stays bounded",
+          "[membership][eclipse]") {
+  ManualClock clock;
+  MembershipOptions o;  // defaults: 256 peers, at most 128 of them hearsay
+  Node a(1, clock, "run-a", 1, o);
+  // Five real peers a has talked to, and two it knows only through them.
+  std::vector<std::unique_ptr<Node>> real;
+  for (uint8_t n = 2; n <= 8; ++n) real.push_back(std::make_unique<Node>(n, clock, "run-a", 1, o));
+  for (size_t i = 0; i < 5; ++i) REQUIRE(real[i]->view.on_gossip(real[5 + i % 2]->view.make_gossip(), real[5 + i % 2]->id.peer_id()).ok());
+  for (size_t i = 0; i < 5; ++i) REQUIRE(a.view.on_gossip(real[i]->view.make_gossip(), real[i]->id.peer_id()).ok());
+  REQUIRE(a.view.live_peers().size() == 7);
+  REQUIRE(a.view.unverified_count() == 2);
+
+  // 40 attacker identities (each a connection of its own) push 250 fresh records each: 10000
+  // records, spread over 40 /16s. Then again with newer heartbeats, as a live attacker would.
+  std::vector<std::vector<Identity>> fakes;
+  for (int s = 0; s < 40; ++s) fakes.push_back(fresh_identities(250));
+  size_t accepted = 0;
+  for (uint64_t round = 1; round <= 2; ++round) {
+    for (int s = 0; s < 40; ++s) {
+      const PeerId sybil = make_identity(static_cast<uint8_t>(100 + s)).peer_id();
+      const std::string prefix = "/ip4/" + std::to_string(10 + s) + ".0.0.";
+      auto r = a.view.on_gossip(fake_records(fakes[s], round, prefix), sybil);
+      REQUIRE(r.ok());
+      accepted += r->accepted;
+    }
+    // The real peers keep beating and gossiping with a.
+    clock.advance(5s);
+    for (auto& p : real) p->view.beat();
+    for (size_t i = 0; i < 5; ++i) REQUIRE(a.view.on_gossip(real[i]->view.make_gossip(), real[i]->id.peer_id()).ok());
+  }
+  CHECK(accepted <= 2 * o.max_unverified);  // round 2 only refreshes what round 1 let in
+  CHECK(a.view.size() <= o.max_peers);
+  CHECK(a.view.unverified_count() <= o.max_unverified);
+  auto live = a.view.live_peers();
+  std::set<PeerId> live_ids;
+  for (const auto& r : live) live_ids.insert(r.peer);
+  for (auto& p : real) CHECK(live_ids.count(p->id.peer_id()) == 1);
+  // What a gossips onwards leads with the peers it talked to, not the flood.
+  auto out = decode_gossip(a.view.make_gossip());
+  REQUIRE(out.ok());
+  for (size_t i = 1; i <= 5; ++i) CHECK(a.view.is_verified((*out)[i].record.peer));
+}
+
+TEST_CASE("membership: a verified peer takes the place of hearsay in a full view, hearsay never of a live peer",
+          "[membership][eclipse]") {
+  ManualClock clock;
+  MembershipOptions o;
+  o.max_peers = 4;
+  o.max_unverified = 4;
+  o.max_unverified_per_source = 4;
+  Node a(1, clock, "run-a", 1, o);
+  const PeerId sybil = make_identity(60).peer_id();
+  REQUIRE(a.view.on_gossip(fake_records(4, 1, "/ip4/192.0.2."), sybil)->accepted == 4);
+  // Full of live hearsay: more hearsay (from another source) finds no room.
+  CHECK(a.view.on_gossip(fake_records(1, 1, "/ip4/198.51.100."), make_identity(61).peer_id())->capped == 1);
+  // A peer that talks to us directly does.
+  Node real(2, clock, "run-a", 1, o);
+  REQUIRE(a.view.on_gossip(real.view.make_gossip(), real.id.peer_id())->accepted == 1);
+  CHECK(a.view.size() == 4);
+  CHECK(a.view.unverified_count() == 3);
+  CHECK(a.view.is_verified(real.id.peer_id()));
+  // Once the hearsay goes quiet, new hearsay may replace it.
+  clock.advance(o.suspect_after + 1s);
+  real.view.beat();
+  REQUIRE(a.view.on_gossip(real.view.make_gossip(), real.id.peer_id()).ok());
+  CHECK(a.view.on_gossip(fake_records(1, 1, "/ip4/198.51.100."), make_identity(61).peer_id())->accepted == 1);
+  CHECK(a.view.find(real.id.peer_id()).has_value());
 }

@@ -47,7 +47,8 @@ Next NodeCore::sync_or(double now, int64_t min_ahead, Phase then) {
 }
 
 Step NodeCore::on_state_fetched(double now, bool ok, const std::string& why, uint64_t outer_step,
-                                uint64_t inner_step) {
+                                uint64_t inner_step, std::optional<PeerRef> served_by) {
+  if (ok && served_by) sync_peer_ = *served_by;
   if (!ok) {
     Effect e{Effect::Kind::kNotice};
     e.notice = Notice{Notice::Kind::kStateSyncFailed, sync_peer_, why};

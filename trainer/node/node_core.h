@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -151,7 +152,9 @@ class NodeCore {
   // The node's progress when it starts (fresh or resumed) and its first look at the swarm.
   Step on_start(double now, int64_t inner_step, int64_t outer_step, std::span<const LivePeer> live);
   Step on_live_view(double now, std::span<const LivePeer> live);
-  Step on_state_fetched(double now, bool ok, const std::string& why, uint64_t outer_step, uint64_t inner_step);
+  // served_by: the peer that actually served the state, when the driver fell back from `peer`.
+  Step on_state_fetched(double now, bool ok, const std::string& why, uint64_t outer_step, uint64_t inner_step,
+                        std::optional<PeerRef> served_by = std::nullopt);
   Step on_state_adopted(double now, bool ok, const std::string& why);
   Step on_phase_done(double now, int64_t inner_step, std::span<const InboxItem> inbox,
                      std::span<const LivePeer> live);

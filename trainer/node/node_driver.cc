@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "trainer/node/checkpointing.h"
 #include "trainer/node/diloco_step.h"
+#include "trainer/node/state_fetch.h"
 
 namespace noloco::node {
 namespace {
@@ -290,18 +291,27 @@ Step NodeDriver::wait_peers(NodeCore& core, double until) {
 }
 
 Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
-  const p2p::PeerRecord* rec = peers_.record(peer);
   sync_val_before_ = p_.eval();
   sync_started_ = Clk::now();
   fetched_.reset();
-  auto got = rec ? p_.net->fetch_state(*rec, p_.numel * 4 + 4096, std::chrono::seconds(30))
-                 : Result<StateFetched>(Status(StatusCode::kUnavailable, "peer left the view"));
+  // The core's choice first, then the other live peers, most advanced first: each may serve when
+  // the ones before it fail, stall or are outvoted, and each may witness (state_fetch.h).
+  std::vector<p2p::PeerRecord> candidates;
+  if (const p2p::PeerRecord* rec = peers_.record(peer)) candidates.push_back(*rec);
+  std::vector<p2p::PeerRecord> others = p_.net->live_peers();
+  std::stable_sort(others.begin(), others.end(),
+                   [](const p2p::PeerRecord& a, const p2p::PeerRecord& b) { return a.outer_step > b.outer_step; });
+  for (auto& r : others)
+    if (candidates.empty() || r.peer != candidates[0].peer) candidates.push_back(std::move(r));
+  auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, StateFetchPlan{}, sync_rng_);
   if (!got.ok()) {
     NLOG_WARN("state sync failed: {}", got.status().to_string());
     return core.on_state_fetched(now(), false, got.status().to_string(), 0, 0);
   }
-  fetched_ = std::move(*got);
-  return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step);
+  for (const auto& f : got->failures) NLOG_WARN("state sync: gave up on {}", f);
+  fetched_ = std::move(got->fetched);
+  return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step,
+                               peers_.ref(fetched_->peer));
 }
 
 Step NodeDriver::adopt_state_from(NodeCore& core) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "trainer/node/node_core.h"
@@ -75,6 +76,8 @@ class NodeDriver {
   std::chrono::steady_clock::time_point t0_;
   PeerTable peers_;
   size_t live_count_ = 0;  // size of the last live view (progress() must not ask the network thread)
+  // State sync's witness ranges: unpredictable to the server (trainer/node/state_check.h).
+  std::mt19937_64 sync_rng_{std::random_device{}()};
 
   std::shared_ptr<const WirePayload> mine_;   // our payload of this outer step
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step

@@ -69,10 +69,13 @@ namespace {
 
 // Reads a whole exchange payload from a stream into a PayloadReader.
 // on_header (optional) runs once, as soon as the header frame is accepted, before the tensors.
+// on_progress (optional) runs at every chunk received.
 void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<PayloadReader> reader,
-                  std::function<void(Result<Payload>)> done, std::function<void()> on_header = {}) {
-  stream->read_some([stream, reader, done, on_header](Result<Bytes> chunk) mutable {
+                  std::function<void(Result<Payload>)> done, std::function<void()> on_header = {},
+                  std::function<void()> on_progress = {}) {
+  stream->read_some([stream, reader, done, on_header, on_progress](Result<Bytes> chunk) mutable {
     if (!chunk.ok()) return done(chunk.status());
+    if (on_progress) on_progress();
     if (chunk->empty()) {
       if (Status st = reader->finish(); !st.ok()) return done(st);
       return done(reader->take());
@@ -83,26 +86,54 @@ void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<Paylo
     }
     if (on_header && reader->header_accepted()) std::exchange(on_header, {})();
     if (reader->done()) return done(reader->take());
-    read_payload(stream, reader, done, std::move(on_header));
+    read_payload(stream, reader, done, std::move(on_header), std::move(on_progress));
   });
 }
+
+// The idle deadline of an inbound exchange stream: it runs while we read the caller's payload or
+// write our answer, re-armed by every chunk either way, and stops when both are over; when it
+// fires the stream is reset (a slow link is no offence: no strike).
+struct ExchangeWatch {
+  ExchangeWatch(asio::io_context& io, const std::shared_ptr<p2p::HostStream>& s, Duration limit)
+      : timer(io), stream(s), limit(limit) {}
+  asio::steady_timer timer;
+  std::weak_ptr<p2p::HostStream> stream;
+  Duration limit;
+  bool reading = true, writing = false;
+  void touch() {
+    if (!reading && !writing) return;
+    timer.expires_after(limit);
+    timer.async_wait([ws = stream](const asio::error_code& ec) {
+      if (ec) return;
+      if (auto st = ws.lock()) {
+        NLOG_WARN("exchange stream of {} idle: reset", st->remote_peer().to_string());
+        st->reset();
+      }
+    });
+  }
+  void settle() {
+    if (!reading && !writing) timer.cancel();
+  }
+};
 
 // Writes a payload frame by frame, the next one when the stream has taken the previous (its
 // window and send buffer are the backpressure), so a model-sized payload is never copied whole;
 // then half-closes. `done` gets the first write error, or OK.
+// on_frame (optional) runs after every frame the stream took.
 void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const WirePayload> payload, size_t next,
-                  std::function<void(Status)> done) {
+                  std::function<void(Status)> done, std::function<void()> on_frame = {}) {
   if (next == payload->frames.size()) {
     stream->close_write();
     if (done) done(Status::Ok());
     return;
   }
-  stream->write(payload->frames[next], [stream, payload, next, done](Status st) {
+  stream->write(payload->frames[next], [stream, payload, next, done, on_frame](Status st) {
     if (!st.ok()) {
       if (done) done(st);
       return;
     }
-    write_frames(stream, payload, next + 1, done);
+    if (on_frame) on_frame();
+    write_frames(stream, payload, next + 1, done, on_frame);
   });
 }
 
@@ -183,6 +214,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   std::shared_ptr<const WirePayload> exchange_payload;
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
+  std::map<p2p::PeerId, std::weak_ptr<p2p::HostStream>> inbound_exchanges;  // payloads being received
 
   // Shared with the training thread.
   std::mutex mu;
@@ -301,7 +333,10 @@ void NodeNetworkImpl::gossip_tick() {
 }
 
 void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
-  auto report = view->on_gossip(msg);
+  if (banned.count(from)) return;  // a banned peer's view of the swarm is not taken either
+  // `from` is the stream's remote, proven by the Noise handshake: its own record counts as
+  // verified, the rest as hearsay it introduced (p2p/membership.h, eclipse resistance).
+  auto report = view->on_gossip(msg, from);
   if (!report.ok()) {
     NLOG_WARN("gossip from {} refused: {}", from.to_string(), report.status().to_string());
     strike_local(from, "malformed gossip: " + report.status().to_string());
@@ -310,6 +345,8 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
   if (report->rejected > 0)
     NLOG_DEBUG("gossip from {}: {} records rejected ({})", from.to_string(), report->rejected,
                report->first_rejection);
+  if (report->capped > 0)
+    NLOG_DEBUG("gossip from {}: {} hearsay records left out (view limits)", from.to_string(), report->capped);
   if (report->accepted > 0) {
     for (const auto& rec : view->live_peers()) {
       add_event({NetworkEvent::Kind::kPeerSeen, rec.peer, "", rec.addrs});
@@ -492,15 +529,39 @@ void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& w
 void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
   const p2p::PeerId peer = s->remote_peer();
   if (banned.count(peer)) return s->reset();
+  // Memory a caller can pin: one payload being received per peer (an honest caller has one
+  // exchange in flight to us; its newer stream replaces an older one), max_inbound_exchanges in
+  // all, and none that stops moving for exchange_idle_timeout.
+  if (auto old = inbound_exchanges.find(peer); old != inbound_exchanges.end()) {
+    if (auto os = old->second.lock()) os->reset();
+    inbound_exchanges.erase(old);
+  }
+  if (inbound_exchanges.size() >= opt.max_inbound_exchanges) {
+    NLOG_WARN("exchange from {} refused: {} inbound exchanges in progress", peer.to_string(), inbound_exchanges.size());
+    return s->reset();
+  }
+  inbound_exchanges[peer] = s;
+  auto watch = std::make_shared<ExchangeWatch>(io, s, opt.exchange_idle_timeout);
+  auto progress = [watch] { watch->touch(); };
+  progress();
   auto reader = std::make_shared<PayloadReader>(expect_from(peer));
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  auto release = [weak, peer, ws = std::weak_ptr<p2p::HostStream>(s)] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = self->inbound_exchanges.find(peer);
+    if (it != self->inbound_exchanges.end() && !it->second.owner_before(ws) && !ws.owner_before(it->second))
+      self->inbound_exchanges.erase(it);
+  };
   // Answer with our latest completed snapshot, whatever phase we are in (no barrier), as soon as
   // the caller's header checks out: the two payloads then cross the link at the same time
   // instead of one after the other. The caller's tensors are still verified in full below.
   auto answered = std::make_shared<bool>(false);
-  auto answer = [weak, s, answered] {
+  auto answer = [weak, s, answered, watch, progress] {
     auto self = weak.lock();
     if (!self || *answered) return;
+    watch->writing = true;
+    progress();
     *answered = true;
     std::shared_ptr<const WirePayload> snapshot = self->exchange_payload;
     if (!snapshot) {
@@ -509,13 +570,24 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
       snapshot = std::move(refusal);
     }
     self->ex_out += snapshot->size();
-    write_frames(s, std::move(snapshot), 0, {});
+    // A caller that stops reading our answer is reset too; the timer ends with the write.
+    write_frames(
+        s, std::move(snapshot), 0,
+        [watch](Status) {
+          watch->writing = false;
+          watch->settle();
+        },
+        progress);
   };
   read_payload(
       s, reader,
-      [weak, s, peer, reader, answer](Result<Payload> p) {
+      [weak, s, peer, reader, answer, release, watch](Result<Payload> p) {
         auto self = weak.lock();
         if (!self) return;
+        release();
+        watch->reading = false;
+        if (!p.ok()) watch->writing = false;  // the stream is reset: no answer goes out
+        watch->settle();
         if (!p.ok()) {
           s->reset();
           if (p.status().code() == StatusCode::kUnavailable) return;  // the caller went away
@@ -541,7 +613,7 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
           }
         }
       },
-      answer);
+      answer, progress);
 }
 
 struct NodeNetworkImpl::Attempt {
@@ -765,13 +837,22 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   // One request/response round; a broken stream is reopened and the download resumes.
   auto open = std::make_shared<std::function<void()>>();
   auto round = std::make_shared<std::function<void(std::shared_ptr<p2p::HostStream>)>>();
-  *round = [weak, f, round, open](std::shared_ptr<p2p::HostStream> s) {
+  // Progress deadline: every request must get its whole answer within the stall timeout.
+  auto stall = std::make_shared<asio::steady_timer>(impl->io);
+  auto arm_stall = [stall, f, limit = impl->opt.state_stall_timeout] {
+    stall->expires_after(limit);
+    stall->async_wait([f](const asio::error_code& ec) {
+      if (!ec) f->finish(timeout_error("state download stalled: no answer within the progress deadline"));
+    });
+  };
+  *round = [weak, f, round, open, arm_stall](std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || f->finished) return;
     if (f->dl->complete()) {
       s->close_write();
       return f->finish(Status::Ok());
     }
+    arm_stall();
     s->write(p2p::encode_length_prefixed(encode_state_request(f->dl->next_request())));
     s->read_message(
         [weak, f, s, round, open](Result<Bytes> msg) {
@@ -795,10 +876,11 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
         },
         kStateChunkBytes + 4096);
   };
-  *open = [weak, f, round, peer]() {
+  *open = [weak, f, round, peer, arm_stall]() {
     auto self = weak.lock();
     if (!self || f->finished) return;
     if (f->streams_left-- <= 0) return f->finish(unavailable("state download: too many broken streams"));
+    arm_stall();
     self->open_stream_to(peer, std::string(kStateProtocolId),
                            [weak, f, round](Result<std::shared_ptr<p2p::HostStream>> r) {
                              if (f->finished) return;
@@ -822,8 +904,9 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   // The network thread lets go of the download (and the closures' cycles) before we touch it again.
   auto released = std::make_shared<std::promise<void>>();
   auto released_fut = released->get_future();
-  asio::post(impl->io, [timer, open, round, released] {
+  asio::post(impl->io, [timer, stall, open, round, released] {
     timer->cancel();
+    stall->cancel();
     *open = nullptr;
     *round = nullptr;
     released->set_value();
@@ -838,6 +921,116 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
 }
 
 uint64_t NodeNetwork::partial_state_bytes() const { return partial_state_ ? partial_state_->received() : 0; }
+
+namespace {
+
+// One probe_state call, on the network thread.
+struct StateProbe {
+  StateSample sample;
+  std::vector<std::pair<uint64_t, uint32_t>> ranges;
+  std::string run_id;
+  std::shared_ptr<p2p::HostStream> stream;  // reset when the call ends (frees a pending read)
+  std::shared_ptr<asio::steady_timer> stall;  // each answer within the progress deadline
+  Duration stall_limit{};
+  std::promise<Status> done;
+  bool finished = false;
+  void finish(Status st) {
+    if (finished) return;
+    finished = true;
+    done.set_value(std::move(st));
+  }
+};
+
+void probe_next(const std::shared_ptr<StateProbe>& p, const std::shared_ptr<p2p::HostStream>& s) {
+  if (p->finished) return;
+  const size_t i = p->sample.chunks.size();
+  if (i == p->ranges.size()) {
+    s->close_write();
+    return p->finish(Status::Ok());
+  }
+  p->stall->expires_after(p->stall_limit);
+  p->stall->async_wait([p](const asio::error_code& ec) {
+    if (!ec) p->finish(timeout_error("state probe stalled: no answer within the progress deadline"));
+  });
+  StateRequest req;
+  req.run_id = p->run_id;
+  req.want_sha256 = p->sample.sha256;
+  req.offset = p->ranges[i].first;
+  req.max_len = p->ranges[i].second;
+  s->write(p2p::encode_length_prefixed(encode_state_request(req)));
+  s->read_message(
+      [p, s](Result<Bytes> msg) {
+        if (p->finished) return;
+        if (!msg.ok()) return p->finish(msg.status());
+        auto resp = decode_state_response(*msg);
+        if (!resp.ok()) return p->finish(resp.status());
+        if (!resp->error.empty()) return p->finish(unavailable("peer refused: " + resp->error));
+        const auto& want = p->ranges[p->sample.chunks.size()];
+        if (resp->offset != want.first || resp->chunk.size() != want.second || resp->sha256.size() != 32)
+          return p->finish(corrupt("state probe: answer does not match the request"));
+        if (p->sample.chunks.empty()) {
+          p->sample.sha256 = resp->sha256;
+          p->sample.outer_step = resp->outer_step;
+          p->sample.total_bytes = resp->total_bytes;
+        } else if (resp->sha256 != p->sample.sha256) {
+          return p->finish(unavailable("state probe: snapshot changed"));
+        }
+        p->sample.chunks.push_back(std::move(resp->chunk));
+        probe_next(p, s);
+      },
+      kStateChunkBytes + 4096);
+}
+
+}  // namespace
+
+Result<StateSample> NodeNetwork::probe_state(const p2p::PeerRecord& peer,
+                                             const std::vector<std::pair<uint64_t, uint32_t>>& ranges,
+                                             Duration budget) {
+  for (const auto& r : ranges)
+    if (r.second == 0 || r.second > kStateChunkBytes) return invalid_argument("state probe: bad range length");
+  auto p = std::make_shared<StateProbe>();
+  p->sample.peer = peer.peer;
+  p->ranges = ranges;
+  p->run_id = impl_->opt.run_id;
+  p->stall = std::make_shared<asio::steady_timer>(impl_->io);
+  p->stall_limit = impl_->opt.state_stall_timeout;
+  auto fut = p->done.get_future();
+  auto impl = impl_;
+  auto timer = std::make_shared<asio::steady_timer>(impl->io);
+  std::weak_ptr<NodeNetworkImpl> weak = impl;
+  asio::post(impl->io, [weak, p, timer, budget, peer] {
+    auto self = weak.lock();
+    if (!self) return p->finish(unavailable("network stopped"));
+    timer->expires_after(budget);
+    timer->async_wait([p](const asio::error_code& ec) {
+      if (!ec) p->finish(timeout_error("state probe timed out"));
+    });
+    self->open_stream_to(peer, std::string(kStateProtocolId), [p](Result<std::shared_ptr<p2p::HostStream>> r) {
+      if (!r.ok()) return p->finish(r.status());
+      p->stream = *r;
+      if (p->finished) return;
+      probe_next(p, *r);
+    });
+  });
+  const auto deadline = Clk::now() + std::chrono::duration_cast<Clk::duration>(budget) + std::chrono::seconds(5);
+  if (fut.wait_until(deadline) != std::future_status::ready) {
+    asio::post(impl->io, [p] { p->finish(timeout_error("state probe timed out")); });
+    fut.wait();
+  }
+  Status st = fut.get();
+  auto released = std::make_shared<std::promise<void>>();
+  auto released_fut = released->get_future();
+  asio::post(impl->io, [timer, p, released] {
+    timer->cancel();
+    p->stall->cancel();
+    if (p->stream) p->stream->reset();
+    p->stream.reset();
+    released->set_value();
+  });
+  released_fut.wait_for(std::chrono::seconds(5));
+  if (!st.ok()) return st.context("state probe of " + peer.peer.to_string());
+  return std::move(p->sample);
+}
 
 std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
   std::promise<std::vector<p2p::PeerRecord>> p;

@@ -52,7 +52,14 @@ struct NetworkOptions {
   Duration gossip_interval = std::chrono::milliseconds(500);
   p2p::MembershipOptions membership;
   size_t max_inbox = 8;                    // callers' payloads kept for our next outer step
+  // Inbound exchange streams: at most this many payloads being received at once (one per peer),
+  // and a stream that moves no byte either way for exchange_idle_timeout is reset.
+  size_t max_inbound_exchanges = 16;
+  Duration exchange_idle_timeout = std::chrono::seconds(30);
   std::vector<p2p::PeerId> banned;         // from the store: not answered, not chosen
+  // State sync: each response (at most one 1 MiB chunk) must arrive within this, or the server
+  // is dropped as stalled (an endlessly slow server cannot hold a download for its whole budget).
+  Duration state_stall_timeout = std::chrono::seconds(20);
   uint64_t seed = 0;                       // gossip-target choice
   // Reachability and relays (docs/node.md, "Reachability and relays"): a node that is not
   // publicly reachable reserves slots on public peers and advertises its /p2p-circuit addresses;
@@ -93,6 +100,15 @@ struct StateFetched {
   uint64_t resumed_from = 0;              // bytes already held when this call started
   uint64_t chunk_bytes = 0;               // snapshot bytes received in this call
   std::vector<uint64_t> stream_offsets;   // where each stream of this call started
+};
+
+// A few ranges of a peer's current state snapshot, to cross-check a snapshot fetched from
+// another peer (trainer/node/state_check.h).
+struct StateSample {
+  p2p::PeerId peer;
+  Bytes sha256;
+  uint64_t outer_step = 0, total_bytes = 0;
+  std::vector<Bytes> chunks;  // one per requested range, in order
 };
 
 // Something the training thread should record in the store (the network thread cannot).
@@ -144,6 +160,10 @@ class NodeNetwork {
   Result<StateFetched> fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget);
   // Bytes of a partial download kept for the next fetch_state (0: none).
   uint64_t partial_state_bytes() const;
+  // Blocking: the byte ranges (offset, length) of `peer`'s current snapshot, all from one
+  // snapshot (its SHA-256 pinned after the first answer), within `budget`.
+  Result<StateSample> probe_state(const p2p::PeerRecord& peer, const std::vector<std::pair<uint64_t, uint32_t>>& ranges,
+                                  Duration budget);
 
   std::vector<p2p::PeerRecord> live_peers();
   // Of `peers`, those our connection to runs through a relay right now.

@@ -1,0 +1,226 @@
+// State sync against hostile servers (trainer/node/state_check.h, state_fetch.h, docs/defences.md
+// "State sync"): the sampled cross-check on its own, then real NodeNetworks on loopback where a
+// poisoning server is outvoted by witnesses and a stalling one is dropped at the progress
+// deadline; in both cases an honest peer serves instead.
+#include "../trainer/torch_catch.h"
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
+#include <thread>
+
+#include "../trainer/test_corpus.h"
+#include "common/hash.h"
+#include "p2p/host.h"
+#include "p2p/identity.h"
+#include "trainer/core/codec_torch.h"
+#include "trainer/core/replica.h"
+#include "trainer/node/node_network.h"
+#include "trainer/node/node_payload.h"
+#include "trainer/node/state_check.h"
+#include "trainer/node/state_fetch.h"
+
+using namespace noloco;
+using namespace noloco::node;
+
+namespace {
+
+std::unique_ptr<trainer::Replica> make(const Bytes* train) {
+  trainer::ReplicaConfig rc;
+  rc.model = *trainer::model_preset("small");
+  rc.model.context = 32;
+  rc.batch = 2;
+  rc.seed = 1;  // every replica of a run starts from the same weights
+  rc.inner.schedule = trainer::LrSchedule{3e-3, 2, 50, 0.1};
+  auto r = trainer::Replica::create(rc, train, 0, 1);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+// A state blob of `phi` (as build_state_blob writes it).
+Bytes blob_of(const torch::Tensor& phi) {
+  codec::EncodeOptions o;
+  o.mode = codec::Mode::kFp32;
+  auto b = codec::encode_tensor(phi, o);
+  REQUIRE(b.ok());
+  return *b;
+}
+
+Bytes digest(const Bytes& b) {
+  auto d = sha256(b);
+  return Bytes(d.begin(), d.end());
+}
+
+std::unique_ptr<NodeNetwork> start_net(Duration stall = std::chrono::seconds(20)) {
+  NetworkOptions o;
+  o.identity = *p2p::Identity::generate();
+  o.listen = *p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0");
+  o.run_id = "check-run";
+  o.state_stall_timeout = stall;
+  auto net = NodeNetwork::start(std::move(o));
+  REQUIRE(net.ok());
+  return std::move(*net);
+}
+
+p2p::PeerRecord record(const p2p::PeerId& id, const p2p::Multiaddr& bound) {
+  p2p::PeerRecord r;
+  r.peer = id;
+  r.addrs = {bound.without_peer_id().to_string()};
+  return r;
+}
+p2p::PeerRecord record(const NodeNetwork& n) { return record(n.peer_id(), n.bound_addr()); }
+
+void serve(NodeNetwork& n, const Bytes& blob, uint64_t outer) {
+  auto s = std::make_shared<StateSnapshot>();
+  s->blob = blob;
+  s->sha256 = digest(blob);
+  s->outer_step = outer;
+  s->inner_step = outer * 10;
+  n.publish_state(s);
+  (void)n.live_peers();  // a round trip through its network thread: the snapshot is in place
+}
+
+// A peer that takes state requests and never answers them.
+struct StallingServer {
+  asio::io_context io;
+  std::shared_ptr<p2p::Host> host;
+  std::vector<std::shared_ptr<p2p::HostStream>> held;
+  p2p::Multiaddr bound;
+  std::thread thread;
+  StallingServer() {
+    auto h = p2p::Host::create(io, *p2p::Identity::generate(), {});
+    REQUIRE(h.ok());
+    host = *h;
+    auto b = host->listen(*p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
+    REQUIRE(b.ok());
+    bound = *b;
+    host->set_handler(std::string(kStateProtocolId), [this](std::shared_ptr<p2p::HostStream> s) { held.push_back(s); });
+    thread = std::thread([this] {
+      auto work = asio::make_work_guard(io);
+      io.run();
+    });
+  }
+  ~StallingServer() {
+    asio::post(io, [this] {
+      held.clear();
+      host->close();
+      io.stop();
+    });
+    thread.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("state check: the value region, sampled ranges and distances of state blobs", "[state][defence]") {
+  const Bytes train = trainer::testing::synthetic_text(50000);
+  auto r = make(&train);
+  const torch::Tensor phi = r->phi().clone();
+  auto own = build_state_blob(*r);
+  REQUIRE(own.ok());
+  auto region = state_value_region(*own);
+  REQUIRE(region.ok());
+  CHECK(region->first == 48);  // one dimension: 40 + 8 header bytes
+  CHECK(region->second - region->first == static_cast<uint64_t>(phi.numel()) * 4);
+  CHECK_FALSE(state_value_region(Bytes(100, 0)).ok());
+
+  std::mt19937_64 rng(7);
+  auto ranges = sample_state_ranges(region->first, region->second, 8, 16384, rng);
+  REQUIRE(ranges.size() == 8);
+  for (const auto& [off, len] : ranges) {
+    CHECK((off - region->first) % 4 == 0);
+    CHECK(off >= region->first);
+    CHECK(off + len <= region->second);
+    CHECK(len == 16384);
+  }
+  auto chunks_of = [&](const Bytes& b) {
+    std::vector<Bytes> out;
+    for (const auto& [off, len] : ranges) out.emplace_back(b.begin() + off, b.begin() + off + len);
+    return out;
+  };
+  const auto honest = chunks_of(*own);
+  CHECK(*state_distance(*own, ranges, honest) == 0.0);
+  // What a poisoner might serve, each compared with an honest witness.
+  const Bytes flipped = blob_of(-phi), zeros = blob_of(torch::zeros_like(phi)), scaled = blob_of(phi * 100),
+              noise = blob_of(torch::randn_like(phi) * (phi.norm() / std::sqrt(static_cast<double>(phi.numel())))),
+              drifted = blob_of(phi + 0.02 * torch::randn_like(phi) * phi.abs().mean());
+  CHECK(*state_distance(flipped, ranges, honest) == Approx(2.0));
+  CHECK(*state_distance(zeros, ranges, honest) == Approx(1.0));
+  CHECK(*state_distance(scaled, ranges, honest) == Approx(99.0));
+  CHECK(*state_distance(noise, ranges, honest) > 1.0);
+  CHECK(*state_distance(drifted, ranges, honest) < 0.1);
+
+  StateCheckOptions opt;
+  const Bytes sha = digest(*own);
+  CHECK(*judge_witness(*own, sha, ranges, sha, own->size(), {}, opt) == WitnessVerdict::kAgrees);  // same digest
+  CHECK(*judge_witness(drifted, digest(drifted), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kAgrees);
+  for (const Bytes* bad : {&flipped, &zeros, &scaled, &noise})
+    CHECK(*judge_witness(*bad, digest(*bad), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kDisagrees);
+  CHECK(*judge_witness(*own, sha, ranges, Bytes(32, 1), own->size() + 4, honest, opt) == WitnessVerdict::kDisagrees);
+
+  CHECK(adopt_after_witnesses(0, 0));  // nobody to ask: the server is all there is
+  CHECK(adopt_after_witnesses(1, 0));
+  CHECK(adopt_after_witnesses(1, 1));
+  CHECK_FALSE(adopt_after_witnesses(0, 1));
+  CHECK_FALSE(adopt_after_witnesses(1, 2));
+}
+
+TEST_CASE("state sync: a poisoning server is outvoted by its witnesses and an honest peer serves instead",
+          "[state][defence]") {
+  const Bytes train = trainer::testing::synthetic_text(50000);
+  auto r = make(&train);
+  const torch::Tensor phi = r->phi().clone();
+  const Bytes good = blob_of(phi), near = blob_of(phi + 0.01 * torch::randn_like(phi) * phi.abs().mean()),
+              poison = blob_of(-phi);
+  auto poisoner = start_net(), honest1 = start_net(), honest2 = start_net(), client = start_net();
+  serve(*poisoner, poison, 9);  // claims to be the furthest ahead
+  serve(*honest1, good, 7);
+  serve(*honest2, near, 7);     // a NoLoCo peer: close to honest1, not identical
+  std::mt19937_64 rng(3);
+  StateFetchPlan plan;
+  auto got = fetch_checked_state(*client, {record(*poisoner), record(*honest1), record(*honest2)}, good.size() + 4096,
+                                 plan, rng);
+  REQUIRE(got.ok());
+  CHECK(got->fetched.peer == honest1->peer_id());
+  CHECK(got->fetched.blob == good);
+  CHECK(got->agree == 1);     // honest2
+  CHECK(got->disagree == 1);  // the poisoner, as a witness
+  REQUIRE(got->failures.size() == 1);
+  CHECK(got->failures[0].find(poisoner->peer_id().to_string()) != std::string::npos);
+  CHECK(got->failures[0].find("outvoted") != std::string::npos);
+
+  // With only poisoners to ask, nothing is adopted (the node then trains on from its own weights).
+  auto poisoner2 = start_net();
+  serve(*poisoner2, blob_of(phi * 100), 9);
+  StateFetchPlan one_server;
+  one_server.max_servers = 1;
+  auto none = fetch_checked_state(*client, {record(*poisoner), record(*poisoner2), record(*honest1)},
+                                  good.size() + 4096, one_server, rng);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("outvoted") != std::string::npos);
+}
+
+TEST_CASE("state sync: a server that never answers is dropped at the progress deadline, the next one serves",
+          "[state][defence]") {
+  const Bytes train = trainer::testing::synthetic_text(50000);
+  auto r = make(&train);
+  const Bytes good = blob_of(r->phi());
+  StallingServer staller;
+  auto honest1 = start_net(), honest2 = start_net();
+  auto client = start_net(std::chrono::milliseconds(500));
+  serve(*honest1, good, 7);
+  serve(*honest2, good, 7);
+  std::mt19937_64 rng(5);
+  StateFetchPlan plan;
+  plan.server_budget = std::chrono::seconds(120);  // only the progress deadline can end the stalled download
+  auto got = fetch_checked_state(*client,
+                                 {record(staller.host->peer_id(), staller.bound), record(*honest1), record(*honest2)},
+                                 good.size() + 4096, plan, rng);
+  REQUIRE(got.ok());
+  CHECK(got->fetched.peer == honest1->peer_id());
+  CHECK(got->fetched.blob == good);
+  REQUIRE(got->failures.size() == 1);
+  CHECK(got->failures[0].find("stalled") != std::string::npos);
+  CHECK(got->agree == 1);  // honest2 (same digest); the staller as a witness gives no answer and is skipped
+}

@@ -1,0 +1,60 @@
+// Cross-checking a state snapshot fetched from one peer against other peers (docs/defences.md,
+// "State sync"). A late joiner takes its weights whole from one server, so a lying server would
+// poison it. Before adopting, the node asks up to two other peers ("witnesses") for a few random
+// ranges of their own snapshot and compares: the same SHA-256 (DiLoCo members hold identical slow
+// weights) agrees outright; otherwise the sampled fp32 values must be close, relative distance
+// ‖x_server − x_witness‖ / ‖x_witness‖ over the samples at most max_rel_distance (NoLoCo
+// members' slow weights differ, but by far less than their norm). The ranges are drawn after the
+// download, so the server cannot know which values will be compared. This is probabilistic
+// spot-checking of an untrusted party's result against independent sources (Golle and Mironov,
+// "Uncheatable Distributed Computations", CT-RSA 2001), with a majority over witnesses; the
+// thresholds are ours (docs/defences.md).
+//
+// Torch-free and IO-free.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+
+namespace noloco::node {
+
+struct StateCheckOptions {
+  size_t witnesses = 2;              // other peers asked
+  size_t ranges = 8;                 // ranges sampled per witness
+  uint32_t range_bytes = 16 * 1024;  // bytes per range (4096 values)
+  double max_rel_distance = 0.5;     // honest NoLoCo spreads are far below (docs/defences.md)
+};
+
+using ByteRange = std::pair<uint64_t, uint32_t>;  // offset, length
+
+// The byte range [first, second) that holds the values of a state blob (one fp32 codec message,
+// uncompressed, node_payload.h build_state_blob); an error for anything else.
+Result<std::pair<uint64_t, uint64_t>> state_value_region(ByteView blob);
+
+// `count` ranges of `len` bytes (clipped to the region), 4-byte aligned within [begin, end), at
+// random places, sorted by offset.
+std::vector<ByteRange> sample_state_ranges(uint64_t begin, uint64_t end, size_t count, uint32_t len,
+                                           std::mt19937_64& rng);
+
+// ‖a − w‖ / ‖w‖ over the fp32 values of `blob` at `ranges` (a) and the witness's `chunks` (w).
+// A zero witness norm compares with the norm of a instead (1 when both are zero: identical).
+Result<double> state_distance(ByteView blob, const std::vector<ByteRange>& ranges, const std::vector<Bytes>& chunks);
+
+enum class WitnessVerdict { kAgrees, kDisagrees };
+
+// One witness's verdict on a fetched snapshot: the same SHA-256 agrees; another size disagrees;
+// else the sampled distance decides.
+Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, const std::vector<ByteRange>& ranges,
+                                     const Bytes& witness_sha256, uint64_t witness_total,
+                                     const std::vector<Bytes>& witness_chunks, const StateCheckOptions& opt);
+
+// The decision over all witnesses that answered: adopt when none answered (no one to ask: the
+// server is all we have), or when at least one agrees and no more disagree than agree.
+bool adopt_after_witnesses(size_t agree, size_t disagree);
+
+}  // namespace noloco::node

@@ -1,0 +1,73 @@
+#include "trainer/node/state_fetch.h"
+
+#include "common/hash.h"
+#include "common/log.h"
+
+namespace noloco::node {
+namespace {
+
+struct Tally {
+  size_t agree = 0, disagree = 0;
+};
+
+// Asks up to plan.check.witnesses candidates other than the server for sampled ranges and counts
+// their verdicts; a witness that cannot answer (gone, no state yet, too slow) is skipped.
+Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates, const p2p::PeerId& server,
+                    const StateFetched& got, const Bytes& sha, const StateFetchPlan& plan, std::mt19937_64& rng) {
+  Tally t;
+  auto region = state_value_region(got.blob);
+  if (!region.ok()) {
+    ++t.disagree;  // adopt_state would refuse it anyway; no witness needed to say so
+    return t;
+  }
+  const auto ranges =
+      sample_state_ranges(region->first, region->second, plan.check.ranges, plan.check.range_bytes, rng);
+  size_t asked = 0;
+  for (const auto& w : candidates) {
+    if (w.peer == server || asked >= plan.check.witnesses) continue;
+    auto sample = net.probe_state(w, ranges, plan.witness_budget);
+    if (!sample.ok()) {
+      NLOG_DEBUG("state witness {}: {}", w.peer.to_string(), sample.status().to_string());
+      continue;
+    }
+    ++asked;
+    auto v = judge_witness(got.blob, sha, ranges, sample->sha256, sample->total_bytes, sample->chunks, plan.check);
+    if (v.ok() && *v == WitnessVerdict::kAgrees) ++t.agree;
+    else ++t.disagree;
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
+                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng) {
+  CheckedState out;
+  size_t tried = 0;
+  for (const auto& server : candidates) {
+    if (tried++ >= plan.max_servers) break;
+    auto got = net.fetch_state(server, max_bytes, plan.server_budget);
+    if (!got.ok()) {
+      out.failures.push_back(server.peer.to_string() + ": " + got.status().to_string());
+      continue;
+    }
+    const auto digest = sha256(got->blob);
+    const Bytes sha(digest.begin(), digest.end());
+    Tally t = ask_witnesses(net, candidates, server.peer, *got, sha, plan, rng);
+    if (!adopt_after_witnesses(t.agree, t.disagree)) {
+      out.failures.push_back(server.peer.to_string() + ": snapshot outvoted by witnesses (" + std::to_string(t.agree) +
+                             " agree, " + std::to_string(t.disagree) + " disagree)");
+      continue;
+    }
+    out.fetched = std::move(*got);
+    out.agree = t.agree;
+    out.disagree = t.disagree;
+    return out;
+  }
+  std::string why = "state sync: no server gave an acceptable snapshot";
+  for (const auto& f : out.failures) why += "; " + f;
+  if (out.failures.empty()) why += " (no candidates)";
+  return Status(StatusCode::kUnavailable, why);
+}
+
+}  // namespace noloco::node

@@ -1,0 +1,35 @@
+// State sync with fallbacks and a cross-check (docs/defences.md, "State sync"): download the
+// snapshot of the first server that gives one, cross-check it against witnesses
+// (trainer/node/state_check.h), and move on to the next server when a download fails, stalls or
+// is outvoted. The caller falls back to training from its own weights when every server fails.
+#pragma once
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "trainer/node/node_network.h"
+#include "trainer/node/state_check.h"
+
+namespace noloco::node {
+
+struct StateFetchPlan {
+  size_t max_servers = 3;                              // servers tried in turn
+  Duration server_budget = std::chrono::seconds(30);   // per server (NetworkOptions bounds each answer)
+  Duration witness_budget = std::chrono::seconds(10);  // per witness probe
+  StateCheckOptions check;
+};
+
+struct CheckedState {
+  StateFetched fetched;
+  size_t agree = 0, disagree = 0;     // witnesses of the adopted snapshot
+  std::vector<std::string> failures;  // "<peer>: <why>" per server given up on, in order
+};
+
+// `candidates`: the live peers that may serve, in order of preference (the first is tried first).
+// Every other candidate may serve as a witness. Fails (with every server's reason) when none
+// gave a snapshot its witnesses accept.
+Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
+                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng);
+
+}  // namespace noloco::node
