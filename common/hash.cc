@@ -3,7 +3,6 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <new>
 #include <cstring>
 
 namespace noloco {
@@ -104,14 +103,6 @@ Sha256Digest sha256(ByteView data) {
 }
 
 uint64_t xxh3_64(ByteView data, uint64_t seed) { return XXH3_64bits_withSeed(data.data(), data.size(), seed); }
-
-Xxh3Stream::Xxh3Stream(uint64_t seed) : state_(XXH3_createState()) {
-  if (!state_) throw std::bad_alloc();
-  XXH3_64bits_reset_withSeed(static_cast<XXH3_state_t*>(state_), seed);
-}
-Xxh3Stream::~Xxh3Stream() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
-void Xxh3Stream::update(ByteView data) { XXH3_64bits_update(static_cast<XXH3_state_t*>(state_), data.data(), data.size()); }
-uint64_t Xxh3Stream::digest() const { return XXH3_64bits_digest(static_cast<const XXH3_state_t*>(state_)); }
 
 // Frozen: this must keep returning what it returned when the stores and messages it checks were
 // written (tests/common/hash_test.cc pins its values). Four multiply-rotate lanes over 32-byte

@@ -39,21 +39,6 @@ Sha256Digest sha256(ByteView data);
 // Not collision resistant against an attacker.
 uint64_t xxh3_64(ByteView data, uint64_t seed = 0);
 
-// The same checksum fed in pieces (XXH3's streaming API): digest() equals xxh3_64 of the
-// concatenation. Lets a writer hash each piece while it is still in the CPU cache.
-class Xxh3Stream {
- public:
-  explicit Xxh3Stream(uint64_t seed = 0);
-  ~Xxh3Stream();
-  Xxh3Stream(const Xxh3Stream&) = delete;
-  Xxh3Stream& operator=(const Xxh3Stream&) = delete;
-  void update(ByteView data);
-  uint64_t digest() const;
-
- private:
-  void* state_;  // XXH3_state_t, kept out of this header
-};
-
 // The pre-xxHash checksum, frozen. Only for reading old-format data (record version 1, schema
 // version 1 checkpoints) and for the node's data seed, which old checkpoints' configs record
 // (trainer/node/node_run.cc). Never for anything new.

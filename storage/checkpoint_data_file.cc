@@ -15,6 +15,8 @@
 #include <new>
 #include <thread>
 
+#include <xxhash.h>
+
 #include "common/hash.h"
 #include "storage/store_impl.h"
 
@@ -36,6 +38,24 @@ Status errno_error(const std::string& what, int err) {
   if (err == ENOSPC || err == EDQUOT) m += " (disk full)";
   return io_error(std::move(m));
 }
+
+// xxh3_64 fed piece by piece (XXH3's streaming API): digest() equals common/hash.h's
+// xxh3_64(data, seed) of the concatenation, which load verifies with.
+class Xxh3Stream {
+ public:
+  explicit Xxh3Stream(uint64_t seed) : state_(XXH3_createState()) {
+    if (!state_) throw std::bad_alloc();
+    XXH3_64bits_reset_withSeed(state_, seed);
+  }
+  ~Xxh3Stream() { XXH3_freeState(state_); }
+  Xxh3Stream(const Xxh3Stream&) = delete;
+  Xxh3Stream& operator=(const Xxh3Stream&) = delete;
+  void update(ByteView data) { XXH3_64bits_update(state_, data.data(), data.size()); }
+  uint64_t digest() const { return XXH3_64bits_digest(state_); }
+
+ private:
+  XXH3_state_t* state_;
+};
 
 // Closes the descriptor on every path.
 struct Fd {

@@ -122,20 +122,3 @@ TEST_CASE("xxh3_64 notices a single flipped bit anywhere", "[hash]") {
   Bytes shorter(data.begin(), data.end() - 1);
   CHECK(xxh3_64(shorter) != h);
 }
-
-// The streaming form must give the one-shot value however the input is cut (the checkpoint
-// writer hashes a blob piece by piece as it writes it).
-TEST_CASE("Xxh3Stream fed in pieces equals xxh3_64 of the whole", "[hash]") {
-  constexpr uint64_t kPrime64 = 11400714785074694797ULL;
-  const Bytes buf = xxhash_sanity_buffer(4096 + 64 + 1);
-  for (size_t piece : {size_t{1}, size_t{7}, size_t{240}, size_t{1000}, buf.size()}) {
-    for (uint64_t seed : {uint64_t{0}, kPrime64}) {
-      INFO("piece " << piece << " seed " << seed);
-      Xxh3Stream s(seed);
-      for (size_t off = 0; off < buf.size(); off += piece)
-        s.update(ByteView(buf).subspan(off, std::min(piece, buf.size() - off)));
-      CHECK(s.digest() == xxh3_64(buf, seed));
-    }
-  }
-  CHECK(Xxh3Stream(5).digest() == xxh3_64(ByteView(), 5));
-}

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "storage/checkpoint_writer.h"
 #include "storage/keys.h"
@@ -280,4 +282,27 @@ TEST_CASE("the async writer reports a failed write at flush") {
   Status s = writer.flush();
   CHECK(s.code() == StatusCode::kInvalidArgument);
   CHECK(writer.flush().ok());  // reported once
+}
+
+TEST_CASE("the async writer spreads a checkpoint over half the interval between submits") {
+  TempDir dir;
+  auto store = open_or_fail(options_for(dir.str()));
+  std::atomic<int64_t> done_ns{0};
+  CheckpointWriterOptions wo;
+  wo.spread = 0.5;
+  wo.min_bytes_per_s = 1;    // no floor: the interval alone sets the rate
+  wo.first_bytes_per_s = 0;  // the first one unpaced
+  wo.on_done = [&](const Result<CheckpointInfo>&) {
+    done_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  };
+  CheckpointWriter writer(*store, wo);
+  REQUIRE(writer.submit(make_checkpoint(1, {{"w", 200000}})).ok());
+  REQUIRE(writer.flush().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(writer.submit(make_checkpoint(2, {{"w", 200000}})).ok());  // >= 0.4 s after the first
+  REQUIRE(writer.flush().ok());
+  const double took = (done_ns.load() - t0.time_since_epoch().count()) / 1e9;
+  CHECK(took >= 0.19);  // 200 kB at 200 kB / (0.5 x >= 0.4 s): the last piece not before 0.2 s
+  CHECK(store->load_latest().value().manifest.step == 2);
 }
