@@ -1,14 +1,17 @@
-// Where checkpoint chunk files go when no manifest needs them any more: after a prune, after a
-// write cut short between ingestion and commit, and at open. Files are dropped whole through
-// RocksDB's DeleteFilesInRanges (a MANIFEST edit, no data read); compaction is the fallback
-// for data that shares files with other keys (stores written before ingestion).
+// Where checkpoint files go when no manifest needs them any more: after a prune, after a write
+// cut short before its commit, and at open. Data files (schema 3) are unlinked. Chunk files of
+// older builds are dropped whole through RocksDB's DeleteFilesInRanges (a MANIFEST edit, no
+// data read); compaction is the fallback for chunks that share files with other keys.
 #include <rocksdb/convenience.h>
 #include <rocksdb/metadata.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "common/log.h"
 #include "storage/keys.h"
@@ -18,9 +21,45 @@ namespace noloco::storage {
 
 namespace fs = std::filesystem;
 
+std::string staging_dir(const std::string& store_path) { return (fs::path(store_path) / "staging").string(); }
+
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
+
+// Data files in the store's data directory: id -> size. Names that are not ours map to nullopt
+// ids and are listed in `strays`.
+struct DataFiles {
+  std::map<uint64_t, uint64_t> by_id;
+  std::vector<fs::path> strays;
+};
+
+DataFiles list_data_files(const std::string& store_path) {
+  DataFiles out;
+  std::error_code ec;
+  for (fs::directory_iterator it(data_dir(store_path), ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    const uint64_t size = it->is_regular_file(size_ec) ? it->file_size(size_ec) : 0;
+    if (auto id = parse_data_file_name(it->path().filename().string()))
+      out.by_id[*id] = size_ec ? 0 : size;
+    else
+      out.strays.push_back(it->path());
+  }
+  return out;
+}
+
+// Unlinks the data files of `ids`. Returns bytes freed; a failure is logged, not fatal: the
+// next open tries again.
+uint64_t remove_data_files(const std::string& store_path, const std::map<uint64_t, uint64_t>& ids) {
+  uint64_t bytes = 0;
+  for (const auto& [id, size] : ids) {
+    std::error_code ec;
+    fs::remove(data_file_path(store_path, id), ec);
+    if (ec) NLOG_WARN("storage: removing checkpoint {}'s data file: {}", id, ec.message());
+    else bytes += size;
+  }
+  return bytes;
+}
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 
@@ -102,8 +141,8 @@ Status drop_chunk_ids(Store::Impl& impl, const std::set<uint64_t>& ids) {
 }  // namespace
 
 Status recover_checkpoints(Store::Impl& impl) {
-  // 1. A staging file is only ever in use inside a write_checkpoint call, and we hold the
-  //    store's lock: anything there is a leftover of a write that was killed.
+  // 1. Builds before schema 3 staged chunk SSTs here, only inside a write_checkpoint call, and
+  //    we hold the store's lock: anything there is a leftover of such a write that was killed.
   {
     std::error_code ec;
     const fs::path dir = staging_dir(impl.options.path);
@@ -133,8 +172,33 @@ Status recover_checkpoints(Store::Impl& impl) {
     NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
   }
 
-  // 3. Chunk files without a manifest: a write killed between ingestion and commit, or a prune
-  //    killed before its files were dropped.
+  // 3. Data files without a manifest: a write killed before its commit, or a prune killed
+  //    before its unlink. Anything else in the data directory is not ours to keep either.
+  uint64_t max_data_id = 0;
+  {
+    DataFiles data = list_data_files(impl.options.path);
+    if (!data.by_id.empty()) max_data_id = data.by_id.rbegin()->first;
+    std::map<uint64_t, uint64_t> orphans;
+    for (const auto& [id, size] : data.by_id)
+      if (!manifests.count(id)) orphans.emplace(id, size);
+    for (const auto& p : data.strays) {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+      if (ec) return io_error("removing " + p.string() + ": " + ec.message());
+      NLOG_INFO("storage: removed {}: not a checkpoint data file", p.string());
+    }
+    if (!orphans.empty()) {
+      const uint64_t bytes = remove_data_files(impl.options.path, orphans);
+      std::string ids;
+      for (const auto& [id, size] : orphans) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+      NLOG_INFO("storage: removed the data file(s) of checkpoint id(s) {} ({:.1f} MB): they have no manifest (a write "
+                "cut short before its commit, or a prune before its unlink)",
+                ids, bytes / 1e6);
+    }
+  }
+
+  // 4. Chunk files (older builds) without a manifest: a write killed between ingestion and
+  //    commit, or a prune killed before its files were dropped.
   ChunkFiles files = scan_chunk_files(impl, manifests);
   if (!files.unreferenced.empty()) {
     NOLOCO_RETURN_IF_ERROR(drop_chunk_ids(impl, files.unreferenced));
@@ -145,17 +209,16 @@ Status recover_checkpoints(Store::Impl& impl) {
               ids, files.unreferenced_bytes / 1e6);
   }
 
-  // 4. One past the highest manifest or chunk file: no id that was committed (the latest is never
-  //    pruned, so the highest manifest only grows) or whose chunks may still exist is given out
-  //    again. An id whose chunk file was just dropped whole may be, harmlessly: nothing is left
-  //    for a new file under it to overlap.
-  uint64_t max_id = std::max(manifests.empty() ? 0 : *manifests.rbegin(), files.max_id);
+  // 5. One past the highest manifest, chunk file or data file (removed ones too): no id that was
+  //    committed (the latest is never pruned, so the highest manifest only grows) or that had
+  //    bytes on disk is given out again, so logs never name two checkpoints with one id.
+  uint64_t max_id = std::max({manifests.empty() ? 0 : *manifests.rbegin(), files.max_id, max_data_id});
   impl.next_checkpoint_id = max_id + 1;
   return Status::Ok();
 }
 
 void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& live, uint64_t first_pruned,
-                              uint64_t last_pruned) {
+                              uint64_t last_pruned, bool chunks_pruned) {
   const auto t0 = std::chrono::steady_clock::now();
   // A reader's snapshot from before the prune may still be loading a pruned checkpoint; dropping
   // its files would pull them from under it. The next prune or open picks these files up.
@@ -163,6 +226,26 @@ void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& li
     NLOG_INFO("storage: {} open read snapshot(s); pruned checkpoint files stay until the next prune or open", n);
     return;
   }
+  // Data files of every id below the newest that has no manifest: the ones just pruned, and any
+  // earlier ones that had to stay for a reader. Unlinked on the store's unlinker thread.
+  {
+    std::map<uint64_t, uint64_t> gone;
+    for (const auto& [id, size] : list_data_files(impl.options.path).by_id)
+      if (id < live.back() && std::find(live.begin(), live.end(), id) == live.end()) gone.emplace(id, size);
+    std::lock_guard lock(impl.unlinker_mu);
+    if (impl.unlinker.joinable()) impl.unlinker.join();
+    try {
+      impl.unlinker = std::thread([path = impl.options.path, gone = std::move(gone)] {
+        const auto t = std::chrono::steady_clock::now();
+        const uint64_t bytes = remove_data_files(path, gone);
+        NLOG_INFO("storage: pruned checkpoint data files removed: {} file(s), {:.1f} MB in {:.3f} s", gone.size(),
+                  bytes / 1e6, std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+      });
+    } catch (const std::system_error&) {
+      NLOG_WARN("storage: no thread to remove pruned data files; the next open removes them");
+    }
+  }
+  if (!chunks_pruned) return;
   rocksdb::ColumnFamilyMetaData before;
   impl.db->GetColumnFamilyMetaData(impl.checkpoints, &before);
   // Every id below the newest that has no manifest: the ones just pruned, and any earlier ones
@@ -210,11 +293,6 @@ void reclaim_checkpoint_space(Store::Impl& impl, const std::vector<uint64_t>& li
   if (compact)
     NLOG_INFO("storage: compacted the pruned range ({:.1f} MB still in it{}) in {:.3f} s", bytes_in_range / 1e6,
               blob_refs ? ", blob files" : "", std::chrono::duration<double>(t2 - t1).count());
-}
-
-void drop_uncommitted_chunks(Store::Impl& impl, uint64_t id) {
-  Status s = drop_chunk_ids(impl, {id});
-  if (!s.ok()) NLOG_WARN("storage: checkpoint {}: {} (they go when the store reopens: at the next write after a disk error, or the next start)", id, s.to_string());
 }
 
 }  // namespace noloco::storage

@@ -46,15 +46,32 @@ Status CheckpointWriter::submit(Checkpoint checkpoint) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return closing_ || queue_.size() < options_.max_queued; });
   if (closing_) return {StatusCode::kUnavailable, "checkpoint writer is closed"};
+  note_submit();
   queue_.push_back(std::move(checkpoint));
   cv_.notify_all();
   return Status::Ok();
+}
+
+void CheckpointWriter::note_submit() {
+  const auto now = std::chrono::steady_clock::now();
+  if (last_submit_) interval_s_ = std::chrono::duration<double>(now - *last_submit_).count();
+  last_submit_ = now;
+}
+
+uint64_t CheckpointWriter::pace_for(const Checkpoint& c) const {
+  if (options_.spread <= 0) return 0;
+  uint64_t bytes = 0;
+  for (const auto& b : c.blobs) bytes += b.data.size();
+  const double budget_s = options_.spread * interval_s_;
+  if (budget_s <= 0) return options_.first_bytes_per_s;
+  return std::max<uint64_t>(options_.min_bytes_per_s, static_cast<uint64_t>(static_cast<double>(bytes) / budget_s));
 }
 
 Status CheckpointWriter::try_submit(Checkpoint& checkpoint) {
   std::lock_guard lock(mu_);
   if (closing_) return {StatusCode::kUnavailable, "checkpoint writer is closed"};
   if (queue_.size() >= options_.max_queued) return {StatusCode::kUnavailable, "checkpoint queue is full"};
+  note_submit();
   queue_.push_back(std::move(checkpoint));
   cv_.notify_all();
   return Status::Ok();
@@ -119,12 +136,13 @@ void CheckpointWriter::run() {
     if (queue_.empty()) return;  // closing and drained
     Checkpoint c = std::move(queue_.front());
     queue_.pop_front();
+    const CheckpointWriteOptions write_options{pace_for(c)};
     busy_ = true;
     cv_.notify_all();  // room for a waiting submit
     lock.unlock();
     CheckpointManifest submitted = c.manifest;
     submitted.blobs.clear();
-    auto r = store_.write_checkpoint(std::move(c));  // the store frees the bytes when done
+    auto r = store_.write_checkpoint(std::move(c), write_options);  // the store frees the bytes when done
     if (!r.ok()) warn_failed(submitted, r.status());
     if (options_.on_done) options_.on_done(r);
     if (!r.ok() && options_.on_failed) options_.on_failed(submitted, r.status());

@@ -3,6 +3,7 @@
 // The queue is bounded so a slow disk turns into back-pressure rather than unbounded memory.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -21,6 +22,15 @@ struct CheckpointWriterOptions {
   // the write takes what is left; on idle cores it changes nothing. 0: same priority.
   // write_now() runs on the caller's thread at the caller's priority.
   int nice = 10;
+  // Pacing: a queued checkpoint is written at a rate that spreads it over `spread` times the
+  // time between the last two submits (the checkpoint interval), so on shared cores and a
+  // shared disk it does not take both in one burst (spread < 1: done before the next one is
+  // due). Never slower than `min_bytes_per_s` (a long interval does not hold the snapshot's
+  // memory for ages). With no interval known yet (the first checkpoint): `first_bytes_per_s`.
+  // spread 0: unpaced. write_now() is never paced.
+  double spread = 0.5;
+  uint64_t min_bytes_per_s = 32ull << 20;
+  uint64_t first_bytes_per_s = 200ull << 20;
   // Called on the writer thread after each write, with its result. Must not block for long.
   std::function<void(const Result<CheckpointInfo>&)> on_done;
   // Also on the writer thread, after on_done, when a write failed: the manifest that was to be
@@ -53,6 +63,8 @@ class CheckpointWriter {
 
  private:
   void run();
+  void note_submit();  // with mu_ held
+  uint64_t pace_for(const Checkpoint& c) const;  // with mu_ held
   void warn_failed(const CheckpointManifest& lost, const Status& why);
 
   Store& store_;
@@ -64,6 +76,8 @@ class CheckpointWriter {
   bool closing_ = false;
   Status first_error_;
   std::optional<CheckpointInfo> last_committed_;
+  std::optional<std::chrono::steady_clock::time_point> last_submit_;
+  double interval_s_ = 0;  // between the last two submits; 0 until there were two
   std::thread thread_;  // last: started after every other member exists
 };
 

@@ -18,8 +18,10 @@ inline constexpr const char* kCfMetrics = "metrics";
 // The schema this build writes, and the oldest it still reads. Bump it (and keep reading the old
 // one, or add a migration) when a layout changes. 2: records and checkpoint blobs checksummed with
 // xxh3_64 (record version 2); a schema 1 store is stamped 2 when opened for writing and its
-// version 1 records keep reading (docs/storage.md, "Compatibility").
-inline constexpr uint32_t kSchemaVersion = 2;
+// version 1 records keep reading (docs/storage.md, "Compatibility"). 3: new checkpoints keep
+// their tensor bytes in plain data files next to RocksDB (manifest version 3 names the layout);
+// older checkpoints' chunks stay readable where they are.
+inline constexpr uint32_t kSchemaVersion = 3;
 inline constexpr uint32_t kOldestReadableSchemaVersion = 1;
 
 namespace meta_key {

@@ -11,7 +11,9 @@ namespace {
 // Record versions: bump one when its layout changes, and keep a reader for the old one.
 // Version 2 (schema 2) changed only the checksums, to xxh3_64: a version 1 record has the same
 // fields, and a version 1 manifest's blob checksums are legacy_hash64 (value_codec.h).
-constexpr uint8_t kManifestVersion = 2;
+// Manifest version 3 (schema 3) adds the blob layout; versions 1 and 2 are the chunk layout.
+constexpr uint8_t kManifestVersion = 3;
+constexpr uint8_t kFirstManifestVersionWithLayout = 3;
 constexpr uint8_t kPeerVersion = 2;
 constexpr uint8_t kBanVersion = 2;
 constexpr uint8_t kMetricsVersion = 2;
@@ -32,9 +34,14 @@ uint64_t expected_chunks(uint64_t size, uint64_t chunk_bytes) {
 }
 
 // The layout rules a blob entry must satisfy, on both write and read.
-Status check_blob(const BlobInfo& b) {
+Status check_blob(const BlobInfo& b, BlobLayout layout) {
   if (b.name.empty()) return invalid_argument("blob with an empty name");
   if (b.size > kMaxBlobBytes) return invalid_argument("blob '" + b.name + "' over 1 TiB");
+  if (layout == BlobLayout::kDataFile) {
+    if (b.chunk_bytes != 0 || b.chunk_count != 0)
+      return invalid_argument("blob '" + b.name + "' has chunks but lives in a data file");
+    return Status::Ok();
+  }
   if (b.size > 0 && b.chunk_bytes == 0) return invalid_argument("blob '" + b.name + "' has chunk size 0");
   if (b.chunk_count != expected_chunks(b.size, b.chunk_bytes))
     return invalid_argument("blob '" + b.name + "': " + std::to_string(b.chunk_count) + " chunks do not cover " +
@@ -64,6 +71,8 @@ Result<Bytes> encode_manifest(const CheckpointManifest& m) {
   for (const auto& b : m.blobs)
     if (b.checksum_kind != BlobChecksum::kXxh3)
       return invalid_argument("blob '" + b.name + "' has a legacy checksum: new manifests carry xxh3_64 only");
+  if (m.layout != BlobLayout::kChunks && m.layout != BlobLayout::kDataFile)
+    return invalid_argument("unknown blob layout " + std::to_string(static_cast<int>(m.layout)));
   ValueWriter w(kManifestVersion);
   w.str(m.run_id);
   w.u64(m.step);
@@ -78,17 +87,20 @@ Result<Bytes> encode_manifest(const CheckpointManifest& m) {
     w.str(k);
     w.str(v);
   }
+  w.u64(static_cast<uint64_t>(m.layout));
   w.u64(m.blobs.size());
   std::set<std::string_view> names;
   for (const auto& b : m.blobs) {
     NOLOCO_RETURN_IF_ERROR(check_len("blob name", b.name, kMaxNameBytes));
-    NOLOCO_RETURN_IF_ERROR(check_blob(b));
+    NOLOCO_RETURN_IF_ERROR(check_blob(b, m.layout));
     if (!names.insert(b.name).second) return invalid_argument("blob name '" + b.name + "' appears twice");
     w.str(b.name);
     w.u64(b.size);
     w.fixed64(b.checksum);
-    w.u64(b.chunk_bytes);
-    w.u64(b.chunk_count);
+    if (m.layout == BlobLayout::kChunks) {
+      w.u64(b.chunk_bytes);
+      w.u64(b.chunk_count);
+    }
   }
   return sized(std::move(w).seal(), kMaxManifestBytes, "manifest");
 }
@@ -111,6 +123,13 @@ Result<CheckpointManifest> decode_manifest(ByteView in) {
     if (!m.fields.empty() && !(m.fields.rbegin()->first < k)) return corrupt("manifest record: fields out of order");
     m.fields.emplace_hint(m.fields.end(), std::move(k), std::move(v));
   }
+  m.layout = BlobLayout::kChunks;
+  if (r.version() >= kFirstManifestVersionWithLayout) {
+    NOLOCO_ASSIGN_OR_RETURN(uint64_t layout, r.u64());
+    if (layout > static_cast<uint64_t>(BlobLayout::kDataFile))
+      return corrupt("manifest record: unknown blob layout " + std::to_string(layout));
+    m.layout = static_cast<BlobLayout>(layout);
+  }
   NOLOCO_ASSIGN_OR_RETURN(uint64_t nblobs, r.count(kMaxBlobsPerCheckpoint));
   std::set<std::string> names;
   for (uint64_t i = 0; i < nblobs; ++i) {
@@ -119,10 +138,12 @@ Result<CheckpointManifest> decode_manifest(ByteView in) {
     NOLOCO_ASSIGN_OR_RETURN(b.size, r.u64());
     NOLOCO_ASSIGN_OR_RETURN(b.checksum, r.fixed64());
     if (r.version() <= kLegacyChecksumRecordVersion) b.checksum_kind = BlobChecksum::kLegacyHash64;
-    NOLOCO_ASSIGN_OR_RETURN(b.chunk_bytes, r.u64());
-    NOLOCO_ASSIGN_OR_RETURN(uint64_t chunks, r.count(UINT32_MAX));
-    b.chunk_count = static_cast<uint32_t>(chunks);
-    NOLOCO_RETURN_IF_ERROR(as_corrupt(check_blob(b), "manifest"));
+    if (m.layout == BlobLayout::kChunks) {
+      NOLOCO_ASSIGN_OR_RETURN(b.chunk_bytes, r.u64());
+      NOLOCO_ASSIGN_OR_RETURN(uint64_t chunks, r.count(UINT32_MAX));
+      b.chunk_count = static_cast<uint32_t>(chunks);
+    }
+    NOLOCO_RETURN_IF_ERROR(as_corrupt(check_blob(b, m.layout), "manifest"));
     if (!names.insert(b.name).second) return corrupt("manifest record: blob '" + b.name + "' appears twice");
     m.blobs.push_back(std::move(b));
   }

@@ -26,8 +26,14 @@ inline constexpr uint64_t kMaxBlobBytes = uint64_t{1} << 40;  // 1 TiB, far beyo
 // in manifests of record version 1 (schema version 1 stores), read but never written.
 enum class BlobChecksum : uint8_t { kXxh3, kLegacyHash64 };
 
-// How one named blob of a checkpoint is stored: its length, its checksum and how it was
-// split into RocksDB values.
+// Where a checkpoint's blob bytes are (docs/storage.md, "Checkpoint data files").
+enum class BlobLayout : uint8_t {
+  kChunks = 0,    // RocksDB values 'C' id blob chunk (manifests of record version 1 and 2)
+  kDataFile = 1,  // one plain file per checkpoint, blobs back to back in manifest order (written now)
+};
+
+// How one named blob of a checkpoint is stored: its length, its checksum and, in the chunk
+// layout, how it was split into RocksDB values (both 0 in the data-file layout).
 struct BlobInfo {
   std::string name;
   uint64_t size = 0;
@@ -49,6 +55,7 @@ struct CheckpointManifest {
   std::string codec;                          // codec settings (trainer's own text form)
   std::map<std::string, std::string> fields;  // free-form small values (lr schedule position...)
   std::vector<BlobInfo> blobs;
+  BlobLayout layout = BlobLayout::kDataFile;  // set by the store on write, like `blobs`
 
   bool operator==(const CheckpointManifest&) const = default;
 };

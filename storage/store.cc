@@ -38,8 +38,8 @@ Status from_rocks(const rocksdb::Status& s, const std::string& what) {
 Status StoreOptions::validate() const {
   if (path.empty()) return invalid_argument("store path is empty");
   if (retention.keep_last < 1) return invalid_argument("retention.keep_last must be at least 1");
-  if (chunk_bytes < 4096 || chunk_bytes > (uint64_t{1} << 30))
-    return invalid_argument("chunk_bytes must be between 4 KiB and 1 GiB");
+  if (write_piece_bytes < 4096 || write_piece_bytes > (uint64_t{1} << 30))
+    return invalid_argument("write_piece_bytes must be between 4 KiB and 1 GiB");
   if (max_peers < 1) return invalid_argument("max_peers must be at least 1");
   if (peer_stale_after_s <= 0) return invalid_argument("peer_stale_after_s must be positive");
   return Status::Ok();
@@ -194,6 +194,7 @@ Status open_rocks(Store::Impl& impl, bool exists) {
 Store::Impl::~Impl() { close(); }
 
 void Store::Impl::close() {
+  wait_unlinks();
   close_db();
   remove_secondary_dir();  // also after a failed read-only open
 }
@@ -423,6 +424,7 @@ Status Store::refresh() {
 }
 
 Status Store::flush() {
+  impl_->wait_unlinks();
   NOLOCO_ASSIGN_OR_RETURN(auto use, impl_->use_for_write("flushing"));
   rocksdb::FlushOptions fo;
   fo.wait = true;

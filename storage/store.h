@@ -34,11 +34,17 @@ struct RetentionPolicy {
 
 // The steps of a checkpoint write, in order.
 enum class CheckpointPhase {
-  kStaging,      // writing the chunks into a staging SST file inside the store directory
-  kChunkStaged,  // one more chunk went into the staging file (called per chunk)
-  kIngesting,    // the staging file is complete and synced; RocksDB links it in
-  kCommitting,   // chunks ingested (invisible); the manifest batch is being written
-  kReclaiming,   // committed; giving pruned checkpoints' space back
+  kWritingFile,   // writing the checkpoint's data file next to the database
+  kPieceWritten,  // one more piece (StoreOptions::write_piece_bytes) went into it (called per piece)
+  kCommitting,    // data file complete and synced with its directory; the manifest batch is being written
+  kReclaiming,    // committed; giving pruned checkpoints' space back
+};
+
+// Per write: how fast the data file may be written.
+struct CheckpointWriteOptions {
+  // 0: as fast as the disk takes it. Otherwise the writer sleeps between pieces so that a
+  // checkpoint spreads over time instead of taking the disk and a core in one burst.
+  uint64_t max_bytes_per_s = 0;
 };
 
 struct StoreOptions {
@@ -46,13 +52,12 @@ struct StoreOptions {
   OpenMode mode = OpenMode::kReadWrite;
   bool create_if_missing = true;   // read-write only
   RetentionPolicy retention;
-  // Blobs are split into values of at most this many bytes. A chunk is one block of the ingested
-  // file, copied, checksummed and written as a unit: 1 MiB stays in the CPU cache for all three
-  // (64 MiB blocks made the write 1.5-2x slower; docs/storage.md "Measurements").
-  uint64_t chunk_bytes = 1 << 20;
-  // After retention deletes checkpoints, their chunk files are dropped whole (no data read).
-  // When pruned data also sits in files that hold other keys (stores written before chunk
-  // ingestion, docs/storage.md), compact the pruned range so that space comes back now too.
+  // A checkpoint's data file is hashed and written in pieces of this many bytes: each piece is
+  // hashed and then copied by write(2) while it is still in the CPU cache.
+  uint64_t write_piece_bytes = 1 << 20;
+  // When retention prunes checkpoints of older builds whose chunks sit in RocksDB files that
+  // also hold other keys (docs/storage.md), compact the pruned range so that space comes back
+  // now too. Data files of pruned checkpoints are always unlinked.
   bool compact_after_prune = true;
   size_t max_peers = 4096;                      // peer book cap; beyond it entries are evicted
   int64_t peer_stale_after_s = 7 * 24 * 3600;   // not seen for this long: evicted first
@@ -120,15 +125,16 @@ class Store {
   Result<std::optional<Bytes>> run_manifest();
 
   // --- checkpoints ---
-  // Writes the blobs' chunks into one SST file and ingests it (the bytes are written once, not
-  // through the WAL and memtable), then commits the manifest, the "latest" pointer and the
-  // retention deletes as one synced WriteBatch. A checkpoint exists only once that batch is
-  // committed: after a crash the store holds the old latest or the new one, never a mix, and
-  // the next read-write open removes chunks that never got their manifest.
-  // Blob names must be unique and non-empty; manifest.blobs is ignored and rebuilt.
-  Result<CheckpointInfo> write_checkpoint(const Checkpoint& checkpoint);
+  // Writes the blobs into one plain data file next to the database (fsynced with its directory;
+  // the bytes are written once, not through the WAL), then commits the manifest (naming the
+  // file's blobs with their sizes and xxh3_64), the "latest" pointer and the retention deletes
+  // as one synced WriteBatch. A checkpoint exists only once that batch is committed: after a
+  // crash the store holds the old latest or the new one, never a mix, and the next read-write
+  // open removes data files that never got their manifest.
+  // Blob names must be unique and non-empty; manifest.blobs and .layout are ignored and rebuilt.
+  Result<CheckpointInfo> write_checkpoint(const Checkpoint& checkpoint, CheckpointWriteOptions options = {});
   // Same, but takes the bytes over; they are freed when the call returns, also when it fails.
-  Result<CheckpointInfo> write_checkpoint(Checkpoint&& checkpoint);
+  Result<CheckpointInfo> write_checkpoint(Checkpoint&& checkpoint, CheckpointWriteOptions options = {});
   Result<std::optional<CheckpointInfo>> latest_checkpoint_info();
   Result<std::vector<CheckpointInfo>> list_checkpoints();  // oldest first
   // Loads and verifies every blob's length and checksum; kCorrupt names the bad blob.

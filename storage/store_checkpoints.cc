@@ -1,12 +1,14 @@
-// Checkpoints: chunks ingested as one SST file (checkpoint_ingest.cc), then one synced
-// WriteBatch (manifest + latest pointer + retention deletes) commits them; checksums verified
-// on every load, fallback to an older checkpoint.
+// Checkpoints: the tensor bytes go into one plain data file (checkpoint_data_file.cc), then one
+// synced WriteBatch (manifest + latest pointer + retention deletes) commits it; checksums
+// verified on every load, fallback to an older checkpoint. Checkpoints of older builds keep
+// their chunks in RocksDB ('C' keys) and are read from there.
 #include <rocksdb/options.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <new>
 #include <set>
@@ -21,15 +23,13 @@ namespace noloco::storage {
 
 namespace {
 
-// Seed for blob checksums, so a blob's checksum never equals a record checksum of the same bytes.
-constexpr uint64_t kBlobSeed = 0x6e6f6c6f636f6231ULL;  // "nolocob1"
-
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 rocksdb::Slice slice(ByteView b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 struct ManifestEntry {
   uint64_t id;
   uint64_t step;
+  BlobLayout layout;
 };
 
 // Every checkpoint's id and step, oldest first. Manifests are small: this reads no blob.
@@ -43,7 +43,7 @@ Result<std::vector<ManifestEntry>> scan_manifests(Store::Impl& impl, const rocks
     if (!id) return corrupt("checkpoints: malformed manifest key of " + std::to_string(it->key().size()) + " bytes");
     auto m = decode_manifest(ByteView(reinterpret_cast<const uint8_t*>(it->value().data()), it->value().size()));
     if (!m.ok()) return m.status().context("checkpoint " + std::to_string(*id));
-    out.push_back({*id, m->step});
+    out.push_back({*id, m->step, m->layout});
     if (infos) infos->push_back({*id, std::move(m).value()});
   }
   NOLOCO_RETURN_IF_ERROR(from_rocks(it->status(), "scanning checkpoints"));
@@ -84,10 +84,9 @@ Result<CheckpointManifest> read_manifest(Store::Impl& impl, const rocksdb::ReadO
   return m;
 }
 
-Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions& ro, uint64_t id) {
-  NOLOCO_ASSIGN_OR_RETURN(CheckpointManifest m, read_manifest(impl, ro, id));
-  const std::string where = "checkpoint " + std::to_string(id) + " (step " + std::to_string(m.step) + ")";
-  Checkpoint c;
+// Chunk layout (checkpoints of builds before schema 3): every chunk is a RocksDB value.
+Status read_chunks(Store::Impl& impl, const rocksdb::ReadOptions& ro, uint64_t id, const CheckpointManifest& m,
+                   const std::string& where, std::vector<NamedBlob>& out) {
   rocksdb::ReadOptions chunk_ro = ro;
   chunk_ro.fill_cache = false;  // a checkpoint is read once; keep it out of the block cache
   for (uint32_t bi = 0; bi < m.blobs.size(); ++bi) {
@@ -119,8 +118,19 @@ Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions
     if (h != info.checksum)
       return corrupt(where + ": blob '" + info.name + "' checksum mismatch (stored " + std::to_string(info.checksum) +
                      ", computed " + std::to_string(h) + ")");
-    c.blobs.push_back(std::move(blob));
+    out.push_back(std::move(blob));
   }
+  return Status::Ok();
+}
+
+Result<Checkpoint> read_checkpoint(Store::Impl& impl, const rocksdb::ReadOptions& ro, uint64_t id) {
+  NOLOCO_ASSIGN_OR_RETURN(CheckpointManifest m, read_manifest(impl, ro, id));
+  const std::string where = "checkpoint " + std::to_string(id) + " (step " + std::to_string(m.step) + ")";
+  Checkpoint c;
+  if (m.layout == BlobLayout::kDataFile)
+    NOLOCO_RETURN_IF_ERROR(read_data_file(impl.options.path, id, m, where, c.blobs));
+  else
+    NOLOCO_RETURN_IF_ERROR(read_chunks(impl, ro, id, m, where, c.blobs));
   c.manifest = std::move(m);
   return c;
 }
@@ -152,121 +162,95 @@ double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Checksums of all blobs on other threads, so that hashing overlaps writing the staging file
-// (the manifest needs them only at commit); finish() joins in on the calling thread.
-class BlobHasher {
- public:
-  explicit BlobHasher(const std::vector<NamedBlob>& blobs) : blobs_(blobs), out_(blobs.size()) {
-    size_t total = 0;
-    for (const auto& b : blobs) total += b.data.size();
-    if (total < (16u << 20)) return;  // small: a thread costs more than it saves
-    // One core stays with the writer; it joins the hashing once the file is ingested.
-    size_t helpers = std::min<size_t>(blobs.size(), std::max(2u, std::thread::hardware_concurrency()) - 1);
-    try {
-      for (size_t i = 0; i < helpers; ++i) threads_.emplace_back([this] { work(); });
-    } catch (const std::system_error&) {
-      // No thread to be had: finish() hashes whatever is left on the calling thread.
-    }
+// The batch that makes checkpoint `info` exist: its manifest, the "latest" pointer and the
+// retention deletes (for chunk-layout checkpoints their chunks too; data files go after it).
+Status commit_checkpoint(Store::Impl& impl, const CheckpointInfo& info,
+                         const std::vector<std::pair<uint64_t, BlobLayout>>& drop) {
+  NOLOCO_ASSIGN_OR_RETURN(Bytes manifest_bytes, encode_manifest(info.manifest));
+  rocksdb::WriteBatch batch;
+  NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(manifest_key(info.id)), slice(manifest_bytes)),
+                                    "building checkpoint batch"));
+  NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.meta, slice(meta_key::kLatestCheckpoint), slice(be64(info.id))),
+                                    "building checkpoint batch"));
+  // Retention rides in the same batch: the store never holds fewer valid checkpoints than
+  // the policy promises, even after a crash.
+  for (const auto& [id, layout] : drop) {
+    NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Delete(impl.checkpoints, slice(manifest_key(id))), "building prune"));
+    if (layout == BlobLayout::kChunks)
+      NOLOCO_RETURN_IF_ERROR(from_rocks(
+          batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
   }
-  ~BlobHasher() {
-    next_ = blobs_.size();  // on an early return: stop after the blob in hand
-    join();
-  }
-  std::vector<uint64_t> finish() {
-    work();
-    join();
-    return out_;
-  }
+  return impl.write(batch, true, "committing checkpoint " + std::to_string(info.id));
+}
 
- private:
-  void work() {
-    for (size_t i; (i = next_++) < blobs_.size();) out_[i] = xxh3_64(blobs_[i].data, kBlobSeed);
+// The manifest as the store writes it: blob sizes now, checksums once the file is written.
+Result<CheckpointInfo> describe(const Checkpoint& checkpoint, uint64_t* total) {
+  CheckpointInfo info;
+  info.manifest = checkpoint.manifest;
+  info.manifest.blobs.clear();
+  info.manifest.layout = BlobLayout::kDataFile;
+  *total = 0;
+  for (const auto& b : checkpoint.blobs) {
+    info.manifest.blobs.push_back(BlobInfo{b.name, b.data.size(), 0, 0, 0});
+    *total += b.data.size();
   }
-  void join() {
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  const std::vector<NamedBlob>& blobs_;
-  std::vector<uint64_t> out_;
-  std::atomic<size_t> next_{0};
-  std::vector<std::thread> threads_;
-};
+  // Validates names, uniqueness and caps before anything is written (checksums come later
+  // and do not change what is valid).
+  NOLOCO_RETURN_IF_ERROR(encode_manifest(info.manifest).status());
+  return info;
+}
 
-// Stage and ingest the chunks (invisible), then commit manifest + latest pointer + retention
-// deletes in one synced batch: the checkpoint exists from that batch on.
-Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint) {
+// Write the data file (invisible), then commit manifest + latest pointer + retention deletes in
+// one synced batch: the checkpoint exists from that batch on. Pruned data files go after it.
+Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint& checkpoint,
+                                             const CheckpointWriteOptions& options) {
   NOLOCO_ASSIGN_OR_RETURN(auto use, impl.use_for_write("writing checkpoint"));
   if (checkpoint.blobs.size() > kMaxBlobsPerCheckpoint) return invalid_argument("too many blobs");
   try {
-    CheckpointInfo info;
-    info.manifest = checkpoint.manifest;
-    info.manifest.blobs.clear();
-    const uint64_t chunk_bytes = impl.options.chunk_bytes;
     uint64_t total = 0;
-    for (const auto& b : checkpoint.blobs) {
-      BlobInfo bi;
-      bi.name = b.name;
-      bi.size = b.data.size();
-      bi.chunk_bytes = chunk_bytes;
-      bi.chunk_count = static_cast<uint32_t>((bi.size + chunk_bytes - 1) / chunk_bytes);
-      info.manifest.blobs.push_back(std::move(bi));
-      total += b.data.size();
-    }
-    // Validates names, uniqueness and caps before anything is written (checksums come later
-    // and do not change what is valid).
-    NOLOCO_RETURN_IF_ERROR(encode_manifest(info.manifest).status());
-
+    NOLOCO_ASSIGN_OR_RETURN(CheckpointInfo info, describe(checkpoint, &total));
     std::lock_guard lock(impl.checkpoint_mu);
     info.id = impl.next_checkpoint_id;
     // Taken from here on, even if this write fails: a later checkpoint never reuses an id
-    // whose chunks may have been ingested.
+    // whose file may still be on disk.
     impl.next_checkpoint_id = info.id + 1;
     const uint64_t step = info.manifest.step;
     NOLOCO_ASSIGN_OR_RETURN(auto existing, scan_manifests(impl, rocksdb::ReadOptions(), nullptr));
-    std::vector<uint64_t> drop = to_prune(existing, impl.options.retention);
+    std::vector<std::pair<uint64_t, BlobLayout>> drop;
+    for (uint64_t id : to_prune(existing, impl.options.retention))
+      for (const auto& e : existing)
+        if (e.id == id) drop.emplace_back(id, e.layout);
 
-    BlobHasher hasher(checkpoint.blobs);
-    NOLOCO_ASSIGN_OR_RETURN(IngestStats ingested,
-                            ingest_chunks(impl, info.id, step, checkpoint.blobs, info.manifest.blobs));
-    const auto t1 = std::chrono::steady_clock::now();
-    std::vector<uint64_t> hashes = hasher.finish();
-    for (size_t i = 0; i < hashes.size(); ++i) info.manifest.blobs[i].checksum = hashes[i];
-    const auto t2 = std::chrono::steady_clock::now();
+    NOLOCO_ASSIGN_OR_RETURN(DataFileStats file,
+                            write_data_file(impl, info.id, step, checkpoint.blobs, options.max_bytes_per_s));
+    for (size_t i = 0; i < file.checksums.size(); ++i) info.manifest.blobs[i].checksum = file.checksums[i];
 
     impl.phase(CheckpointPhase::kCommitting, info.id, step);
-    Status committed = [&]() -> Status {
-      NOLOCO_ASSIGN_OR_RETURN(Bytes manifest_bytes, encode_manifest(info.manifest));
-      rocksdb::WriteBatch batch;
-      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.checkpoints, slice(manifest_key(info.id)), slice(manifest_bytes)),
-                                        "building checkpoint batch"));
-      NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Put(impl.meta, slice(meta_key::kLatestCheckpoint), slice(be64(info.id))),
-                                        "building checkpoint batch"));
-      // Retention rides in the same batch: the store never holds fewer valid checkpoints than
-      // the policy promises, even after a crash.
-      for (uint64_t id : drop) {
-        NOLOCO_RETURN_IF_ERROR(from_rocks(batch.Delete(impl.checkpoints, slice(manifest_key(id))), "building prune"));
-        NOLOCO_RETURN_IF_ERROR(from_rocks(
-            batch.DeleteRange(impl.checkpoints, slice(chunk_prefix(id)), slice(chunk_prefix(id + 1))), "building prune"));
-      }
-      return impl.write(batch, true, "committing checkpoint " + std::to_string(info.id));
-    }();
-    if (!committed.ok()) {
-      if (ingested.file_bytes > 0) drop_uncommitted_chunks(impl, info.id);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (Status committed = commit_checkpoint(impl, info, drop); !committed.ok()) {
+      // Nothing refers to the file; the next open would remove it, but on a full disk the
+      // space is wanted now.
+      std::error_code ec;
+      std::filesystem::remove(data_file_path(impl.options.path, info.id), ec);
       return committed;
     }
-    const auto t3 = std::chrono::steady_clock::now();
-    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, chunk file written {:.3f} s, ingested {:.3f} s, "
-              "hash wait {:.3f} s, commit {:.3f} s, pruned {}",
-              info.id, step, total / 1e6, ingested.write_s, ingested.ingest_s, seconds(t1, t2), seconds(t2, t3),
-              drop.size());
+    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, data file written {:.3f} s (paced {:.3f} s), "
+              "synced {:.3f} s, commit {:.3f} s, pruned {}",
+              info.id, step, total / 1e6, file.write_s, file.paced_s, file.sync_s,
+              seconds(t0, std::chrono::steady_clock::now()), drop.size());
     if (!drop.empty()) {
       // Space of pruned checkpoints comes back now. Failure here loses no data.
       impl.phase(CheckpointPhase::kReclaiming, info.id, step);
       std::vector<uint64_t> live;
-      for (const auto& e : existing)
-        if (std::find(drop.begin(), drop.end(), e.id) == drop.end()) live.push_back(e.id);
+      bool chunks_pruned = false;
+      for (const auto& e : existing) {
+        bool dropped = false;
+        for (const auto& [id, layout] : drop)
+          if (id == e.id) dropped = true, chunks_pruned |= layout == BlobLayout::kChunks;
+        if (!dropped) live.push_back(e.id);
+      }
       live.push_back(info.id);
-      reclaim_checkpoint_space(impl, live, drop.front(), drop.back());
+      reclaim_checkpoint_space(impl, live, drop.front().first, drop.back().first, chunks_pruned);
     }
     return info;
   } catch (const std::bad_alloc&) {
@@ -276,13 +260,13 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
 
 }  // namespace
 
-Result<CheckpointInfo> Store::write_checkpoint(const Checkpoint& checkpoint) {
-  return write_checkpoint_impl(*impl_, checkpoint);
+Result<CheckpointInfo> Store::write_checkpoint(const Checkpoint& checkpoint, CheckpointWriteOptions options) {
+  return write_checkpoint_impl(*impl_, checkpoint, options);
 }
 
-Result<CheckpointInfo> Store::write_checkpoint(Checkpoint&& checkpoint) {
+Result<CheckpointInfo> Store::write_checkpoint(Checkpoint&& checkpoint, CheckpointWriteOptions options) {
   Checkpoint owned = std::move(checkpoint);  // freed on return, success or not
-  return write_checkpoint_impl(*impl_, owned);
+  return write_checkpoint_impl(*impl_, owned, options);
 }
 
 Result<std::optional<CheckpointInfo>> Store::latest_checkpoint_info() {

@@ -50,7 +50,7 @@ TEST_CASE("a background checkpoint holds the state at snapshot time though train
   std::promise<void> trained;
   std::shared_future<void> gate = trained.get_future().share();
   o.checkpoint_phase_hook = [gate](storage::CheckpointPhase phase, uint64_t, uint64_t) {
-    if (phase == storage::CheckpointPhase::kStaging) gate.wait();
+    if (phase == storage::CheckpointPhase::kWritingFile) gate.wait();
   };
   auto store = storage::Store::open(o);
   REQUIRE(store.ok());

@@ -1,7 +1,7 @@
 // A damaged latest checkpoint at start (docs/checkpoints.md, "Disk faults"): `noloco train`
 // resumes from the newest checkpoint that verifies and ends with the same weights as a run that
 // was never interrupted; with no checkpoint left that verifies it refuses to train rather than
-// start over on top of the store. Runs the real binary on a store damaged through RocksDB.
+// start over on top of the store. Runs the real binary on a store damaged on disk (damage_util.h).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -58,7 +58,7 @@ uint64_t resumed_step(const RunResult& r) {
 
 TEST_CASE("train: a latest checkpoint with a flipped byte is passed over and the previous one resumes exactly") {
   TempDir dir;
-  RunResult r = resume_damaged([](RawStore& raw, const auto& ids) { raw.flip_chunk_byte(ids.back(), 1); }, dir);
+  RunResult r = resume_damaged([](RawStore& raw, const auto& ids) { raw.flip_blob_byte(ids.back(), 1); }, dir);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.find("passed over a damaged checkpoint") != std::string::npos);
@@ -69,12 +69,12 @@ TEST_CASE("train: a latest checkpoint with a flipped byte is passed over and the
   CHECK(r.field("phi_sha256") == reference().run.field("phi_sha256"));
 }
 
-TEST_CASE("train: a latest checkpoint missing a chunk is passed over and the previous one resumes exactly") {
+TEST_CASE("train: a latest checkpoint whose data file is truncated is passed over and the previous one resumes exactly") {
   TempDir dir;
-  RunResult r = resume_damaged([](RawStore& raw, const auto& ids) { raw.delete_chunk(ids.back(), 1, 0); }, dir);
+  RunResult r = resume_damaged([](RawStore& raw, const auto& ids) { raw.truncate_in_blob(ids.back(), 1); }, dir);
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(r.err.find("is missing") != std::string::npos);
+  CHECK(r.err.find("(truncated)") != std::string::npos);
   CHECK(resumed_step(r) == 36);
   CHECK(r.field("theta_sha256") == reference().run.field("theta_sha256"));
   CHECK(r.field("phi_sha256") == reference().run.field("phi_sha256"));
@@ -82,11 +82,11 @@ TEST_CASE("train: a latest checkpoint missing a chunk is passed over and the pre
 
 TEST_CASE("train: a latest pointer naming a half-written checkpoint falls back to the previous one") {
   TempDir dir;
-  // The newest manifest's chunks are all gone (its chunk file never reached the disk), and for
-  // good measure "latest" names it explicitly.
+  // The newest manifest's data file is gone (it never reached the disk), and for good measure
+  // "latest" names it explicitly.
   RunResult r = resume_damaged(
       [](RawStore& raw, const auto& ids) {
-        raw.delete_all_chunks(ids.back());
+        raw.delete_data_file(ids.back());
         raw.set_latest(ids.back());
       },
       dir);
@@ -99,11 +99,11 @@ TEST_CASE("train: a latest pointer naming a half-written checkpoint falls back t
 
 TEST_CASE("train: a latest pointer naming a checkpoint that does not exist falls back to the newest one below it") {
   TempDir dir;
-  // Two newest gone too (chunks deleted), pointer beyond every manifest: only the oldest is whole.
+  // Two newest gone too (data files deleted), pointer beyond every manifest: only the oldest is whole.
   RunResult r = resume_damaged(
       [](RawStore& raw, const auto& ids) {
-        raw.delete_all_chunks(ids[2]);
-        raw.delete_all_chunks(ids[1]);
+        raw.delete_data_file(ids[2]);
+        raw.delete_data_file(ids[1]);
         raw.set_latest(ids.back() + 5);
       },
       dir);
@@ -118,7 +118,7 @@ TEST_CASE("train: with no checkpoint that verifies it refuses to train and leave
   TempDir dir;
   RunResult r = resume_damaged(
       [](RawStore& raw, const auto& ids) {
-        for (uint64_t id : ids) raw.flip_chunk_byte(id, 1);
+        for (uint64_t id : ids) raw.flip_blob_byte(id, 1);
       },
       dir);
   INFO(r.out << r.err);
@@ -185,7 +185,7 @@ TEST_CASE("run: a node whose latest checkpoint is damaged resumes from the previ
     RawStore raw(db);
     const auto ids = raw.manifest_ids();
     REQUIRE(ids.size() >= 2);
-    raw.flip_chunk_byte(ids.back(), 1);
+    raw.flip_blob_byte(ids.back(), 1);
   }
   n1 = std::make_unique<NodeProc>(node_args(t, 1, {}), t.sub("n1b.log"));
   REQUIRE(n1->wait_for([](auto& evs) { return NodeProc::has(evs, "start"); }));
@@ -206,7 +206,7 @@ TEST_CASE("run: a node whose latest checkpoint is damaged resumes from the previ
   {
     RawStore raw(db);
     // (Not another flip: the checkpoint damaged above would be repaired by it.)
-    for (uint64_t id : raw.manifest_ids()) raw.delete_chunk(id, 1, 0);
+    for (uint64_t id : raw.manifest_ids()) raw.truncate_in_blob(id, 1);
   }
   REQUIRE(n0.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 2; }));
   n1 = std::make_unique<NodeProc>(node_args(t, 1, {}), t.sub("n1c.log"));

@@ -241,13 +241,10 @@ TEST_CASE("noloco export refuses missing, empty and corrupt stores and bad flags
       REQUIRE(store->write_checkpoint(tiny_checkpoint()).ok());
       REQUIRE(store->flush().ok());
     }
-    // The tensor chunks sit in the checkpoint's ingested SST file, by far the largest one;
-    // its middle is tensor data (index and footer are at the end).
+    // The tensor bytes sit in the checkpoint's data file (docs/storage.md), nothing but blobs.
     fs::path chunks;
-    for (const auto& e : fs::directory_iterator(dir.sub("db"))) {
-      if (e.path().extension() != ".sst") continue;
-      if (chunks.empty() || fs::file_size(e.path()) > fs::file_size(chunks)) chunks = e.path();
-    }
+    for (const auto& e : fs::directory_iterator(dir.sub("db") + "/checkpoint_data"))
+      if (e.path().extension() == ".data") chunks = e.path();
     REQUIRE_FALSE(chunks.empty());
     REQUIRE(fs::file_size(chunks) > 100000);
     {

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "storage/checkpoint_writer.h"
 #include "storage/keys.h"
@@ -41,7 +43,7 @@ std::vector<uint64_t> steps_of(Store& s) {
 
 }  // namespace
 
-TEST_CASE("checkpoint round trip across reopen, with multi-chunk and empty blobs") {
+TEST_CASE("checkpoint round trip across reopen, with multi-piece and empty blobs") {
   TempDir dir;
   auto want = make_checkpoint(100, kBlobs);
   uint64_t id = 0;
@@ -51,8 +53,12 @@ TEST_CASE("checkpoint round trip across reopen, with multi-chunk and empty blobs
     REQUIRE(info.ok());
     id = info->id;
     REQUIRE(info->manifest.blobs.size() == kBlobs.size());
-    CHECK(info->manifest.blobs[0].chunk_count == 3);  // 10000 bytes in 4096-byte chunks
-    CHECK(info->manifest.blobs[3].chunk_count == 0);
+    CHECK(info->manifest.layout == BlobLayout::kDataFile);
+    CHECK(info->manifest.blobs[0].chunk_count == 0);
+    CHECK(info->manifest.blobs[0].size == 10000);  // 3 pieces of at most 4096 bytes
+    CHECK(info->manifest.blobs[0].checksum == xxh3_64(want.blobs[0].data, 0x6e6f6c6f636f6231ULL));
+    // The data file holds the blobs back to back, nothing else.
+    CHECK(std::filesystem::file_size(data_file(dir.str(), id)) == 10000 + 4096 + 1 + 0 + 17);
   }
   auto store = open_or_fail(options_for(dir.str()));
   auto latest = store->latest_checkpoint_info();
@@ -94,13 +100,7 @@ TEST_CASE("a flipped byte in a stored blob is detected and the previous checkpoi
     REQUIRE(store->write_checkpoint(older).ok());
     bad_id = store->write_checkpoint(make_checkpoint(20, kBlobs)).value().id;
   }
-  {
-    RawDb raw(dir.str());
-    std::string key = chunk_key(bad_id, /*blob theta*/ 1, 0);
-    std::string v = raw.get(kCfCheckpoints, key);
-    v[1234] ^= 0x10;
-    raw.put(kCfCheckpoints, key, v);
-  }
+  flip_file_byte(data_file(dir.str(), bad_id), 10000 + 1234);  // inside theta, after phi
   auto store = open_or_fail(options_for(dir.str()));
   auto direct = store->load_checkpoint(bad_id);
   REQUIRE_FALSE(direct.ok());
@@ -116,7 +116,7 @@ TEST_CASE("a flipped byte in a stored blob is detected and the previous checkpoi
   require_same((*valid)->checkpoint, older);
 }
 
-TEST_CASE("missing chunks, short chunks and damaged manifests fall back too") {
+TEST_CASE("missing and truncated data files and damaged manifests fall back too") {
   TempDir dir;
   uint64_t id1, id2, id3, id4;
   {
@@ -132,11 +132,10 @@ TEST_CASE("missing chunks, short chunks and damaged manifests fall back too") {
     auto store = open_or_fail(o);
     id4 = store->write_checkpoint(make_checkpoint(4, kBlobs)).value().id;
   }
+  std::filesystem::remove(data_file(dir.str(), id4));                  // missing file
+  std::filesystem::resize_file(data_file(dir.str(), id3), 100);        // truncated file
   {
     RawDb raw(dir.str());
-    raw.del(kCfCheckpoints, chunk_key(id4, 0, 2));                   // missing chunk
-    std::string v = raw.get(kCfCheckpoints, chunk_key(id3, 0, 0));
-    raw.put(kCfCheckpoints, chunk_key(id3, 0, 0), v.substr(0, 100));  // short chunk
     std::string m = raw.get(kCfCheckpoints, manifest_key(id2));
     m[3] ^= 1;
     raw.put(kCfCheckpoints, manifest_key(id2), m);                   // manifest checksum
@@ -144,8 +143,12 @@ TEST_CASE("missing chunks, short chunks and damaged manifests fall back too") {
   auto o = options_for(dir.str());
   o.retention.keep_last = 10;
   auto store = open_or_fail(o);
-  CHECK(store->load_checkpoint(id4).status().message().find("chunk 2 is missing") != std::string::npos);
-  CHECK(store->load_checkpoint(id3).status().message().find("is 100 bytes, expected 4096") != std::string::npos);
+  CHECK(store->load_checkpoint(id4).status().code() == StatusCode::kCorrupt);
+  CHECK(store->load_checkpoint(id4).status().message().find("ckpt-" + std::to_string(id4) + ".data is missing") !=
+        std::string::npos);
+  CHECK(store->load_checkpoint(id3).status().code() == StatusCode::kCorrupt);
+  CHECK(store->load_checkpoint(id3).status().message().find("is 100 bytes, expected 14114 (truncated)") !=
+        std::string::npos);
   CHECK(store->load_checkpoint(id2).status().message().find("checksum mismatch") != std::string::npos);
   auto valid = store->load_latest_valid();
   REQUIRE(valid.ok());
@@ -154,12 +157,7 @@ TEST_CASE("missing chunks, short chunks and damaged manifests fall back too") {
   CHECK((*valid)->skipped.size() == 3);
 
   // When nothing verifies, the error lists every reason.
-  {
-    store.reset();
-    RawDb raw(dir.str());
-    raw.del(kCfCheckpoints, chunk_key(id1, 1, 0));
-  }
-  store = open_or_fail(o);
+  flip_file_byte(data_file(dir.str(), id1), 0);
   auto none = store->load_latest_valid();
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().code() == StatusCode::kCorrupt);
@@ -174,7 +172,12 @@ TEST_CASE("retention keeps the last K and every M-th step, in the same batch") {
   auto store = open_or_fail(o);
   for (uint64_t step = 10; step <= 100; step += 10) REQUIRE(store->write_checkpoint(make_checkpoint(step, {{"x", 5000}})).ok());
   CHECK(steps_of(*store) == std::vector<uint64_t>{30, 60, 90, 100});
-  // Pruned checkpoints leave no chunk behind.
+  // Pruned checkpoints leave no data file behind, and nothing is stored as chunks.
+  REQUIRE(store->flush().ok());  // waits for the pruned files' unlink (a background thread)
+  std::set<uint64_t> live;
+  const auto infos = store->list_checkpoints().value();
+  for (const auto& i : infos) live.insert(i.id);
+  CHECK(data_file_ids(dir.str()) == live);
   store.reset();
   {
     RawDb raw(dir.str());
@@ -182,7 +185,7 @@ TEST_CASE("retention keeps the last K and every M-th step, in the same batch") {
     size_t chunks = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next())
       if (it->key()[0] == kChunkTag) ++chunks;
-    CHECK(chunks == 4 * 2);  // 5000 bytes = 2 chunks each
+    CHECK(chunks == 0);
   }
   o.retention = {1, 0};
   store = open_or_fail(o);
@@ -279,4 +282,27 @@ TEST_CASE("the async writer reports a failed write at flush") {
   Status s = writer.flush();
   CHECK(s.code() == StatusCode::kInvalidArgument);
   CHECK(writer.flush().ok());  // reported once
+}
+
+TEST_CASE("the async writer spreads a checkpoint over half the interval between submits") {
+  TempDir dir;
+  auto store = open_or_fail(options_for(dir.str()));
+  std::atomic<int64_t> done_ns{0};
+  CheckpointWriterOptions wo;
+  wo.spread = 0.5;
+  wo.min_bytes_per_s = 1;    // no floor: the interval alone sets the rate
+  wo.first_bytes_per_s = 0;  // the first one unpaced
+  wo.on_done = [&](const Result<CheckpointInfo>&) {
+    done_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  };
+  CheckpointWriter writer(*store, wo);
+  REQUIRE(writer.submit(make_checkpoint(1, {{"w", 200000}})).ok());
+  REQUIRE(writer.flush().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(writer.submit(make_checkpoint(2, {{"w", 200000}})).ok());  // >= 0.4 s after the first
+  REQUIRE(writer.flush().ok());
+  const double took = (done_ns.load() - t0.time_since_epoch().count()) / 1e9;
+  CHECK(took >= 0.19);  // 200 kB at 200 kB / (0.5 x >= 0.4 s): the last piece not before 0.2 s
+  CHECK(store->load_latest().value().manifest.step == 2);
 }

@@ -20,7 +20,7 @@ inline MetricsRecord crash_metrics(uint64_t step) {
 inline StoreOptions crash_store_options(const std::string& path) {
   StoreOptions o;
   o.path = path;
-  o.chunk_bytes = 1 << 20;
+  o.write_piece_bytes = 1 << 20;
   o.retention.keep_last = 3;
   return o;
 }

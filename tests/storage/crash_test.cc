@@ -79,7 +79,7 @@ struct Report {
   bool any_metrics = false;
   bool mid_write = false;  // a checkpoint had been handed over but not committed
   // Where the write in progress was when the child died: "" (none), or the last phase it
-  // reported: sst, ingest, commit, reclaim.
+  // reported: file, commit, reclaim.
   std::string phase;
   uint64_t phase_id = 0;  // store id of that write
 };
@@ -127,15 +127,6 @@ void require_complete(Store& store, uint64_t id, uint64_t step) {
   }
 }
 
-std::vector<std::string> staging_files(const std::string& db) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(std::filesystem::path(db) / "staging", ec), end; !ec && it != end;
-       it.increment(ec))
-    out.push_back(it->path().string());
-  return out;
-}
-
 // Runs a child that writes steps 1.. and kills itself when step `die_step` reaches `phase`;
 // returns what it printed.
 Report run_until_death(const std::string& db, const std::string& phase, uint64_t die_step) {
@@ -150,15 +141,11 @@ Report run_until_death(const std::string& db, const std::string& phase, uint64_t
   return parse(child.buffer);
 }
 
-// The ids of checkpoints that have a chunk file, from a read-only look at the raw database.
-std::set<uint64_t> ids_with_chunk_files(const std::string& db) {
-  RawDb raw(db, /*read_only=*/true);
-  std::vector<rocksdb::LiveFileMetaData> files;
-  raw.db->GetLiveFilesMetaData(&files);
+// The ids of checkpoints that have a manifest, from the store.
+std::set<uint64_t> committed_ids(Store& store) {
   std::set<uint64_t> ids;
-  for (const auto& f : files)
-    if (f.column_family_name == kCfCheckpoints)
-      if (auto id = parse_chunk_key_id(f.smallestkey)) ids.insert(*id);
+  const auto infos = store.list_checkpoints().value();  // kept: value() refers into the Result
+  for (const auto& info : infos) ids.insert(info.id);
   return ids;
 }
 
@@ -213,7 +200,8 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
     }
 
     auto store = open_or_fail(crash_store_options(db));
-    REQUIRE(staging_files(db).empty());  // a killed write's staging file is gone
+    // A killed write's data file is gone: exactly the committed checkpoints have one.
+    REQUIRE(data_file_ids(db) == committed_ids(*store));
     auto latest = store->latest_checkpoint_info();
     REQUIRE(latest.ok());
     if (any_committed) {
@@ -242,70 +230,63 @@ TEST_CASE("kill -9 during checkpoint writes leaves the old or the new checkpoint
                kKills, before_ready, mid_write, resumed_from_checkpoint,
                static_cast<unsigned long long>(next_step - 1));
   std::fprintf(stderr,
-               "crash test: kills inside a checkpoint write: %d writing the staging SST, %d ingesting it, %d in the "
-               "commit batch, %d dropping pruned files\n",
-               in_phase["sst"], in_phase["ingest"], in_phase["commit"], in_phase["reclaim"]);
+               "crash test: kills inside a checkpoint write: %d writing the data file, %d in the commit batch, %d "
+               "removing pruned files\n",
+               in_phase["file"], in_phase["commit"], in_phase["reclaim"]);
   CHECK(any_committed);
 }
 
-TEST_CASE("a checkpoint killed after its chunks were ingested but before its commit is invisible and removed") {
+TEST_CASE("a checkpoint killed after its data file was synced but before its commit is invisible and removed") {
   TempDir dir;
   const std::string db = dir.sub("db");
-  Report rep = run_until_death(db, "commit", 4);  // steps 1-3 committed, step 4 ingested
+  Report rep = run_until_death(db, "commit", 4);  // steps 1-3 committed, step 4's file complete
   REQUIRE(rep.max_done == 3);
   REQUIRE(rep.phase == "commit");
   const uint64_t orphan = rep.phase_id;
-  REQUIRE(ids_with_chunk_files(db).count(orphan) == 1);  // the chunks are in the store...
+  REQUIRE(data_file_ids(db).count(orphan) == 1);  // the file is on disk...
+  CHECK(std::filesystem::file_size(data_file(db, orphan)) > 0);
 
-  {  // ...but a read-only open neither shows them nor touches them
+  {  // ...but a read-only open neither shows it nor touches it
     auto ro = crash_store_options(db);
     ro.mode = OpenMode::kReadOnly;
     auto reader = open_or_fail(ro);
     CHECK(reader->latest_checkpoint_info().value()->manifest.step == 3);
-    auto infos = reader->list_checkpoints().value();
-    for (const auto& info : infos) CHECK(info.id != orphan);
+    CHECK(committed_ids(*reader).count(orphan) == 0);
     auto valid = reader->load_latest_valid();
     REQUIRE(valid.ok());
     CHECK((*valid)->skipped.empty());
     CHECK((*valid)->checkpoint.manifest.step == 3);
   }
-  REQUIRE(ids_with_chunk_files(db).count(orphan) == 1);
+  REQUIRE(data_file_ids(db).count(orphan) == 1);
 
-  {  // a read-write open removes them; the previous checkpoint loads whole
+  {  // a read-write open removes it; the previous checkpoint loads whole
     auto store = open_or_fail(crash_store_options(db));
+    CHECK(data_file_ids(db) == committed_ids(*store));
     auto valid = store->load_latest_valid();
     REQUIRE(valid.ok());
     REQUIRE(valid->has_value());
     CHECK((*valid)->skipped.empty());
     require_complete(*store, (*valid)->id, 3);
-    auto chunk = store->load_checkpoint(orphan);
-    CHECK(chunk.status().code() == StatusCode::kNotFound);
+    CHECK(store->load_checkpoint(orphan).status().code() == StatusCode::kNotFound);
     // The next checkpoint takes a new id above the removed one.
     auto next = store->write_checkpoint(crash_checkpoint(4));
     REQUIRE(next.ok());
     CHECK(next->id > orphan);
     require_complete(*store, next->id, 4);
   }
-  {
-    auto ids = ids_with_chunk_files(db);
-    CHECK(ids.count(orphan) == 0);
-    RawDb raw(db, /*read_only=*/true);
-    std::string v;
-    CHECK(raw.db->Get(rocksdb::ReadOptions(), raw.cf(kCfCheckpoints), chunk_key(orphan, 0, 0), &v).IsNotFound());
-  }
 }
 
-TEST_CASE("a checkpoint killed while its staging file is written or before ingestion leaves a file the next open removes") {
-  const std::string phase = GENERATE(as<std::string>{}, "chunk", "ingest");
-  INFO("killed at phase " << phase);
+TEST_CASE("a checkpoint killed while its data file is written leaves a partial file the next open removes") {
   TempDir dir;
   const std::string db = dir.sub("db");
-  Report rep = run_until_death(db, phase, 4);
+  Report rep = run_until_death(db, "piece", 4);
   REQUIRE(rep.max_done == 3);
-  auto left = staging_files(db);
-  REQUIRE(left.size() == 1);
-  CHECK(std::filesystem::file_size(left[0]) > 0);
-  CHECK(ids_with_chunk_files(db).count(rep.phase_id) == 0);  // nothing was ingested
+  REQUIRE(rep.phase == "file");
+  const uint64_t partial = rep.phase_id;
+  REQUIRE(data_file_ids(db).count(partial) == 1);
+  const auto size = std::filesystem::file_size(data_file(db, partial));
+  CHECK(size > 0);
+  CHECK(size < crash_checkpoint(4).blobs[0].data.size() + crash_checkpoint(4).blobs[1].data.size());
 
   {
     auto ro = crash_store_options(db);
@@ -313,10 +294,10 @@ TEST_CASE("a checkpoint killed while its staging file is written or before inges
     auto reader = open_or_fail(ro);
     CHECK(reader->latest_checkpoint_info().value()->manifest.step == 3);
   }
-  CHECK(staging_files(db) == left);  // read-only: untouched
+  CHECK(data_file_ids(db).count(partial) == 1);  // read-only: untouched
 
   auto store = open_or_fail(crash_store_options(db));
-  CHECK(staging_files(db).empty());
+  CHECK(data_file_ids(db) == committed_ids(*store));
   auto valid = store->load_latest_valid();
   REQUIRE(valid.ok());
   CHECK((*valid)->skipped.empty());

@@ -4,11 +4,12 @@
 //   m <step>                metrics record for <step> written (Write() returned)
 //   begin <step>            checkpoint <step> handed to the writer
 //   phase <name> <step> <id>  the write of checkpoint <step> (store id <id>) entered a phase:
-//                           sst (staging file), ingest, commit (manifest batch), reclaim (pruned files)
+//                           file (data file), commit (manifest batch), reclaim (pruned files)
 //   done <step>             checkpoint <step> committed
 // Usage: storage_crash_writer <db path> <first step> [<phase> <step>]
-// With <phase> (chunk, ingest or commit) and <step>, it kills itself with SIGKILL when the write
-// of that step reaches the phase ("chunk": the second chunk is in the staging file).
+// With <phase> (piece or commit) and <step>, it kills itself with SIGKILL when the write of that
+// step reaches the phase ("piece": the second piece is in the data file; "commit": the data
+// file is complete and synced, the manifest batch not yet written).
 #include <signal.h>
 #include <unistd.h>
 
@@ -30,9 +31,8 @@ void say(const std::string& line) {
 
 const char* phase_name(CheckpointPhase p) {
   switch (p) {
-    case CheckpointPhase::kStaging: return "sst";
-    case CheckpointPhase::kChunkStaged: return "chunk";
-    case CheckpointPhase::kIngesting: return "ingest";
+    case CheckpointPhase::kWritingFile: return "file";
+    case CheckpointPhase::kPieceWritten: return "piece";
     case CheckpointPhase::kCommitting: return "commit";
     case CheckpointPhase::kReclaiming: return "reclaim";
   }
@@ -45,13 +45,13 @@ int main(int argc, char** argv) {
   std::string die_phase = argc == 5 ? argv[3] : "";
   uint64_t die_step = argc == 5 ? std::strtoull(argv[4], nullptr, 10) : 0;
   StoreOptions options = test::crash_store_options(argv[1]);
-  int chunks_staged = 0;
+  int pieces_written = 0;
   options.checkpoint_phase_hook = [&](CheckpointPhase p, uint64_t id, uint64_t step) {
     std::string name = phase_name(p);
-    if (p == CheckpointPhase::kStaging) chunks_staged = 0;
-    if (p == CheckpointPhase::kChunkStaged) {
-      if (++chunks_staged == 2 && step == die_step && die_phase == name) ::raise(SIGKILL);
-      return;  // one line per chunk would flood the pipe
+    if (p == CheckpointPhase::kWritingFile) pieces_written = 0;
+    if (p == CheckpointPhase::kPieceWritten) {
+      if (++pieces_written == 2 && step == die_step && die_phase == name) ::raise(SIGKILL);
+      return;  // one line per piece would flood the pipe
     }
     say("phase " + name + " " + std::to_string(step) + " " + std::to_string(id));
     if (step == die_step && die_phase == name) ::raise(SIGKILL);

@@ -20,7 +20,7 @@ using namespace noloco::storage::test;
 
 namespace {
 
-// ~200 KiB: 50 chunks of 4 KiB, so a budget can run out in the middle of the staging file.
+// ~200 KiB: 50 pieces of 4 KiB, so a budget can run out in the middle of the data file.
 const std::vector<std::pair<std::string, size_t>> kBlobs = {{"theta", 100000}, {"phi", 100000}, {"counters", 24}};
 
 MetricsRecord metrics(uint64_t outer) {
@@ -30,7 +30,7 @@ MetricsRecord metrics(uint64_t outer) {
   return m;
 }
 
-// Ids of the chunk files in the checkpoints column family (an ingested file holds one id).
+// Ids of chunk files in the checkpoints column family (older builds' layout; none expected).
 std::set<uint64_t> chunk_file_ids(const std::string& path) {
   RawDb raw(path, /*read_only=*/true);
   std::set<uint64_t> ids;
@@ -40,7 +40,7 @@ std::set<uint64_t> chunk_file_ids(const std::string& path) {
 }
 
 // Where the disk fills up during a checkpoint write.
-enum class FullAt { kStagingFile, kIngestion, kCommit };
+enum class FullAt { kDataFile, kCommit };
 
 void fill_disk_during_write(FullAt where) {
   TempDir dir;
@@ -50,17 +50,15 @@ void fill_disk_during_write(FullAt where) {
   o.checkpoint_phase_hook = [&](CheckpointPhase p, uint64_t id, uint64_t step) {
     (void)id;
     if (step != 20) return;
-    if ((where == FullAt::kIngestion && p == CheckpointPhase::kIngesting) ||
-        (where == FullAt::kCommit && p == CheckpointPhase::kCommitting))
-      faults->set_space_left(0);
+    if (where == FullAt::kCommit && p == CheckpointPhase::kCommitting) faults->set_space_left(0);
   };
   auto store = open_or_fail(o);
   const Checkpoint good = make_checkpoint(10, kBlobs);
   REQUIRE(store->write_checkpoint(good).ok());
   REQUIRE(store->put_metrics(metrics(1)).ok());
 
-  // The disk fills up: halfway through the staging file, or just before ingestion or commit.
-  if (where == FullAt::kStagingFile) faults->set_space_left(100000);
+  // The disk fills up: halfway through the data file, or just before the commit.
+  if (where == FullAt::kDataFile) faults->set_space_left(100000);
   auto failed = store->write_checkpoint(make_checkpoint(20, kBlobs));
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.status().code() == StatusCode::kIoError);
@@ -86,7 +84,7 @@ void fill_disk_during_write(FullAt where) {
   CHECK(store->latest_checkpoint_info().value()->manifest.step == 30);
   store.reset();
 
-  // A plain reopen finds both checkpoints whole, nothing of the failed ones, no staging leftover.
+  // A plain reopen finds both checkpoints whole, nothing of the failed ones.
   auto again = open_or_fail(options_for(dir.str()));
   auto infos = again->list_checkpoints().value();
   REQUIRE(infos.size() == 2);
@@ -97,21 +95,15 @@ void fill_disk_during_write(FullAt where) {
   CHECK(again->recent_metrics(10).value().size() == 2);
   const std::set<uint64_t> live = {infos[0].id, infos[1].id};
   again.reset();
-  // Only the two committed checkpoints have chunk files (an id whose write failed before its
-  // chunks were ingested may be given out again).
-  CHECK(chunk_file_ids(dir.str()) == live);
-  const std::string staging = dir.sub("staging");
-  CHECK((!std::filesystem::exists(staging) || std::filesystem::is_empty(staging)));
+  // Only the two committed checkpoints have data files; nothing went into RocksDB as chunks.
+  CHECK(data_file_ids(dir.str()) == live);
+  CHECK(chunk_file_ids(dir.str()).empty());
 }
 
 }  // namespace
 
-TEST_CASE("disk full while the checkpoint's staging file is written: clean failure, previous kept, next succeeds") {
-  fill_disk_during_write(FullAt::kStagingFile);
-}
-
-TEST_CASE("disk full while RocksDB ingests the chunk file: clean failure, previous kept, next succeeds") {
-  fill_disk_during_write(FullAt::kIngestion);
+TEST_CASE("disk full while the checkpoint's data file is written: clean failure, previous kept, next succeeds") {
+  fill_disk_during_write(FullAt::kDataFile);
 }
 
 TEST_CASE("disk full at the commit batch: clean failure, previous kept, next succeeds without the caller reopening") {

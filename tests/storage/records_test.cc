@@ -19,7 +19,38 @@ CheckpointManifest sample_manifest() {
   m.codec = "fp16";
   m.fields = {{"a", "1"}, {"rng", std::string("\0\x01\xff", 3)}};
   m.blobs = {{"phi", 10, 0xffffffffffffffffULL, 4, 3}, {"empty", 0, 7, 4, 0}};
+  m.layout = BlobLayout::kChunks;
   return m;
+}
+
+// The same manifest as a schema 3 build writes it: blobs in a data file, no chunk fields.
+CheckpointManifest sample_file_manifest() {
+  CheckpointManifest m = sample_manifest();
+  m.layout = BlobLayout::kDataFile;
+  for (auto& b : m.blobs) b.chunk_bytes = 0, b.chunk_count = 0;
+  return m;
+}
+
+// A version 2 manifest (schema 2 builds: chunk layout, no layout field), sealed with xxh3_64.
+Bytes manifest_v2(const CheckpointManifest& m) {
+  ValueWriter w(2);
+  w.str(m.run_id);
+  w.u64(m.step);
+  w.u64(m.outer_step);
+  w.i64(m.created_unix_ms);
+  w.str(m.config);
+  w.str(m.codec);
+  w.u64(m.fields.size());
+  for (const auto& [k, v] : m.fields) w.str(k), w.str(v);
+  w.u64(m.blobs.size());
+  for (const auto& b : m.blobs) {
+    w.str(b.name);
+    w.u64(b.size);
+    w.fixed64(b.checksum);
+    w.u64(b.chunk_bytes);
+    w.u64(b.chunk_count);
+  }
+  return std::move(w).seal().value();
 }
 
 PeerRecord sample_peer() {
@@ -35,6 +66,15 @@ TEST_CASE("records round trip exactly") {
   auto md = decode_manifest(*mb);
   REQUIRE(md.ok());
   CHECK(*md == m);
+  CHECK((*mb)[0] == 3);
+
+  auto fm = sample_file_manifest();
+  auto fb = encode_manifest(fm);
+  REQUIRE(fb.ok());
+  auto fd = decode_manifest(*fb);
+  REQUIRE(fd.ok());
+  CHECK(*fd == fm);
+  CHECK(fb->size() < mb->size());  // no chunk fields
 
   PeerRecord p{"12D3KooWpeer", {"/ip4/127.0.0.1/tcp/1", "/ip6/::1/tcp/2"}, 100, 200, 3, 4, -1.5};
   auto pd = decode_peer(*encode_peer(p));
@@ -53,7 +93,7 @@ TEST_CASE("records round trip exactly") {
 }
 
 TEST_CASE("every flipped byte and every truncation of a record is refused") {
-  auto bytes = encode_manifest(sample_manifest()).value();
+  auto bytes = GENERATE(encode_manifest(sample_manifest()).value(), encode_manifest(sample_file_manifest()).value());
   for (size_t i = 0; i < bytes.size(); ++i) {
     for (uint8_t bit : {0x01, 0x80}) {
       Bytes damaged = bytes;
@@ -99,9 +139,8 @@ TEST_CASE("version 1 records are read with the legacy checksum and never written
   CHECK(decode_peer(wrong).status().code() == StatusCode::kCorrupt);
 
   // A version 1 manifest's blob checksums are legacy ones, and such a manifest is never re-encoded.
-  auto m2 = encode_manifest(sample_manifest());
-  REQUIRE(m2.ok());
-  Bytes mbody(m2->begin(), m2->end() - 8);
+  const Bytes m2 = manifest_v2(sample_manifest());
+  Bytes mbody(m2.begin(), m2.end() - 8);
   mbody[0] = 1;
   auto m1 = decode_manifest(seal_v1(mbody));
   REQUIRE(m1.ok());
@@ -113,6 +152,30 @@ TEST_CASE("version 1 records are read with the legacy checksum and never written
   CHECK(std::move(old).seal().status().code() == StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("a version 2 manifest reads as the chunk layout it describes") {
+  auto m = decode_manifest(manifest_v2(sample_manifest()));
+  REQUIRE(m.ok());
+  CHECK(*m == sample_manifest());
+  CHECK(m->layout == BlobLayout::kChunks);
+}
+
+TEST_CASE("a version 3 manifest with an unknown layout is refused as corrupt") {
+  ValueWriter w(3);
+  w.str("r");
+  w.u64(1);
+  w.u64(0);
+  w.i64(0);
+  w.str("");
+  w.str("");
+  w.u64(0);
+  w.u64(2);  // layout 2: not defined
+  w.u64(0);
+  auto r = decode_manifest(std::move(w).seal().value());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kCorrupt);
+  CHECK(r.status().message().find("unknown blob layout 2") != std::string::npos);
+}
+
 TEST_CASE("encoders enforce caps and layout rules") {
   auto m = sample_manifest();
   m.blobs.push_back(m.blobs[0]);
@@ -122,6 +185,10 @@ TEST_CASE("encoders enforce caps and layout rules") {
 
   m = sample_manifest();
   m.blobs[0].chunk_count = 2;  // 10 bytes in 4-byte chunks need 3
+  CHECK(encode_manifest(m).status().code() == StatusCode::kInvalidArgument);
+
+  m = sample_file_manifest();
+  m.blobs[0].chunk_bytes = 4;  // a data-file blob has no chunks
   CHECK(encode_manifest(m).status().code() == StatusCode::kInvalidArgument);
 
   m = sample_manifest();

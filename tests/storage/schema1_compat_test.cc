@@ -93,7 +93,7 @@ TEST_CASE("a schema 1 store of the previous build opens read-only and verifies",
   CHECK(*run == std::optional<std::string>(kRunId));
 }
 
-TEST_CASE("a schema 1 store resumes: stamped schema 2, new records in the new format, old ones still read",
+TEST_CASE("a schema 1 store resumes: stamped schema 3, new records in the new format, old ones still read",
           "[storage][compat]") {
   TempDir dir;
   const std::string db = copy_fixture(dir);
@@ -114,6 +114,8 @@ TEST_CASE("a schema 1 store resumes: stamped schema 2, new records in the new fo
     new_id = info->id;
     CHECK(new_id > kOldCheckpointId);
     for (const auto& b : info->manifest.blobs) CHECK(b.checksum_kind == BlobChecksum::kXxh3);
+    CHECK(info->manifest.layout == BlobLayout::kDataFile);  // beside the old chunk-layout one
+    CHECK(std::filesystem::exists(data_file(db, new_id)));
 
     MetricsRecord m;
     m.outer_step = kOldOuterStep + 1;
@@ -122,10 +124,10 @@ TEST_CASE("a schema 1 store resumes: stamped schema 2, new records in the new fo
     REQUIRE(store->record_outcome(kPartner, true, 1.0).ok());
   }
   CHECK(manifest_record_version(db, kOldCheckpointId) == 1);
-  CHECK(manifest_record_version(db, new_id) == 2);
+  CHECK(manifest_record_version(db, new_id) == 3);
   {
     RawDb raw(db, /*read_only=*/true);
-    CHECK(raw.get(kCfMeta, std::string(meta_key::kSchemaVersion)) == std::string("\x02\x00\x00\x00", 4));
+    CHECK(raw.get(kCfMeta, std::string(meta_key::kSchemaVersion)) == std::string("\x03\x00\x00\x00", 4));
   }
 
   auto store = open_store(db, OpenMode::kReadOnly);

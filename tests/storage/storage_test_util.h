@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,10 +69,37 @@ inline Checkpoint make_checkpoint(uint64_t step, const std::vector<std::pair<std
   return c;
 }
 
+// A checkpoint's data file, as docs/storage.md lays it out: <store>/checkpoint_data/ckpt-<id>.data.
+inline std::filesystem::path data_file(const std::string& store, uint64_t id) {
+  return std::filesystem::path(store) / "checkpoint_data" / ("ckpt-" + std::to_string(id) + ".data");
+}
+
+// Ids of the data files in a store, from their names.
+inline std::set<uint64_t> data_file_ids(const std::string& store) {
+  std::set<uint64_t> ids;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(std::filesystem::path(store) / "checkpoint_data", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.starts_with("ckpt-") && n.ends_with(".data")) ids.insert(std::stoull(n.substr(5, n.size() - 10)));
+  }
+  return ids;
+}
+
+// XORs one byte of a file in place (damage as a disk would do it).
+inline void flip_file_byte(const std::filesystem::path& p, uint64_t offset, char mask = 0x10) {
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + p.string());
+  f.seekg(static_cast<std::streamoff>(offset));
+  const char was = static_cast<char>(f.get());
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.put(static_cast<char>(was ^ mask));
+}
+
 inline StoreOptions options_for(const std::string& path) {
   StoreOptions o;
   o.path = path;
-  o.chunk_bytes = 4096;  // small chunks so tests cover multi-chunk blobs
+  o.write_piece_bytes = 4096;  // small pieces so tests cover blobs written in many pieces
   return o;
 }
 
@@ -151,12 +180,13 @@ struct RawDb {
   bool read_only_ = false;
 };
 
-// Writes checkpoint `c` under `id` the way stores did before chunk ingestion (same schema,
-// same keys): chunks, manifest and latest pointer in one WriteBatch through the WAL, then a
-// flush, so the chunks land in blob files. The store must exist and be closed.
+// Writes checkpoint `c` under `id` the way stores did before chunk ingestion and before data
+// files (chunk layout, 'C' keys): chunks, manifest and latest pointer in one WriteBatch through
+// the WAL, then a flush, so the chunks land in blob files. The store must exist and be closed.
 inline void write_legacy_checkpoint(const std::string& path, uint64_t id, const Checkpoint& c, uint64_t chunk_bytes) {
   CheckpointManifest m = c.manifest;
   m.blobs.clear();
+  m.layout = BlobLayout::kChunks;
   rocksdb::WriteBatch batch;
   RawDb raw(path);
   for (uint32_t bi = 0; bi < c.blobs.size(); ++bi) {

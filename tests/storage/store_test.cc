@@ -83,16 +83,16 @@ TEST_CASE("a store from a newer schema is refused and left untouched") {
   populate(dir.str());
   {
     RawDb raw(dir.str());
-    raw.put(kCfMeta, std::string(meta_key::kSchemaVersion), std::string("\x03\x00\x00\x00", 4));
+    raw.put(kCfMeta, std::string(meta_key::kSchemaVersion), std::string("\x04\x00\x00\x00", 4));
   }
   Status s = open_status(options_for(dir.str()));
   CHECK(s.code() == StatusCode::kUnsupported);
-  CHECK(mentions(s, "schema version 3, newer than this build's 2"));
+  CHECK(mentions(s, "schema version 4, newer than this build's 3"));
   auto ro = options_for(dir.str());
   ro.mode = OpenMode::kReadOnly;
   CHECK(open_status(ro).code() == StatusCode::kUnsupported);
   RawDb raw(dir.str());
-  CHECK(raw.get(kCfMeta, std::string(meta_key::kSchemaVersion)) == std::string("\x03\x00\x00\x00", 4));
+  CHECK(raw.get(kCfMeta, std::string(meta_key::kSchemaVersion)) == std::string("\x04\x00\x00\x00", 4));
   CHECK(parse_be64(raw.get(kCfMeta, std::string(meta_key::kLatestCheckpoint))).value() == 2);
 }
 

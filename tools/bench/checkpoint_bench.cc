@@ -2,12 +2,12 @@
 // file and fsynced. Prints figures; not a test.
 //
 //   checkpoint_bench [--dir DIR] [--params N] [--tensors T] [--preset NAME] [--repeats R]
-//                    [--chunk-bytes B] [--skip-big]
+//                    [--piece-bytes B] [--skip-big]
 //
 // tiny: 4 tensors of 0.1M fp32 params; big: T tensors of N fp32 params (default 5 x 100M =
 // 2 GB, the phi/theta/delta/2 Adam moments of a 100M-parameter model); --preset NAME: 5
-// tensors of that model preset's parameter count (trainer/core/model.h). --chunk-bytes: the
-// store's chunk size (default: StoreOptions' default).
+// tensors of that model preset's parameter count (trainer/core/model.h). --piece-bytes: the
+// store's data-file write piece (default: StoreOptions' default).
 //
 // Each round writes the same bytes once as a plain file (+ fsync of file and directory) and
 // once as a store checkpoint, in alternating order, and prints both and their ratio; then
@@ -229,7 +229,7 @@ void run_case(const char* label, const fs::path& root, size_t tensors, size_t pa
   fs::remove_all(dir);
   StoreOptions o;
   o.path = dir.string();
-  if (chunk_bytes) o.chunk_bytes = chunk_bytes;
+  if (chunk_bytes) o.write_piece_bytes = chunk_bytes;
   o.retention.keep_last = 2;
   auto store = Store::open(o);
   if (!store.ok()) fail("open", store.status());
@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
     else if (a == "--params") params = std::stoull(next());
     else if (a == "--tensors") tensors = std::stoull(next());
     else if (a == "--repeats") repeats = std::stoi(next());
-    else if (a == "--chunk-bytes") chunk_bytes = std::stoull(next());
+    else if (a == "--piece-bytes") chunk_bytes = std::stoull(next());
     else if (a == "--skip-big") big = false;
 #ifdef NOLOCO_BENCH_PRESETS
     else if (a == "--preset") {

@@ -1,15 +1,20 @@
-// What training pays while a checkpoint is written: tokens/s of one replica's inner steps with
-// and without a checkpoint of its own state being written in the background, the way the node
-// does it (make_checkpoint on the training thread, then CheckpointWriter::submit; the writer
-// thread hashes and writes).
+// What training pays while a checkpoint is written: one replica's inner steps with a checkpoint
+// of its own state submitted every N steps, the way the node does it (make_checkpoint on the
+// training thread, then CheckpointWriter::submit; the writer thread hashes and writes, paced
+// over the checkpoint interval), against the same steps with no checkpoint at all.
 //
-//   checkpoint_train_bench [--preset gpt-125m] [--batch 1] [--threads 2] [--steps 4] [--rounds 2]
-//                          [--dir /tmp/noloco-ckpt-train-bench]
+//   checkpoint_train_bench [--preset gpt-125m] [--batch 1] [--threads 2] [--steps 12] [--every 4]
+//                          [--rounds 1] [--dir /tmp/noloco-ckpt-train-bench]
 //
-// Each round trains `steps` steps without a checkpoint, then `steps` steps with one submitted
-// just before the first of them. "during" counts the steps that started before the writer
-// reported the checkpoint committed (snapshot included); "window" all `steps` steps. Random
-// byte batches, as tools/bench/train_speed.cc. Prints figures; not a test.
+// Each round trains `steps` steps with no checkpoint ("none"), then `steps` steps with a
+// checkpoint submitted before every `every`-th step ("every N"), same replica, same batches,
+// same settings. Per step it records the time (the snapshot is part of the step it precedes)
+// and whether the step overlapped a write: it began before the writer reported the checkpoint
+// committed and after it was submitted. It prints
+//   overlap:   tokens/s over the overlapping steps, and over the steps with the same indices in
+//              the "none" run of the same round (the bar: within 10 %);
+//   whole run: tokens/s over all `steps` steps, every N vs none.
+// Random byte batches, as tools/bench/train_speed.cc. Prints figures; not a test.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -40,8 +45,9 @@ struct Args {
   std::string dir = (fs::temp_directory_path() / "noloco-ckpt-train-bench").string();
   int64_t batch = 1;
   int threads = 2;
-  int steps = 4;
-  int rounds = 2;
+  int steps = 12;
+  int every = 4;
+  int rounds = 1;
 };
 
 bool parse(int argc, char** argv, Args& a) {
@@ -54,58 +60,50 @@ bool parse(int argc, char** argv, Args& a) {
     else if (const char* v = val("--batch")) a.batch = std::atoll(v);
     else if (const char* v = val("--threads")) a.threads = std::atoi(v);
     else if (const char* v = val("--steps")) a.steps = std::atoi(v);
+    else if (const char* v = val("--every")) a.every = std::atoi(v);
     else if (const char* v = val("--rounds")) a.rounds = std::atoi(v);
     else return false;
   }
-  return a.batch > 0 && a.threads > 0 && a.steps > 0 && a.rounds > 0;
+  return a.batch > 0 && a.threads > 0 && a.steps > 0 && a.every > 0 && a.rounds > 0;
 }
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-struct Window {
-  double seconds = 0;        // all steps
-  double during_s = 0;       // steps that started before the checkpoint was committed
-  int during_steps = 0;
-  double snapshot_s = 0;     // make_checkpoint on the training thread
-  double submit_s = 0;       // waiting in submit (back-pressure)
-  double write_s = 0;        // submit to committed, on the writer thread
+struct Run {
+  std::vector<double> step_s;   // per step, the snapshot included in the step it precedes
+  std::vector<bool> overlap;    // the step began while a submitted checkpoint was not yet committed
+  double snapshot_s = 0;        // make_checkpoint on the training thread, summed
+  double submit_s = 0;          // waiting in submit (back-pressure), summed
+  int checkpoints = 0;
 };
 
-// `steps` steps; with a writer, a checkpoint of the replica is submitted first.
-Window train_window(trainer::Replica& r, const std::vector<torch::Tensor>& batches, int steps,
-                    storage::CheckpointWriter* writer, std::atomic<int64_t>* committed_at_ns) {
-  Window w;
-  const auto t0 = Clock::now();
-  if (writer) {
-    committed_at_ns->store(0);
-    auto cp = node::make_checkpoint(r, "bench", "bench-config");
-    if (!cp.ok()) std::fprintf(stderr, "%s\n", cp.status().to_string().c_str()), std::exit(1);
-    const auto t1 = Clock::now();
-    if (Status s = writer->submit(std::move(*cp)); !s.ok())
-      std::fprintf(stderr, "%s\n", s.to_string().c_str()), std::exit(1);
-    w.snapshot_s = secs(t0, t1);
-    w.submit_s = secs(t1, Clock::now());
-  }
+// `steps` steps; with a writer, a checkpoint is submitted before every `every`-th step
+// (steps 0, every, 2*every, ...).
+Run train_run(trainer::Replica& r, const std::vector<torch::Tensor>& batches, int steps, int every,
+              storage::CheckpointWriter* writer, std::atomic<int>* committed) {
+  Run run;
+  int submitted = 0;
+  const int base = committed ? committed->load() : 0;
   for (int i = 0; i < steps; ++i) {
     const auto s0 = Clock::now();
-    r.train_step_on(batches[i % batches.size()]);
-    const auto s1 = Clock::now();
-    const int64_t done = writer ? committed_at_ns->load() : 0;
-    const bool during = writer && (done == 0 || done > s0.time_since_epoch().count());
-    if (during) {
-      w.during_s += secs(i == 0 ? t0 : s0, s1);  // the first step carries the snapshot
-      ++w.during_steps;
+    if (writer && i % every == 0) {
+      auto cp = node::make_checkpoint(r, "bench", "bench-config");
+      if (!cp.ok()) std::fprintf(stderr, "%s\n", cp.status().to_string().c_str()), std::exit(1);
+      const auto t1 = Clock::now();
+      if (Status s = writer->submit(std::move(*cp)); !s.ok())
+        std::fprintf(stderr, "%s\n", s.to_string().c_str()), std::exit(1);
+      run.snapshot_s += secs(s0, t1);
+      run.submit_s += secs(t1, Clock::now());
+      ++submitted;
+      ++run.checkpoints;
     }
+    run.overlap.push_back(writer && committed->load() - base < submitted);
+    r.train_step_on(batches[i % batches.size()]);
+    run.step_s.push_back(secs(s0, Clock::now()));
   }
-  w.seconds = secs(t0, Clock::now());
-  if (writer) {
+  if (writer)
     if (Status s = writer->flush(); !s.ok()) std::fprintf(stderr, "%s\n", s.to_string().c_str()), std::exit(1);
-    const int64_t done = committed_at_ns->load();
-    w.write_s = std::chrono::duration<double>(std::chrono::nanoseconds(done) - t0.time_since_epoch()).count() -
-                w.snapshot_s;
-    if (w.during_steps == steps) std::printf("  (the write outlasted the window: use more --steps)\n");
-  }
-  return w;
+  return run;
 }
 
 }  // namespace
@@ -113,7 +111,7 @@ Window train_window(trainer::Replica& r, const std::vector<torch::Tensor>& batch
 int main(int argc, char** argv) {
   Args a;
   if (!parse(argc, argv, a)) {
-    std::fprintf(stderr, "usage: %s [--preset P] [--batch B] [--threads T] [--steps S] [--rounds R] [--dir D]\n",
+    std::fprintf(stderr, "usage: %s [--preset P] [--batch B] [--threads T] [--steps S] [--every N] [--rounds R] [--dir D]\n",
                  argv[0]);
     return 2;
   }
@@ -138,35 +136,47 @@ int main(int argc, char** argv) {
   so.retention.keep_last = 2;
   auto store = storage::Store::open(so);
   if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().to_string().c_str()), 1;
-  std::atomic<int64_t> committed_at{0};
+  std::atomic<int> committed{0};
   storage::CheckpointWriterOptions wo;
-  wo.on_done = [&](const Result<storage::CheckpointInfo>&) {
-    committed_at.store(Clock::now().time_since_epoch().count());
-  };
+  wo.on_done = [&](const Result<storage::CheckpointInfo>&) { committed.fetch_add(1); };
   storage::CheckpointWriter writer(**store, wo);
 
   const double params = static_cast<double>(trainer::parameter_count(rc.model));
   const double tokens = static_cast<double>(a.batch * ctx);
-  std::printf("preset %s (%.0f params, checkpoint %.3f GB), batch %lld x %lld tokens, torch threads %d\n",
-              a.preset.c_str(), params, params * 20 / 1e9, (long long)a.batch, (long long)ctx, a.threads);
+  std::printf("preset %s (%.0f params, checkpoint %.3f GB), batch %lld x %lld tokens, torch threads %d, %d steps, "
+              "checkpoint every %d\n",
+              a.preset.c_str(), params, params * 20 / 1e9, (long long)a.batch, (long long)ctx, a.threads, a.steps,
+              a.every);
   (*replica)->train_step_on(batches[0]);  // warm-up
-  std::vector<double> base, during, window;
+  double ov_on = 0, ov_off = 0, all_on = 0, all_off = 0;
+  int ov_steps = 0;
   for (int round = 0; round < a.rounds; ++round) {
-    Window off = train_window(**replica, batches, a.steps, nullptr, nullptr);
-    Window on = train_window(**replica, batches, a.steps, &writer, &committed_at);
-    base.push_back(tokens * a.steps / off.seconds);
-    during.push_back(on.during_steps ? tokens * on.during_steps / on.during_s : 0);
-    window.push_back(tokens * a.steps / on.seconds);
-    std::printf("round %d: without %.1f tok/s | with: during the write %.1f tok/s over %d step(s) (%.2fx), "
-                "window %.1f tok/s (%.2fx); snapshot %.3f s, submit wait %.3f s, write %.3f s\n",
-                round, base.back(), during.back(), on.during_steps, during.back() / base.back(), window.back(),
-                window.back() / base.back(), on.snapshot_s, on.submit_s, on.write_s);
+    Run off = train_run(**replica, batches, a.steps, a.every, nullptr, nullptr);
+    Run on = train_run(**replica, batches, a.steps, a.every, &writer, &committed);
+    double on_s = 0, off_s = 0, on_all = 0, off_all = 0;
+    int n = 0;
+    for (int i = 0; i < a.steps; ++i) {
+      on_all += on.step_s[i];
+      off_all += off.step_s[i];
+      if (!on.overlap[i]) continue;
+      on_s += on.step_s[i];
+      off_s += off.step_s[i];
+      ++n;
+    }
+    std::printf("round %d: overlap %d of %d steps: %.1f tok/s with the write vs %.1f tok/s for the same steps with "
+                "none (%.2fx) | whole run: every %d %.1f tok/s vs none %.1f tok/s (%.2fx) | %d checkpoint(s), "
+                "snapshot %.3f s, submit wait %.3f s\n",
+                round, n, a.steps, n ? tokens * n / on_s : 0, n ? tokens * n / off_s : 0, n ? off_s / on_s : 0,
+                a.every, tokens * a.steps / on_all, tokens * a.steps / off_all, off_all / on_all, on.checkpoints,
+                on.snapshot_s, on.submit_s);
     std::fflush(stdout);
+    ov_on += on_s, ov_off += off_s, ov_steps += n, all_on += on_all, all_off += off_all;
   }
-  double b = 0, d = 0, w = 0;
-  for (int i = 0; i < a.rounds; ++i) b += base[i], d += during[i], w += window[i];
-  std::printf("mean: without %.1f tok/s, during the write %.1f tok/s (%.2fx), window %.1f tok/s (%.2fx)\n",
-              b / a.rounds, d / a.rounds, d / b, w / a.rounds, w / b);
+  std::printf("all rounds: overlap %d steps %.1f vs %.1f tok/s (%.2fx); whole run every %d %.1f vs none %.1f tok/s "
+              "(%.2fx)\n",
+              ov_steps, ov_steps ? tokens * ov_steps / ov_on : 0, ov_steps ? tokens * ov_steps / ov_off : 0,
+              ov_steps ? ov_off / ov_on : 0, a.every, tokens * a.steps * a.rounds / all_on,
+              tokens * a.steps * a.rounds / all_off, all_off / all_on);
   if (Status s = writer.close(); !s.ok()) std::fprintf(stderr, "%s\n", s.to_string().c_str());
   store->reset();
   fs::remove_all(a.dir);
