@@ -4,20 +4,21 @@
 # verify, apply seconds, bytes, peak memory) per link.
 #
 #   tools/bench/exchange_wan.sh [--preset gpt-125m] [--links "loopback 1000:2.5 100:10"]
-#                               [--codecs "bf16+zstd int8"] [--port 4411]
+#                               [--codecs "bf16+zstd int8"] [--port 4411] [--bench-args "--in-memory"]
 #
 # A link is RATE_MBIT:ONE_WAY_DELAY_MS (both directions alike; 100:10 is 100 Mbit/s with a 20 ms
 # round trip) or "loopback" (no linkemu). Addresses follow docs/linkemu.md: the listener is node
 # n1 (real 127.0.1.2, proxy 127.0.2.2), the dialer node n0 (dials from 127.0.1.1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-preset=gpt-125m links="loopback 1000:2.5 100:10" codecs="bf16+zstd int8" port=4411
+preset=gpt-125m links="loopback 1000:2.5 100:10" codecs="bf16+zstd int8" port=4411 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --preset) preset=$2; shift 2 ;;
     --links) links=$2; shift 2 ;;
     --codecs) codecs=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
+    --bench-args) read -ra extra <<<"$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +53,7 @@ JSON
   for c in $codecs; do
     echo "== $preset, $c, link $link ($(cut -d' ' -f1-3 /proc/loadavg) load)"
     # shellcheck disable=SC2046
-    "$bench" --preset "$preset" $(codec_args "$c") "${route[@]}"
+    "$bench" --preset "$preset" $(codec_args "$c") "${route[@]}" "${extra[@]}"
   done
   if [ -n "$emu_pid" ]; then kill "$emu_pid"; wait "$emu_pid" 2>/dev/null || true; emu_pid=; fi
 done
