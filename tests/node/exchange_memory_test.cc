@@ -17,6 +17,7 @@
 #include "trainer/node/exchange_memory.h"
 #include "trainer/node/exchange_wire.h"
 #include "trainer/node/node_payload.h"
+#include "trainer/node/payload_spool.h"
 
 using namespace noloco;
 using namespace noloco::node;
@@ -102,6 +103,37 @@ Measured exchange(bool spool, codec::EncodeOptions opts) {
 }
 
 }  // namespace
+
+TEST_CASE("payload spool: a spooled payload is the in-memory one byte for byte", "[node][payload]") {
+  const Bytes corpus = trainer::testing::synthetic_text(1 << 16);
+  trainer::ReplicaConfig rc;
+  rc.model = *trainer::model_preset("tiny");
+  rc.batch = 1;
+  auto r = trainer::Replica::create(rc, &corpus, 0, 1);
+  REQUIRE(r.ok());
+  for (WireForm form : {WireForm::kDeltaPhi, WireForm::kTheta}) {
+    PayloadSettings ps;
+    ps.codec = codec::EncodeOptions{codec::Mode::kInt8, true};
+    ps.form = form;
+    ps.run_id = "spool";
+    ps.sender = "me";
+    auto in_memory = build_payload(**r, ps);
+    ps.spool_dir = std::filesystem::temp_directory_path().string();
+    auto spooled = build_payload(**r, ps);
+    REQUIRE(in_memory.ok());
+    REQUIRE(spooled.ok());
+    CHECK(spooled->frames.empty());
+    REQUIRE(spooled->frame_count() == in_memory->frame_count());
+    CHECK(spooled->size() == in_memory->size());
+    CHECK(*spooled->joined() == *in_memory->joined());
+    CHECK_FALSE(spooled->frame(spooled->frame_count()).ok());
+  }
+  PayloadSettings bad;
+  bad.spool_dir = "/nonexistent-noloco-folder";
+  auto p = build_payload(**r, bad);
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.status().code() == StatusCode::kIoError);
+}
 
 #if !defined(__SANITIZE_ADDRESS__)  // ASan's allocator and shadow memory are not the node's
 TEST_CASE("exchange memory: with our payload spooled the peak stays within the budget", "[node][memory]") {
