@@ -47,7 +47,7 @@ Payload over_the_wire(const trainer::Replica& r, const std::string& sender, cons
   auto p = build_payload(r, s);
   REQUIRE(p.ok());
   PayloadReader reader(e);
-  REQUIRE(reader.feed(p->joined()).ok());
+  REQUIRE(reader.feed(*p->joined()).ok());
   REQUIRE(reader.done());
   auto got = reader.take();
   REQUIRE(got.ok());

@@ -5,10 +5,16 @@
 // VmRSS before the step; what a phase keeps, such as our payload, counts in the later phases too).
 //
 //   exchange_bench [--preset gpt-125m] [--codec bf16|int8|int4|fp32] [--zstd] [--form delta_phi|theta]
-//                  [--port P] [--dial HOST:PORT]
+//                  [--port P] [--dial HOST:PORT] [--listen-ip IP] [--dial-from IP] [--via IP]
+//                  [--spool DIR | --in-memory]
 //
-// The process spawns its partner (itself with --role serve) listening on 127.0.0.1:P (0: any),
-// then dials it (or HOST:PORT instead, e.g. a linkemu proxy in front of P). Both build their
+// Our payload is spooled to an unlinked file in DIR (default: the current folder), as the node
+// does in its --db folder (trainer/node/payload_spool.h); --in-memory keeps it in the heap.
+// The process spawns its partner (itself with --role serve) listening on 127.0.0.1:P (0: any;
+// --listen-ip another loopback address), then dials it (or HOST:PORT instead). Through linkemu
+// (tools/bench/exchange_wan.sh): the partner listens on its node's real address, the dialer binds
+// its sockets to its own node's address (--dial-from, how linkemu tells nodes apart) and dials the
+// partner's proxy address (--via: the partner's announced IP with its port). Both build their
 // payload, swap it (the dialer's exchange_with, the listener's answer + inbox), then each
 // verifies and applies the other's. Memory: large allocations are mmapped (M_MMAP_THRESHOLD
 // 1 MiB) so that freed buffers leave the RSS and the high-water mark shows real peaks.
@@ -43,6 +49,7 @@ namespace {
 
 struct Args {
   std::string preset = "gpt-125m", codec = "bf16", form = "delta_phi", role = "dial", dial;
+  std::string listen_ip = "127.0.0.1", dial_from, via, spool = ".";
   bool zstd = false;
   int port = 0;
 };
@@ -58,6 +65,11 @@ Args parse(int argc, char** argv) {
     else if (k == "--role") a.role = val();
     else if (k == "--dial") a.dial = val();
     else if (k == "--port") a.port = std::stoi(val());
+    else if (k == "--listen-ip") a.listen_ip = val();
+    else if (k == "--dial-from") a.dial_from = val();
+    else if (k == "--via") a.via = val();
+    else if (k == "--spool") a.spool = val();
+    else if (k == "--in-memory") a.spool.clear();
     else if (k == "--zstd") a.zstd = true;
     else { std::cerr << "unknown argument " << k << "\n"; std::exit(2); }
   }
@@ -134,9 +146,12 @@ int run(const Args& a) {
   ps.codec.zstd = a.zstd;
   ps.form = *wire_form_from_name(a.form);
   ps.run_id = "bench";
+  ps.spool_dir = a.spool;
   NetworkOptions no;
   no.identity = *p2p::Identity::generate();
-  no.listen = *p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/" + std::to_string(dialer ? 0 : a.port));
+  no.listen = *p2p::Multiaddr::parse("/ip4/" + (dialer && !a.dial_from.empty() ? a.dial_from : a.listen_ip) +
+                                      "/tcp/" + std::to_string(dialer ? 0 : a.port));
+  if (dialer) no.host.dial_from = a.dial_from;
   no.run_id = "bench";
   no.expect = {ps.run_id, numel, ps.form, numel * 4 + numel / 64 + 4096, ""};
   ps.sender = no.identity->peer_id().to_string();
@@ -163,6 +178,10 @@ int run(const Args& a) {
     if (addr.empty()) {  // the partner's address from its first line
       std::getline(std::cin, line);
       addr = line.substr(5);
+    }
+    if (!a.via.empty()) {  // /ip4/IP/tcp/... -> /ip4/VIA/tcp/...
+      const size_t b = addr.find("/ip4/") + 5, e = addr.find('/', b);
+      addr = addr.substr(0, b) + a.via + addr.substr(e);
     }
     auto ma = *p2p::Multiaddr::parse(addr.find("/p2p/") == std::string::npos ? addr : addr.substr(0, addr.find("/p2p/")));
     p2p::PeerRecord rec;
@@ -194,12 +213,19 @@ int run(const Args& a) {
   c = Status(StatusCode::kInternal, "done");
   got = Status(StatusCode::kInternal, "done");
   const double app_mb = m.peak();
-  std::printf("%s %s%s %s params %llu model_MB %.0f | bytes out %zu in %llu | encode %.2f s transfer %.2f s "
+  std::printf("%s %s%s %s%s params %llu model_MB %.0f | bytes out %zu in %llu | encode %.2f s transfer %.2f s "
               "verify %.2f s apply %.2f s | peak MB above the model state: encode %.0f transfer %.0f verify %.0f apply %.0f\n",
               dialer ? "dialer  " : "listener", a.codec.c_str(), a.zstd ? "+zstd" : "", a.form.c_str(),
+              a.spool.empty() ? " in-memory" : " spooled",
               static_cast<unsigned long long>(numel), numel * 4 / 1048576.0, mine->size(),
               static_cast<unsigned long long>(bytes_in), enc_s, xfer_s, ver_s, app_s, enc_mb, xfer_mb, ver_mb, app_mb);
   std::fflush(stdout);
+  if (dialer && a.dial.empty()) {
+    // Our payload may still be on its way after the answer came in (the network thread goes on
+    // sending): stay up until the partner has printed its line, which it does once it has ours.
+    std::string theirs;
+    if (std::getline(std::cin, theirs)) std::cout << theirs << std::endl;
+  }
   if (!dialer) {  // stay up until the dialer has our answer (it closes our stdin)
     std::string rest;
     while (std::getline(std::cin, rest)) {}

@@ -170,42 +170,66 @@ Result<PayloadHeader> decode_header(ByteView frame) {
   return decode_header_body(body);
 }
 
+Result<Bytes> WirePayload::frame(size_t i) const {
+  if (i >= frame_count()) return invalid_argument("payload has no frame " + std::to_string(i));
+  if (!store) return frames[i];
+  return store->read(spans[i].offset, static_cast<size_t>(spans[i].length));
+}
+
 uint64_t WirePayload::size() const {
   uint64_t n = 0;
   for (const Bytes& f : frames) n += f.size();
+  for (const FrameSpan& s : spans) n += s.length;
   return n;
 }
 
-Bytes WirePayload::joined() const {
+Result<Bytes> WirePayload::joined() const {
   Bytes out;
   out.reserve(static_cast<size_t>(size()));
-  for (const Bytes& f : frames) append(out, f);
+  for (size_t i = 0; i < frame_count(); ++i) {
+    NOLOCO_ASSIGN_OR_RETURN(Bytes f, frame(i));
+    append(out, f);
+  }
   return out;
+}
+
+Result<TensorEntry> frame_tensor(std::string name, std::vector<Bytes>& pieces,
+                                 const std::function<Status(Bytes frame)>& emit) {
+  TensorEntry e;
+  e.name = std::move(name);
+  Sha256 hasher;
+  for (Bytes& piece : pieces) {
+    if (piece.empty()) continue;
+    e.encoded_bytes += piece.size();
+    hasher.update(piece);
+    Bytes frame;
+    frame.reserve(piece.size() + 10);
+    put_frame(frame, piece);
+    Bytes().swap(piece);  // freed as we go: the pieces and the frames never both exist whole
+    NOLOCO_RETURN_IF_ERROR(emit(std::move(frame)));
+  }
+  const Sha256Digest d = hasher.finish();
+  e.sha256.assign(d.begin(), d.end());
+  return e;
+}
+
+Bytes header_frame(const PayloadHeader& base) {
+  Bytes frame;
+  put_frame(frame, encode_header(base));
+  return frame;
 }
 
 WirePayload frame_payload(PayloadHeader base, std::vector<std::pair<std::string, std::vector<Bytes>>> tensor_pieces) {
   WirePayload w;
   w.frames.emplace_back();  // the header frame, once the tensors' sizes and hashes are known
   base.tensors.clear();
-  for (auto& [name, pieces] : tensor_pieces) {
-    TensorEntry e;
-    e.name = name;
-    Sha256 hasher;
-    for (Bytes& piece : pieces) {
-      if (piece.empty()) continue;
-      e.encoded_bytes += piece.size();
-      hasher.update(piece);
-      Bytes frame;
-      frame.reserve(piece.size() + 10);
-      put_frame(frame, piece);
-      w.frames.push_back(std::move(frame));
-      Bytes().swap(piece);  // freed as we go: the pieces and the frames never both exist whole
-    }
-    const Sha256Digest d = hasher.finish();
-    e.sha256.assign(d.begin(), d.end());
-    base.tensors.push_back(std::move(e));
-  }
-  put_frame(w.frames.front(), encode_header(base));
+  auto keep = [&w](Bytes frame) {
+    w.frames.push_back(std::move(frame));
+    return Status::Ok();
+  };
+  for (auto& [name, pieces] : tensor_pieces)
+    base.tensors.push_back(*frame_tensor(name, pieces, keep));  // `keep` never fails
+  w.frames.front() = header_frame(base);
   return w;
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,16 +67,44 @@ struct ExchangeExpectations {
   std::string sender;  // empty: any
 };
 
-// A payload ready to send: its frames in stream order (the header frame first), each with its
-// length prefix and at most kExchangeChunkBytes of content, so it is sent frame by frame and
-// never needs a contiguous copy.
-struct WirePayload {
-  std::vector<Bytes> frames;
-  uint64_t size() const;  // bytes on the wire
-  Bytes joined() const;   // the whole stream in one buffer (tests, tools)
+// Where a spooled payload's frames are kept (trainer/node/payload_spool.h: an unlinked file).
+class FrameStore {
+ public:
+  virtual ~FrameStore() = default;
+  virtual Result<Bytes> read(uint64_t offset, size_t length) const = 0;
 };
 
-// Frames a payload from each tensor's codec message, given as pieces of at most
+struct FrameSpan {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// A payload ready to send: its frames in stream order (the header frame first), each with its
+// length prefix and at most kExchangeChunkBytes of content, so it is sent frame by frame and
+// never needs a contiguous copy. The frames are in memory (`frames`), or, spooled, in `store` at
+// `spans` (then `frames` is empty) and read back one at a time when sent: a payload kept for
+// callers all phase then costs no heap (docs/memory.md, "One exchange").
+struct WirePayload {
+  std::vector<Bytes> frames;
+  std::shared_ptr<const FrameStore> store;
+  std::vector<FrameSpan> spans;
+
+  size_t frame_count() const { return store ? spans.size() : frames.size(); }
+  Result<Bytes> frame(size_t i) const;  // a copy of frame i (i < frame_count())
+  uint64_t size() const;                // bytes on the wire
+  Result<Bytes> joined() const;         // the whole stream in one buffer (tests, tools)
+};
+
+// Frames one tensor's codec message, given as pieces of at most kExchangeChunkBytes: each
+// non-empty piece becomes a frame handed to `emit` (and is freed before the next one is framed).
+// Returns the header's entry for it (name, size, sha256 over the pieces).
+Result<TensorEntry> frame_tensor(std::string name, std::vector<Bytes>& pieces,
+                                 const std::function<Status(Bytes frame)>& emit);
+
+// The header frame (length prefix included) for `base` with its tensor entries.
+Bytes header_frame(const PayloadHeader& base);
+
+// Frames a payload in memory from each tensor's codec message, given as pieces of at most
 // kExchangeChunkBytes (one frame per non-empty piece); fills the header's tensor list (names,
 // sizes, sha256 over the pieces).
 WirePayload frame_payload(PayloadHeader base, std::vector<std::pair<std::string, std::vector<Bytes>>> tensor_pieces);

@@ -122,12 +122,18 @@ struct ExchangeWatch {
 // on_frame (optional) runs after every frame the stream took.
 void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const WirePayload> payload, size_t next,
                   std::function<void(Status)> done, std::function<void()> on_frame = {}) {
-  if (next == payload->frames.size()) {
+  if (next == payload->frame_count()) {
     stream->close_write();
     if (done) done(Status::Ok());
     return;
   }
-  stream->write(payload->frames[next], [stream, payload, next, done, on_frame](Status st) {
+  Result<Bytes> frame = payload->frame(next);  // a spooled payload's frame is read back here
+  if (!frame.ok()) {
+    stream->reset();
+    if (done) done(frame.status());
+    return;
+  }
+  stream->write(std::move(*frame), [stream, payload, next, done, on_frame](Status st) {
     if (!st.ok()) {
       if (done) done(st);
       return;

@@ -7,6 +7,7 @@
 
 #include "trainer/core/codec_stream.h"
 #include "trainer/core/codec_torch.h"
+#include "trainer/node/payload_spool.h"
 
 namespace noloco::node {
 namespace {
@@ -78,22 +79,30 @@ Result<WirePayload> build_payload(const trainer::Replica& r, const PayloadSettin
     const int64_t numel = r.phi().numel();
     h.numel = static_cast<uint64_t>(numel);
     const torch::Tensor theta = r.theta().detach(), phi = r.phi();
-    std::vector<std::pair<std::string, std::vector<Bytes>>> tensors;
+    std::vector<std::pair<std::string, codec::ValueSource>> sources;
     if (s.form == WireForm::kDeltaPhi) {
-      auto delta = [&](uint64_t b, std::span<float> out) {
+      sources.emplace_back("delta", [&](uint64_t b, std::span<float> out) {
         const auto k = static_cast<int64_t>(out.size());
         torch::from_blob(out.data(), {k}, torch::kFloat32)
             .copy_(theta.narrow(0, static_cast<int64_t>(b), k) - phi.narrow(0, static_cast<int64_t>(b), k));
-      };
-      NOLOCO_ASSIGN_OR_RETURN(auto d, encode_flat(delta, numel, s));
-      tensors.emplace_back("delta", std::move(d));
-      NOLOCO_ASSIGN_OR_RETURN(auto p, encode_flat([&](uint64_t b, std::span<float> out) { copy_chunk(phi, b, out); },
-                                                  numel, s));
-      tensors.emplace_back("phi", std::move(p));
+      });
+      sources.emplace_back("phi", [&](uint64_t b, std::span<float> out) { copy_chunk(phi, b, out); });
     } else {
-      NOLOCO_ASSIGN_OR_RETURN(
-          auto t, encode_flat([&](uint64_t b, std::span<float> out) { copy_chunk(theta, b, out); }, numel, s));
-      tensors.emplace_back("theta", std::move(t));
+      sources.emplace_back("theta", [&](uint64_t b, std::span<float> out) { copy_chunk(theta, b, out); });
+    }
+    if (!s.spool_dir.empty()) {
+      NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<SpoolFile> file, SpoolFile::create(s.spool_dir));
+      PayloadSpooler spool(std::move(file));
+      for (auto& [name, src] : sources) {
+        NOLOCO_ASSIGN_OR_RETURN(auto pieces, encode_flat(src, numel, s));
+        NOLOCO_RETURN_IF_ERROR(spool.add_tensor(name, pieces));
+      }
+      return spool.finish(std::move(h));
+    }
+    std::vector<std::pair<std::string, std::vector<Bytes>>> tensors;
+    for (auto& [name, src] : sources) {
+      NOLOCO_ASSIGN_OR_RETURN(auto pieces, encode_flat(src, numel, s));
+      tensors.emplace_back(name, std::move(pieces));
     }
     return frame_payload(std::move(h), std::move(tensors));
   } catch (const c10::Error& e) {

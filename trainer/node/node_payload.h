@@ -23,11 +23,15 @@ struct PayloadSettings {
   WireForm form = WireForm::kDeltaPhi;
   std::string run_id;
   std::string sender;  // our peer id text
+  // Non-empty: the payload is framed into an unlinked file in this folder, a tensor at a time
+  // (payload_spool.h), so that neither it nor more than one tensor's codec message is ever in
+  // the heap. Empty: the frames stay in memory.
+  std::string spool_dir;
 };
 
 // Our payload at an outer-step boundary, framed for the wire: Δ = θ − φ and φ (kDeltaPhi) or θ
 // (kTheta), encoded a chunk at a time, so that nothing model-sized exists besides the encoded
-// payload itself.
+// payload itself (spooled: one tensor's encoded message at most).
 Result<WirePayload> build_payload(const trainer::Replica& replica, const PayloadSettings& settings);
 
 // How a peer's update compares with ours, on the vectors the outer step mixes: u_own = θ_own − φ_own

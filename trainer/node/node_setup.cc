@@ -221,6 +221,9 @@ Result<std::unique_ptr<NodeParts>> open_node(const NodeOptions& o, const NodeSin
   p->summary.peer_id = self_id.to_string();
   NOLOCO_RETURN_IF_ERROR(open_replica(o, *p, self_id));
   NOLOCO_RETURN_IF_ERROR(payload_settings(*p));
+  // Our payload, kept for callers all phase, waits in an unlinked file next to the store rather
+  // than in the heap (payload_spool.h; docs/memory.md, "One exchange").
+  p->payload.spool_dir = o.db;
   NOLOCO_RETURN_IF_ERROR(open_network(o, *p, self_id));
   if (sinks.on_listening) sinks.on_listening(p->net->listen_addr().to_string());
   storage::CheckpointWriterOptions wo;
