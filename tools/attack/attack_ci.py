@@ -5,7 +5,9 @@ linkemu, node 3 replaced by `noloco-attacker --attack scale100` (its payloads ca
 It asserts behaviour, never timing: each step waits for what must happen next under a hang guard.
   1. every honest node trains (3 outer steps each);
   2. every honest node bans the attacker (its payloads fail the norm bound and are struck);
-  3. no honest node ever mixed a payload of the attacker, and no honest node was banned;
+  3. no honest node ever mixed a scaled payload of the attacker, and no honest node was banned
+     (a late-starting attacker's first payload, right after its state sync, is a zero update:
+     100 x 0 is still 0, harmless, and taken like any peer's; those are counted apart);
   4. SIGTERM: every honest node ends cleanly (`done`), and its final validation loss is below its
      first (it trained on with the attacker in the swarm).
 
@@ -15,6 +17,7 @@ It asserts behaviour, never timing: each step waits for what must happen next un
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -44,6 +47,20 @@ def expect(ok, what):
         raise Failed(what)
 
 
+def accepted_from(swarm, bad):
+    """The honest nodes' 'accepted payload from BAD' log lines, split into zero updates (norm ratio
+    0: the attacker had just synced state and trained nothing yet) and the rest."""
+    zero, scaled = [], []
+    for i in HONEST:
+        with open(swarm.nodes[i].log, errors="replace") as f:
+            for line in f:
+                if f"accepted payload from {bad}" not in line:
+                    continue
+                m = re.search(r"norm ratio ([0-9.eE+-]+)", line)
+                (zero if m and float(m.group(1)) == 0.0 else scaled).append(line.strip())
+    return zero, scaled
+
+
 def run(swarm):
     tl = swarm.timeline
     swarm.start(hang_guard_s=GUARD_S)
@@ -58,8 +75,9 @@ def run(swarm):
     swarm.fault("terminate")
     swarm.terminate(grace_s=GUARD_S)
     recs = tl.snapshot()
-    mixed = [r["node"] for r in cc.events(recs, "outer") if r["node"] in HONEST and bad in r.get("group", [])]
-    expect(not mixed, f"no honest node mixed a payload of the attacker ({len(mixed)} outer steps did)")
+    zero, scaled = accepted_from(swarm, bad)
+    expect(not scaled, f"no honest node mixed a scaled payload of the attacker ({len(scaled)} did: {scaled[:2]}; "
+                       f"{len(zero)} zero updates taken)")
     wrong = [r for r in cc.events(recs, "banned") if r["node"] in HONEST and r["peer"] != bad]
     expect(not wrong, f"no honest peer was banned ({len(wrong)} bans)")
     done = {i: cc.events(recs, "done", i) for i in HONEST}

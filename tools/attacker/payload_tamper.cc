@@ -20,13 +20,13 @@ struct Parsed {
   std::vector<std::pair<std::string, Bytes>> tensors;
 };
 
-// Our own payload's frames back into header and codec messages (the wire reader would insist on
-// what a receiver expects; this is our own, freshly built payload).
+// Our own payload's frames (in memory or spooled to a file) back into header and codec messages
+// (the wire reader would insist on what a receiver expects; this is our own, freshly built payload).
 Result<Parsed> parse(const node::WirePayload& w) {
   Parsed out;
   size_t tensor = 0;
-  for (size_t i = 0; i < w.frames.size(); ++i) {
-    const Bytes& f = w.frames[i];
+  for (size_t i = 0; i < w.frame_count(); ++i) {
+    NOLOCO_ASSIGN_OR_RETURN(const Bytes f, w.frame(i));  // a spooled payload's frame is read back
     NOLOCO_ASSIGN_OR_RETURN(VarintRead len, read_varint(f));
     ByteView body(f.data() + len.consumed, f.size() - len.consumed);
     if (i == 0) {
