@@ -76,7 +76,7 @@ void print_human(const std::string& line) {
 }  // namespace
 
 void add_node_tuning_flags(CLI::App* app, node::NodeOptions& o, bool& json, std::string& metrics) {
-  app->add_option("--threads", o.threads, "torch threads (0: torch's default)")->capture_default_str();
+  app->add_option("--threads", o.threads, "torch threads (0: one for models under 2M parameters, else one per core)")->capture_default_str();
   app->add_option("--slowdown", o.slowdown, "make each inner step this many times slower (tests, demos)")
       ->capture_default_str();
   app->add_option("--checkpoint-every", o.checkpoint_every, "outer steps between checkpoints (0: only at the end)")

@@ -35,7 +35,7 @@ Command register_train(CLI::App& app) {
   sub->add_option("--lr", o->lr, "peak inner learning rate")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "linear warm-up steps")->capture_default_str();
   sub->add_option("--batch", o->batch, "sequences per inner step")->capture_default_str();
-  sub->add_option("--threads", o->threads, "torch threads (0: torch's default)")->capture_default_str();
+  sub->add_option("--threads", o->threads, "torch threads (0: one for models under 2M parameters, else one per core)")->capture_default_str();
   sub->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   sub->add_option("--keep-last", o->keep_last, "checkpoints kept in the store")->capture_default_str();
   sub->add_option("--log-every", o->log_every, "inner steps between progress lines on stdout (0: none)")

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "p2p/multiaddr.h"
 #include "trainer/core/data.h"
+#include "trainer/core/thread_policy.h"
 #include "trainer/core/replica_state.h"
 #include "trainer/node/checkpointing.h"
 
@@ -113,6 +114,7 @@ Status open_replica(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   p.split = trainer::split_corpus(corpus);
   const trainer::CorpusSplit& split = p.split;
   NOLOCO_ASSIGN_OR_RETURN(p.model, trainer::model_preset(m.preset));
+  if (o.threads == 0) trainer::apply_default_threads(p.model);
   trainer::ReplicaConfig rc;
   rc.model = p.model;
   rc.inner.schedule.peak = m.lr;

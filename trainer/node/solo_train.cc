@@ -13,6 +13,7 @@
 #include "storage/checkpoint_writer.h"
 #include "storage/store.h"
 #include "trainer/core/data.h"
+#include "trainer/core/thread_policy.h"
 #include "trainer/core/outer.h"
 #include "trainer/core/replica.h"
 #include "trainer/core/replica_state.h"
@@ -66,6 +67,7 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
   try {
     if (o.threads > 0) torch::set_num_threads(o.threads);
     NOLOCO_ASSIGN_OR_RETURN(trainer::ModelConfig model, trainer::model_preset(o.preset));
+    if (o.threads == 0) trainer::apply_default_threads(model);
     NOLOCO_ASSIGN_OR_RETURN(Bytes corpus, trainer::load_corpus(o.data));
     const trainer::CorpusSplit split = trainer::split_corpus(corpus);
     trainer::ReplicaConfig rc;

@@ -27,7 +27,7 @@ struct SoloTrainOptions {
   double lr = 3e-3;
   int64_t warmup = 50;
   int64_t batch = 16;
-  int threads = 0;  // torch intra-op threads; 0: leave torch's default
+  int threads = 0;  // torch intra-op threads; 0: trainer::default_threads (1 below 2M parameters, else torch's)
   std::string device = "cpu";
   uint32_t keep_last = 3;
   int64_t log_every = 10;  // inner steps between progress lines; 0: none
