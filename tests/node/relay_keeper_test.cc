@@ -25,6 +25,18 @@ auto always = [](const p2p::PeerId&) { return true; };
 
 }  // namespace
 
+TEST_CASE("reachability: a loopback node seen at another loopback address (a local proxy) is public", "[relay]") {
+  ReachabilityEvidence ev;
+  ev.own_ips = {"127.0.1.2", "127.0.2.2"};  // tools/linkemu: listen 127.0.1.x, announce 127.0.2.x
+  ev.observed_ips = {"127.0.0.1"};          // the proxy's own source address
+  CHECK(decide_reachability(ReachabilityMode::kAuto, ev) == Reachability::kPublic);
+  ev.observed_ips.push_back("198.51.100.1");  // not all loopback: judged as before
+  CHECK(decide_reachability(ReachabilityMode::kAuto, ev) == Reachability::kPrivate);
+  ev.own_ips = {"10.1.0.2"};
+  ev.observed_ips = {"127.0.0.1"};  // our own address is not loopback: no exemption
+  CHECK(decide_reachability(ReachabilityMode::kAuto, ev) == Reachability::kPrivate);
+}
+
 TEST_CASE("reachability: flags win, auto judges from the addresses peers saw us at", "[relay]") {
   ReachabilityEvidence ev;
   ev.own_ips = {"10.1.0.2"};

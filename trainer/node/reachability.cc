@@ -27,6 +27,12 @@ Reachability decide_reachability(ReachabilityMode mode, const ReachabilityEviden
   if (e.observed_ips.empty()) return Reachability::kUnknown;
   for (const auto& ip : e.observed_ips)
     if (std::find(e.own_ips.begin(), e.own_ips.end(), ip) != e.own_ips.end()) return Reachability::kPublic;
+  // No NAT sits between loopback addresses: a node on 127/8 seen at another 127/8 address is
+  // behind a local proxy (tools/linkemu rewrites source addresses), not behind a router.
+  const auto loopback = [](const std::string& ip) { return ip.rfind("127.", 0) == 0; };
+  if (!e.own_ips.empty() && std::all_of(e.own_ips.begin(), e.own_ips.end(), loopback) &&
+      std::all_of(e.observed_ips.begin(), e.observed_ips.end(), loopback))
+    return Reachability::kPublic;
   return Reachability::kPrivate;
 }
 

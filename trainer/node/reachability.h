@@ -32,7 +32,8 @@ struct ReachabilityEvidence {
 
 // The one place the node's reachability is decided. kAuto: public when a dial-back succeeded, or
 // when a peer saw us at one of our own IPs; private when a dial-back failed, or when peers saw us
-// only at other IPs (a NAT rewrote our source); unknown before any evidence.
+// only at other IPs (a NAT rewrote our source) -- except on loopback, where another 127/8 address
+// is a local proxy such as tools/linkemu, never a NAT: public; unknown before any evidence.
 Reachability decide_reachability(ReachabilityMode mode, const ReachabilityEvidence& evidence);
 
 }  // namespace noloco::node
