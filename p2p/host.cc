@@ -343,7 +343,7 @@ void HostImpl::finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared
 }
 
 bool HostImpl::join_dial(const std::optional<PeerId>& peer,
-                         std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb) {
+                         std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb, bool relayed) {
   if (peer && *peer == identity_.peer_id()) {
     post([cb] { cb(invalid_argument("refusing to dial ourselves")); });
     return true;
@@ -354,7 +354,9 @@ bool HostImpl::join_dial(const std::optional<PeerId>& peer,
     return true;
   }
   for (auto& d : dials_) {
-    if (d->peer && *d->peer == *peer && !d->done) {
+    // A relayed dial never shares the fate of a direct one in flight (a NATed peer's direct
+    // address fails, its circuit address works) and the other way round.
+    if (d->peer && *d->peer == *peer && !d->done && d->relayed == relayed) {
       d->waiters.push_back(std::move(cb));
       return true;
     }
@@ -492,9 +494,10 @@ void HostImpl::connect_relayed(const Multiaddr& addr,
     return post([cb, a = addr.to_string()] { cb(invalid_argument("cannot dial " + a + ": need <relay>/p2p-circuit/p2p/<target>")); });
   }
   const PeerId target = *parts->target;
-  if (join_dial(target, cb)) return;
+  if (join_dial(target, cb, /*relayed=*/true)) return;
   auto dial = new_dial(target, std::move(cb));
   if (!dial) return;
+  dial->relayed = true;
   std::weak_ptr<HostImpl> weak = weak_from_this();
   std::weak_ptr<Dial> weak_dial = dial;
   connect(parts->relay, [weak, weak_dial, target, addr](Result<std::shared_ptr<HostConnection>> relay_conn) {

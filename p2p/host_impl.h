@@ -90,6 +90,7 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
     std::shared_ptr<tcp::socket> socket;
     std::weak_ptr<HostConnection> conn;
     std::shared_ptr<HostStream> relay_stream;  // a relayed dial: the hop stream it runs in
+    bool relayed = false;                      // through a relay (only joined by relayed dials)
     bool done = false;
   };
   std::list<std::shared_ptr<Dial>> dials_;
@@ -129,7 +130,7 @@ class HostImpl : public std::enable_shared_from_this<HostImpl> {
   void finish_dial(const std::shared_ptr<Dial>& dial, Result<std::shared_ptr<HostConnection>> r);
   // Joins a dial in flight to `peer` or reuses a connection (true: cb is taken care of).
   bool join_dial(const std::optional<PeerId>& peer,
-                 std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb);
+                 std::function<void(Result<std::shared_ptr<HostConnection>>)>& cb, bool relayed = false);
   std::shared_ptr<Dial> new_dial(std::optional<PeerId> peer,
                                  std::function<void(Result<std::shared_ptr<HostConnection>>)> cb);
   void start_connect(const std::shared_ptr<Dial>& dial, tcp::resolver::results_type endpoints);

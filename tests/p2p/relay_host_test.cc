@@ -99,6 +99,24 @@ TEST_CASE("relay: A reserves on R, B dials A through R and they ping", "[relay][
   CHECK(r->relay_service()->circuits_closed_at_limit() == 0);
 }
 
+TEST_CASE("relay: a circuit dial started while a direct dial to the same peer fails still connects", "[relay][host]") {
+  asio::io_context io;
+  auto r = make_host(io, relay_options());
+  auto a = make_host(io);
+  auto b = make_host(io);
+  REQUIRE(reserve(io, *a, *r).ok());
+  // A's "direct" address where nothing listens (a NATed peer's private address), dialled first;
+  // the circuit dial is queued while that dial is still in flight and must not share its failure.
+  const auto dead = Multiaddr::parse("/ip4/127.0.0.1/tcp/1")->with_peer_id(a->peer_id());
+  std::optional<Result<PeerId>> direct, relayed;
+  b->connect(dead, [&](Result<PeerId> res) { direct = std::move(res); });
+  b->connect(circuit_to(*r, *a), [&](Result<PeerId> res) { relayed = std::move(res); });
+  REQUIRE(run_until(io, [&] { return direct.has_value() && relayed.has_value(); }));
+  CHECK_FALSE(direct->ok());
+  REQUIRE(relayed->ok());
+  CHECK(**relayed == a->peer_id());
+}
+
 TEST_CASE("relay: dialling a peer with no reservation fails with NO_RESERVATION", "[relay][host]") {
   asio::io_context io;
   auto r = make_host(io, relay_options());
