@@ -15,10 +15,8 @@ It asserts behaviour, never timing: each step waits for what must happen next un
                  --linkemu build/release/tools/linkemu/linkemu [--keep DIR]
 """
 import argparse
-import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 
@@ -27,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
 import chaos_checks as cc  # noqa: E402
 from chaos_swarm import Swarm  # noqa: E402
+from ci_run import expect, run_and_report  # noqa: E402
 
 N, ATTACKER = 4, 3
 HONEST = [0, 1, 2]
@@ -35,16 +34,6 @@ NODE_FLAGS = ["--linger", "2", "--join-wait", "30", "--checkpoint-every", "5", "
               "--exchange-timeout", "5", "--eval-windows", "16", "--eval-every", "5",
               "--max-staleness", "10", "--resync-behind", "20", "--always-exchange"]
 MANIFEST = ["--preset", "tiny", "--steps", "1000000", "--H", "10", "--batch", "4"]
-
-
-class Failed(Exception):
-    pass
-
-
-def expect(ok, what):
-    print(("PASS " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        raise Failed(what)
 
 
 def accepted_from(swarm, bad):
@@ -101,25 +90,7 @@ def main():
     node.bin = os.path.abspath(a.attacker)
     base = node.args
     node.args = lambda first: base(first)[1:] + ["--attack", "scale100"]
-    ok = False
-    try:
-        run(swarm)
-        ok = True
-    except Failed:
-        pass
-    except Exception as e:  # a harness error is a failure with its reason, never a hang
-        print(f"FAIL harness error: {e!r}", flush=True)
-    finally:
-        swarm.cleanup()
-        with open(os.path.join(d, "timeline.jsonl"), "w") as f:
-            for r in swarm.timeline.snapshot():
-                f.write(json.dumps(r) + "\n")
-    if ok and not a.keep:
-        shutil.rmtree(d, ignore_errors=True)
-    elif not ok:
-        print(f"run folder kept: {d}", flush=True)
-    print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return run_and_report(swarm, d, a.keep, run)
 
 
 if __name__ == "__main__":

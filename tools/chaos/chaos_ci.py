@@ -15,9 +15,7 @@ hang guard, so a loaded machine makes it slower, not red.
     chaos_ci.py --bin build/release/cli/noloco --linkemu build/release/tools/linkemu/linkemu [--keep DIR]
 """
 import argparse
-import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chaos_checks as cc  # noqa: E402
 from chaos_swarm import Swarm  # noqa: E402
+from ci_run import expect, run_and_report  # noqa: E402
 
 N = 4
 GUARD_S = 240  # per step; a hang guard only
@@ -35,14 +34,13 @@ NODE_FLAGS = ["--linger", "2", "--join-wait", "30", "--checkpoint-every", "2", "
 MANIFEST = ["--preset", "tiny", "--steps", "1000000", "--H", "10", "--batch", "4"]
 
 
-class Failed(Exception):
-    pass
-
-
-def expect(ok, what):
-    print(("PASS " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        raise Failed(what)
+def run(swarm):
+    swarm.start(hang_guard_s=GUARD_S)
+    print(f"swarm of {N} started in {swarm.dir} (port {swarm.port})", flush=True)
+    wait_outer(swarm, range(N), 3, 0.0, "every node trains")
+    kill_and_restart(swarm, 2)
+    partition_and_heal(swarm, [0, 1], [2, 3])
+    finish(swarm)
 
 
 def outer_count(tl, node, after=0.0, launch=None):
@@ -117,30 +115,7 @@ def main():
     d = a.keep or tempfile.mkdtemp(prefix="noloco-chaos-ci-")
     os.makedirs(d, exist_ok=True)
     swarm = Swarm(d, os.path.abspath(a.bin), os.path.abspath(a.linkemu), N, MANIFEST, NODE_FLAGS, profile="lan")
-    ok = False
-    try:
-        swarm.start(hang_guard_s=GUARD_S)
-        print(f"swarm of {N} started in {d} (port {swarm.port})", flush=True)
-        wait_outer(swarm, range(N), 3, 0.0, "every node trains")
-        kill_and_restart(swarm, 2)
-        partition_and_heal(swarm, [0, 1], [2, 3])
-        finish(swarm)
-        ok = True
-    except Failed:
-        pass
-    except Exception as e:  # a harness error is a failure with its reason, never a hang
-        print(f"FAIL harness error: {e!r}", flush=True)
-    finally:
-        swarm.cleanup()
-        with open(os.path.join(d, "timeline.jsonl"), "w") as f:
-            for r in swarm.timeline.snapshot():
-                f.write(json.dumps(r) + "\n")
-    if ok and not a.keep:
-        shutil.rmtree(d, ignore_errors=True)
-    elif not ok:
-        print(f"run folder kept: {d}", flush=True)
-    print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return run_and_report(swarm, d, a.keep, run)
 
 
 if __name__ == "__main__":
