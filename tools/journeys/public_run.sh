@@ -5,11 +5,11 @@
 #   m1..m4, late  on the internet segment (198.51.100.11..15), each its own namespace and HOME
 #
 # Every machine runs the commands docs/public-run.md gives, here under `ip netns exec NS`.
-# Usage (root): tools/journeys/public_run.sh [path/to/noloco]   env: STEPS (default 200), H (20)
+# Usage (root): tools/journeys/public_run.sh [path/to/noloco]   env: STEPS (default 600), H (20)
 source "$(dirname "$0")/lib.sh"
 j_need_root
 NOLOCO=$(realpath "${1:-${NOLOCO:-build/release/cli/noloco}}")
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-600}
 H=${H:-20}
 TUNE=(--json --threads 1 --linger 10)
 j_start public_run
@@ -29,7 +29,9 @@ j_noloco_bg "${NS[1]}" m1 join "$INVITE" "${TUNE[@]}"; PIDS=($REPLY)
 j_wait_for "$J_DIR/m1.events" '"event":"start"' 60 || j_fail "m1 started"
 for i in 2 3 4; do j_noloco_bg "${NS[$i]}" "m$i" join "$INVITE" "${TUNE[@]}"; PIDS+=($REPLY); done
 
-# 3. Once the swarm is a few outer steps in, the newcomer joins with the same invite.
+# 3. Once the swarm is a few outer steps in, the newcomer joins with the same invite. The run is
+#    30 outer steps long so the newcomer, which takes seconds to start on a loaded machine, still
+#    finds it running (with 200 steps CI saw the swarm finish before the newcomer had started).
 j_wait_for "$J_DIR/m2.events" "\"event\":\"outer\".*\"outer_step\":([4-9]|[1-9][0-9])," 150 ||
   j_fail "the swarm reached outer step 4"
 j_noloco_bg "${NS[5]}" late join "$INVITE" "${TUNE[@]}"; PIDS+=($REPLY)
