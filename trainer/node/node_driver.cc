@@ -93,7 +93,9 @@ CoreConfig NodeDriver::core_config() const {
   c.resync_behind = o_.resync_behind;
   c.always_exchange = o_.always_exchange;
   c.exchange_tries = o_.exchange_tries;
-  c.exchange_budget_s = exchange_budget_for(o_, p_.manifest.method);
+  c.exchange_budget_s = exchange_budget_for(
+      o_, p_.manifest.method,
+      outer_step_wire_bytes(p_.manifest.method, p_.manifest.codec, p_.manifest.wire_form, p_.numel));
   c.checkpoint_every = o_.checkpoint_every;
   c.stop_after_outer = o_.stop_after_outer;
   c.want_peers = o_.min_peers > 0 ? static_cast<size_t>(o_.min_peers) : (p_.can_look ? 1 : 0);

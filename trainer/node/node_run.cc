@@ -28,9 +28,18 @@ const char* phase_name(Next::Kind k) {
 
 }  // namespace
 
-double exchange_budget_for(const NodeOptions& o, const std::string& method) {
+double exchange_budget_for(const NodeOptions& o, const std::string& method, uint64_t wire_bytes) {
   if (o.exchange_budget_s > 0) return o.exchange_budget_s;
-  return method == "diloco" ? 300.0 : 10.0;
+  const double base = method == "diloco" ? 300.0 : 10.0;
+  return base + static_cast<double>(wire_bytes) * 8.0 / kBudgetLinkBitsPerS;
+}
+
+uint64_t outer_step_wire_bytes(const std::string& method, const std::string& codec, const std::string& wire_form,
+                               uint64_t numel) {
+  // Bytes per value, with int8/int4's 4-byte scale per 128-value block rounded up.
+  const double per_value = codec == "fp32" ? 4.0 : codec == "int8" ? 1.04 : codec == "int4" ? 0.54 : 2.0;
+  const double tensors = method == "diloco" ? 2.0 : (wire_form == "theta" ? 1.0 : 2.0);
+  return static_cast<uint64_t>(per_value * tensors * static_cast<double>(numel));
 }
 
 Status NodeOptions::validate() const {

@@ -59,11 +59,20 @@ struct NodeOptions {
   Status validate() const;
 };
 
-// The exchange budget in force: --exchange-timeout, or when it is not given 10 s for NoLoCo (a
-// pair exchange is a round trip and a transfer) and 300 s for DiLoCo, whose barrier waits a whole
-// phase of the slowest member (with 4x-slower nodes, tens of seconds; 10 s would turn every such
-// outer step into a solo step).
-double exchange_budget_for(const NodeOptions& o, const std::string& method);
+// The exchange budget in force: --exchange-timeout, or when it is not given a base of 10 s for
+// NoLoCo (a pair exchange is a round trip and a transfer) and 300 s for DiLoCo, whose barrier waits
+// a whole phase of the slowest member (with 4x-slower nodes, tens of seconds; 10 s would turn every
+// such outer step into a solo step), plus the time to move `wire_bytes` at kBudgetLinkBitsPerS.
+// The transfer term matters only for big models: a gpt-125m bf16 payload needs ~22-34 s on a
+// 100 Mbit/s link (docs/benchmarks.md), longer than the 10 s base, and would never be mixed.
+inline constexpr double kBudgetLinkBitsPerS = 50e6;
+double exchange_budget_for(const NodeOptions& o, const std::string& method, uint64_t wire_bytes = 0);
+
+// An upper bound on the bytes one node sends in one outer step, before zstd (which only
+// shrinks it): NoLoCo's payload (Δ and φ, or θ) in the manifest's codec, or DiLoCo's ring
+// all-reduce (each member sends about twice its tensor). Used to scale the default budget.
+uint64_t outer_step_wire_bytes(const std::string& method, const std::string& codec, const std::string& wire_form,
+                               uint64_t numel);
 
 // The node's live state, for `--metrics` (docs/metrics.md): sampled on the training thread after
 // every inner step and whenever the node starts something else (a phase of node_core.h).

@@ -190,7 +190,8 @@ Status open_network(const NodeOptions& o, NodeParts& p, const p2p::PeerId& self_
   no.allreduce_encoding = p.payload.codec.mode;  // the manifest's codec (DiLoCo's ring; zstd is not used there)
   // DiLoCo's barrier waits for every live member as long as the all-reduce may take at all; a dead
   // one is dropped when its READY cannot be delivered.
-  no.allreduce_gather_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(exchange_budget_for(o, p.manifest.method)));
+  no.allreduce_gather_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(exchange_budget_for(
+      o, p.manifest.method, outer_step_wire_bytes(p.manifest.method, p.manifest.codec, p.manifest.wire_form, p.numel))));
   no.expect = p.expect;
   NOLOCO_ASSIGN_OR_RETURN(no.reachability, parse_reachability_mode(o.reachability));
   p.can_look = !no.bootstrap.empty();
