@@ -84,7 +84,8 @@ void add_node_tuning_flags(CLI::App* app, node::NodeOptions& o, bool& json, std:
   app->add_option("--keep-last", o.keep_last, "checkpoints kept")->capture_default_str();
   app->add_option("--exchange-timeout", o.exchange_budget_s,
                   "seconds to find a partner (NoLoCo) or to finish the all-reduce with its barrier (DiLoCo) before a "
-                  "solo outer step; default 10 for NoLoCo, 300 for DiLoCo");
+                  "solo outer step; default 10 for NoLoCo, 300 for DiLoCo, each plus the time the run's payload takes at "
+                  "50 Mbit/s");
   app->add_option("--exchange-tries", o.exchange_tries, "partners tried per outer step")->capture_default_str();
   app->add_option("--join-wait", o.join_wait_s, "seconds a starting node waits for the swarm")->capture_default_str();
   app->add_option("--min-peers", o.min_peers, "live peers to wait for (up to --join-wait) before training (0: 1 with --join)")
