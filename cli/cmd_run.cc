@@ -44,12 +44,16 @@ void print_human(const std::string& line) {
   } else if (ev == "outer") {
     std::string val = j.contains("val_loss") ? " val " + std::to_string(j["val_loss"].get<double>()).substr(0, 6) : "";
     const std::string partner = j["partner"].get<std::string>();
-    std::printf("outer %lld step %lld loss %.4f%s tok/s %.0f peers %zu partner %s (%.3f s, group %zu) out %s in %s\n",
+    // Which of the group was reached through a circuit relay (a NATed peer): shown so that a user
+    // can tell a relayed run from a direct one without --json.
+    std::string relayed;
+    if (j.contains("relayed") && !j["relayed"].empty()) relayed = ", " + std::to_string(j["relayed"].size()) + " via relay";
+    std::printf("outer %lld step %lld loss %.4f%s tok/s %.0f peers %zu partner %s (%.3f s, group %zu%s) out %s in %s\n",
                 static_cast<long long>(j["outer_step"].get<int64_t>()),
                 static_cast<long long>(j["inner_step"].get<int64_t>()), j["loss"].get<double>(), val.c_str(),
                 j["tokens_per_s"].get<double>(), j["live_peers"].get<size_t>(),
                 partner.empty() ? "none (solo step)" : short_id(partner).c_str(), j["exchange_s"].get<double>(),
-                j["group"].size() + 1, human_bytes(j["bytes_out"].get<double>()).c_str(),
+                j["group"].size() + 1, relayed.c_str(), human_bytes(j["bytes_out"].get<double>()).c_str(),
                 human_bytes(j["bytes_in"].get<double>()).c_str());
   } else if (ev == "state_sync") {
     std::printf("state sync from %s: outer step %lld, %s, val loss %.4f -> %.4f\n",

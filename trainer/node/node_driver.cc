@@ -111,6 +111,7 @@ void NodeDriver::emit(const std::string& text) {
 void NodeDriver::emit_start() {
   p_.summary.first_val_loss = last_val_ = p_.eval();
   const auto& r = *p_.replica;
+  traffic_before_ = p_.net->traffic();
   emit(json{{"event", "start"}, {"peer", p_.summary.peer_id}, {"addr", p_.net->listen_addr().to_string()},
             {"run_id", p_.run_id}, {"bound", p_.net->bound_addr().to_string()}, {"resumed", p_.summary.resumed},
             {"inner_step", r.inner_step()}, {"outer_step", r.outer_step()}, {"val_loss", p_.summary.first_val_loss},
@@ -196,6 +197,8 @@ void NodeDriver::emit_outer(const OuterReport& rep) {
                                       : after.exchange_out - traffic_before_.exchange_out;
   const uint64_t bytes_in = diloco() ? (reduced_ ? reduced_->bytes_received : 0)
                                      : after.exchange_in - traffic_before_.exchange_in;
+  // The next step counts from here: a caller served during the next inner phase is part of it.
+  traffic_before_ = after;
   json ev = {{"event", "outer"}, {"method", p_.manifest.method}, {"outer_step", r.outer_step()},
              {"inner_step", r.inner_step()}, {"loss", last_loss_}, {"tokens_per_s", tokens_per_s_},
              {"partner", partner}, {"group", group}, {"relayed", relayed}, {"staleness", rep.staleness}, {"exchange_s", rep.exchange_s},
@@ -343,7 +346,6 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
   // DiLoCo exchanges no payloads: nothing to build for callers.
   if (r.inner_step() % p_.manifest.H == 0 && !diloco())
     NOLOCO_RETURN_IF_ERROR(publish(true, false).context("our payload"));  // φ is unchanged since the last state
-  traffic_before_ = p_.net->traffic();
   reduced_.reset();
   inbox_ = p_.net->take_inbox();
   accepted_.clear();
