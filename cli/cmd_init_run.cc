@@ -47,8 +47,8 @@ void print_invite(const std::string& run_id, bool is_private, const RunDir& rd, 
               invite.c_str());
   std::printf("start the first node, on this machine:\n  noloco join %s%s\n", here.c_str(), shell_quote(invite).c_str());
   std::printf("on every other machine:\n  noloco join %s\n", shell_quote(invite).c_str());
-  std::printf("after a stop, on any of them (no invite needed):\n  noloco join%s%s\n", here.empty() ? "" : " ",
-              here.empty() ? "" : here.substr(0, here.size() - 1).c_str());
+  std::printf("after a stop, on any of them (no invite needed):\n  noloco join %s\n", (here + "--run " + run_id).c_str());
+  std::printf("  (a bare `noloco join` resumes too while this is the only run saved on that machine)\n");
   std::fflush(stdout);
 }
 
