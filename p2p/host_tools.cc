@@ -29,9 +29,10 @@ Status explain(const Status& st) {
 }
 
 // Reserves on options.reserve_on now and again at half the granted lifetime. The first failure
-// closes the host (ending io.run) with `result` set; later ones are logged and retried.
-void reserve_and_refresh(asio::io_context& io, const std::shared_ptr<Host>& host, const ListenToolOptions& options,
-                         Status& result) {
+// closes the host (ending io.run) with `result` set; later ones are logged and retried. Returns
+// the refresh timer: cancelling it (on a signal) stops the refreshes, so io.run can return.
+std::shared_ptr<asio::steady_timer> reserve_and_refresh(asio::io_context& io, const std::shared_ptr<Host>& host,
+                                                        const ListenToolOptions& options, Status& result) {
   auto timer = std::make_shared<asio::steady_timer>(io);
   auto step = std::make_shared<std::function<void(bool)>>();
   std::weak_ptr<Host> weak = host;
@@ -54,6 +55,7 @@ void reserve_and_refresh(asio::io_context& io, const std::shared_ptr<Host>& host
         auto addr = Multiaddr::parse(options.reserve_on->to_string() + "/p2p-circuit/p2p/" + h2->peer_id().to_string());
         if (addr.ok()) options.on_reserved(*addr);
       }
+      if (timer->expiry() == asio::steady_timer::time_point::min()) return;  // stopped meanwhile
       const int64_t left = g.ok() ? static_cast<int64_t>(g->reservation.expire_unix_s) - unix_time_seconds() : 60;
       timer->expires_after(std::chrono::seconds(std::max<int64_t>(left / 2, 10)));
       timer->async_wait([next](const asio::error_code& ec) {
@@ -62,6 +64,14 @@ void reserve_and_refresh(asio::io_context& io, const std::shared_ptr<Host>& host
     });
   };
   (*step)(true);
+  return timer;
+}
+
+// Ends the refreshes of reserve_and_refresh (a pending request sees the marker and stops).
+void stop_refresh(const std::shared_ptr<asio::steady_timer>& timer) {
+  if (!timer) return;
+  timer->cancel();
+  timer->expires_at(asio::steady_timer::time_point::min());
 }
 
 // Connects to options.autonat_ask, waits for its identify, then asks it for a dial back. A
@@ -119,15 +129,17 @@ Status run_listen_tool(const Identity& identity, const ListenToolOptions& option
   asio::io_context io;
   NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<Host> host, Host::create(io, identity, options.host));
   NOLOCO_ASSIGN_OR_RETURN(Multiaddr bound, host->listen(options.listen));
+  std::shared_ptr<asio::steady_timer> refresh;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int) {
     if (ec) return;
     if (options.on_stopping) options.on_stopping(*host);
+    stop_refresh(refresh);  // a pending refresh timer would keep io.run going until it fires
     host->close();  // GoAway to every peer; io.run() returns once the goodbyes are written
   });
   if (options.on_listening) options.on_listening(bound);
   Status result;
-  if (options.reserve_on) reserve_and_refresh(io, host, options, result);
+  if (options.reserve_on) refresh = reserve_and_refresh(io, host, options, result);
   if (options.autonat_ask) ask_autonat(host, options, result);
   try {
     io.run();

@@ -148,12 +148,15 @@ async function startRelay (c) {
   return [relay, addr[1]]
 }
 
-// Ends our listener with SIGTERM and returns its `holepunch ...` counters line.
+// Ends our listener with SIGTERM and returns its `holepunch ...` counters line, or why not.
+// It must exit 0 by itself (the bound only catches a hang: a reservation-refresh timer once
+// kept `noloco listen --reserve-on` alive after the signal).
 async function stopAndCount (c, proc) {
   proc.child.kill('SIGTERM')
-  await c.h.runBounded(proc, c.timeout)
+  const r = await c.h.runBounded(proc, c.timeout)
+  if (r.timedOut || r.code !== 0) return { error: `our listener did not exit cleanly on SIGTERM (code ${r.code}, signal ${r.signal}, hung: ${r.timedOut})` }
   const m = proc.stdout.match(/^holepunch attempts=(\d+) succeeded=(\d+) failed=(\d+)$/m)
-  return m === null ? null : { attempts: Number(m[1]), succeeded: Number(m[2]), failed: Number(m[3]) }
+  return m === null ? { error: 'no holepunch counters line' } : { attempts: Number(m[1]), succeeded: Number(m[2]), failed: Number(m[3]) }
 }
 
 async function dcutrNolocoInitiator (c) {
@@ -175,7 +178,8 @@ async function dcutrNolocoInitiator (c) {
   const pings = jsA.stdout.split('\n').filter(l => /^ping \d+ rtt=\d+ms$/.test(l))
   if (pings.length !== PING_COUNT) c.h.finish(false, `${what}: ${pings.length} pings after the upgrade, want ${PING_COUNT}\n${all()}`)
   if (!aliveBefore) c.h.finish(false, `${what}: our node died\n${all()}`)
-  if (counts === null || counts.attempts < 1 || counts.succeeded < 1) {
+  if (counts.error !== undefined) c.h.finish(false, `${what}: ${counts.error}\n${all()}`)
+  if (counts.attempts < 1 || counts.succeeded < 1) {
     c.h.finish(false, `${what}: our counters ${JSON.stringify(counts)} do not show a successful hole punch\n${all()}`)
   }
   c.h.finish(true, `${what}: DCUtR upgraded to ${direct[1]}, ${PING_COUNT} pings over it, ours counted ${JSON.stringify(counts)}`)
