@@ -19,7 +19,8 @@ const PING_COUNT = 3
 
 export const NAT_CASES = {
   // js asks our AutoNAT server (loopback): dial back its listener (OK), a closed port
-  // (E_DIAL_ERROR) and an address on an IP the request did not come from (E_DIAL_REFUSED).
+  // (E_DIAL_ERROR) and an address on an IP the request did not come from (E_DIAL_REFUSED); then
+  // an undecodable request and one in another peer's name (both E_BAD_REQUEST).
   'autonat-js-asks-noloco': { netns: false },
   // Our client asks js (a js-libp2p node whose AutoNAT answers come from @libp2p/autonat's codec
   // and a fresh js dialer, see node.mjs --autonat fresh): public -> OK, behind NAT -> E_DIAL_ERROR.
@@ -96,7 +97,8 @@ const RELAYED = /^relayed (\/ip4\/\S+\/p2p-circuit\/p2p\/\S+)$/
 
 async function autonatJsAsksNoloco (c) {
   const [server, addr] = await startAndWait(c, [c.noloco, 'listen', '--autonat'], 'noloco autonat server', ADDR, 'listen address')
-  const want = { self: 'OK', closed: 'E_DIAL_ERROR', 'other-ip': 'E_DIAL_REFUSED' }
+  // Then two malformed requests, which must be refused without harm to the server.
+  const want = { self: 'OK', closed: 'E_DIAL_ERROR', 'other-ip': 'E_DIAL_REFUSED', garbage: 'E_BAD_REQUEST', 'foreign-peer': 'E_BAD_REQUEST' }
   const seen = []
   for (const [kind, status] of Object.entries(want)) {
     const asker = c.h.start(c.js('autonat-ask', addr[1], '--dial-back', kind, '--timeout', String(c.timeout / 2)), `js autonat-ask ${kind}`)

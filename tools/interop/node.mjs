@@ -27,11 +27,12 @@
 //       receiver's 8-byte big-endian count, prints
 //         bench bytes=N seconds=S MBps=R sender_cpu_s=C
 //       (the listener prints `bench-recv bytes=N cpu_s=C` for its side).
-//   autonat-ask <multiaddr> --dial-back self|closed|other-ip [--timeout S]
+//   autonat-ask <multiaddr> --dial-back self|closed|other-ip|garbage|foreign-peer [--timeout S]
 //       Listens on 127.0.0.1, connects to the peer, sends one AutoNAT v1 DIAL request (encoded
 //       with @libp2p/autonat's own protobuf codec) naming our listen address (self), a closed
 //       port on our IP (closed) or our port on 127.0.0.2, an IP the request does not come from
-//       (other-ip), and prints the answer:
+//       (other-ip), or sends a bad request (garbage: no protobuf; foreign-peer: in the name of
+//       the peer it asks), and prints the answer:
 //         autonat status=<OK|E_DIAL_ERROR|...> addr=<multiaddr|none> text=<status text>
 //       (js-libp2p's own AutoNAT client never asks about loopback addresses, so the request is
 //       built here; the server side of @libp2p/autonat is what `listen --autonat 1` runs.)
@@ -451,16 +452,26 @@ async function runAutonatAsk (positional, flags) {
   const node = await makeNode({ listen: true, host })
   const own = node.getMultiaddrs()[0]
   const ownPort = Number(own.getComponents().find(c => c.name === 'tcp').value)
-  const ports = { self: [host, ownPort], closed: [host, await closedPort(host)], 'other-ip': ['127.0.0.2', ownPort] }
-  if (ports[kind] === undefined) fail(`--dial-back must be self, closed or other-ip, got ${kind}`)
+  // Besides the three addresses, two bad requests: bytes that are no protobuf message, and a
+  // request in the name of another peer (the target's own id).
+  const ports = {
+    self: [host, ownPort],
+    closed: [host, await closedPort(host)],
+    'other-ip': ['127.0.0.2', ownPort],
+    garbage: [host, ownPort],
+    'foreign-peer': [host, ownPort]
+  }
+  if (ports[kind] === undefined) fail(`--dial-back must be self, closed, other-ip, garbage or foreign-peer, got ${kind}`)
   const [ip, port] = ports[kind]
+  const targetId = target.getComponents().findLast(c => c.name === 'p2p').value
   await withDeadline(timeout, 'autonat-ask', async () => {
     const conn = await node.dial(target)
     const stream = await conn.newStream(AUTONAT_PROTOCOL)
-    const body = Message.encode({
-      type: Message.MessageType.DIAL,
-      dial: { peer: { id: node.peerId.toMultihash().bytes, addrs: [multiaddr(`/ip4/${ip}/tcp/${port}`).bytes] } }
-    })
+    const id = kind === 'foreign-peer' ? conn.remotePeer.toMultihash().bytes : node.peerId.toMultihash().bytes
+    const body = kind === 'garbage'
+      ? Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x12, 0x7f, 0x01])
+      : Message.encode({ type: Message.MessageType.DIAL, dial: { peer: { id, addrs: [multiaddr(`/ip4/${ip}/tcp/${port}`).bytes] } } })
+    if (kind === 'foreign-peer' && conn.remotePeer.toString() !== targetId) fail('connected to the wrong peer')
     stream.send(uvarint(body.length))
     stream.send(body)
     await stream.close()
