@@ -265,7 +265,8 @@ async function main () {
   const common = { interopDir, noloco: flags.noloco, timeout }
   if (relaySpec !== undefined) return runRelayCase(relaySpec, common)
   if (natSpec !== undefined) {
-    const helpers = { start, waitForLine, describe, runBounded, finish, onCleanup: fn => cleanups.push(fn) }
+    const skip = why => { process.stdout.write(`SKIP: ${why}\n`); cleanup(); process.exit(77) }
+    const helpers = { start, waitForLine, describe, runBounded, finish, skip, onCleanup: fn => cleanups.push(fn) }
     return runNatCase(flags.case, common, helpers)
   }
 

@@ -39,7 +39,7 @@ export const NAT_CASES = {
   'dcutr-noloco-responder-noloco-relay': { netns: true, relay: 'noloco', base: 'dcutr-noloco-responder' }
 }
 
-// h: the driver's helpers { start, waitForLine, describe, runBounded, finish, onCleanup }.
+// h: the driver's helpers { start, waitForLine, describe, runBounded, finish, skip, onCleanup }.
 export async function runNatCase (name, common, h) {
   const spec = NAT_CASES[name]
   const prefix = spec.netns ? setUpNetns(h) : null
@@ -59,16 +59,12 @@ export async function runNatCase (name, common, h) {
 }
 
 function setUpNetns (h) {
-  if (process.getuid?.() !== 0) {
-    process.stdout.write('SKIP: network namespaces need root\n')
-    process.exit(77)
-  }
+  if (process.getuid?.() !== 0) h.skip('network namespaces need root')
   for (const tool of ['ip', 'iptables']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' })
     } catch {
-      process.stdout.write(`SKIP: ${tool} not installed\n`)
-      process.exit(77)
+      h.skip(`${tool} not installed`)
     }
   }
   const script = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, 'netns.sh')
