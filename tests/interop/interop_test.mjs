@@ -5,7 +5,9 @@
 //
 // A case names who listens, who pings, which PSK each side gets, and whether the ping must work.
 // Every child process is bounded by a timeout and killed on the way out, whatever happened.
-// Exits 0 when the case behaved as expected, 1 otherwise (with the reason and both sides' output).
+// Exits 0 when the case behaved as expected, 1 otherwise (with the reason and both sides' output),
+// 77 when a case that needs network namespaces cannot have them (AutoNAT and DCUtR cases:
+// nat_cases.mjs).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
