@@ -1,4 +1,7 @@
-// `noloco ping MULTIADDR [--key FILE] [--psk FILE] [--count N] [--dial-from IP]`: dials a peer and pings it.
+// `noloco ping MULTIADDR [--key FILE] [--psk FILE] [--count N] [--dial-from IP]
+//              [--hole-punch --listen MULTIADDR [--wait-direct S]]`: dials a peer and pings it.
+// With --hole-punch (DCUtR) and --wait-direct, a relayed dial waits for the upgrade to a direct
+// connection, prints 'direct <address>' and pings over it.
 // One line per reply on stdout; on failure one line on stderr saying why (unreachable,
 // handshake failed, peer id mismatch, protocol not supported, timeout) and a non-zero exit.
 #include <cstdio>
@@ -20,6 +23,9 @@ Command register_ping(CLI::App& app) {
     std::string dial_from;
     int count = 1;
     double timeout_s = 10;
+    bool hole_punch = false;
+    std::string listen;
+    double wait_direct_s = 0;
   };
   auto f = std::make_shared<Flags>();
   sub->add_option("multiaddr", f->addr, "Peer address, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")->required();
@@ -30,6 +36,11 @@ Command register_ping(CLI::App& app) {
   sub->add_option("--timeout", f->timeout_s, "Seconds allowed for the dial and for each ping")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 3600.0));
+  sub->add_flag("--hole-punch", f->hole_punch, "DCUtR hole punching (docs/protocols/dcutr.md); needs --listen");
+  sub->add_option("--listen", f->listen, "Also listen here (DCUtR dials from, and offers, this port)");
+  sub->add_option("--wait-direct", f->wait_direct_s,
+                  "After connecting, wait up to this many seconds for a direct connection (prints 'direct <address>')")
+      ->check(CLI::Range(0.0, 3600.0));
   return {sub, [f] {
             auto id = identity_from_flag(f->key);
             if (!id.ok()) return fail(id.status());
@@ -43,6 +54,18 @@ Command register_ping(CLI::App& app) {
             opt.host.ping_timeout = timeout;
             opt.host.dial_from = f->dial_from;
             if (Status st = apply_psk_flag(f->psk, opt.host); !st.ok()) return fail(st);
+            if (f->hole_punch && f->listen.empty()) return fail(invalid_argument("--hole-punch needs --listen"));
+            opt.host.hole_punch = f->hole_punch;
+            if (!f->listen.empty()) {
+              auto listen = p2p::Multiaddr::parse(f->listen);
+              if (!listen.ok()) return fail(listen.status().context("--listen"));
+              opt.listen = *listen;
+            }
+            opt.wait_direct = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f->wait_direct_s));
+            opt.on_direct = [](const p2p::Multiaddr& addr) {
+              std::printf("direct %s\n", addr.to_string().c_str());
+              std::fflush(stdout);
+            };
             opt.on_reply = [](const p2p::PeerId& peer, int seq, Duration rtt) {
               std::printf("reply from %s: seq=%d time=%.3f ms\n", peer.to_string().c_str(), seq,
                           std::chrono::duration<double, std::milli>(rtt).count());

@@ -193,8 +193,9 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
   }
   if (plan.empty()) return host->post([race] { race->done(false); });
   race->left = plan.size();
+  std::weak_ptr<HostImpl> weak_host = host;
   for (const auto& [to, from] : plan) {
-    host->connect_direct(to, from, role, peer, [race](Result<std::shared_ptr<HostConnection>> r) {
+    host->connect_direct(to, from, role, peer, [race, weak_host, peer](Result<std::shared_ptr<HostConnection>> r) {
       --race->left;
       const bool direct = r.ok() && *r && !is_relayed(**r);
       if (direct && race->won) {
@@ -203,7 +204,13 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
         race->won = true;
         race->done(true);
       }
-      if (race->left == 0 && !race->won) race->done(false);
+      if (race->left != 0 || race->won) return;
+      // Every dial of ours failed, but the peer's may have come in: with a public peer that
+      // does not dial from its listen port (js-libp2p), B's dial meets A's listener, where both
+      // wait as responders, while A's dial to B's listener is the one that works.
+      auto h = weak_host.lock();
+      auto best = h ? h->best_connection(peer) : nullptr;
+      race->done(best && !is_relayed(*best));
     });
   }
 }

@@ -38,7 +38,8 @@ class HolePunchService : public std::enable_shared_from_this<HolePunchService> {
   void on_initiator_stream(std::shared_ptr<HostStream> s, std::weak_ptr<HostConnection> relayed, int attempt);
   void respond(std::shared_ptr<HostStream> s, std::shared_ptr<dcutr::Responder> core);
   // Dials all `addrs` of `peer` from our listen port; done(true) once one direct connection is
-  // up (others that also come up are closed), done(false) when every dial failed.
+  // up (others that also come up are closed) or, when every dial failed, if the peer's own
+  // dial gave us a direct connection meanwhile; else done(false).
   void punch(const PeerId& peer, const std::vector<Multiaddr>& addrs, ConnectionRole role,
              std::function<void(bool)> done);
   void retry_or_fail(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt, const Status& why);

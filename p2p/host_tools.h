@@ -24,6 +24,13 @@ struct ListenToolOptions {
   // reservation ends the tool with its error.
   std::optional<Multiaddr> reserve_on;
   std::function<void(const Multiaddr&)> on_reserved;
+  // AutoNAT (needs host.autonat): connect to this peer once listening, wait for its identify,
+  // ask it to dial us back (Host::check_reachability) and pass the verdict on. A failed
+  // connection ends the tool with its error.
+  std::optional<Multiaddr> autonat_ask;
+  std::function<void(const autonat::ReachabilityStatus&)> on_reachability;
+  // Called on SIGINT/SIGTERM before the host closes (e.g. to print its counters).
+  std::function<void(const Host&)> on_stopping;
 };
 
 // Serves identify and ping until SIGINT or SIGTERM, then closes gracefully. Ok after a signal.
@@ -35,6 +42,12 @@ struct PingToolOptions {
   int count = 1;
   std::function<void(const PeerId& peer, int seq, Duration rtt)> on_reply;
   std::function<void(const PeerId& peer, const IdentifyInfo& info)> on_identify;
+  // Hole punching (with host.hole_punch): listen here first (DCUtR dials from the listen port
+  // and offers it to the peer), then, once connected (typically through a relay), wait up to
+  // wait_direct for a direct connection to the peer before pinging; on_direct gets its address.
+  std::optional<Multiaddr> listen;
+  Duration wait_direct{0};
+  std::function<void(const Multiaddr&)> on_direct;
 };
 
 // Dials, pings `count` times. The error says what failed, in words a user can act on:

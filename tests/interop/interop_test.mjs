@@ -5,13 +5,16 @@
 //
 // A case names who listens, who pings, which PSK each side gets, and whether the ping must work.
 // Every child process is bounded by a timeout and killed on the way out, whatever happened.
-// Exits 0 when the case behaved as expected, 1 otherwise (with the reason and both sides' output).
+// Exits 0 when the case behaved as expected, 1 otherwise (with the reason and both sides' output),
+// 77 when a case that needs network namespaces cannot have them (AutoNAT and DCUtR cases:
+// nat_cases.mjs).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { NAT_CASES, runNatCase } from './nat_cases.mjs'
 
 const CASES = {
   // The harness proving itself: js against js.
@@ -39,6 +42,7 @@ const RELAY_CASES = {
 const PING_COUNT = 3
 
 const children = new Set()
+const cleanups = []
 let workDir = null
 
 function cleanup () {
@@ -46,6 +50,10 @@ function cleanup () {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   }
   children.clear()
+  // After the children: a network namespace goes once nothing runs in it.
+  for (const fn of cleanups.splice(0)) {
+    try { fn() } catch {}
+  }
   if (workDir !== null) rmSync(workDir, { recursive: true, force: true })
   workDir = null
 }
@@ -92,6 +100,22 @@ function start (argv, label) {
 function describe (proc) {
   const indent = s => s.trimEnd().split('\n').map(l => `    ${l}`).join('\n')
   return `  [${proc.label}] stdout:\n${indent(proc.stdout)}\n  [${proc.label}] stderr:\n${indent(proc.stderr)}`
+}
+
+// The first complete stdout line matching `re`: { match } or { error }.
+function waitForLine (proc, re, seconds, what) {
+  return new Promise(resolve => {
+    const timer = setTimeout(() => resolve({ error: `${proc.label}: no ${what} within ${seconds}s` }), seconds * 1000)
+    const check = () => {
+      for (const l of proc.stdout.split('\n').slice(0, -1)) {
+        const match = l.trim().match(re)
+        if (match !== null) { clearTimeout(timer); resolve({ match }); return }
+      }
+    }
+    proc.child.stdout.on('data', check)
+    proc.exited.then(r => { clearTimeout(timer); resolve({ error: `${proc.label} exited early (code ${r.code}, signal ${r.signal}) before its ${what}` }) })
+    check()
+  })
 }
 
 // The listener's dialable address: the first stdout line that is a multiaddr with a /p2p/ part.
@@ -220,9 +244,10 @@ function checkNolocoPings (pinger, listenAddr) {
 async function main () {
   const flags = parseArgs(process.argv.slice(2))
   const relaySpec = RELAY_CASES[flags.case]
-  const spec = CASES[flags.case] ?? relaySpec
+  const natSpec = NAT_CASES[flags.case]
+  const spec = CASES[flags.case] ?? relaySpec ?? (natSpec === undefined ? undefined : { listener: 'noloco' })
   if (spec === undefined) {
-    finish(false, `unknown case ${flags.case}; known: ${[...Object.keys(CASES), ...Object.keys(RELAY_CASES)].join(', ')}`)
+    finish(false, `unknown case ${flags.case}; known: ${[...Object.keys(CASES), ...Object.keys(RELAY_CASES), ...Object.keys(NAT_CASES)].join(', ')}`)
   }
   const interopDir = flags['interop-dir']
   const timeout = Number(flags.timeout ?? 30)
@@ -241,6 +266,11 @@ async function main () {
   const pskFor = name => name === null ? null : (keys[name] ??= writePsk(name))
   const common = { interopDir, noloco: flags.noloco, timeout }
   if (relaySpec !== undefined) return runRelayCase(relaySpec, common)
+  if (natSpec !== undefined) {
+    const skip = why => { process.stdout.write(`SKIP: ${why}\n`); cleanup(); process.exit(77) }
+    const helpers = { start, waitForLine, describe, runBounded, finish, skip, onCleanup: fn => cleanups.push(fn) }
+    return runNatCase(flags.case, common, helpers)
+  }
 
   const listener = start(commandFor('listen', spec.listener, { ...common, psk: pskFor(spec.listenPsk) }), `${spec.listener} listen`)
   const listening = await waitForAddress(listener, timeout)

@@ -8,8 +8,16 @@
 //       --relay 1: also a circuit relay v2 server (js-libp2p's default limits).
 //       --via: reserves on that relay (circuit relay v2) and prints, once reachable through it,
 //         relayed <relay>/p2p-circuit/p2p/<id>
+//       --host IP: bind this address instead of 127.0.0.1 (an interop network namespace's).
+//       --autonat 1: also an AutoNAT v1 server (@libp2p/autonat, js-libp2p's defaults).
+//       --dcutr 1: also runs DCUtR (@libp2p/dcutr): upgrades relayed connections it accepts.
+//       Prints `direct <peerId> <remoteAddr>` for every connection that does not run through a
+//       relay, once a relayed connection to that peer was seen (the hole punch's result).
 //       Exits by itself after --exit-after seconds (default 120) so it can never be left behind.
-//   ping <multiaddr> [--count N] [--psk FILE] [--timeout S]
+//   ping <multiaddr> [--count N] [--psk FILE] [--timeout S] [--host IP --dcutr 1 --wait-direct S]
+//       With --dcutr 1 it also listens on --host (DCUtR needs an address to offer) and, with
+//       --wait-direct S, waits up to S seconds after the relayed dial for a direct connection
+//       to the peer, prints `direct <remoteAddr>` and pings over it (exit 1 if none came).
 //       Dials, runs identify and N pings (one stream each, as js-libp2p does), prints
 //         identify {json}        the remote's peerId/agentVersion/protocolVersion/protocols/listenAddrs
 //         ping <i> rtt=<ms>ms
@@ -19,20 +27,45 @@
 //       receiver's 8-byte big-endian count, prints
 //         bench bytes=N seconds=S MBps=R sender_cpu_s=C
 //       (the listener prints `bench-recv bytes=N cpu_s=C` for its side).
+//   autonat-ask <multiaddr> --dial-back self|closed|other-ip|garbage|foreign-peer [--timeout S]
+//       Listens on 127.0.0.1, connects to the peer, sends one AutoNAT v1 DIAL request (encoded
+//       with @libp2p/autonat's own protobuf codec) naming our listen address (self), a closed
+//       port on our IP (closed) or our port on 127.0.0.2, an IP the request does not come from
+//       (other-ip), or sends a bad request (garbage: no protobuf; foreign-peer: in the name of
+//       the peer it asks), and prints the answer:
+//         autonat status=<OK|E_DIAL_ERROR|...> addr=<multiaddr|none> text=<status text>
+//       (js-libp2p's own AutoNAT client never asks about loopback addresses, so the request is
+//       built here; the server side of @libp2p/autonat is what `listen --autonat 1` runs.)
 //
-// Only loopback addresses are used: the listener binds 127.0.0.1 and ping refuses anything else.
+// Only loopback addresses and the interop network namespaces' (tests/interop/netns.sh:
+// 11.13.0.0/24 and 10.13.0.0/16) are used; ping refuses anything else.
 import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import * as Digest from 'multiformats/hashes/digest'
 import { createLibp2p } from 'libp2p'
 
 const BENCH_PROTOCOL = '/noloco/bench/1.0.0'
+const AUTONAT_PROTOCOL = '/libp2p/autonat/1.0.0'
+
+// @libp2p/autonat's generated protobuf codec (not exported by the package, so by path).
+async function autonatMessage () {
+  const here = dirname(fileURLToPath(import.meta.url))
+  return (await import(pathToFileURL(join(here, 'node_modules/@libp2p/autonat/dist/src/pb/index.js')).href)).Message
+}
 
 function fail (reason) {
   process.stderr.write(`error: ${reason}\n`)
@@ -63,11 +96,19 @@ function positiveNumber (flags, name, fallback) {
   return n
 }
 
-async function makeNode ({ listen, pskFile, noMonitor, relay, via }) {
-  const listenAddrs = listen ? ['/ip4/127.0.0.1/tcp/0'] : []
+async function makeNode ({ listen, pskFile, noMonitor, relay, via, host = '127.0.0.1', autonat = false, holePunch = false, identifyOnOpen }) {
+  const listenAddrs = listen ? [`/ip4/${host}/tcp/0`] : []
+  // js-libp2p announces a public address (an interop namespace's 11.13.0.x) only once AutoNAT
+  // verified it; an operator's declared address (appendAnnounce) counts as verified. So a
+  // public node listens on a port chosen here and declares that address.
+  let announce = []
+  if (listen && !host.startsWith('127.')) {
+    listenAddrs[0] = `/ip4/${host}/tcp/${await closedPort(host)}`
+    announce = [listenAddrs[0]]
+  }
   if (via !== undefined) listenAddrs.push(`${via}/p2p-circuit`)
   const options = {
-    addresses: { listen: listenAddrs },
+    addresses: { listen: listenAddrs, appendAnnounce: announce },
     // Every js peer can dial /p2p-circuit addresses (circuit relay v2 client).
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
@@ -77,7 +118,7 @@ async function makeNode ({ listen, pskFile, noMonitor, relay, via }) {
     streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 32 * 1024 * 1024 } })],
     // The dialer runs identify itself (to report its errors); the listener identifies whoever
     // connects, as js-libp2p does by default.
-    services: { identify: identify({ runOnConnectionOpen: listen }), ping: ping() },
+    services: { identify: identify({ runOnConnectionOpen: identifyOnOpen ?? listen }), ping: ping() },
     nodeInfo: { userAgent: 'noloco-interop-js/1.0.0' }
   }
   // js-libp2p pings every connection each 10 s and aborts it when a pong is late (adaptive
@@ -85,6 +126,8 @@ async function makeNode ({ listen, pskFile, noMonitor, relay, via }) {
   // CPU-starved loopback run measures throughput rather than that timeout.
   if (noMonitor) options.connectionMonitor = { enabled: false }
   if (relay) options.services.relay = circuitRelayServer()
+  if (autonat === '1') options.services.autonat = autoNAT()
+  if (holePunch) options.services.dcutr = dcutr()
   if (pskFile !== undefined) {
     let psk
     try {
@@ -108,6 +151,36 @@ function identifyJson (result) {
   })
 }
 
+// The addresses tests/interop/netns.sh gives its namespaces (they exist nowhere else).
+function inInteropNetns (component) {
+  return component?.name === 'ip4' && (component.value.startsWith('11.13.0.') || component.value.startsWith('10.13.'))
+}
+
+function hostFlag (flags) {
+  const host = flags.host ?? '127.0.0.1'
+  const parsed = multiaddr(`/ip4/${host}`).getComponents()[0]
+  if (!host.startsWith('127.') && !inInteropNetns(parsed)) fail(`--host ${host} is neither loopback nor an interop namespace address`)
+  return host
+}
+
+const isRelayed = conn => conn.remoteAddr.toString().includes('/p2p-circuit')
+
+// Prints `direct <peer> <addr>` for each direct connection to a peer we also reach through a
+// relay: what a successful hole punch leaves behind.
+function reportDirect (node) {
+  const relayedPeers = new Set()
+  node.addEventListener('connection:open', evt => {
+    const conn = evt.detail
+    const peer = conn.remotePeer.toString()
+    if (isRelayed(conn)) {
+      relayedPeers.add(peer)
+      process.stdout.write(`relayed-connection ${peer}\n`)
+    } else if (relayedPeers.has(peer)) {
+      process.stdout.write(`direct ${peer} ${conn.remoteAddr.toString()}\n`)
+    }
+  })
+}
+
 function loopbackTarget (text) {
   let ma
   try {
@@ -118,7 +191,7 @@ function loopbackTarget (text) {
   const first = ma.getComponents()[0]
   const host = first?.value
   const loopback = (first?.name === 'ip4' && host.startsWith('127.')) || (first?.name === 'ip6' && host === '::1')
-  if (!loopback) fail(`refusing non-loopback address ${text}`)
+  if (!loopback && !inInteropNetns(first)) fail(`refusing non-loopback address ${text}`)
   if (ma.getComponents().find(c => c.name === 'p2p') === undefined) fail(`multiaddr needs a /p2p/<id> part: ${text}`)
   return ma
 }
@@ -140,7 +213,18 @@ async function handleBench (stream) {
 async function runListen (flags) {
   const exitAfter = positiveNumber(flags, 'exit-after', 120)
   const via = flags.via === undefined ? undefined : loopbackTarget(flags.via).toString()
-  const node = await makeNode({ listen: true, pskFile: flags.psk, noMonitor: flags['no-monitor'] === '1', relay: flags.relay === '1', via })
+  const node = await makeNode({
+    listen: true,
+    pskFile: flags.psk,
+    noMonitor: flags['no-monitor'] === '1',
+    relay: flags.relay === '1',
+    via,
+    host: hostFlag(flags),
+    autonat: flags.autonat,
+    holePunch: flags.dcutr === '1'
+  })
+  reportDirect(node)
+  if (flags.autonat === 'fresh') await node.handle(AUTONAT_PROTOCOL, stream => serveAutonatFresh(node, stream, flags), { maxInboundStreams: 4 })
   await node.handle(BENCH_PROTOCOL, handleBench)
   node.addEventListener('peer:identify', evt => {
     process.stdout.write(`identified ${identifyJson(evt.detail)}\n`)
@@ -184,13 +268,27 @@ async function runPing (positional, flags) {
   const target = loopbackTarget(positional[0])
   const count = positiveNumber(flags, 'count', 1)
   const timeout = positiveNumber(flags, 'timeout', 20)
-  const node = await makeNode({ listen: false, pskFile: flags.psk })
+  const holePunch = flags.dcutr === '1'
+  const waitDirect = positiveNumber(flags, 'wait-direct', 0)
+  // The pinger runs identify itself, once, on the connection it pings over.
+  const node = await makeNode({ listen: holePunch, pskFile: flags.psk, host: hostFlag(flags), holePunch, identifyOnOpen: false })
+  const targetPeer = target.getComponents().findLast(c => c.name === 'p2p').value
+  const direct = Promise.withResolvers()
+  node.addEventListener('connection:open', evt => {
+    if (evt.detail.remotePeer.toString() === targetPeer && !isRelayed(evt.detail)) direct.resolve(evt.detail)
+  })
   await withDeadline(timeout, 'ping', async () => {
     let conn
     try {
       conn = await node.dial(target, { signal: AbortSignal.timeout(timeout * 1000) })
     } catch (err) {
       fail(`dial ${target}: ${err.name}: ${err.message}`)
+    }
+    if (waitDirect > 0) {
+      const timer = setTimeout(() => fail(`no direct connection to ${targetPeer} within ${waitDirect}s`), waitDirect * 1000)
+      conn = await direct.promise
+      clearTimeout(timer)
+      process.stdout.write(`direct ${conn.remoteAddr.toString()}\n`)
     }
     try {
       const result = await node.services.identify.identify(conn)
@@ -255,12 +353,145 @@ async function runBenchSend (positional, flags) {
   process.exit(0)
 }
 
+// A port on `host` that nothing listens on (bound, then released).
+function closedPort (host) {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+// One <uvarint length><protobuf> message from a js-libp2p 3.x stream (an async iterable of
+// Uint8ArrayList chunks), at most `max` bytes.
+async function readLengthPrefixed (stream, max) {
+  let buf = new Uint8Array(0)
+  for await (const chunk of stream) {
+    const bytes = chunk.subarray()
+    const next = new Uint8Array(buf.length + bytes.length)
+    next.set(buf)
+    next.set(bytes, buf.length)
+    buf = next
+    let len = 0
+    let shift = 0
+    let i = 0
+    for (; i < buf.length && i < 5; i++) {
+      len |= (buf[i] & 0x7f) << shift
+      shift += 7
+      if ((buf[i] & 0x80) === 0) break
+    }
+    if (i === buf.length) continue
+    if (len > max) throw new Error(`message of ${len} bytes exceeds ${max}`)
+    if (buf.length >= i + 1 + len) return buf.subarray(i + 1, i + 1 + len)
+  }
+  throw new Error('stream ended before a whole message')
+}
+
+function uvarint (n) {
+  const out = []
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n >>>= 7 }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
+// `listen --autonat fresh`: an AutoNAT v1 server built from @libp2p/autonat's codec with the
+// checks of its server (addresses on the requester's observed IP, not private, at most 4),
+// that dials back from a second, fresh js node. @libp2p/autonat's own server (--autonat 1)
+// dials back through the connection manager, which hands back the connection the request came
+// on, and then closes it, so a directly connected requester never gets an answer.
+async function serveAutonatFresh (node, stream, flags) {
+  const Message = await autonatMessage()
+  const conn = node.getConnections().find(c => c.streams.includes(stream))
+  const answer = async (dialResponse) => {
+    const body = Message.encode({ type: Message.MessageType.DIAL_RESPONSE, dialResponse })
+    stream.send(uvarint(body.length))
+    stream.send(body)
+    await stream.close()
+  }
+  try {
+    const request = Message.decode(await readLengthPrefixed(stream, 8192))
+    const peer = request.dial?.peer
+    if (conn === undefined || peer?.id == null || !peerIdFromMultihash(Digest.decode(peer.id)).equals(conn.remotePeer)) {
+      return await answer({ status: Message.ResponseStatus.E_BAD_REQUEST, statusText: 'bad or foreign peer id' })
+    }
+    const observed = conn.remoteAddr.getComponents()[0]?.value
+    const addrs = peer.addrs.map(b => multiaddr(b)).filter(ma => {
+      const c = ma.getComponents()
+      return c[0]?.name === 'ip4' && c[0].value === observed && c[1]?.name === 'tcp' && !isPrivate(ma)
+    }).slice(0, 4)
+    if (addrs.length === 0) return await answer({ status: Message.ResponseStatus.E_DIAL_REFUSED, statusText: 'no dialable addresses' })
+    const dialer = await makeNode({ listen: false, host: hostFlag(flags) })
+    try {
+      for (const ma of addrs) {
+        try {
+          const back = await dialer.dial(ma.encapsulate(`/p2p/${conn.remotePeer}`), { signal: AbortSignal.timeout(10_000) })
+          await back.close()
+          return await answer({ status: Message.ResponseStatus.OK, addr: ma.bytes })
+        } catch {}
+      }
+      return await answer({ status: Message.ResponseStatus.E_DIAL_ERROR, statusText: 'dial back failed' })
+    } finally {
+      await dialer.stop()
+    }
+  } catch (err) {
+    process.stderr.write(`autonat fresh: ${err.name}: ${err.message}\n`)
+    stream.abort(err)
+  }
+}
+
+async function runAutonatAsk (positional, flags) {
+  if (positional.length !== 1) fail('usage: autonat-ask <multiaddr> --dial-back self|closed|other-ip [--timeout S]')
+  const target = loopbackTarget(positional[0])
+  const timeout = positiveNumber(flags, 'timeout', 30)
+  const kind = flags['dial-back'] ?? 'self'
+  const Message = await autonatMessage()
+  const host = hostFlag(flags)
+  const node = await makeNode({ listen: true, host })
+  const own = node.getMultiaddrs()[0]
+  const ownPort = Number(own.getComponents().find(c => c.name === 'tcp').value)
+  // Besides the three addresses, two bad requests: bytes that are no protobuf message, and a
+  // request in the name of another peer (the target's own id).
+  const ports = {
+    self: [host, ownPort],
+    closed: [host, await closedPort(host)],
+    'other-ip': ['127.0.0.2', ownPort],
+    garbage: [host, ownPort],
+    'foreign-peer': [host, ownPort]
+  }
+  if (ports[kind] === undefined) fail(`--dial-back must be self, closed, other-ip, garbage or foreign-peer, got ${kind}`)
+  const [ip, port] = ports[kind]
+  const targetId = target.getComponents().findLast(c => c.name === 'p2p').value
+  await withDeadline(timeout, 'autonat-ask', async () => {
+    const conn = await node.dial(target)
+    const stream = await conn.newStream(AUTONAT_PROTOCOL)
+    const id = kind === 'foreign-peer' ? conn.remotePeer.toMultihash().bytes : node.peerId.toMultihash().bytes
+    const body = kind === 'garbage'
+      ? Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x12, 0x7f, 0x01])
+      : Message.encode({ type: Message.MessageType.DIAL, dial: { peer: { id, addrs: [multiaddr(`/ip4/${ip}/tcp/${port}`).bytes] } } })
+    if (kind === 'foreign-peer' && conn.remotePeer.toString() !== targetId) fail('connected to the wrong peer')
+    stream.send(uvarint(body.length))
+    stream.send(body)
+    await stream.close()
+    const answer = Message.decode(await readLengthPrefixed(stream, 8192))
+    const r = answer.dialResponse
+    if (answer.type !== Message.MessageType.DIAL_RESPONSE || r == null) fail(`not a DIAL_RESPONSE: ${JSON.stringify(answer)}`)
+    const addr = r.addr == null || r.addr.length === 0 ? 'none' : multiaddr(r.addr).toString()
+    process.stdout.write(`autonat status=${r.status} addr=${addr} asked=/ip4/${ip}/tcp/${port} text=${r.statusText ?? ''}\n`)
+  })
+  await node.stop()
+  process.exit(0)
+}
+
 const [mode, ...rest] = process.argv.slice(2)
 const { positional, flags } = parseArgs(rest)
 const modes = {
   listen: () => runListen(flags),
   ping: () => runPing(positional, flags),
-  'bench-send': () => runBenchSend(positional, flags)
+  'bench-send': () => runBenchSend(positional, flags),
+  'autonat-ask': () => runAutonatAsk(positional, flags)
 }
-if (modes[mode] === undefined) fail(`unknown mode ${mode ?? '(none)'}; use listen, ping or bench-send`)
+if (modes[mode] === undefined) fail(`unknown mode ${mode ?? '(none)'}; use listen, ping, bench-send or autonat-ask`)
 modes[mode]().catch(err => fail(`${err.name}: ${err.message}`))
