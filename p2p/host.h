@@ -167,7 +167,6 @@ class Host {
   // hole punch opened (kNone: not connected).
   enum class ConnectionPath { kNone, kDirect, kRelayed, kHolePunched };
   ConnectionPath connection_path(const PeerId& peer) const;
-  std::vector<PeerId> connected_peers() const;  // every peer with an upgraded connection
   // The remote addresses of our upgraded connections to `peer` (circuit addresses for relayed ones).
   std::vector<Multiaddr> connection_addrs(const PeerId& peer) const;
 

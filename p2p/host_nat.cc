@@ -100,13 +100,6 @@ Host::ConnectionPath Host::connection_path(const PeerId& peer) const {
   return c->hole_punched ? ConnectionPath::kHolePunched : ConnectionPath::kDirect;
 }
 
-std::vector<PeerId> Host::connected_peers() const {
-  std::vector<PeerId> out;
-  for (const auto& [peer, list] : impl_->conns_)
-    if (!list.empty()) out.push_back(peer);
-  return out;
-}
-
 std::vector<Multiaddr> Host::connection_addrs(const PeerId& peer) const {
   std::vector<Multiaddr> out;
   auto it = impl_->conns_.find(peer);
