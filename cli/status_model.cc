@@ -149,6 +149,7 @@ void NodeStatusModel::on_progress(const node::NodeProgress& p, int64_t now) {
   lr_ = p.lr;
   live_peers_ = p.live_peers;
   connections_ = p.connections;
+  nat_ = p.nat;
 }
 
 std::string NodeStatusModel::to_json(int64_t now) const {
@@ -171,6 +172,13 @@ std::string NodeStatusModel::to_json(int64_t now) const {
   j["tokens_per_s"] = tokens_per_s_;
   j["progress_unix_ms"] = progress_ms_;
   j["peers"] = {{"live", live_peers_}, {"connections", connections_}};
+  j["nat"] = {{"reachability", nat_.reachability},
+              {"basis", nat_.basis},
+              {"why", nat_.why},
+              {"relay_reservations", nat_.reservations},
+              {"paths", {{"direct", nat_.direct}, {"relayed", nat_.relayed}, {"hole_punched", nat_.hole_punched}}},
+              {"hole_punches",
+               {{"attempts", nat_.punch_attempts}, {"succeeded", nat_.punch_succeeded}, {"failed", nat_.punch_failed}}}};
   j["last_exchange"] = has_exchange_ ? exchange_json(last_exchange_) : ojson();
   j["recent_partners"] = ojson::array();
   for (const auto& e : recent_) j["recent_partners"].push_back(exchange_json(e));

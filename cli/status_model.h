@@ -14,6 +14,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "trainer/node/nat_view.h"
+
 namespace noloco::node {
 struct NodeProgress;
 }
@@ -56,6 +58,7 @@ class NodeStatusModel {
   double loss_ = 0, lr_ = 0, val_loss_ = 0, tokens_per_s_ = 0;
   bool has_val_loss_ = false;
   size_t live_peers_ = 0, connections_ = 0;
+  node::NatView nat_;
   int64_t mixed_ = 0, solo_ = 0, partner_failures_ = 0, refused_ = 0, stale_ = 0, banned_ = 0;
   int64_t syncs_ = 0, sync_failures_ = 0, checkpoints_ = 0, checkpoint_failures_ = 0;
   bool has_exchange_ = false, has_checkpoint_ = false, has_failure_ = false;

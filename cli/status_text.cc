@@ -39,6 +39,24 @@ std::string exchange_text(const json& e, int64_t now) {
   return s + ", " + age_text(now - e.at("unix_ms").get<int64_t>());
 }
 
+std::string num(const json& j, const char* key) { return std::to_string(j.at(key).get<int64_t>()); }
+
+// reachability, relay reservations, and how the live peers are reached (docs/status.md).
+std::string nat_text(const json& n) {
+  std::string out;
+  const std::string why = n.at("why").get<std::string>();
+  out += line("reachability", n.at("reachability").get<std::string>() + (why.empty() ? "" : " (" + why + ")"));
+  const auto& res = n.at("relay_reservations");
+  if (res.empty()) out += line("relay", "no reservation");
+  for (size_t i = 0; i < res.size(); ++i) out += line(i == 0 ? "relay" : "", "reserved: " + res[i].get<std::string>());
+  const auto& p = n.at("paths");
+  const auto& h = n.at("hole_punches");
+  out += line("paths", num(p, "direct") + " direct, " + num(p, "relayed") + " relayed, " + num(p, "hole_punched") +
+                           " hole-punched; hole punches " + num(h, "succeeded") + " succeeded, " + num(h, "failed") +
+                           " failed of " + num(h, "attempts") + " tried");
+  return out;
+}
+
 std::string body(const json& j) {
   const int64_t now = j.at("now_unix_ms").get<int64_t>();
   std::string out;
@@ -57,6 +75,7 @@ std::string body(const json& j) {
   const auto& peers = j.at("peers");
   out += line("peers", std::to_string(peers.at("live").get<int64_t>()) + " live, " +
                            std::to_string(peers.at("connections").get<int64_t>()) + " connections");
+  if (j.contains("nat")) out += nat_text(j.at("nat"));  // absent from an older node's snapshot
   const auto& c = j.at("counts");
   out += line("exchange", j.at("last_exchange").is_null() ? "none yet" : exchange_text(j.at("last_exchange"), now));
   out += line("", std::to_string(c.at("mixed").get<int64_t>()) + " mixed, " + std::to_string(c.at("solo").get<int64_t>()) +

@@ -163,6 +163,10 @@ class Host {
   HolePunchStats hole_punch_stats() const;
   // Connected to `peer` over a connection that is not relayed.
   bool is_directly_connected(const PeerId& peer) const;
+  // How new streams to `peer` travel now: over a relay, a direct connection, or a direct one a
+  // hole punch opened (kNone: not connected).
+  enum class ConnectionPath { kNone, kDirect, kRelayed, kHolePunched };
+  ConnectionPath connection_path(const PeerId& peer) const;
   // The remote addresses of our upgraded connections to `peer` (circuit addresses for relayed ones).
   std::vector<Multiaddr> connection_addrs(const PeerId& peer) const;
 

@@ -53,6 +53,9 @@ class HostConnection : public std::enable_shared_from_this<HostConnection> {
   void flush();
 
   std::optional<IdentifyInfo> identify_info;
+  // Dialled from our listen port by a hole punch (HostImpl::connect_direct with a local
+  // endpoint): Host::connection_path reports it as kHolePunched rather than kDirect.
+  bool hole_punched = false;
 
  private:
   void read_loop();

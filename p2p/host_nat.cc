@@ -36,13 +36,15 @@ void HostImpl::connect_direct(const tcp::endpoint& to, std::optional<tcp::endpoi
   if (ec) return finish_dial(dial, Status(StatusCode::kUnavailable, "direct dial: " + ec.message()));
   std::weak_ptr<HostImpl> weak = weak_from_this();
   std::weak_ptr<Dial> weak_dial = dial;
-  sock->async_connect(to, [weak, weak_dial, sock, role, expected](const asio::error_code& ec) {
+  const bool punched = local.has_value();  // only a hole punch dials from the listen port
+  sock->async_connect(to, [weak, weak_dial, sock, role, expected, punched](const asio::error_code& ec) {
     auto self = weak.lock();
     auto d = weak_dial.lock();
     if (!self || !d || d->done) return;
     if (ec) return self->finish_dial(d, Status(StatusCode::kUnavailable, "unreachable: " + ec.message()));
     if (self->closed_) return self->finish_dial(d, Status(StatusCode::kUnavailable, "host is closed"));
     auto conn = self->make_tcp_connection(std::move(*sock), role, expected, d);
+    conn->hole_punched = punched;
     d->socket.reset();
     conn->start(self->opt_.dial_timeout);
   });
@@ -89,6 +91,13 @@ bool HostStream::relayed() const {
 bool Host::is_directly_connected(const PeerId& peer) const {
   auto c = impl_->best_connection(peer);
   return c && !(c->remote_addr() && c->remote_addr()->is_circuit());
+}
+
+Host::ConnectionPath Host::connection_path(const PeerId& peer) const {
+  auto c = impl_->best_connection(peer);
+  if (!c) return ConnectionPath::kNone;
+  if (c->remote_addr() && c->remote_addr()->is_circuit()) return ConnectionPath::kRelayed;
+  return c->hole_punched ? ConnectionPath::kHolePunched : ConnectionPath::kDirect;
 }
 
 std::vector<Multiaddr> Host::connection_addrs(const PeerId& peer) const {

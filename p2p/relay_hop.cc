@@ -8,6 +8,7 @@ Status RelayOptions::validate() const {
   if (reservation_ttl < std::chrono::seconds(1)) return invalid_argument("relay: reservation_ttl below 1 s");
   if (max_reservations == 0) return invalid_argument("relay: max_reservations must be positive");
   if (max_reservations_per_peer == 0) return invalid_argument("relay: max_reservations_per_peer must be positive");
+  if (max_reservations_per_ip == 0) return invalid_argument("relay: max_reservations_per_ip must be positive");
   if (max_circuits == 0) return invalid_argument("relay: max_circuits must be positive");
   if (max_circuits_per_peer == 0) return invalid_argument("relay: max_circuits_per_peer must be positive");
   if (circuit_duration < Duration::zero()) return invalid_argument("relay: circuit_duration is negative");
@@ -33,13 +34,13 @@ RelayLimit RelayHop::limit() const {
 }
 
 RelayHop::Decision RelayHop::on_hop(const PeerId& from, ByteView body, TimePoint now, uint64_t unix_now,
-                                    const std::vector<Multiaddr>& relay_addrs) {
+                                    const std::vector<Multiaddr>& relay_addrs, const std::string& from_ip) {
   auto msg = decode_hop(body);
   if (!msg.ok()) return reply(RelayStatus::kMalformedMessage);
   expire(now);
   switch (msg->type) {
     case HopType::kReserve:
-      return reserve(from, now, unix_now, relay_addrs);
+      return reserve(from, now, unix_now, relay_addrs, from_ip.empty() ? std::string() : buckets_.bucket_of(from_ip));
     case HopType::kConnect:
       return connect(from, *msg, now);
     case HopType::kStatus:
@@ -49,14 +50,21 @@ RelayHop::Decision RelayHop::on_hop(const PeerId& from, ByteView body, TimePoint
 }
 
 RelayHop::Decision RelayHop::reserve(const PeerId& from, TimePoint now, uint64_t unix_now,
-                                     const std::vector<Multiaddr>& relay_addrs) {
-  const bool refresh = reservations_.count(from) > 0;
+                                     const std::vector<Multiaddr>& relay_addrs, const std::string& bucket) {
+  auto held = reservations_.find(from);
+  const bool refresh = held != reservations_.end();
   if (!refresh && reservations_.size() >= opt_.max_reservations) return reply(RelayStatus::kReservationRefused);
+  // A refresh from the same bucket keeps its place; one that moved counts as a newcomer there.
+  if (!bucket.empty() && !(refresh && held->second.bucket == bucket)) {
+    const size_t there = static_cast<size_t>(std::count_if(reservations_.begin(), reservations_.end(),
+                                                           [&](const auto& kv) { return kv.second.bucket == bucket; }));
+    if (there >= opt_.max_reservations_per_ip) return reply(RelayStatus::kReservationRefused);
+  }
   auto& grants = grants_[from];
   if (grants.size() >= opt_.max_reservations_per_peer) return reply(RelayStatus::kReservationRefused);
   const TimePoint expiry = now + opt_.reservation_ttl;
   grants.push_back(expiry);
-  reservations_[from] = expiry;
+  reservations_[from] = Held{expiry, bucket};
 
   HopMessage ok = hop_status(RelayStatus::kOk);
   Reservation res;
@@ -147,7 +155,7 @@ void RelayHop::on_circuit_closed(uint64_t circuit) { circuits_.erase(circuit); }
 
 void RelayHop::expire(TimePoint now) {
   for (auto it = reservations_.begin(); it != reservations_.end();) {
-    it = it->second <= now ? reservations_.erase(it) : std::next(it);
+    it = it->second.expiry <= now ? reservations_.erase(it) : std::next(it);
   }
   for (auto it = grants_.begin(); it != grants_.end();) {
     auto& v = it->second;
@@ -158,7 +166,14 @@ void RelayHop::expire(TimePoint now) {
 
 bool RelayHop::has_reservation(const PeerId& peer, TimePoint now) const {
   auto it = reservations_.find(peer);
-  return it != reservations_.end() && it->second > now;
+  return it != reservations_.end() && it->second.expiry > now;
+}
+
+size_t RelayHop::reservations_from(const std::string& ip) const {
+  const std::string bucket = buckets_.bucket_of(ip);
+  if (bucket.empty()) return 0;
+  return static_cast<size_t>(std::count_if(reservations_.begin(), reservations_.end(),
+                                           [&](const auto& kv) { return kv.second.bucket == bucket; }));
 }
 
 }  // namespace noloco::p2p::relay

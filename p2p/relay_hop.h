@@ -7,7 +7,9 @@
 // Limits (RelayOptions), each refused with the spec's status code:
 //   - reservations: at most max_reservations peers hold one at a time; a peer may be granted
 //     (reserve or refresh) at most max_reservations_per_peer times per reservation_ttl
-//     (RESERVATION_REFUSED beyond either).
+//     (RESERVATION_REFUSED beyond either); at most max_reservations_per_ip peers reserve from one
+//     address (an IPv4 address or an IPv6 /64, loopback exempt as in p2p/address_limits.h), so
+//     identities minted on one machine cannot take every slot (a Sybil).
 //   - circuits: at most max_circuits open, at most max_circuits_per_peer with one peer as source
 //     or target (RESOURCE_LIMIT_EXCEEDED); CONNECT to a peer without a live reservation gets
 //     NO_RESERVATION.
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "p2p/address_limits.h"
 #include "p2p/relay_wire.h"
 
 namespace noloco::p2p::relay {
@@ -30,6 +33,8 @@ struct RelayOptions {
   Duration reservation_ttl = std::chrono::hours(1);
   size_t max_reservations = 128;
   size_t max_reservations_per_peer = 4;
+  size_t max_reservations_per_ip = 8;  // peers holding a reservation from one address bucket
+  bool limit_loopback = false;         // tests of the per-IP cap set it (AddressLimitOptions)
   size_t max_circuits = 64;
   size_t max_circuits_per_peer = 8;
   // Limit announced for, and enforced on, every circuit (defaults as go-libp2p and js-libp2p:
@@ -44,7 +49,8 @@ enum class Direction { kSourceToTarget, kTargetToSource };
 
 class RelayHop {
  public:
-  explicit RelayHop(RelayOptions options) : opt_(std::move(options)) {}
+  explicit RelayHop(RelayOptions options)
+      : opt_(std::move(options)), buckets_(bucket_rules(opt_.limit_loopback)) {}
 
   // What to do with one HopMessage received from `from`.
   struct Decision {
@@ -59,8 +65,9 @@ class RelayHop {
   };
   // body: the protobuf, already unframed (framing errors are the adapter's: it resets).
   // relay_addrs: our public addresses to hand out in a reservation (with /p2p/<us>).
+  // from_ip: the IP the hop stream's connection came from (empty: unknown, not capped per IP).
   Decision on_hop(const PeerId& from, ByteView body, TimePoint now, uint64_t unix_now,
-                  const std::vector<Multiaddr>& relay_addrs);
+                  const std::vector<Multiaddr>& relay_addrs, const std::string& from_ip = {});
 
   // The target's answer on the stop stream (or why none came). Returns the reply for the
   // source: OK with the limit (the circuit is live), or CONNECTION_FAILED (circuit dropped).
@@ -83,6 +90,8 @@ class RelayHop {
 
   bool has_reservation(const PeerId& peer, TimePoint now) const;
   size_t reservation_count() const { return reservations_.size(); }
+  // Live reservations whose holder reserved from `ip`'s address bucket.
+  size_t reservations_from(const std::string& ip) const;
   size_t circuit_count() const { return circuits_.size(); }
   RelayLimit limit() const;
 
@@ -94,13 +103,24 @@ class RelayHop {
     TimePoint started{};
     uint64_t bytes[2] = {0, 0};
   };
-  Decision reserve(const PeerId& from, TimePoint now, uint64_t unix_now, const std::vector<Multiaddr>& relay_addrs);
+  static AddressLimitOptions bucket_rules(bool limit_loopback) {
+    AddressLimitOptions o;
+    o.limit_loopback = limit_loopback;
+    return o;
+  }
+  struct Held {
+    TimePoint expiry{};
+    std::string bucket;  // AddressLimiter::bucket_of the reserving IP; empty: not capped
+  };
+  Decision reserve(const PeerId& from, TimePoint now, uint64_t unix_now, const std::vector<Multiaddr>& relay_addrs,
+                   const std::string& bucket);
   Decision connect(const PeerId& from, const HopMessage& msg, TimePoint now);
   size_t circuits_of(const PeerId& peer) const;
   static Decision reply(RelayStatus s);
 
   RelayOptions opt_;
-  std::unordered_map<PeerId, TimePoint> reservations_;          // peer -> expiry
+  AddressLimiter buckets_;                                      // only for bucket_of
+  std::unordered_map<PeerId, Held> reservations_;
   std::unordered_map<PeerId, std::vector<TimePoint>> grants_;   // peer -> expiry of each grant
   std::map<uint64_t, Circuit> circuits_;
   uint64_t next_circuit_ = 1;

@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "p2p/framing.h"
+#include "p2p/host_connection.h"
 
 namespace noloco::p2p::relay {
 namespace {
@@ -35,8 +36,15 @@ void RelayService::on_hop_stream(std::shared_ptr<HostStream> s) {
         auto self = weak.lock();
         auto host = self ? self->host_.lock() : nullptr;
         if (!self || !host || !r.ok()) return s->reset();
+        // The per-IP reservation cap needs the address the reserving peer's connection came
+        // from; a relayed connection (a reservation through another relay) has none.
+        auto conn = s->connection();
+        std::string from_ip;
+        if (conn && conn->remote_addr() && !conn->remote_addr()->is_circuit())
+          from_ip = conn->remote_addr()->host().value_or("");
         RelayHop::Decision d = self->core_.on_hop(s->remote_peer(), *r, steady_now(),
-                                                  static_cast<uint64_t>(unix_time_seconds()), host->listen_addrs());
+                                                  static_cast<uint64_t>(unix_time_seconds()), host->listen_addrs(),
+                                                  from_ip);
         if (d.reply) {
           if (d.reply->status != RelayStatus::kOk) {
             NLOG_DEBUG("relay: refused {}: {}", s->remote_peer().to_string(), relay_status_name(*d.reply->status));

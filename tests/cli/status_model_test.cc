@@ -170,6 +170,58 @@ TEST_CASE("status model: malformed events change nothing and done ends the run",
   CHECK(j["phase"] == "finish");
 }
 
+TEST_CASE("status model: reachability, relay reservation and peer paths come from progress", "[status_model]") {
+  NodeStatusModel m;
+  json j = snap(m, 10);
+  CHECK(j["nat"]["reachability"] == "unknown");
+  CHECK(j["nat"]["relay_reservations"].empty());
+  CHECK(j["nat"]["paths"]["relayed"] == 0);
+
+  node::NodeProgress p;
+  p.phase = "train";
+  p.nat.reachability = "private";
+  p.nat.basis = "dialback";
+  p.nat.why = "dial-back: 1 peer could not reach our listen address (AutoNAT)";
+  const std::string circuit = "/ip4/198.51.100.10/tcp/4001/p2p/" + kA + "/p2p-circuit";
+  p.nat.reservations = {circuit};
+  p.nat.direct = 1;
+  p.nat.relayed = 2;
+  p.nat.hole_punched = 3;
+  p.nat.punch_attempts = 5;
+  p.nat.punch_succeeded = 3;
+  p.nat.punch_failed = 2;
+  m.on_progress(p, 20);
+  j = snap(m, 30);
+  const json& n = j["nat"];
+  CHECK(n["reachability"] == "private");
+  CHECK(n["basis"] == "dialback");
+  CHECK(n["why"] == p.nat.why);
+  CHECK(n["relay_reservations"] == json::array({circuit}));
+  CHECK(n["paths"] == json({{"direct", 1}, {"relayed", 2}, {"hole_punched", 3}}));
+  CHECK(n["hole_punches"] == json({{"attempts", 5}, {"succeeded", 3}, {"failed", 2}}));
+
+  auto text = live_status_text(j);
+  REQUIRE(text.ok());
+  CHECK(text->find("reachability private (dial-back: 1 peer could not reach our listen address (AutoNAT))\n") !=
+        std::string::npos);
+  CHECK(text->find("relay        reserved: " + circuit + "\n") != std::string::npos);
+  CHECK(text->find("paths        1 direct, 2 relayed, 3 hole-punched; hole punches 3 succeeded, 2 failed of 5 tried\n") !=
+        std::string::npos);
+
+  // The node became public: its reservations are gone, the text says so.
+  p.nat.reservations.clear();
+  m.on_progress(p, 40);
+  text = live_status_text(snap(m, 50));
+  REQUIRE(text.ok());
+  CHECK(text->find("relay        no reservation\n") != std::string::npos);
+  // A snapshot from a node without the nat object (an older binary) still reads.
+  json old = snap(m, 60);
+  old.erase("nat");
+  text = live_status_text(old);
+  REQUIRE(text.ok());
+  CHECK(text->find("reachability") == std::string::npos);
+}
+
 TEST_CASE("status text: a snapshot missing a field is refused, ages read in units", "[status_model]") {
   CHECK(live_status_text(json{{"state", "running"}}).status().code() == StatusCode::kCorrupt);
   CHECK(age_text(999) == "just now");

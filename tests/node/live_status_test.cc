@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "node_proc.h"
 #include "node_test_util.h"
@@ -80,11 +81,32 @@ TEST_CASE("live status: noloco status --node and --db show a running node's phas
   for (const auto& e : j["recent_partners"]) partners.insert(e["partner"].get<std::string>());
   CHECK(partners.count(b_peer) == 1);
 
+  // Reachability: B dials A's listen address back (AutoNAT), so A is public on that evidence,
+  // holds no relay reservation and reaches its one live peer directly. The dial-back is asked
+  // for every few seconds until it answers: poll (setup, not a measured time).
+  json nat = j["nat"];
+  for (int i = 0; i < 60 && nat["basis"] != "dialback"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    RunResult again = run_noloco({"status", "--node", http, "--json"});
+    REQUIRE(again.exit_code == 0);
+    nat = json::parse(again.out)["nat"];
+  }
+  INFO(nat.dump());
+  CHECK(nat["basis"] == "dialback");
+  CHECK(nat["reachability"] == "public");
+  CHECK(nat["relay_reservations"].empty());
+  CHECK(nat["paths"]["direct"].get<int64_t>() >= 1);
+  CHECK(nat["paths"]["relayed"] == 0);
+  CHECK(nat["paths"]["hole_punched"] == 0);
+
   RunResult text = run_noloco({"status", "--node", http});
   REQUIRE(text.exit_code == 0);
   CHECK(mentions(text.out, "live         http://" + http + "/status"));
   CHECK(mentions(text.out, "node         …" + a_peer.substr(a_peer.size() - 6) + "  running"));
   CHECK(mentions(text.out, "partners     "));
+  CHECK(mentions(text.out, "reachability public (dial-back: "));
+  CHECK(mentions(text.out, "relay        no reservation"));
+  CHECK(mentions(text.out, "paths        1 direct, 0 relayed, 0 hole-punched"));
   CHECK(mentions(text.out, "…" + b_peer.substr(b_peer.size() - 6)));
 
   // --db alone finds the node through its address file and shows the store as well.

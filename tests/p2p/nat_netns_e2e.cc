@@ -231,6 +231,13 @@ void run(const std::string& prefix, bool symmetric) {
     check(sb.succeeded == 1, "B's hole punch did not succeed");
     check(a.wait_for([&] { return a.host().is_directly_connected(bid); }), "A has no direct connection to B");
     check(b.call([&] { return b.host().is_directly_connected(aid); }), "B has no direct connection to A");
+    // Both ends tell the punched connection from a plain direct one (what the node reports).
+    check(a.call([&] { return a.host().connection_path(bid); }) == Host::ConnectionPath::kHolePunched,
+          "A does not report its connection to B as hole-punched");
+    check(b.call([&] { return b.host().connection_path(aid); }) == Host::ConnectionPath::kHolePunched,
+          "B does not report its connection to A as hole-punched");
+    check(a.call([&] { return a.host().connection_path(rid); }) == Host::ConnectionPath::kDirect,
+          "A's connection to the relay is not reported as plain direct");
     // A reached B at B's router's public address (the only way in from A's side).
     auto a_sees = a.call([&] { return a.host().connection_addrs(bid); });
     bool via_nat_b = false;
@@ -245,6 +252,8 @@ void run(const std::string& prefix, bool symmetric) {
     check(sb.succeeded == 0 && sb.failed == 3, "expected three failed attempts");
     check(!a.call([&] { return a.host().is_directly_connected(bid); }), "A is directly connected through a symmetric NAT");
     check(echo_is_relayed(a, bid), "A's stream to B should have used the relay");
+    check(a.call([&] { return a.host().connection_path(bid); }) == Host::ConnectionPath::kRelayed,
+          "A does not report its connection to B as relayed");
   }
 }
 

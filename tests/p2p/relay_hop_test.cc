@@ -141,6 +141,51 @@ TEST_CASE("relay enforces the total and per-peer reservation limits", "[relay]")
   CHECK(r.reserve(a) == RelayStatus::kOk);
 }
 
+TEST_CASE("relay caps reservations per IP so one address cannot take every slot", "[relay]") {
+  RelayOptions opt;
+  opt.max_reservations = 10;
+  opt.max_reservations_per_ip = 2;
+  opt.reservation_ttl = 10min;
+  Relay r(opt);
+  auto reserve_from = [&](const PeerId& p, const std::string& ip) {
+    return r.status_of(r.hop.on_hop(p, reserve_request(), r.now, r.unix_now, relay_addrs(), ip));
+  };
+  const PeerId a = new_peer(), b = new_peer(), c = new_peer(), d = new_peer();
+  CHECK(reserve_from(a, "203.0.113.7") == RelayStatus::kOk);
+  CHECK(reserve_from(b, "203.0.113.7") == RelayStatus::kOk);
+  CHECK(reserve_from(c, "203.0.113.7") == RelayStatus::kReservationRefused);  // a third identity there
+  CHECK(reserve_from(a, "203.0.113.7") == RelayStatus::kOk);  // a refresh keeps its place
+  CHECK(reserve_from(c, "198.51.100.1") == RelayStatus::kOk);  // another address has its own cap
+  CHECK(r.hop.reservations_from("203.0.113.7") == 2);
+  // IPv6 counts per /64: one subscriber's prefix is one bucket.
+  CHECK(reserve_from(d, "2001:db8:1:2::1") == RelayStatus::kOk);
+  CHECK(reserve_from(new_peer(), "2001:db8:1:2::99") == RelayStatus::kOk);
+  CHECK(reserve_from(new_peer(), "2001:db8:1:2:ffff::5") == RelayStatus::kReservationRefused);
+  // Expiry frees the address's slots.
+  r.now += 10min;
+  CHECK(reserve_from(c, "203.0.113.7") == RelayStatus::kOk);
+  CHECK(r.hop.reservations_from("203.0.113.7") == 1);
+}
+
+TEST_CASE("relay exempts loopback from the per-IP cap unless asked to limit it", "[relay]") {
+  RelayOptions opt;
+  opt.max_reservations_per_ip = 1;
+  {
+    Relay r(opt);
+    for (int i = 0; i < 3; ++i)
+      CHECK(r.status_of(r.hop.on_hop(new_peer(), reserve_request(), r.now, r.unix_now, relay_addrs(), "127.0.0.1")) ==
+            RelayStatus::kOk);
+  }
+  opt.limit_loopback = true;
+  Relay r(opt);
+  CHECK(r.status_of(r.hop.on_hop(new_peer(), reserve_request(), r.now, r.unix_now, relay_addrs(), "127.0.0.1")) ==
+        RelayStatus::kOk);
+  CHECK(r.status_of(r.hop.on_hop(new_peer(), reserve_request(), r.now, r.unix_now, relay_addrs(), "127.0.0.1")) ==
+        RelayStatus::kReservationRefused);
+  // No address known (a reservation over a relayed connection): the per-IP cap cannot apply.
+  CHECK(r.reserve(new_peer()) == RelayStatus::kOk);
+}
+
 TEST_CASE("relay enforces the circuit count limits", "[relay]") {
   RelayOptions opt;
   opt.max_circuits = 3;
@@ -242,5 +287,8 @@ TEST_CASE("relay options are validated", "[relay]") {
   CHECK_FALSE(o.validate().ok());
   o = {};
   o.max_circuits_per_peer = 0;
+  CHECK_FALSE(o.validate().ok());
+  o = {};
+  o.max_reservations_per_ip = 0;
   CHECK_FALSE(o.validate().ok());
 }

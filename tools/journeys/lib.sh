@@ -112,6 +112,11 @@ j_nat_host() {  # j_nat_host OCTET NAME
   ip netns exec "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE || { echo "FAIL: iptables MASQUERADE"; exit 1; }
   ip netns exec "$r" iptables -A FORWARD -i wan -o lan -m state --state ESTABLISHED,RELATED -j ACCEPT
   ip netns exec "$r" iptables -A FORWARD -i wan -o lan -j DROP
+  # Like most home routers, it stays silent to unsolicited packets on its WAN side (no RST from
+  # its own closed ports). A hole punch relies on that: the peer's SYN that arrives a moment
+  # before ours has left is dropped and retransmitted, not answered with a reset that ends the
+  # attempt (docs/protocols/dcutr.md).
+  ip netns exec "$r" iptables -A INPUT -i wan -m state --state NEW,INVALID -j DROP
   J_ROUTER=$r
   REPLY=$h
 }

@@ -8,7 +8,8 @@
 # Only the invite string travels from pub to the others. home1 and home2 cannot dial each other
 # (nor can pub dial them); they find that out themselves (--reachability auto), reserve a slot on
 # pub (circuit relay v2) and advertise a /p2p-circuit address, through which they exchange with
-# each other. Each machine's commands are the ones docs/private-run.md gives, run here under
+# each other, until a hole punch (DCUtR) upgrades their connection to a direct one; the script
+# prints which path they used. Each machine's commands are the ones docs/private-run.md gives, run here under
 # `ip netns exec NS` with HOME set to the machine's own directory.
 #
 # Usage (root): tools/journeys/private_run.sh [path/to/noloco]   env: STEPS (default 160), H (20)
@@ -55,8 +56,11 @@ for m in pub home1 home2; do
   j_check "$m finished its run" grep -q '"event":"done"' "$J_DIR/$m.events"
 done
 j_check "pub judged itself public" grep -q '"reachability":"public"' "$J_DIR/pub.events"
+# ... and on AutoNAT's evidence: a peer dialled its listen address back (or could not).
+j_check "pub judged itself public by dial-back" grep -qE '"basis":"dialback".*"reachability":"public"' "$J_DIR/pub.events"
 for m in home1 home2; do
   j_check "$m judged itself private (behind NAT)" grep -q '"reachability":"private"' "$J_DIR/$m.events"
+  j_check "$m judged itself private by dial-back" grep -qE '"basis":"dialback".*"reachability":"private"' "$J_DIR/$m.events"
   j_check "$m reserved a relay slot on pub" grep -q '"status":"reserved"' "$J_DIR/$m.events"
 done
 ID1=$(j_event_field "$J_DIR/home1.events" start peer)
@@ -65,25 +69,38 @@ for m in pub home1 home2; do
   n=$(grep -c '"event":"outer".*"group":\["' "$J_DIR/$m.events")
   j_check "$m mixed with a peer at $n outer steps" test "$n" -gt 0
 done
-# The two NATed machines with each other: through pub's relay (or hole-punched, once DCUtR lands).
-pair_path() {  # pair_path EVENTS OTHER_ID -> relayed|direct|none
+# The two NATed machines with each other. Each first reaches the other through pub's relay; the
+# relayed connection's listener then starts a hole punch (DCUtR), and the routers' MASQUERADE keeps
+# source ports, so both NATs let the punched connection through. Each node's `peer_path` events say
+# how it reached the other (the last one counts); the `outer` events' `relayed` field says which
+# exchanges still went through pub.
+pair_path() {  # pair_path EVENTS OTHER_ID -> "<last peer_path> <exchanges relayed> <exchanges direct>"
   python3 - "$1" "$2" <<'PY'
 import json, sys
 path, other = sys.argv[1:3]
-seen = "none"
+last, relayed, direct = "none", 0, 0
 for line in open(path):
     try: e = json.loads(line)
     except ValueError: continue
+    if e.get("event") == "peer_path" and e.get("peer") == other:
+        last = e.get("path", "none")
     if e.get("event") == "outer" and other in e.get("group", []):
-        seen = "relayed" if other in e.get("relayed", []) else "direct"
-        if seen == "relayed": break
-print(seen)
+        if other in e.get("relayed", []): relayed += 1
+        else: direct += 1
+print(last, relayed, direct)
 PY
 }
-path12=$(pair_path "$J_DIR/home1.events" "$ID2")
-path21=$(pair_path "$J_DIR/home2.events" "$ID1")
-echo "home1 -> home2: $path12, home2 -> home1: $path21 (relayed: through pub; direct: hole-punched)"
-j_check "home1 and home2 exchanged with each other" test "$path12" != none -o "$path21" != none
+read -r path12 relayed12 direct12 <<<"$(pair_path "$J_DIR/home1.events" "$ID2")"
+read -r path21 relayed21 direct21 <<<"$(pair_path "$J_DIR/home2.events" "$ID1")"
+echo "home1 -> home2: $path12 ($relayed12 exchanges relayed, $direct12 direct); home2 -> home1: $path21 ($relayed21 relayed, $direct21 direct)"
+if [[ $path12 == hole_punched || $path21 == hole_punched ]]; then
+  echo "home1 <-> home2: hole-punched (relayed through pub first, then a direct connection through both NATs)"
+else
+  echo "home1 <-> home2: relayed through pub (no hole punch succeeded)"
+fi
+j_check "home1 and home2 exchanged with each other" test $((relayed12 + direct12 + relayed21 + direct21)) -gt 0
+j_check "home1 <-> home2 upgraded to a direct connection by a hole punch (port-preserving NAT)" \
+  test "$path12" = hole_punched -o "$path21" = hole_punched
 if ((J_FAILS > 0)); then
   for m in pub home1 home2; do echo "--- $m.log (tail)"; tail -n 15 "$J_DIR/$m.log"; done
 fi

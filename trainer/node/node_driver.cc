@@ -81,6 +81,7 @@ void NodeDriver::progress(const char* phase) {
   np.exchange_in = t.exchange_in;
   np.state_out = t.state_out;
   np.state_in = t.state_in;
+  np.nat = p_.net->nat_view();
   sinks_.on_progress(np);
 }
 
@@ -275,12 +276,16 @@ Status NodeDriver::drain_events(NodeCore& core) {
       continue;
     }
     if (e.kind == NetworkEvent::Kind::kReachability) {
-      emit(json{{"event", "reachability"}, {"reachability", e.detail}}.dump());
+      emit(json{{"event", "reachability"}, {"reachability", e.detail}, {"basis", e.basis}, {"why", e.why}}.dump());
       continue;
     }
     if (e.kind == NetworkEvent::Kind::kRelay) {
       emit(json{{"event", "relay"}, {"relay", e.peer.to_string()}, {"status", e.detail},
                 {"circuit_addrs", e.addrs}}.dump());
+      continue;
+    }
+    if (e.kind == NetworkEvent::Kind::kPath) {
+      emit(json{{"event", "peer_path"}, {"peer", e.peer.to_string()}, {"path", e.detail}}.dump());
       continue;
     }
     NOLOCO_RETURN_IF_ERROR(apply_effects(core.on_peer_misbehaved(peers_.ref(e.peer), e.detail)));

@@ -25,6 +25,7 @@
 #include "p2p/local_addrs.h"
 #include "p2p/relay_service.h"
 #include "trainer/node/dial_order.h"
+#include "trainer/node/peer_paths.h"
 #include "trainer/node/allreduce_wire.h"
 #include "trainer/node/run_manifest.h"
 #include "trainer/node/state_wire.h"
@@ -181,6 +182,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   void tend_relays();
   void on_reserved(const p2p::PeerId& relay, Result<p2p::relay::ReservationGrant> grant);
   std::vector<RelayCandidate> relay_candidates() const;
+  void check_dialback();
+  void sample_paths();
+  void publish_nat();
   void refresh_self(bool force = false);
   // A stream to a peer of the view: its addresses in dial_order, the next when one fails.
   void open_stream_to(const p2p::PeerRecord& rec, const std::string& protocol, p2p::StreamCallback cb);
@@ -206,9 +210,15 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   double tokens_per_sec = 0;
   std::vector<std::string> self_addrs;         // as last put in our record
   std::vector<std::string> own_ips, observed_ips;
-  Reachability verdict = Reachability::kUnknown;
+  ReachabilityVerdict verdict;
   std::atomic<int> verdict_shared{static_cast<int>(Reachability::kUnknown)};
   RelayKeeper keeper{RelayKeeperOptions{}};
+  p2p::autonat::ReachabilityStatus dialback;  // AutoNAT's latest verdict
+  bool dialback_in_flight = false;
+  TimePoint next_dialback{};
+  PeerPaths<p2p::PeerId> paths;
+  mutable std::mutex nat_mu;
+  NatView nat;  // published for the training thread
   std::map<p2p::PeerId, std::string> last_good;  // the address a peer last answered on
   // Every peer the view has held, kept after the view forgets it (the in-memory side of the
   // peer book): a node cut off for longer than forget_after, whose bootstrap is gone, finds the
@@ -236,6 +246,14 @@ Status NodeNetworkImpl::start() {
   p2p::HostOptions host_options = opt.host;
   if (opt.relay_service && opt.reachability != ReachabilityMode::kPrivate && !host_options.relay)
     host_options.relay = node_relay_options();
+  if (opt.autonat && !host_options.autonat) {
+    p2p::HostOptions::Autonat an;
+    // One server's word is enough in a small swarm (the private-run journey has one public
+    // peer); a verdict still needs its votes to outnumber the opposite ones.
+    an.client.min_votes = 1;
+    host_options.autonat = an;
+  }
+  host_options.hole_punch = host_options.hole_punch || opt.hole_punch;
   keeper = RelayKeeper(opt.relays);
   for (std::string_view id : {kExchangeProtocolId, kAllReduceProtocolId, kStateProtocolId})
     host_options.lazy_select_protocols.emplace_back(id);
@@ -330,7 +348,10 @@ void NodeNetworkImpl::gossip_tick() {
     auto it = std::next(remembered.begin(), static_cast<long>(remembered_next++ % remembered.size()));
     open_stream_to(it->second, std::string(p2p::kMembershipProtocolId), opened);
   }
+  check_dialback();
   tend_relays();
+  sample_paths();
+  publish_nat();
   gossip_timer.expires_after(opt.gossip_interval);
   gossip_timer.async_wait([weak](const asio::error_code& ec) {
     if (ec) return;
@@ -439,6 +460,9 @@ std::vector<RelayCandidate> NodeNetworkImpl::relay_candidates() const {
   for (const auto& rec : view->live_peers()) {
     if (std::any_of(rec.addrs.begin(), rec.addrs.end(), is_circuit_text)) continue;
     if (auto c = host->connected_addr(rec.peer); c && c->is_circuit()) continue;  // we only reach it relayed
+    // Reached through a hole punch: behind a NAT too (its record lacks a circuit address only
+    // while it has no reservation), so a reservation on it would be useless to anyone else.
+    if (host->connection_path(rec.peer) == p2p::Host::ConnectionPath::kHolePunched) continue;
     for (const auto& text : rec.addrs)
       if (auto a = p2p::Multiaddr::parse(text); a.ok()) {
         add(rec.peer, a->with_peer_id(rec.peer));
@@ -452,17 +476,26 @@ void NodeNetworkImpl::tend_relays() {
   ReachabilityEvidence ev;
   ev.own_ips = own_ips;
   ev.observed_ips = observed_ips;
-  const Reachability now_verdict = decide_reachability(opt.reachability, ev);
-  if (now_verdict != verdict) {
-    verdict = now_verdict;
-    verdict_shared = static_cast<int>(verdict);
-    std::string seen;
-    for (const auto& ip : observed_ips) seen += (seen.empty() ? "" : ",") + ip;
-    NLOG_INFO("reachability: {} (peers saw us at [{}])", reachability_name(verdict), seen);
-    add_event({NetworkEvent::Kind::kReachability, host->peer_id(), reachability_name(verdict), {}});
+  if (dialback.reachability != p2p::autonat::Reachability::kUnknown) {
+    ev.dialback_succeeded = dialback.reachability == p2p::autonat::Reachability::kPublic;
+    ev.dialback_votes = dialback.confidence;
+  }
+  ReachabilityVerdict now_verdict = judge_reachability(opt.reachability, ev);
+  // A new verdict, or the same one on other grounds (observed addresses, then a dial-back),
+  // is worth an event; a changing vote count is not.
+  const bool changed = now_verdict.reachability != verdict.reachability ||
+                       std::string(now_verdict.basis) != verdict.basis;
+  verdict = std::move(now_verdict);
+  if (changed) {
+    verdict_shared = static_cast<int>(verdict.reachability);
+    NLOG_INFO("reachability: {} ({})", reachability_name(verdict.reachability), verdict.why);
+    NetworkEvent e{NetworkEvent::Kind::kReachability, host->peer_id(), reachability_name(verdict.reachability), {}};
+    e.basis = verdict.basis;
+    e.why = verdict.why;
+    add_event(std::move(e));
   }
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
-  auto ask = keeper.tick(clock.now(), verdict == Reachability::kPrivate, relay_candidates(),
+  auto ask = keeper.tick(clock.now(), verdict.reachability == Reachability::kPrivate, relay_candidates(),
                          [this](const p2p::PeerId& p) { return host->is_connected(p); });
   for (const auto& addr : ask) {
     const p2p::PeerId relay = *addr.peer_id();
@@ -471,6 +504,64 @@ void NodeNetworkImpl::tend_relays() {
     });
   }
   refresh_self();
+}
+
+// AutoNAT: ask the peers we hold direct connections to to dial our listen address back. Only
+// under --reachability auto (a flag decides otherwise); the answer is used at the next tick.
+void NodeNetworkImpl::check_dialback() {
+  if (!opt.autonat || opt.reachability != ReachabilityMode::kAuto || dialback_in_flight) return;
+  if (clock.now() < next_dialback) return;
+  dialback_in_flight = true;
+  std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
+  host->check_reachability([weak](p2p::autonat::ReachabilityStatus st) {
+    auto self = weak.lock();
+    if (!self || self->stopping) return;
+    self->dialback_in_flight = false;
+    const bool settled = st.reachability != p2p::autonat::Reachability::kUnknown;
+    self->next_dialback = self->clock.now() + (settled ? self->opt.autonat_recheck : self->opt.autonat_retry);
+    self->dialback = std::move(st);
+  });
+}
+
+// How each live peer is reached now; a change (a relayed connection upgraded by a hole punch,
+// say) becomes a peer_path event.
+void NodeNetworkImpl::sample_paths() {
+  std::vector<std::pair<p2p::PeerId, PeerPath>> sample;
+  for (const auto& rec : view->live_peers()) {
+    if (banned.count(rec.peer)) continue;
+    PeerPath path = PeerPath::kNone;
+    switch (host->connection_path(rec.peer)) {
+      case p2p::Host::ConnectionPath::kDirect: path = PeerPath::kDirect; break;
+      case p2p::Host::ConnectionPath::kRelayed: path = PeerPath::kRelayed; break;
+      case p2p::Host::ConnectionPath::kHolePunched: path = PeerPath::kHolePunched; break;
+      case p2p::Host::ConnectionPath::kNone: break;
+    }
+    sample.emplace_back(rec.peer, path);
+  }
+  for (const auto& c : paths.update(sample)) {
+    // A plain direct connection is the usual case; relayed and hole-punched ones are news.
+    if (c.path == PeerPath::kDirect) NLOG_DEBUG("peer {}: {}", c.peer.to_string(), peer_path_name(c.path));
+    else NLOG_INFO("peer {}: {}", c.peer.to_string(), peer_path_name(c.path));
+    add_event({NetworkEvent::Kind::kPath, c.peer, peer_path_name(c.path), {}});
+  }
+}
+
+void NodeNetworkImpl::publish_nat() {
+  NatView v;
+  v.reachability = reachability_name(verdict.reachability);
+  v.basis = verdict.basis;
+  v.why = verdict.why;
+  v.reservations = keeper.circuit_addrs();
+  const PathCounts c = paths.counts();
+  v.direct = c.direct;
+  v.relayed = c.relayed;
+  v.hole_punched = c.hole_punched;
+  const auto hp = host->hole_punch_stats();
+  v.punch_attempts = hp.attempts;
+  v.punch_succeeded = hp.succeeded;
+  v.punch_failed = hp.failed;
+  std::lock_guard lock(nat_mu);
+  nat = std::move(v);
 }
 
 void NodeNetworkImpl::on_reserved(const p2p::PeerId& relay, Result<p2p::relay::ReservationGrant> grant) {
@@ -1067,6 +1158,11 @@ std::vector<p2p::PeerId> NodeNetwork::relayed(const std::vector<p2p::PeerId>& pe
 }
 
 Reachability NodeNetwork::reachability() const { return static_cast<Reachability>(impl_->verdict_shared.load()); }
+
+NatView NodeNetwork::nat_view() const {
+  std::lock_guard lock(impl_->nat_mu);
+  return impl_->nat;
+}
 
 std::vector<std::string> NodeNetwork::circuit_addrs() {
   auto p = std::make_shared<std::promise<std::vector<std::string>>>();

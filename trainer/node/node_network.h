@@ -30,6 +30,7 @@
 #include "p2p/multiaddr.h"
 #include "trainer/node/allreduce_service.h"
 #include "trainer/node/exchange_wire.h"
+#include "trainer/node/nat_view.h"
 #include "trainer/node/reachability.h"
 #include "trainer/node/relay_keeper.h"
 #include "trainer/node/state_wire.h"
@@ -67,6 +68,15 @@ struct NetworkOptions {
   ReachabilityMode reachability = ReachabilityMode::kAuto;
   bool relay_service = true;
   RelayKeeperOptions relays;
+  // AutoNAT (docs/protocols/autonat.md): serve dial-backs for peers, and under kAuto ask the
+  // peers we hold direct connections to to dial us back, every autonat_recheck once a verdict
+  // stands (autonat_retry while none does); their verdict outranks the observed addresses.
+  bool autonat = true;
+  Duration autonat_retry = std::chrono::seconds(5);
+  Duration autonat_recheck = std::chrono::minutes(2);
+  // DCUtR (docs/protocols/dcutr.md): a relayed connection is upgraded to a direct one by a hole
+  // punch when both NATs allow it; the relay keeps carrying the traffic when it fails.
+  bool hole_punch = true;
 };
 
 // The relay limits a node serves with: large enough that a training exchange and a state sync
@@ -113,12 +123,14 @@ struct StateSample {
 
 // Something the training thread should record in the store (the network thread cannot).
 struct NetworkEvent {
-  // kReachability: detail is the new verdict. kRelay: detail is "reserved" or "failed: why",
-  // peer the relay, addrs our circuit address (reserved).
-  enum class Kind { kBadPayload, kPeerSeen, kReachability, kRelay } kind;
+  // kReachability: detail is the new verdict, basis and why what it rests on. kRelay: detail is
+  // "reserved" or "failed: why", peer the relay, addrs our circuit address (reserved). kPath:
+  // peer's connection path changed to detail (peer_paths.h).
+  enum class Kind { kBadPayload, kPeerSeen, kReachability, kRelay, kPath } kind;
   p2p::PeerId peer;
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen
+  std::string basis = {}, why = {};  // kReachability
 };
 
 struct TrafficTotals {
@@ -171,6 +183,9 @@ class NodeNetwork {
   // What the node concluded about itself, and the circuit addresses it advertises.
   Reachability reachability() const;
   std::vector<std::string> circuit_addrs();
+  // Reachability and why, reservations and peer paths as of the last gossip tick (cheap: a copy
+  // under a lock, for every progress sample).
+  NatView nat_view() const;
   std::vector<NetworkEvent> take_events();
   // Neither answers nor lets in `peer` from now on (the node core decided on a ban).
   void ban(const p2p::PeerId& peer);

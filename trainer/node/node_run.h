@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "p2p/host_options.h"
 #include "p2p/identity.h"
+#include "trainer/node/nat_view.h"
 #include "trainer/node/publish_tamper.h"
 
 namespace noloco::node {
@@ -83,6 +84,7 @@ struct NodeProgress {
   size_t live_peers = 0;           // the live view as last seen by the training thread
   size_t connections = 0;          // p2p connections (upgrading and upgraded), as of the last gossip tick
   uint64_t exchange_out = 0, exchange_in = 0, state_out = 0, state_in = 0;  // protocol bytes so far
+  NatView nat;  // reachability, relay reservations, peer paths (as of the last gossip tick)
 };
 
 struct NodeSinks {

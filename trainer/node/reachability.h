@@ -25,15 +25,29 @@ struct ReachabilityEvidence {
   // The IPs peers saw our direct connections come from (identify's observedAddr; relayed
   // connections carry none). The port is left out: an outbound connection's port is ephemeral.
   std::vector<std::string> observed_ips;
-  // The seam for AutoNAT (p2p, another branch): a peer that dialled us back and succeeded or
-  // failed. When set it wins over the observed-address heuristic.
+  // AutoNAT's verdict (docs/protocols/autonat.md): peers we asked to dial our listen address
+  // back succeeded (true) or failed (false); unset while no verdict. When set it wins over the
+  // observed-address heuristic -- except a failure on a node whose own IPs are all loopback:
+  // no NAT sits there, so a failed dial-back means something else (the server's limits, a
+  // local proxy in between) and the observed addresses decide.
   std::optional<bool> dialback_succeeded;
+  size_t dialback_votes = 0;  // servers behind the verdict, for the explanation
+};
+
+// The verdict and why, in a few words for `noloco status` and the `reachability` event.
+struct ReachabilityVerdict {
+  Reachability reachability = Reachability::kUnknown;
+  const char* basis = "none";  // flag|dialback|observed|none: which evidence decided
+  std::string why;
 };
 
 // The one place the node's reachability is decided. kAuto: public when a dial-back succeeded, or
 // when a peer saw us at one of our own IPs; private when a dial-back failed, or when peers saw us
 // only at other IPs (a NAT rewrote our source) -- except on loopback, where another 127/8 address
 // is a local proxy such as tools/linkemu, never a NAT: public; unknown before any evidence.
-Reachability decide_reachability(ReachabilityMode mode, const ReachabilityEvidence& evidence);
+ReachabilityVerdict judge_reachability(ReachabilityMode mode, const ReachabilityEvidence& evidence);
+inline Reachability decide_reachability(ReachabilityMode mode, const ReachabilityEvidence& evidence) {
+  return judge_reachability(mode, evidence).reachability;
+}
 
 }  // namespace noloco::node
