@@ -1,5 +1,6 @@
 // `noloco listen [--key FILE] [--listen MULTIADDR] [--psk FILE] [--relay] [--reserve-on RELAY]`:
-// serves identify and ping (and, with --relay, circuit relay v2 for others).
+// serves identify, ping, /noloco/time/1.0.0 and AutoNAT dial-backs (so `noloco doctor` can test
+// reachability against it), and with --relay circuit relay v2 for others.
 // The first line of stdout is the full dialable address (with /p2p/<id>), flushed at once so
 // scripts can read it; logs go to stderr. Runs until SIGINT/SIGTERM, then exits 0.
 #include <cstdio>
@@ -13,7 +14,7 @@
 namespace noloco::cli {
 
 Command register_listen(CLI::App& app) {
-  auto* sub = app.add_subcommand("listen", "Serve identify and ping on a multiaddr until interrupted");
+  auto* sub = app.add_subcommand("listen", "Serve identify, ping, time and AutoNAT dial-backs on a multiaddr until interrupted");
   struct Flags {
     std::string key;
     std::string listen = "/ip4/127.0.0.1/tcp/0";
@@ -40,6 +41,7 @@ Command register_listen(CLI::App& app) {
               std::printf("%s\n", bound.to_string().c_str());
               std::fflush(stdout);
             };
+            opt.host.autonat = p2p::HostOptions::Autonat{};  // rate-limited; dials back only the asker's IP
             if (f->relay) opt.host.relay = p2p::relay::RelayOptions{};
             if (!f->reserve_on.empty()) {
               auto relay = p2p::Multiaddr::parse(f->reserve_on);
