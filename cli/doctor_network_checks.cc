@@ -83,8 +83,9 @@ Verdict check_reachability(const ListenFacts& l, const std::vector<DialbackFacts
              join_details(a, Outcome::kDialError) + "): peers cannot connect to this node directly; it still "
              "trains, because the node reserves a slot on a relay by itself, but its exchanges then run through "
              "the relay (slower)";
-    const std::string port = port_of(l.temporary_port ? l.node_listen : l.listened);
-    v.fix = "forward TCP port " + port +
+    const std::string port = port_of(l.node_listen);  // the node's, which is what peers must reach
+    const bool fixed = port != "0" && port != "?";
+    v.fix = (fixed ? "forward TCP port " + port : "give the node a fixed --listen port, forward that TCP port") +
             " on the router to this machine (and allow it in the firewall), then set --announce to the public "
             "address; or rely on the relay";
     return v;

@@ -41,6 +41,9 @@ TEST_CASE("doctor: reachability warns with the port to forward when every dial-b
   // Tested on a temporary port: the fix still names the node's port.
   v = check_reachability({"/ip4/0.0.0.0/tcp/39211", "/ip4/0.0.0.0/tcp/4001", true}, a);
   CHECK(has(v.fix, "forward TCP port 4001"));
+  // The node picks any port (--listen .../tcp/0): there is no port to forward until it has a fixed one.
+  v = check_reachability({"/ip4/0.0.0.0/tcp/39211", "/ip4/0.0.0.0/tcp/0", false}, a);
+  CHECK(has(v.fix, "give the node a fixed --listen port"));
 }
 
 TEST_CASE("doctor: reachability skips, saying why, when no dial-back was possible", "[doctor]") {
