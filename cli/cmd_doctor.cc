@@ -1,6 +1,7 @@
 // `noloco doctor`: checks this machine and the run's setup and explains each finding with its fix
 // (docs/doctor.md). This file gathers the facts (disk, file modes, environment, the torch device,
-// the loaded BLAS, the manifest, the bootstrap peers); cli/doctor_checks.h judges them.
+// the loaded BLAS, the manifest, and through p2p/probe_tool.h the peers, dial-backs, observed
+// addresses and clocks); cli/doctor_checks.h and cli/doctor_network_checks.h judge them.
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -15,8 +16,11 @@
 
 #include "cli/commands.h"
 #include "cli/doctor_checks.h"
+#include "cli/doctor_joined_run.h"
+#include "cli/doctor_network_checks.h"
 #include "cli/p2p_flags.h"
-#include "p2p/host_tools.h"
+#include "p2p/local_addrs.h"
+#include "p2p/probe_tool.h"
 #include "storage/store.h"
 #include "trainer/core/model.h"
 #include "trainer/node/device_probe.h"
@@ -30,6 +34,7 @@ using namespace doctor;
 
 struct Flags {
   std::string db, key, psk, manifest, data, device = "cpu";
+  std::string listen, data_dir, run;
   std::vector<std::string> join;
   uint32_t keep_last = 3;
   int threads = 0;
@@ -65,10 +70,11 @@ std::optional<uint64_t> latest_checkpoint_bytes(const std::string& db) {
   return bytes;
 }
 
-ManifestFacts manifest_facts(const Flags& f) {
+ManifestFacts manifest_facts(const Flags& f, const JoinedRun& joined) {
   ManifestFacts m;
   m.given = !f.manifest.empty();
   m.path = f.manifest;
+  m.joined_run_id = joined.facts.run_id;
   if (!m.given) return m;
   auto loaded = node::load_manifest_file(f.manifest);
   if (!loaded.ok()) {
@@ -109,11 +115,14 @@ Verdict disk_verdict(const Flags& f, const ManifestFacts& m) {
   return check_disk(d);
 }
 
-Verdict secret_verdict(const std::string& role, const std::string& path) {
+Verdict secret_verdict(const std::string& role, const std::string& path, bool in_invite = false,
+                       bool joined_public = false) {
   SecretFileFacts s;
   s.role = role;
   s.path = path;
   s.given = !path.empty();
+  s.in_invite = in_invite;
+  s.joined_public = joined_public;
   struct stat st {};
   if (s.given && ::stat(path.c_str(), &st) == 0) {
     s.exists = true;
@@ -147,38 +156,104 @@ std::vector<Verdict> machine_verdicts(const Flags& f) {
   return out;
 }
 
-std::vector<Verdict> peer_verdicts(const Flags& f) {
-  if (f.join.empty()) return {no_peers_given()};
-  std::vector<Verdict> out;
-  auto id = p2p::Identity::generate();
-  for (const auto& addr : f.join) {
-    PeerFacts pf;
-    pf.addr = addr;
-    auto parsed = p2p::Multiaddr::parse(addr);
-    if (!id.ok() || !parsed.ok()) {
-      pf.error = !id.ok() ? id.status().to_string() : "not a multiaddr: " + parsed.status().message();
-      out.push_back(check_peer(pf));
-      continue;
-    }
-    p2p::PingToolOptions opt;
-    opt.target = *parsed;
-    const auto timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.timeout_s));
-    opt.host.dial_timeout = opt.host.handshake_timeout = opt.host.ping_timeout = timeout;
-    if (Status st = apply_psk_flag(f.psk, opt.host); !st.ok()) {
-      pf.error = "cannot use the PSK: " + st.to_string();
-      out.push_back(check_peer(pf));
-      continue;
-    }
-    opt.on_reply = [&pf](const p2p::PeerId&, int, Duration rtt) {
-      pf.rtt_ms = std::chrono::duration<double, std::milli>(rtt).count();
-    };
-    opt.on_identify = [&pf](const p2p::PeerId&, const p2p::IdentifyInfo& info) {
-      pf.agent = info.agent_version;
-      if (info.observed_addr) pf.observed = info.observed_addr->to_string();
-    };
-    if (Status st = p2p::run_ping_tool(*id, opt); !st.ok()) pf.error = st.message();
-    out.push_back(check_peer(pf));
+PeerFacts peer_facts(const p2p::ProbedPeer& p) {
+  PeerFacts pf;
+  pf.addr = p.addr.to_string();
+  pf.error = !p.error.empty() ? p.error : p.ping_error.empty() ? "" : "connected, but ping failed: " + p.ping_error;
+  pf.rtt_ms = p.rtt_ms;
+  pf.agent = p.agent;
+  if (p.observed) pf.observed = p.observed->to_string();
+  return pf;
+}
+
+DialbackFacts dialback_facts(const p2p::ProbedPeer& p) {
+  using O = DialbackFacts::Outcome;
+  DialbackFacts d;
+  d.peer = p.addr.to_string();
+  if (!p.error.empty()) d.outcome = O::kUnreachablePeer;
+  else if (!p.offers_autonat) d.outcome = O::kNotOffered;
+  else if (!p.dialback) {
+    d.outcome = O::kFailed;
+    d.detail = p.dialback_error;
+  } else {
+    const auto st = p.dialback->status;
+    d.outcome = st == p2p::autonat::ResponseStatus::kOk         ? O::kReached
+                : st == p2p::autonat::ResponseStatus::kDialError ? O::kDialError
+                                                                 : O::kRefused;
+    d.detail = d.outcome == O::kReached && p.dialback->addr ? p.dialback->addr->to_string()
+               : st ? std::string(p2p::autonat::response_status_name(*st)) + (p.dialback->text.empty() ? "" : " " + p.dialback->text)
+                    : "an answer without a status";
   }
+  return d;
+}
+
+NatFacts nat_facts(const p2p::ProbeReport& r) {
+  NatFacts n;
+  n.listen_port = r.listened.tcp_port().value_or(0);
+  n.local_ips = p2p::local_ipv4_addresses();
+  if (auto ip = r.listened.host()) n.local_ips.push_back(*ip);
+  for (const auto& p : r.peers) {
+    if (!p.error.empty() || !p.observed || !p.observed->host() || !p.observed->tcp_port()) continue;
+    n.seen.push_back({p.addr.to_string(), *p.observed->host(), *p.observed->tcp_port(), p.from_listen_port});
+  }
+  return n;
+}
+
+ClockFacts clock_facts(const p2p::ProbedPeer& p) {
+  ClockFacts c;
+  c.peer = p.addr.to_string();
+  c.offered = p.error.empty() && p.offers_time;
+  if (p.clock) {
+    c.offset_ms = p.clock->offset_ms;
+    c.error_ms = p.clock->error_ms;
+  }
+  c.error = p.clock_error;
+  return c;
+}
+
+// peer lines, then reachability, nat and clock, from one probe of every peer.
+std::vector<Verdict> network_verdicts(const Flags& f, const JoinedRun& joined) {
+  std::vector<std::string> addrs = f.join;
+  for (const auto& a : joined.peers) addrs.push_back(a);
+  ListenFacts lf;
+  lf.node_listen = !f.listen.empty() ? f.listen : joined.listen;
+  if (addrs.empty())
+    return {no_peers_given(), check_reachability(lf, {}), check_nat({}), check_clock({})};
+  std::vector<Verdict> out;
+  p2p::ProbeToolOptions opt;
+  const auto timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(f.timeout_s));
+  opt.host.dial_timeout = opt.host.handshake_timeout = opt.host.ping_timeout = timeout;
+  // The dial-back servers try each address with their own 10 s dial timeout.
+  opt.budget = 2 * timeout + std::chrono::seconds(30);
+  opt.host.agent_version = "noloco-doctor";
+  opt.host.psk = joined.psk;
+  if (Status st = apply_psk_flag(f.psk, opt.host); !st.ok())
+    return {{Level::kFail, "peer", "cannot use the PSK: " + st.to_string(), "check --psk"}};
+  for (const auto& a : addrs) {
+    auto parsed = p2p::Multiaddr::parse(a);
+    if (parsed.ok()) opt.peers.push_back(*parsed);
+    else out.push_back(check_peer({a, "not a multiaddr: " + parsed.status().message(), 0, "", ""}));
+  }
+  auto listen = p2p::Multiaddr::parse(lf.node_listen.empty() ? "/ip4/0.0.0.0/tcp/0" : lf.node_listen);
+  if (!listen.ok()) return {{Level::kFail, "reachability", "--listen: " + listen.status().message(), "give a multiaddr"}};
+  opt.listen = *listen;
+  auto id = p2p::Identity::generate();  // never the node's: peers would route its streams to us
+  auto report = id.ok() ? p2p::run_probe_tool(*id, opt) : Result<p2p::ProbeReport>(id.status());
+  if (!report.ok())
+    return {{Level::kFail, "reachability", "cannot listen to be dialled back: " + report.status().to_string(),
+             "give --listen an address of this machine"}};
+  lf.listened = report->listened.to_string();
+  lf.temporary_port = report->temporary_port;
+  std::vector<DialbackFacts> dialbacks;
+  std::vector<ClockFacts> clocks;
+  for (const auto& p : report->peers) {
+    out.push_back(check_peer(peer_facts(p)));
+    dialbacks.push_back(dialback_facts(p));
+    if (p.error.empty()) clocks.push_back(clock_facts(p));
+  }
+  out.push_back(check_reachability(lf, dialbacks));
+  out.push_back(check_nat(nat_facts(*report)));
+  out.push_back(check_clock(clocks));
   return out;
 }
 
@@ -193,27 +268,43 @@ Command register_doctor(CLI::App& app) {
   sub->add_option("--psk", f->psk, "private-network swarm key file (permissions; also used to dial --join)");
   sub->add_option("--manifest", f->manifest, "run manifest to validate (and to size checkpoints by its preset)");
   sub->add_option("--data", f->data, "corpus path, when it differs from the manifest's");
-  sub->add_option("--join", f->join, "bootstrap peer multiaddr (with /p2p/) to dial and ping; repeatable");
+  sub->add_option("--join", f->join, "bootstrap peer multiaddr (with /p2p/) to dial, ping and ask for a dial-back and "
+                                     "its clock; repeatable");
   sub->add_option("--device", f->device, "torch device to try: cpu or cuda[:N]")->capture_default_str();
   sub->add_option("--threads", f->threads, "torch threads for the matmul (0: torch's default)")->capture_default_str();
   sub->add_option("--keep-last", f->keep_last, "checkpoints kept (as noloco run --keep-last)")->capture_default_str();
   sub->add_option("--matmul-size", f->matmul_n, "n of the n×n fp32 matmul timed")
       ->capture_default_str()
       ->check(CLI::Range(16, 8192));
-  sub->add_option("--timeout", f->timeout_s, "seconds allowed for each peer's dial and ping")
+  sub->add_option("--timeout", f->timeout_s, "seconds allowed for each peer's dial and ping (the dial-backs and clock requests get twice that plus 30 s in all)")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 600.0));
+  sub->add_option("--listen", f->listen, "the node's listen multiaddr: doctor listens there (or on a temporary port "
+                                         "when the node holds it) to be dialled back (default: a joined run's, else any port)");
+  sub->add_option("--data-dir", f->data_dir, "where noloco join keeps runs (default: $XDG_DATA_HOME/noloco, ~/.local/share/noloco)");
+  sub->add_option("--run", f->run, "check this joined run (when several are saved); used without flags when only one is");
   sub->add_flag("--json", f->json, "one JSON array of {level, check, what, fix} instead of lines");
   return {sub, [f] {
             std::vector<Verdict> all;
-            const ManifestFacts m = manifest_facts(*f);
+            // A joiner gives no flags: the run kept by noloco join supplies them.
+            const bool no_run_flags = f->db.empty() && f->key.empty() && f->psk.empty() && f->manifest.empty() && f->join.empty();
+            JoinedRun joined;
+            if (no_run_flags || !f->run.empty() || !f->data_dir.empty()) {
+              joined = find_joined_run(f->data_dir, f->run);
+              all.push_back(check_joined_run(joined.facts));
+              if (f->db.empty()) f->db = joined.db;
+              if (f->key.empty()) f->key = joined.key;
+              if (f->manifest.empty()) f->manifest = joined.manifest;
+            }
+            const bool in_run = !joined.facts.run_id.empty();
+            const ManifestFacts m = manifest_facts(*f, joined);
             all.push_back(check_manifest(m));
             all.push_back(disk_verdict(*f, m));
             all.push_back(secret_verdict("key", f->key));
-            all.push_back(secret_verdict("psk", f->psk));
+            if (f->psk.empty() && in_run) all.push_back(secret_verdict("psk", joined.psk ? joined.settings : "", true, !joined.psk));
+            else all.push_back(secret_verdict("psk", f->psk));
             for (auto& v : machine_verdicts(*f)) all.push_back(std::move(v));
-            for (auto& v : peer_verdicts(*f)) all.push_back(std::move(v));
-            for (auto& v : not_implemented_checks()) all.push_back(std::move(v));
+            for (auto& v : network_verdicts(*f, joined)) all.push_back(std::move(v));
             if (f->json) {
               nlohmann::ordered_json j = nlohmann::ordered_json::array();
               for (const auto& v : all)

@@ -1,9 +1,10 @@
 // `noloco listen [--key FILE] [--listen MULTIADDR] [--psk FILE] [--relay] [--reserve-on RELAY]
-//               [--autonat] [--autonat-ask PEER] [--hole-punch]`:
-// serves identify and ping (and, with --relay, circuit relay v2 for others; with --autonat,
-// AutoNAT v1 dial-backs; with --hole-punch, DCUtR). The first line of stdout is the full
-// dialable address (with /p2p/<id>), flushed at once so scripts can read it; logs go to stderr.
-// Runs until SIGINT/SIGTERM, then exits 0 (printing the hole-punch counters with --hole-punch).
+//               [--autonat-ask PEER] [--hole-punch]`:
+// serves identify, ping, /noloco/time/1.0.0 and AutoNAT v1 dial-backs (so `noloco doctor` can
+// test reachability against it), with --relay circuit relay v2 for others, with --hole-punch DCUtR.
+// The first line of stdout is the full dialable address (with /p2p/<id>), flushed at once so
+// scripts can read it; logs go to stderr. Runs until SIGINT/SIGTERM, then exits 0 (printing the
+// hole-punch counters with --hole-punch).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,7 +16,7 @@
 namespace noloco::cli {
 
 Command register_listen(CLI::App& app) {
-  auto* sub = app.add_subcommand("listen", "Serve identify and ping on a multiaddr until interrupted");
+  auto* sub = app.add_subcommand("listen", "Serve identify, ping, time and AutoNAT dial-backs on a multiaddr until interrupted");
   struct Flags {
     std::string key;
     std::string listen = "/ip4/127.0.0.1/tcp/0";
@@ -33,7 +34,7 @@ Command register_listen(CLI::App& app) {
   sub->add_flag("--relay", f->relay, "Relay for others (circuit relay v2 hop, default limits; docs/protocols/relay.md)");
   sub->add_option("--reserve-on", f->reserve_on,
                   "Reserve on this relay (/ip4/.../tcp/.../p2p/<relay>) and print 'relayed <circuit address>'");
-  sub->add_flag("--autonat", f->autonat, "Serve AutoNAT v1 dial-backs (docs/protocols/autonat.md)");
+  sub->add_flag("--autonat", f->autonat, "Serve AutoNAT v1 dial-backs (docs/protocols/autonat.md); always on now, kept for scripts");
   sub->add_option("--autonat-ask", f->autonat_ask,
                   "Connect to this peer, ask it to dial us back (AutoNAT v1) and print "
                   "'autonat reachability=... public_votes=N private_votes=N addr=...' (implies --autonat)");
@@ -51,6 +52,7 @@ Command register_listen(CLI::App& app) {
               std::printf("%s\n", bound.to_string().c_str());
               std::fflush(stdout);
             };
+            opt.host.autonat = p2p::HostOptions::Autonat{};  // rate-limited; dials back only the asker's IP
             if (f->relay) opt.host.relay = p2p::relay::RelayOptions{};
             if (!f->reserve_on.empty()) {
               auto relay = p2p::Multiaddr::parse(f->reserve_on);

@@ -48,17 +48,30 @@ int exit_code(const std::vector<Verdict>& verdicts) {
                                                                                                                  : 0;
 }
 
-std::vector<Verdict> not_implemented_checks() {
-  return {
-      {Level::kSkip, "reachability", "reachability from outside needs a peer to dial this node back (AutoNAT-style "
-                                     "dial-back): not implemented",
-       "ask a peer outside your network to run `noloco ping` on your --announce address"},
-      {Level::kSkip, "nat", "the NAT type needs dial-backs from several peers (AutoNAT-style): not implemented",
-       "if peers cannot reach you, forward the --listen port and set --announce to the public address"},
-      {Level::kSkip, "clock", "clock offset to peers not measured: no noloco protocol carries a peer's clock "
-                              "(identify and ping have no time field)",
-       "keep NTP running (timedatectl status); checkpoints and status ages use this machine's clock"},
-  };
+Verdict check_joined_run(const JoinedRunFacts& f) {
+  Verdict v{Level::kOk, "joined run", "", ""};
+  if (!f.error.empty()) {
+    v.level = Level::kFail;
+    v.what = f.error;
+    v.fix = "give the run with --run ID (noloco join lists the saved ones), or the flags you give noloco run";
+    return v;
+  }
+  if (f.run_id.empty()) {
+    v.level = Level::kSkip;
+    if (f.runs.size() > 1) {
+      std::string list;
+      for (const auto& r : f.runs) list += " " + r;
+      v.what = "several runs are saved under " + f.root + ":" + list;
+      v.fix = "say which with --run ID";
+    } else {
+      v.what = "no run saved under " + f.root + " (noloco join keeps one there) and no flags about a run";
+      v.fix = "give the flags you give noloco run (--db, --key, --psk, --manifest, --join), or --data-dir";
+    }
+    return v;
+  }
+  v.what = "run " + f.run_id + (f.is_private ? " (private)" : " (public)") + " in " + f.dir + ": its store, key and invite are checked below; peers to ask: " +
+           std::to_string(f.bootstrap) + " from the invite, " + std::to_string(f.from_peer_book) + " from the peer book";
+  return v;
 }
 
 uint64_t checkpoint_bytes_for(int64_t parameters) {
@@ -93,6 +106,11 @@ Verdict check_disk(const DiskFacts& f) {
 
 Verdict check_secret_file(const SecretFileFacts& f) {
   Verdict v{Level::kOk, f.role + " file", "", ""};
+  if (!f.given && f.joined_public) {
+    v.level = Level::kSkip;
+    v.what = "a public run: its invite carries no PSK";
+    return v;
+  }
   if (!f.given) {
     v.level = Level::kSkip;
     v.what = f.role == "psk" ? "no --psk: not a private network" : "no --key given";
@@ -121,7 +139,7 @@ Verdict check_secret_file(const SecretFileFacts& f) {
     v.fix = "chmod 600 " + f.path;
     return v;
   }
-  v.what = f.path + " has mode " + octal(f.mode) + " (owner only)";
+  v.what = (f.in_invite ? "the PSK is in the invite saved in " : "") + f.path + " has mode " + octal(f.mode) + " (owner only)";
   return v;
 }
 
@@ -241,7 +259,10 @@ Verdict check_manifest(const ManifestFacts& f) {
   Verdict v{Level::kOk, "manifest", "", ""};
   if (!f.given) {
     v.level = Level::kSkip;
-    v.what = "no --manifest: a joining node fetches it from its --join peer and checks it against --run-id";
+    v.what = f.joined_run_id.empty()
+                 ? "no --manifest: a node started with --join fetches it from that peer and checks it against --run-id"
+                 : "this machine joined run " + f.joined_run_id + ": the node fetches the manifest from a bootstrap "
+                   "peer and refuses it unless it hashes to that run id (only init-run's machine keeps a manifest.json)";
     return v;
   }
   if (!f.error.empty()) {

@@ -26,8 +26,17 @@ std::string verdict_line(const Verdict& v);
 // 1 when any verdict is a fail, else 0.
 int exit_code(const std::vector<Verdict>& verdicts);
 
-// Checks that need a protocol noloco does not have yet: always skip, saying what is missing.
-std::vector<Verdict> not_implemented_checks();
+// A run kept by `noloco join` in the per-user data directory (docs/invite.md). Doctor uses it
+// when no --db, --key, --psk, --manifest or --join is given (or --run names it): its store, key,
+// invite (bootstrap peers and a private run's PSK) and peer book.
+struct JoinedRunFacts {
+  std::string root;              // the data directory looked in
+  std::vector<std::string> runs; // run ids saved there
+  std::string run_id, dir, error;  // the run used, its directory, or why it could not be read
+  bool is_private = false;
+  size_t bootstrap = 0, from_peer_book = 0;  // peers to probe from the invite and the peer book
+};
+Verdict check_joined_run(const JoinedRunFacts& f);
 
 // Free space for checkpoints. A checkpoint is written before the oldest of `keep_last` is dropped,
 // and a read-write open needs `min_free_to_open` (storage's floor): keep_last + 1 checkpoints
@@ -51,6 +60,9 @@ struct SecretFileFacts {
   std::string role, path;
   bool given = false, exists = false, regular = false;
   unsigned mode = 0;  // permission bits
+  // A joined run (noloco join): the PSK is inside the invite saved in `path` (join.json), and a
+  // public run's invite has none.
+  bool in_invite = false, joined_public = false;
 };
 Verdict check_secret_file(const SecretFileFacts& f);
 
@@ -81,6 +93,7 @@ struct ManifestFacts {
   std::string run_id, preset, method, data;
   int64_t parameters = 0, H = 0;
   bool data_exists = false;
+  std::string joined_run_id;  // not given, but in a joined run: the invite's run id
 };
 Verdict check_manifest(const ManifestFacts& f);
 

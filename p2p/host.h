@@ -170,6 +170,11 @@ class Host {
   // The remote addresses of our upgraded connections to `peer` (circuit addresses for relayed ones).
   std::vector<Multiaddr> connection_addrs(const PeerId& peer) const;
 
+  // A fresh connection to /ip4|ip6/<ip>/tcp/<port>/p2p/<id> dialled from our listen port
+  // (SO_REUSEPORT: needs HostOptions::hole_punch), so the peer observes the address our
+  // listener is mapped to, not an ephemeral port's: `noloco doctor`'s NAT check (host_probe.cc).
+  void connect_from_listen_port(const Multiaddr& addr, std::function<void(Result<PeerId>)> cb);
+
   // One /ipfs/ping/1.0.0 round trip.
   void ping(const PeerId& peer, std::function<void(Result<Duration>)> cb);
 

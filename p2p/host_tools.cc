@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "p2p/ping.h"
+#include "p2p/time_service.h"
 
 namespace noloco::p2p {
 namespace {
@@ -130,6 +131,7 @@ Status run_listen_tool(const Identity& identity, const ListenToolOptions& option
   NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<Host> host, Host::create(io, identity, options.host));
   NOLOCO_ASSIGN_OR_RETURN(Multiaddr bound, host->listen(options.listen));
   std::shared_ptr<asio::steady_timer> refresh;
+  timeproto::serve_time(*host);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int) {
     if (ec) return;

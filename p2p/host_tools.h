@@ -33,7 +33,7 @@ struct ListenToolOptions {
   std::function<void(const Host&)> on_stopping;
 };
 
-// Serves identify and ping until SIGINT or SIGTERM, then closes gracefully. Ok after a signal.
+// Serves identify, ping and /noloco/time/1.0.0 (plus what options.host turns on) until SIGINT or SIGTERM, then closes gracefully. Ok after a signal.
 Status run_listen_tool(const Identity& identity, const ListenToolOptions& options);
 
 struct PingToolOptions {

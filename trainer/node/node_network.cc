@@ -24,6 +24,7 @@
 #include "p2p/host.h"
 #include "p2p/local_addrs.h"
 #include "p2p/relay_service.h"
+#include "p2p/time_service.h"
 #include "trainer/node/dial_order.h"
 #include "trainer/node/peer_paths.h"
 #include "trainer/node/allreduce_wire.h"
@@ -283,6 +284,7 @@ Status NodeNetworkImpl::start() {
   host->set_handler(std::string(p2p::kMembershipProtocolId), guard(&NodeNetworkImpl::on_gossip_stream));
   host->set_handler(std::string(kExchangeProtocolId), guard(&NodeNetworkImpl::on_exchange_stream));
   host->set_handler(std::string(kStateProtocolId), guard(&NodeNetworkImpl::on_state_stream));
+  p2p::timeproto::serve_time(*host);  // our wall clock, for `noloco doctor` (docs/protocols/time.md)
   host->set_identify_listener([weak](const p2p::PeerId&, const p2p::IdentifyInfo& info) {
     if (auto self = weak.lock()) self->on_identify(info);
   });
