@@ -17,7 +17,12 @@ std::string AddressLimiter::bucket_of(const std::string& ip) const {
   asio::ip::address a = asio::ip::make_address(ip, ec);
   if (ec) return {};
   if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  if (a.is_loopback() && !opt_.limit_loopback) return {};
+  // Only the machine's own default loopback address is exempt: a swarm on one machine that gives
+  // each node its own 127/8 address (tools/linkemu, the chaos and attack harnesses) is limited per
+  // address like any network.
+  const bool default_loopback = a.is_v4() ? a.to_v4() == asio::ip::address_v4::loopback()
+                                          : a.to_v6() == asio::ip::address_v6::loopback();
+  if (default_loopback && !opt_.limit_loopback) return {};
   if (a.is_v4()) return a.to_string();
   const auto b = a.to_v6().to_bytes();
   char out[32];

@@ -24,8 +24,10 @@ namespace noloco::p2p {
 struct AddressLimitOptions {
   size_t max_inbound_per_address = 16;   // open inbound connections from one address
   size_t max_peer_ids_per_address = 8;   // distinct identities connected in from one address
-  // Loopback is exempt unless this is set: one machine running many nodes (tests, tools/linkemu,
-  // the demo) has them all on 127.0.0.0/8. Tests of the limits set it.
+  // 127.0.0.1 and ::1 are exempt unless this is set: one machine running many nodes on its default
+  // loopback address (tests, the demo) has them all there. Every other 127/8 address is limited
+  // like any other address: a harness that gives each process its own (tools/linkemu) gets the
+  // limits applied per process. Tests of the limits set it.
   bool limit_loopback = false;
   Status validate() const;
 };
@@ -35,7 +37,7 @@ class AddressLimiter {
   explicit AddressLimiter(AddressLimitOptions options) : opt_(options) {}
 
   // The bucket an IP address counts in: the address itself for IPv4, its /64 for IPv6 (one
-  // subscriber commonly holds a whole /64). Empty for loopback when it is exempt, and for text
+  // subscriber commonly holds a whole /64). Empty for 127.0.0.1 and ::1 when exempt, and for text
   // that is not an IP address: no limit applies to those.
   std::string bucket_of(const std::string& ip) const;
 

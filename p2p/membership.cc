@@ -341,6 +341,7 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::opti
     }
     if (Status st = verify_peer_record(s); !st.ok()) {
       reject(st.message());
+      ++report.forged;
       continue;
     }
     if (it != peers_.end()) {

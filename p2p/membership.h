@@ -86,6 +86,8 @@ struct GossipReport {
   size_t stale = 0;      // not newer than what we hold (normal in gossip)
   size_t rejected = 0;   // bad signature, other run, bad fields: counted against the sender
   size_t capped = 0;     // well-formed hearsay left out because its part of the view is full
+  size_t forged = 0;     // of `rejected`: records whose fields or signature do not verify, which an
+                         // honest sender never gossips (it verified every record it holds)
   std::string first_rejection;  // why, for the log
 };
 

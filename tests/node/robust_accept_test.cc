@@ -119,23 +119,30 @@ TEST_CASE("robust acceptance: the limits per statistic and per wire form", "[nod
 
 TEST_CASE("robust acceptance: replays of what a peer already gave us are recognised", "[node][payload][robust]") {
   ReplayGuard g;
-  const std::string a(64, 'a'), b(64, 'b');
+  const std::string a(64, 'a'), b(64, 'b'), c(64, 'c');
   CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kNew);
   g.accepted("P", 5, a, /*as_answer=*/false);
   CHECK(g.check("P", 5, a) == ReplayGuard::Verdict::kRepeat);
   CHECK(g.check("P", 4, b) == ReplayGuard::Verdict::kOlder);
   CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kNew);  // same step, other content: not a replay
-  CHECK(g.check("P", 6, a) == ReplayGuard::Verdict::kNew);
-  CHECK(g.check("Q", 5, a) == ReplayGuard::Verdict::kNew);  // per peer
+  CHECK(g.check("P", 6, b) == ReplayGuard::Verdict::kNew);
+  CHECK(g.check("P", 6, a) == ReplayGuard::Verdict::kReused);  // step 5's content as step 6
+  CHECK(g.check("Q", 5, a) == ReplayGuard::Verdict::kNew);     // per peer
   g.accepted("P", 7, b, /*as_answer=*/false);
-  CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kOlder);
+  CHECK(g.check("P", 5, b) == ReplayGuard::Verdict::kReused);  // step 7's content as step 5
+  CHECK(g.check("P", 6, c) == ReplayGuard::Verdict::kOlder);
   CHECK(g.check("P", 7, b) == ReplayGuard::Verdict::kRepeat);
+  CHECK(g.check("P", 9, a) == ReplayGuard::Verdict::kReused);  // any remembered step's content
   // Mixed as its answer to our call: the same payload pushed by it afterwards is an honest race
   // (we called it between its publish and its own call), told apart so it costs no strike.
-  g.accepted("P", 8, a, /*as_answer=*/true);
-  CHECK(g.check("P", 8, a) == ReplayGuard::Verdict::kRepeatOfAnswer);
-  CHECK(g.check("P", 7, a) == ReplayGuard::Verdict::kOlder);
-  CHECK(g.check("P", 8, b) == ReplayGuard::Verdict::kNew);
+  g.accepted("P", 8, c, /*as_answer=*/true);
+  CHECK(g.check("P", 8, c) == ReplayGuard::Verdict::kRepeatOfAnswer);
+  CHECK(g.check("P", 7, std::string(64, 'd')) == ReplayGuard::Verdict::kOlder);
+  CHECK(g.check("P", 8, std::string(64, 'd')) == ReplayGuard::Verdict::kNew);
+  // The history is bounded: the oldest content is forgotten after kHistory newer ones.
+  for (uint64_t k = 0; k < ReplayGuard::kHistory; ++k) g.accepted("P", 10 + k, std::string(64, char('e' + k)), false);
+  CHECK(g.check("P", 100, a) == ReplayGuard::Verdict::kNew);
+  CHECK(g.check("P", 100, std::string(64, 'e' + 1)) == ReplayGuard::Verdict::kReused);
   // The content key is the tensors' digests from the header.
   PayloadHeader h;
   h.tensors = {{"delta", 10, Bytes(32, 1)}, {"phi", 10, Bytes(32, 2)}};
@@ -143,4 +150,43 @@ TEST_CASE("robust acceptance: replays of what a peer already gave us are recogni
   h2.tensors[1].sha256[0] = 3;
   CHECK(ReplayGuard::content_of(h) != ReplayGuard::content_of(h2));
   CHECK(ReplayGuard::content_of(h).size() == 64);
+}
+
+TEST_CASE("replay rulings: an honest lagging or restarted peer is never struck, a replayer is", "[node][payload][robust]") {
+  using V = ReplayGuard::Verdict;
+  // A lagging partner that has not stepped yet answers our call with the payload we mixed
+  // already (as its push or as its earlier answer): nothing new, not a refusal, no strike.
+  for (V v : {V::kRepeat, V::kRepeatOfAnswer}) {
+    const ReplayRuling r = rule_on_replay(v, /*as_answer=*/true, 12);
+    CHECK(r.weight == 0);
+    CHECK(r.why.find("unchanged payload") == 0);
+  }
+  // A caller pushing what we took as its answer (an honest race), or a restarted peer's older step.
+  CHECK(rule_on_replay(V::kRepeatOfAnswer, false, 12).weight == 0);
+  CHECK(rule_on_replay(V::kOlder, false, 3).weight == 0);
+  CHECK(rule_on_replay(V::kOlder, true, 3).weight == 0);
+  // A caller pushing again what it pushed already: suspect.
+  const ReplayRuling again = rule_on_replay(V::kRepeat, false, 12);
+  CHECK(again.weight == kSuspectStrike);
+  CHECK(again.why.find("replayed payload") == 0);
+  // Content we mixed under one step coming back under another: proof, either way it came.
+  for (bool answer : {false, true}) {
+    const ReplayRuling r = rule_on_replay(V::kReused, answer, 13);
+    CHECK(r.weight == kProofStrike);
+    CHECK(r.why.find("another outer step") != std::string::npos);
+  }
+  CHECK(rule_on_replay(V::kNew, false, 1).weight == 0);
+}
+
+TEST_CASE("strike book: weights add up to the ban, which comes once", "[node][robust]") {
+  StrikeBook book(5);
+  CHECK_FALSE(book.strike(1, kProofStrike));
+  CHECK(book.strike(1, kProofStrike));  // two proofs ban
+  CHECK(book.banned(1));
+  CHECK_FALSE(book.strike(1, kProofStrike));  // once
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(book.strike(2, kSuspectStrike));
+  CHECK(book.score(2) == 4 * kSuspectStrike);
+  CHECK(book.strike(2, kSuspectStrike));  // five suspect refusals ban, as before
+  CHECK_FALSE(book.banned(3));
+  CHECK(book.score(3) == 0);
 }

@@ -179,9 +179,14 @@ TEST_CASE("state sync: a poisoning server is outvoted by its witnesses and an ho
   serve(*honest2, near, 7);     // a NoLoCo peer: close to honest1, not identical
   std::mt19937_64 rng(3);
   StateFetchPlan plan;
+  std::vector<p2p::PeerId> bad;
   auto got = fetch_checked_state(*client, {record(*poisoner), record(*honest1), record(*honest2)}, good.size() + 4096,
-                                 plan, rng);
+                                 plan, rng, &bad);
   REQUIRE(got.ok());
+  // Both witnesses refused the poisoner's snapshot: proof against it (a strike); honest1's was
+  // judged by one agreeing and one lying witness: nothing against honest1.
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0] == poisoner->peer_id());
   CHECK(got->fetched.peer == honest1->peer_id());
   CHECK(got->fetched.blob == good);
   CHECK(got->agree == 1);     // honest2
@@ -199,6 +204,30 @@ TEST_CASE("state sync: a poisoning server is outvoted by its witnesses and an ho
                                   good.size() + 4096, one_server, rng);
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().message().find("outvoted") != std::string::npos);
+}
+
+TEST_CASE("state sync: one lying witness outvotes an honest server but cannot get it struck", "[state][defence]") {
+  const Bytes train = trainer::testing::synthetic_text(50000);
+  auto r = make(&train);
+  const torch::Tensor phi = r->phi().clone();
+  const Bytes good = blob_of(phi);
+  auto honest = start_net(), liar = start_net(), client = start_net();
+  serve(*honest, good, 7);
+  serve(*liar, blob_of(-phi), 7);
+  std::mt19937_64 rng(5);
+  StateFetchPlan one_server;
+  one_server.max_servers = 1;
+  std::vector<p2p::PeerId> bad;
+  auto got = fetch_checked_state(*client, {record(*honest), record(*liar)}, good.size() + 4096, one_server, rng, &bad);
+  REQUIRE_FALSE(got.ok());  // 0 agree, 1 disagree: not adopted
+  CHECK(got.status().message().find("outvoted") != std::string::npos);
+  CHECK(bad.empty());       // but a single witness is no proof against the server
+  // The rule itself: every witness disagreeing, two at least.
+  CHECK(witnesses_prove_bad(0, 2));
+  CHECK(witnesses_prove_bad(0, 3));
+  CHECK_FALSE(witnesses_prove_bad(0, 1));
+  CHECK_FALSE(witnesses_prove_bad(1, 2));
+  CHECK_FALSE(witnesses_prove_bad(0, 0));
 }
 
 TEST_CASE("state sync: a server that never answers is dropped at the progress deadline, the next one serves",

@@ -223,6 +223,59 @@ TEST_CASE("node core: join wait ends with enough peers or at the deadline", "[no
   CHECK(count(s, Effect::Kind::kPublish) == 1);
 }
 
+TEST_CASE("node core: an honest lagging partner is not struck", "[node_core]") {
+  // One partner that never steps: every call gets the payload we mixed at the start back. Over
+  // far more outer steps than strikes_to_ban it costs it nothing and is never banned.
+  NodeCore core = started(config());
+  int unchanged = 0, bans = 0;
+  for (int r = 0; r < 20; ++r) {
+    const uint64_t ours = static_cast<uint64_t>(core.outer_step());
+    const std::vector<LivePeer> live = peers(1, ours);
+    Step s = core.on_phase_done(r, (r + 1) * 10, {}, live);
+    while (s.next.kind == Next::Kind::kCall) {
+      ExchangeReply same;
+      same.answered = true;
+      same.outer_step = ours > 0 ? ours - 1 : 0;  // it has not stepped yet
+      s = core.on_exchange_reply(r, same, live);
+      if (s.next.kind != Next::Kind::kVerify) break;
+      s = core.on_verified(r, false, "unchanged payload", 0.0);
+      unchanged += notices(s, Notice::Kind::kUnchanged);
+      bans += count(s, Effect::Kind::kBan);
+      CHECK(notices(s, Notice::Kind::kRefused) == 0);
+      for (const auto& e : s.effects) CHECK_FALSE((e.kind == Effect::Kind::kRecordOutcome && !e.ok));
+    }
+    if (s.next.kind == Next::Kind::kApplyOuter) s = core.on_outer_applied(r, live);
+  }
+  CHECK(unchanged >= 5);  // more than a ban's worth of struck refusals would have been
+  CHECK(bans == 0);
+  CHECK_FALSE(core.banned(1));
+  CHECK(core.score(1) == 0);
+  CHECK(core.counters().refused == 0);
+}
+
+TEST_CASE("node core: proof of misbehaviour weighs more than a suspect refusal", "[node_core]") {
+  NodeCore core = started(config());
+  // Two proofs (forged records, a replay under a new step, an outvoted state) ban.
+  CHECK(core.on_peer_misbehaved(7, "forged gossip").size() > 0);
+  CHECK_FALSE(core.banned(7));
+  int bans = 0;
+  for (const auto& e : core.on_peer_misbehaved(7, "forged gossip")) bans += e.kind == Effect::Kind::kBan;
+  CHECK(bans == 1);
+  CHECK(core.banned(7));
+  // Suspect refusals need five; a refused notice carries the score so far.
+  for (int i = 0; i < 4; ++i) {
+    const auto fx = core.on_peer_misbehaved(8, "norm ratio", kSuspectStrike);
+    for (const auto& e : fx) {
+      CHECK(e.kind != Effect::Kind::kBan);
+      if (e.kind == Effect::Kind::kNotice && e.notice.kind == Notice::Kind::kRefused)
+        CHECK(e.notice.score == Approx((i + 1) * kSuspectStrike));
+    }
+  }
+  CHECK_FALSE(core.banned(8));
+  CHECK(core.score(8) == Approx(4 * kSuspectStrike));
+  CHECK(core.counters().bans == 1);
+}
+
 TEST_CASE("node core: the fifth refusal bans, once", "[node_core]") {
   NodeCore core = started(config());
   int bans = 0;
@@ -244,7 +297,7 @@ TEST_CASE("node core: the fifth refusal bans, once", "[node_core]") {
   NodeCore other = started(config());
   int wire_bans = 0;
   for (int k = 0; k < 5; ++k)
-    for (const auto& e : other.on_peer_misbehaved(9, "truncated")) wire_bans += e.kind == Effect::Kind::kBan;
+    for (const auto& e : other.on_peer_misbehaved(9, "truncated", kSuspectStrike)) wire_bans += e.kind == Effect::Kind::kBan;
   CHECK(wire_bans == 1);
 }
 
@@ -348,7 +401,7 @@ TEST_CASE("node core: DiLoCo asks for an all-reduce with the live members, never
   // advertising an old step stays in (gossip lags; the all-reduce's gathering bounds the wait).
   const std::vector<InboxItem> inbox{{3, 5}};
   std::vector<LivePeer> live{{1, 5}, {2, 4}, {3, 3}, {4, 2}, {6, 6}};
-  for (int i = 0; i < 5; ++i) core.on_peer_misbehaved(2, "bad");  // the fifth strike bans 2
+  for (int i = 0; i < 5; ++i) core.on_peer_misbehaved(2, "bad", kSuspectStrike);  // the fifth strike bans 2
   REQUIRE(core.banned(2));
   Step s = core.on_phase_done(100, 60, inbox, live);
   REQUIRE(s.next.kind == Next::Kind::kAllReduce);
@@ -449,7 +502,7 @@ TEST_CASE("node core: DiLoCo keeps the checkpoint, resync and stop rules and pub
   CHECK(s.next.interrupted);
 }
 
-TEST_CASE("node core: a replayed answer is refused without a strike and the core calls another partner",
+TEST_CASE("node core: an unchanged answer is not mixed, not refused, not struck, and the core calls another partner",
           "[node_core]") {
   NodeCore core = started(config());
   for (int r = 0; r < 7; ++r) {
@@ -463,8 +516,9 @@ TEST_CASE("node core: a replayed answer is refused without a strike and the core
     s = core.on_exchange_reply(r, ok, live);
     REQUIRE(s.next.kind == Next::Kind::kVerify);
     CHECK(s.next.slot == kPartnerSlot);
-    s = core.on_verified(r, false, "replayed payload", false);
-    CHECK(notices(s, Notice::Kind::kRefused) == 1);
+    s = core.on_verified(r, false, "unchanged payload", 0.0);
+    CHECK(notices(s, Notice::Kind::kRefused) == 0);
+    CHECK(notices(s, Notice::Kind::kUnchanged) == 1);
     CHECK(count(s, Effect::Kind::kBan) == 0);
     CHECK(count(s, Effect::Kind::kRecordOutcome) == 0);  // not scored down
     REQUIRE(s.next.kind == Next::Kind::kCall);            // another try, as after a stale answer
@@ -475,13 +529,15 @@ TEST_CASE("node core: a replayed answer is refused without a strike and the core
     s = core.on_outer_applied(r, live);
   }
   for (PeerRef p = 1; p <= 3; ++p) CHECK_FALSE(core.banned(p));
+  for (PeerRef p = 1; p <= 3; ++p) CHECK(core.score(p) == 0);
+  CHECK(core.counters().refused == 0);
   // A caller's replay (struck by the driver's choice) still counts towards a ban.
   NodeCore other = started(config());
   int bans = 0;
   for (int r = 0; r < 5; ++r) {
     Step s = other.on_phase_done(r, (r + 1) * 10, std::vector<InboxItem>{{42, static_cast<uint64_t>(r)}}, peers(3));
     REQUIRE(s.next.kind == Next::Kind::kVerify);
-    s = other.on_verified(r, false, "replayed payload", true);
+    s = other.on_verified(r, false, "replayed payload", kSuspectStrike);
     bans += count(s, Effect::Kind::kBan);
     ExchangeReply fail;
     fail.failure = "x";

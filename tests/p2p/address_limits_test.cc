@@ -46,11 +46,15 @@ HostOptions limited(size_t per_address, size_t ids_per_address) {
 
 }  // namespace
 
-TEST_CASE("address limiter: buckets are the IPv4 address or the IPv6 /64, loopback exempt by default",
+TEST_CASE("address limiter: buckets are the IPv4 address or the IPv6 /64, 127.0.0.1 exempt by default",
           "[address-limits]") {
   AddressLimiter def({});
   CHECK(def.bucket_of("127.0.0.1").empty());
   CHECK(def.bucket_of("::1").empty());
+  CHECK(def.bucket_of("::ffff:127.0.0.1").empty());
+  // Other loopback addresses are one process each in tools/linkemu's swarms: limited per address.
+  CHECK(def.bucket_of("127.0.1.8") == "127.0.1.8");
+  CHECK(def.bucket_of("127.0.0.2") == "127.0.0.2");
   CHECK(def.bucket_of("not an address").empty());
   CHECK(def.bucket_of("192.0.2.7") == "192.0.2.7");
   CHECK(def.bucket_of("::ffff:192.0.2.7") == "192.0.2.7");

@@ -86,6 +86,7 @@ TEST_CASE("records of another run, forged or stale records are not believed", "[
   auto report = a.view.on_gossip(other_run.view.make_gossip());
   REQUIRE(report.ok());
   CHECK(report->rejected == 1);
+  CHECK(report->forged == 0);  // another run's record is a mistake, not a forgery: no strike
   CHECK(report->first_rejection.find("run-b") != std::string::npos);
   CHECK(a.view.size() == 0);
 
@@ -95,6 +96,7 @@ TEST_CASE("records of another run, forged or stale records are not believed", "[
   report = a.view.on_gossip(encode_gossip({forged}));
   REQUIRE(report.ok());
   CHECK(report->rejected == 1);
+  CHECK(report->forged == 1);  // the node strikes the sender for it (node_network.cc merge_gossip)
   CHECK_FALSE(a.view.find(victim.peer_id()).has_value());
 
   Node b(5, clock);
@@ -103,6 +105,14 @@ TEST_CASE("records of another run, forged or stale records are not believed", "[
   auto again = a.view.on_gossip(first);
   CHECK(again->stale == 1);
   CHECK(again->accepted == 0);
+  CHECK(again->forged == 0);
+  // Honest relaying forges nothing: what a node gossips on (its verified view) verifies here.
+  Node c(6, clock);
+  auto relayed = c.view.on_gossip(a.view.make_gossip());
+  REQUIRE(relayed.ok());
+  CHECK(relayed->accepted == 2);  // a's own record and b's, relayed
+  CHECK(relayed->rejected == 0);
+  CHECK(relayed->forged == 0);
 }
 
 TEST_CASE("a peer whose heartbeat stops is suspected, then forgotten", "[membership]") {

@@ -22,9 +22,28 @@ def attacker_ids(recs, attackers):
     return ids
 
 
+# The host's per-address limit closing an identity at the door (p2p/address_limits.cc): such an
+# identity did not reach the node's protocols, so the line alone does not count as a meeting.
+LIMITED = "too many identities from"
+
+
+def log_lines_naming(log_text, peer):
+    start = log_text.find(peer)
+    while start >= 0:
+        a, b = log_text.rfind("\n", 0, start) + 1, log_text.find("\n", start)
+        yield log_text[a:b if b >= 0 else len(log_text)]
+        start = log_text.find(peer, b if b >= 0 else len(log_text))
+
+
+def limited(log_text, peer):
+    """The honest node's host closed this identity's connection for its address's identity limit."""
+    return any(LIMITED in line for line in log_lines_naming(log_text, peer))
+
+
 def reached(log_text, recs, node, peer):
-    """The honest node met this identity: its log names it, or an event does."""
-    if peer in log_text:
+    """The honest node met this identity: a log line other than an address-limit refusal names
+    it, or an event does."""
+    if any(LIMITED not in line for line in log_lines_naming(log_text, peer)):
         return True
     for r in recs:
         if r.get("node") == node and r.get("kind") == "event":
@@ -56,9 +75,10 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
     ids = attacker_ids(recs, attackers)
     bans = {i: {r["peer"] for r in events(recs, "banned", i)} for i in honest}
     strikes = {i: [r["peer"] for r in events(recs, "refused", i)] for i in honest}
-    total_reached, total_banned, n_strikes, unreached = 0, 0, 0, 0
+    total_reached, total_banned, n_strikes, unreached, n_limited = 0, 0, 0, 0, 0
     for a in attackers:
         for peer in ids[a]:
+            n_limited += sum(1 for i in honest if limited(logs[i], peer))
             who = [i for i in honest if reached(logs[i], recs, i, peer)]
             if not who:
                 unreached += 1
@@ -68,7 +88,8 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
     n_ids = sum(len(v) for v in ids.values())
     ok = total_reached > 0 and total_banned == total_reached
     out.append(("banned", ok, f"{total_banned}/{total_reached} (node, identity) reached pairs banned; "
-                              f"{n_ids} identities, {unreached} reached nobody; {n_strikes} refusals"))
+                              f"{n_ids} identities, {unreached} reached nobody; {n_strikes} refusals; "
+                              f"{n_limited} (node, identity) pairs closed by the per-address limit"))
     # Peak RSS (VmHWM) of the honest nodes vs the clean run's same nodes.
     peak = max((rss.get(i, 0) for i in honest), default=0)
     cpeak = max((clean["rss_kb"].get(str(i), 0) for i in honest), default=0)

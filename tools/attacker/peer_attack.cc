@@ -60,6 +60,7 @@ class PeerAttack : public std::enable_shared_from_this<PeerAttack> {
   uint64_t swarm_outer() const;
   std::vector<p2p::SignedPeerRecord> gossip_records();
   void gossip_with(const p2p::Multiaddr& to);
+  void gossip_as_sybil(const Persona& p, const p2p::Multiaddr& to);
   void on_gossip(Stream s);
   void on_exchange(Stream s);
   void on_state(Stream s);
@@ -210,6 +211,10 @@ void PeerAttack::tick() {
       if (auto a = p2p::Multiaddr::parse(j); a.ok()) targets.push_back(*a);
   for (const auto& t : targets) {
     gossip_with(t);
+    // Each sybil also gossips its own record from its own host, as a real node would (so that
+    // the honest node holds it as verified, not hearsay): every identity dials in from our one
+    // address, which the honest host's per-address limit counts (docs/defences.md).
+    for (const auto& p : sybils_) gossip_as_sybil(p, t);
     if (o_.attack == "slow-reader") slow_read_state(t);
     if (o_.attack == "slow-writer") slow_write_exchange(t);
   }
@@ -234,6 +239,25 @@ void PeerAttack::gossip_with(const p2p::Multiaddr& to) {
           if (auto self = weak.lock(); self && m.ok()) (void)self->view_.on_gossip(*m);
         },
         p2p::kMaxGossipMessageBytes);
+  });
+}
+
+void PeerAttack::gossip_as_sybil(const Persona& p, const p2p::Multiaddr& to) {
+  p2p::PeerRecord r;
+  r.peer = p.host->peer_id();
+  r.addrs = {p.addr};
+  r.run_id = o_.run_id;
+  r.epoch = epoch_;
+  r.heartbeat = heartbeat_;
+  r.outer_step = swarm_outer();
+  r.tokens_per_sec = 5000;
+  Bytes msg = p2p::encode_gossip({p2p::sign_peer_record(r, p.host->identity())});
+  p.host->new_stream(to, {std::string(p2p::kMembershipProtocolId)}, [msg](Result<Stream> res) {
+    if (!res.ok()) return;
+    Stream s = *res;
+    s->write(p2p::encode_length_prefixed(msg));
+    s->close_write();
+    s->read_message([s](Result<Bytes>) {}, p2p::kMaxGossipMessageBytes);  // the answer is not needed
   });
 }
 

@@ -48,6 +48,15 @@ void ProxyConn::connect_upstream() {
   asio::error_code ec;
   tcp::endpoint ep(asio::ip::make_address(real.ip, ec), real.port);
   if (ec) return abort("bad address " + real.to_string());
+  // Connect from the dialer's own source address when this machine has it (any 127/8 address on
+  // loopback), so the node behind the proxy sees who dials it, as it would without the proxy
+  // (per-address limits count by it, docs/defences.md). Otherwise the kernel picks one.
+  const auto source = asio::ip::make_address(proxy_.topology().nodes[from_].source, ec);
+  if (!ec && source.is_loopback() && source.is_v4() == ep.address().is_v4()) {
+    server_.open(ep.protocol(), ec);
+    if (!ec) server_.bind(tcp::endpoint(source, 0), ec);
+    if (ec) server_.close(ec);
+  }
   server_.async_connect(ep, [self = shared_from_this(), real](const asio::error_code& ec) {
     if (self->closed_) return;
     if (ec) return self->abort("cannot reach " + real.to_string() + ": " + ec.message());

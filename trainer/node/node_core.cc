@@ -67,7 +67,7 @@ Step NodeCore::on_state_fetched(double now, bool ok, const std::string& why, uin
 
 Step NodeCore::on_state_adopted(double now, bool ok, const std::string& why) {
   if (!ok) {
-    strike(sync_peer_, why);
+    strike(sync_peer_, why, kSuspectStrike);
     return step(done_sync());
   }
   outer_ = static_cast<int64_t>(sync_outer_);
@@ -149,14 +149,13 @@ Next NodeCore::next_inbox_item(double now) {
   return call_or_apply(now);
 }
 
-Step NodeCore::on_verified(double now, bool ok, const std::string& why, bool strike) {
+Step NodeCore::on_verified(double now, bool ok, const std::string& why, double weight) {
   const bool partner = verifying_slot_ == kPartnerSlot;
   const PeerRef peer = partner ? calling_ : inbox_[static_cast<size_t>(verifying_slot_)].peer;
   const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
-  if (!ok && !strike) {
-    ++counters_.refused;
+  if (!ok && weight <= 0) {
     Effect e{Effect::Kind::kNotice};
-    e.notice = Notice{Notice::Kind::kRefused, peer, why};
+    e.notice = Notice{Notice::Kind::kUnchanged, peer, why};
     effect(std::move(e));
     if (partner) {
       ++counters_.call_failures;
@@ -166,7 +165,7 @@ Step NodeCore::on_verified(double now, bool ok, const std::string& why, bool str
       return step(next_call(now));
     }
   } else if (!ok) {
-    refuse(peer, why);
+    refuse(peer, why, weight);
   } else {
     slots_.push_back(verifying_slot_);
     report_.group.push_back(peer);
@@ -314,8 +313,8 @@ Step NodeCore::on_outer_applied(double now, std::span<const LivePeer> live) {
 
 // ---------------------------------------------------------------- strikes and bans
 
-void NodeCore::strike(PeerRef peer, const std::string& why) {
-  if (!strikes_.strike(peer)) return;
+void NodeCore::strike(PeerRef peer, const std::string& why, double weight) {
+  if (!strikes_.strike(peer, weight)) return;
   ++counters_.bans;
   // The ban goes out before the refusal is reported, so that whoever reads the report can rely
   // on the peer being refused from then on.
@@ -328,22 +327,23 @@ void NodeCore::strike(PeerRef peer, const std::string& why) {
   effect(std::move(e));
 }
 
-void NodeCore::refuse(PeerRef peer, const std::string& why) {
+void NodeCore::refuse(PeerRef peer, const std::string& why, double weight) {
   ++counters_.refused;
   Effect rec{Effect::Kind::kRecordOutcome};
   rec.peer = peer;
   rec.ok = false;
   rec.score = -5.0;
   effect(std::move(rec));
-  strike(peer, why);
+  strike(peer, why, weight);
   Effect e{Effect::Kind::kNotice};
   e.notice = Notice{Notice::Kind::kRefused, peer, why};
+  e.notice.score = strikes_.score(peer);
   effect(std::move(e));
 }
 
-std::vector<Effect> NodeCore::on_peer_misbehaved(PeerRef peer, const std::string& why) {
+std::vector<Effect> NodeCore::on_peer_misbehaved(PeerRef peer, const std::string& why, double weight) {
   std::vector<Effect> saved = std::exchange(pending_, {});
-  refuse(peer, why);
+  refuse(peer, why, weight);
   return std::exchange(pending_, std::move(saved));
 }
 

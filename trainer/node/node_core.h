@@ -73,13 +73,16 @@ struct ExchangeReply {
 constexpr int kPartnerSlot = -1;
 
 struct Notice {
-  enum class Kind { kStale, kRefused, kBanned, kStateSync, kStateSyncFailed };
+  // kUnchanged: a payload that brings nothing new (the one already mixed, or an older one), as a
+  // lagging or restarted honest peer sends: not mixed, not a refusal, not struck.
+  enum class Kind { kStale, kRefused, kBanned, kStateSync, kStateSyncFailed, kUnchanged };
   explicit Notice(Kind k, PeerRef p = 0, std::string w = "", int64_t l = 0, std::string v = "")
       : kind(k), peer(p), why(std::move(w)), lag(l), via(std::move(v)) {}
   Kind kind;
   PeerRef peer = 0;
   std::string why;
   int64_t lag = 0;           // kStale
+  double score = 0;          // kRefused: the peer's strike score after this refusal
   std::string via;           // kStale: "caller" or "partner"
   uint64_t outer_step = 0, inner_step = 0;  // kStateSync
 };
@@ -159,22 +162,26 @@ class NodeCore {
   Step on_phase_done(double now, int64_t inner_step, std::span<const InboxItem> inbox,
                      std::span<const LivePeer> live);
   Step on_stopped();
-  // A refusal without `strike` (a replay an honest peer can send) costs the peer nothing; for the
-  // called partner the core then tries another one, as for a stale answer.
-  Step on_verified(double now, bool ok, const std::string& why, bool strike = true);
+  // A refusal adds `weight` to the peer's score (strike_book.h). Weight 0 is a payload that brings
+  // nothing new (kUnchanged: an honest lagging partner's unchanged answer, a restarted peer's
+  // older step): not mixed, not scored, not a refusal; for the called partner the core then tries
+  // another one, as for a stale answer.
+  Step on_verified(double now, bool ok, const std::string& why, double weight = kSuspectStrike);
   Step on_exchange_reply(double now, const ExchangeReply& reply, std::span<const LivePeer> live);
   Step on_outer_applied(double now, std::span<const LivePeer> live);
   // DiLoCo: the all-reduce ended; `members_used` are the others the mean was taken over (empty:
   // a ring of one). Not ok: `failure` says why, and the step is taken with our own Δ.
   Step on_allreduce_done(double now, bool ok, std::span<const PeerRef> members_used, const std::string& failure,
                          std::span<const LivePeer> live);
-  // A peer the network refused on its own (malformed wire message); may be called any time.
-  std::vector<Effect> on_peer_misbehaved(PeerRef peer, const std::string& why);
+  // A peer refused outside an exchange step (a malformed wire message, a forged record, a state
+  // snapshot its witnesses outvoted); may be called any time.
+  std::vector<Effect> on_peer_misbehaved(PeerRef peer, const std::string& why, double weight = kProofStrike);
 
   int64_t inner_step() const { return inner_; }
   int64_t outer_step() const { return outer_; }
   const CoreCounters& counters() const { return counters_; }
   bool banned(PeerRef peer) const { return strikes_.banned(peer); }
+  double score(PeerRef peer) const { return strikes_.score(peer); }
 
  private:
   enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kAllReducing, kApplying, kDone };
@@ -188,8 +195,8 @@ class NodeCore {
   Next apply();
   Next allreduce_or_solo(double now);
   Next finish(bool interrupted);
-  void strike(PeerRef peer, const std::string& why);
-  void refuse(PeerRef peer, const std::string& why);
+  void strike(PeerRef peer, const std::string& why, double weight);
+  void refuse(PeerRef peer, const std::string& why, double weight);
   void effect(Effect e) { pending_.push_back(std::move(e)); }
   Step step(Next next) { return Step{std::exchange(pending_, {}), std::move(next)}; }
 

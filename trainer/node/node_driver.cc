@@ -161,7 +161,9 @@ void NodeDriver::emit_notice(const Notice& n) {
     case Notice::Kind::kStale:
       return emit(json{{"event", "stale"}, {"peer", peer}, {"lag", n.lag}, {"via", n.via}}.dump());
     case Notice::Kind::kRefused:
-      return emit(json{{"event", "refused"}, {"peer", peer}, {"why", n.why}}.dump());
+      return emit(json{{"event", "refused"}, {"peer", peer}, {"why", n.why}, {"score", n.score}}.dump());
+    case Notice::Kind::kUnchanged:
+      return emit(json{{"event", "unchanged"}, {"peer", peer}, {"why", n.why}}.dump());
     case Notice::Kind::kBanned:
       return emit(json{{"event", "banned"}, {"peer", peer}, {"why", n.why}}.dump());
     case Notice::Kind::kStateSyncFailed:
@@ -313,7 +315,15 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
                    [](const p2p::PeerRecord& a, const p2p::PeerRecord& b) { return a.outer_step > b.outer_step; });
   for (auto& r : others)
     if (candidates.empty() || r.peer != candidates[0].peer) candidates.push_back(std::move(r));
-  auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, StateFetchPlan{}, sync_rng_);
+  std::vector<p2p::PeerId> bad;
+  auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, StateFetchPlan{}, sync_rng_, &bad);
+  // A snapshot its witnesses all refuse is proof against its server (docs/defences.md, "State sync").
+  for (const auto& peer : bad) {
+    NLOG_WARN("state from {} outvoted by every witness: struck", peer.to_string());
+    if (Status st = apply_effects(core.on_peer_misbehaved(peers_.ref(peer), "state snapshot outvoted by every witness"));
+        !st.ok())
+      NLOG_WARN("state sync: {}", st.to_string());
+  }
   if (!got.ok()) {
     NLOG_WARN("state sync failed: {}", got.status().to_string());
     return core.on_state_fetched(now(), false, got.status().to_string(), 0, 0);
@@ -367,28 +377,24 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   const std::string content = ReplayGuard::content_of(rp.payload.header);
   const auto seen = replays_.check(e.sender, rp.payload.header.outer_step, content);
   if (seen != ReplayGuard::Verdict::kNew) {
-    // Only a caller pushing us again what it had already pushed (and we mixed) is struck: an honest
-    // slow peer answers every call with its latest snapshot, an honest caller may push what we
-    // already took as its answer (we called it between its publish and its own call), and an
-    // honest restarted one sends older steps (docs/protocols/exchange.md, "Replays").
-    const bool answer = slot == kPartnerSlot;
-    const bool strike = seen == ReplayGuard::Verdict::kRepeat && !answer;
-    const std::string step = std::to_string(rp.payload.header.outer_step);
-    const std::string why =
-        (seen == ReplayGuard::Verdict::kOlder
-             ? "replayed payload: outer step " + step + " is older than the last one mixed from this peer"
-             : "replayed payload: outer step " + step + " with the same content was mixed already" +
-                   (seen == ReplayGuard::Verdict::kRepeatOfAnswer ? " as its answer to an earlier call" : "")) +
-        (answer ? " (its answer to our call)" : " (pushed by it as a caller)");
-    NLOG_WARN("refused payload from {}: {}", e.sender, why);
-    return core.on_verified(now(), false, why, strike);
+    const ReplayRuling r = rule_on_replay(seen, slot == kPartnerSlot, rp.payload.header.outer_step);
+    if (r.weight > 0) NLOG_WARN("refused payload from {}: {}", e.sender, r.why);
+    else NLOG_INFO("not mixing payload from {}: {}", e.sender, r.why);
+    return core.on_verified(now(), false, r.why, r.weight);
+  }
+  // A payload for another run or with a header that does not match ours is proof, not a
+  // borderline statistic (the wire reader checked it; this catches what reached us anyway).
+  if (Status h = check_header(rp.payload.header, e); !h.ok()) {
+    NLOG_WARN("refused payload from {}: {}", e.sender, h.to_string());
+    std::vector<Bytes>().swap(rp.payload.tensors);
+    return core.on_verified(now(), false, h.to_string(), kProofStrike);
   }
   // The checked codec messages move into the contribution (the header stays for the log below).
   auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{});
   if (!c.ok()) {
     NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), c.status().to_string());
     std::vector<Bytes>().swap(rp.payload.tensors);  // refused: let its bytes go now
-    return core.on_verified(now(), false, c.status().to_string());
+    return core.on_verified(now(), false, c.status().to_string(), kSuspectStrike);
   }
   NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}",
             rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,

@@ -374,6 +374,9 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
   if (report->rejected > 0)
     NLOG_DEBUG("gossip from {}: {} records rejected ({})", from.to_string(), report->rejected,
                report->first_rejection);
+  if (report->forged > 0)  // one strike per message: proof, since honest gossip holds only verified records
+    strike_local(from, "forged gossip: " + std::to_string(report->forged) + " records that do not verify (" +
+                           report->first_rejection + ")");
   if (report->capped > 0)
     NLOG_DEBUG("gossip from {}: {} hearsay records left out (view limits)", from.to_string(), report->capped);
   if (report->accepted > 0) {
@@ -689,7 +692,8 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
         watch->settle();
         if (!p.ok()) {
           s->reset();
-          if (p.status().code() == StatusCode::kUnavailable) return;  // the caller went away
+          // The caller went away, or the stream idled out (a slow link is no offence).
+          if (p.status().code() == StatusCode::kUnavailable || p.status().code() == StatusCode::kTimeout) return;
           NLOG_WARN("refused exchange payload from {}: {}", peer.to_string(), p.status().to_string());
           self->strike_local(peer, p.status().to_string());
           return;

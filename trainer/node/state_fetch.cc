@@ -8,6 +8,7 @@ namespace {
 
 struct Tally {
   size_t agree = 0, disagree = 0;
+  bool not_state = false;  // the blob is no state blob at all
 };
 
 // Asks up to plan.check.witnesses candidates other than the server for sampled ranges and counts
@@ -18,6 +19,7 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
   auto region = state_value_region(got.blob);
   if (!region.ok()) {
     ++t.disagree;  // adopt_state would refuse it anyway; no witness needed to say so
+    t.not_state = true;
     return t;
   }
   const auto ranges =
@@ -40,8 +42,11 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
 
 }  // namespace
 
+bool witnesses_prove_bad(size_t agree, size_t disagree) { return agree == 0 && disagree >= 2; }
+
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
-                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng) {
+                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
+                                         std::vector<p2p::PeerId>* proven_bad) {
   CheckedState out;
   size_t tried = 0;
   for (const auto& server : candidates) {
@@ -54,6 +59,7 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
     const auto digest = sha256(got->blob);
     const Bytes sha(digest.begin(), digest.end());
     Tally t = ask_witnesses(net, candidates, server.peer, *got, sha, plan, rng);
+    if (proven_bad && (t.not_state || witnesses_prove_bad(t.agree, t.disagree))) proven_bad->push_back(server.peer);
     if (!adopt_after_witnesses(t.agree, t.disagree)) {
       out.failures.push_back(server.peer.to_string() + ": snapshot outvoted by witnesses (" + std::to_string(t.agree) +
                              " agree, " + std::to_string(t.disagree) + " disagree)");

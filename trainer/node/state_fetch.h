@@ -28,8 +28,15 @@ struct CheckedState {
 
 // `candidates`: the live peers that may serve, in order of preference (the first is tried first).
 // Every other candidate may serve as a witness. Fails (with every server's reason) when none
-// gave a snapshot its witnesses accept.
+// gave a snapshot its witnesses accept. `proven_bad` (when given) receives, either way, each
+// server whose snapshot no honest server sends: one that is not a state blob at all, or one that
+// every witness disagreed with, two witnesses at least (so that one lying witness cannot get an
+// honest server struck).
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
-                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng);
+                                         uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
+                                         std::vector<p2p::PeerId>* proven_bad = nullptr);
+
+// The cross-check's outcome that proves the server wrong (see proven_bad above).
+bool witnesses_prove_bad(size_t agree, size_t disagree);
 
 }  // namespace noloco::node

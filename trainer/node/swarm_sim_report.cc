@@ -27,6 +27,7 @@ const char* notice_name(Notice::Kind k) {
     case Notice::Kind::kBanned: return "banned";
     case Notice::Kind::kStateSync: return "state_sync";
     case Notice::Kind::kStateSyncFailed: return "state_sync_failed";
+    case Notice::Kind::kUnchanged: return "unchanged";
   }
   return "?";
 }
