@@ -2,8 +2,6 @@
 // a `noloco listen` peer on loopback), then the same setup broken one thing at a time.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include "cli/invite.h"
 #include "cli/join_dir.h"
 #include "node_proc.h"
+#include "free_port.h"
 #include "node_test_util.h"
 
 namespace noloco::test {
@@ -27,19 +26,6 @@ std::map<std::string, json> verdicts(const RunResult& r) {
   if (!j.is_array()) return out;
   for (const auto& v : j) out[v["check"].get<std::string>()] = v;
   return out;
-}
-
-// A loopback port that was free a moment ago (an invite needs a fixed port before the node starts).
-uint16_t free_tcp_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 }  // namespace
@@ -118,8 +104,10 @@ TEST_CASE("doctor: a sound tiny setup passes, and each broken part fails with it
 TEST_CASE("doctor: inside a joined private run it takes the PSK and peers from the invite and reads the node's clock",
           "[doctor]") {
   TempDir t;
+  const uint16_t port = free_loopback_port();
+  REQUIRE(port != 0);
   RunResult init = run_noloco({"init-run", "--private", "--data-dir", t.sub("a"), "--steps", "400", "--H", "10",
-                               "--batch", "8", "--listen", "/ip4/127.0.0.1/tcp/" + std::to_string(free_tcp_port())});
+                               "--batch", "8", "--listen", "/ip4/127.0.0.1/tcp/" + std::to_string(port)});
   INFO(init.out << init.err);
   REQUIRE(init.exit_code == 0);
   const size_t at = init.out.find("noloco1:");

@@ -2,8 +2,6 @@
 // each "machine" with its own XDG_DATA_HOME. Assertions read the nodes' events, never the clock.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -14,25 +12,13 @@
 
 #include "cli/invite.h"
 #include "node_proc.h"
+#include "free_port.h"
 #include "node_test_util.h"
 
 namespace noloco::test {
 namespace {
 
 using json = nlohmann::json;
-
-// A port that was free a moment ago (the invite needs a fixed port before the node starts).
-uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Puts XDG_DATA_HOME back as it was when the test ends, however it ends.
 struct XdgGuard {
@@ -83,7 +69,8 @@ TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with 
           "[join]") {
   TempDir t;
   XdgGuard xdg;
-  const uint16_t port = free_port();
+  const uint16_t port = free_loopback_port();
+  REQUIRE(port != 0);
 
   machine(t, "a");
   RunResult init = run_noloco({"init-run", "--private", "--steps", "400", "--H", "10", "--batch", "8", "--lr", "5e-3",
@@ -178,7 +165,8 @@ TEST_CASE("join: a newcomer to a public run of three joined nodes takes the curr
           "[join]") {
   TempDir t;
   XdgGuard xdg;
-  const uint16_t port = free_port();
+  const uint16_t port = free_loopback_port();
+  REQUIRE(port != 0);
 
   machine(t, "m0");
   RunResult init = run_noloco({"init-run", "--steps", "400", "--H", "10", "--batch", "8", "--lr", "5e-3", "--warmup",

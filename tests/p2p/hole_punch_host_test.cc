@@ -16,15 +16,12 @@
 
 using namespace noloco;
 using namespace noloco::p2p;
+using noloco::p2p::testing::circuit_to;
 using noloco::p2p::testing::make_host;
 using noloco::p2p::testing::run_until;
 using namespace std::chrono_literals;
 
 namespace {
-
-Multiaddr circuit_to(const Host& relay, const Host& target) {
-  return *Multiaddr::parse(relay.listen_addrs().at(0).to_string() + "/p2p-circuit/p2p/" + target.peer_id().to_string());
-}
 
 // Accepts TCP connections and never says a word: a dial to it connects and then its libp2p
 // handshake never completes (what B's hole-punch dial meets at a js-libp2p listener, where

@@ -33,4 +33,9 @@ inline std::shared_ptr<Host> make_host(asio::io_context& io, HostOptions opt = {
   return *h;
 }
 
+// `target`'s address through `relay`'s circuit (the relay's first listen address).
+inline Multiaddr circuit_to(const Host& relay, const Host& target) {
+  return *Multiaddr::parse(relay.listen_addrs().at(0).to_string() + "/p2p-circuit/p2p/" + target.peer_id().to_string());
+}
+
 }  // namespace noloco::p2p::testing
