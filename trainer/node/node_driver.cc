@@ -10,6 +10,7 @@
 #include "trainer/node/checkpointing.h"
 #include "trainer/node/diloco_step.h"
 #include "trainer/node/state_fetch.h"
+#include "trainer/node/state_server_memory.h"
 
 namespace noloco::node {
 namespace {
@@ -290,7 +291,7 @@ Status NodeDriver::drain_events(NodeCore& core) {
       emit(json{{"event", "peer_path"}, {"peer", e.peer.to_string()}, {"path", e.detail}}.dump());
       continue;
     }
-    NOLOCO_RETURN_IF_ERROR(apply_effects(core.on_peer_misbehaved(peers_.ref(e.peer), e.detail)));
+    NOLOCO_RETURN_IF_ERROR(apply_effects(core.on_peer_misbehaved(peers_.ref(e.peer), e.detail, e.weight)));
   }
   return Status::Ok();
 }
@@ -303,7 +304,6 @@ Step NodeDriver::wait_peers(NodeCore& core, double until) {
 }
 
 Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
-  sync_val_before_ = p_.eval();
   sync_started_ = Clk::now();
   fetched_.reset();
   // The core's choice first, then the other live peers, most advanced first: each may serve when
@@ -315,8 +315,16 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
                    [](const p2p::PeerRecord& a, const p2p::PeerRecord& b) { return a.outer_step > b.outer_step; });
   for (auto& r : others)
     if (candidates.empty() || r.peer != candidates[0].peer) candidates.push_back(std::move(r));
-  std::vector<p2p::PeerId> bad;
-  auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, StateFetchPlan{}, sync_rng_, &bad);
+  const uint64_t ours = static_cast<uint64_t>(std::max<int64_t>(core.outer_step(), 0));
+  screen_state_servers(candidates, ours);
+  StateFetchPlan plan;
+  // Only a server as far ahead as the core's rule asks for is worth a download (a fallback just
+  // ahead of us would replace our weights with a peer's for nothing); the rest only witness.
+  plan.min_server_outer = ours + static_cast<uint64_t>(core.inner_step() == 0 ? 1 : std::max<int64_t>(o_.resync_behind, 1));
+  std::vector<p2p::PeerId> bad, unresponsive;
+  auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, plan, sync_rng_, &bad, &unresponsive);
+  for (const auto& peer : unresponsive) servers_.failed(peer, now());
+  if (got.ok()) servers_.served(got->fetched.peer);
   // A snapshot its witnesses all refuse is proof against its server (docs/defences.md, "State sync").
   for (const auto& peer : bad) {
     NLOG_WARN("state from {} outvoted by every witness: struck", peer.to_string());
@@ -330,8 +338,25 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   }
   for (const auto& f : got->failures) NLOG_WARN("state sync: gave up on {}", f);
   fetched_ = std::move(got->fetched);
+  sync_val_before_ = p_.eval();  // our weights are unchanged until adopt_state_from
   return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step,
                                peers_.ref(fetched_->peer));
+}
+
+void NodeDriver::screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours) {
+  std::erase_if(candidates, [&](const p2p::PeerRecord& r) { return servers_.avoid(r.peer, now()); });
+  if (candidates.empty()) return;
+  std::vector<uint64_t> others;
+  for (size_t i = 1; i < candidates.size(); ++i) others.push_back(candidates[i].outer_step);
+  const auto gap = static_cast<uint64_t>(std::max<int64_t>(o_.resync_behind, 1));
+  if (!lone_claim(candidates[0].outer_step, others, ours, gap)) return;
+  // Nobody backs this claim: a short probe before we spend a download on it.
+  if (Status st = check_lone_claim(*p_.net, candidates[0], ours, StateFetchPlan{}.witness_budget); !st.ok()) {
+    NLOG_WARN("state sync: {} claims outer step {} alone and did not show it ({}): skipped",
+              candidates[0].peer.to_string(), candidates[0].outer_step, st.to_string());
+    servers_.failed(candidates[0].peer, now());
+    candidates.erase(candidates.begin());
+  }
 }
 
 Step NodeDriver::adopt_state_from(NodeCore& core) {

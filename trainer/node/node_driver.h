@@ -14,6 +14,7 @@
 #include "trainer/node/node_core.h"
 #include "trainer/node/node_setup.h"
 #include "trainer/node/replay_guard.h"
+#include "trainer/node/state_server_memory.h"
 
 namespace noloco::node {
 
@@ -78,6 +79,10 @@ class NodeDriver {
   size_t live_count_ = 0;  // size of the last live view (progress() must not ask the network thread)
   // State sync's witness ranges: unpredictable to the server (trainer/node/state_check.h).
   std::mt19937_64 sync_rng_{std::random_device{}()};
+  // State servers that failed a download lately (not tried again for a while), and the check of
+  // a claim nobody backs before a download (state_server_memory.h).
+  StateServerMemory<p2p::PeerId> servers_;
+  void screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours);
 
   std::shared_ptr<const WirePayload> mine_;   // our payload of this outer step
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step

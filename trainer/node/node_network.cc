@@ -442,8 +442,10 @@ void NodeNetworkImpl::on_run_stream(std::shared_ptr<p2p::HostStream> s) {
   s->close_write();
 }
 
-void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& why) {
-  add_event({NetworkEvent::Kind::kBadPayload, peer, why, {}});
+void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& why, double weight) {
+  NetworkEvent e{NetworkEvent::Kind::kBadPayload, peer, why, {}};
+  e.weight = weight;
+  add_event(std::move(e));
 }
 
 
@@ -545,7 +547,10 @@ std::vector<NetworkEvent> NodeNetwork::take_events() {
 
 void NodeNetwork::ban(const p2p::PeerId& peer) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, peer] { impl->banned.insert(peer); });
+  asio::post(impl->io, [impl, peer] {
+    impl->banned.insert(peer);
+    impl->drop_streams_of(peer);
+  });
 }
 
 TrafficTotals NodeNetwork::traffic() const {

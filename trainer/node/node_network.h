@@ -33,7 +33,10 @@
 #include "trainer/node/nat_view.h"
 #include "trainer/node/reachability.h"
 #include "trainer/node/relay_keeper.h"
+#include "trainer/node/state_serve_limits.h"
 #include "trainer/node/state_wire.h"
+#include "trainer/node/strike_book.h"
+#include "trainer/node/trickle_detector.h"
 
 namespace noloco::node {
 
@@ -61,6 +64,13 @@ struct NetworkOptions {
   // State sync: each response (at most one 1 MiB chunk) must arrive within this, or the server
   // is dropped as stalled (an endlessly slow server cannot hold a download for its whole budget).
   Duration state_stall_timeout = std::chrono::seconds(20);
+  // State streams served at once, per peer and in all (state_serve_limits.h); one request is
+  // answered at a time per stream, and an answer the client does not take within
+  // exchange_idle_timeout resets the stream (no strike).
+  StateServeLimits state_serve;
+  // What counts as a deliberate trickle on a message we read (trickle_detector.h): struck (proof)
+  // and the stream dropped, on exchange and state streams both ways.
+  TrickleLimits trickle;
   uint64_t seed = 0;                       // gossip-target choice
   // Reachability and relays (docs/node.md, "Reachability and relays"): a node that is not
   // publicly reachable reserves slots on public peers and advertises its /p2p-circuit addresses;
@@ -131,6 +141,7 @@ struct NetworkEvent {
   std::string detail;
   std::vector<std::string> addrs;  // kPeerSeen
   std::string basis = {}, why = {};  // kReachability
+  double weight = kProofStrike;      // kBadPayload: the strike it is worth (strike_book.h)
 };
 
 struct TrafficTotals {

@@ -8,19 +8,25 @@
 
 #include "common/log.h"
 #include "trainer/node/node_network_impl.h"
+#include "trainer/node/watched_read.h"
 
 namespace noloco::node {
 namespace {
 
 // Reads a whole exchange payload from a stream into a PayloadReader.
 // on_header (optional) runs once, as soon as the header frame is accepted, before the tensors.
-// on_progress (optional) runs at every chunk received.
+// on_progress (optional) runs at every chunk received. A sender that trickles (trickle_detector.h)
+// gets its stream reset and `done` gets trickle_error().
 void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<PayloadReader> reader,
-                  std::function<void(Result<Payload>)> done, std::function<void()> on_header = {},
-                  std::function<void()> on_progress = {}) {
-  stream->read_some([stream, reader, done, on_header, on_progress](Result<Bytes> chunk) mutable {
+                  std::shared_ptr<TrickleDetector> trickle, std::function<void(Result<Payload>)> done,
+                  std::function<void()> on_header = {}, std::function<void()> on_progress = {}) {
+  stream->read_some([stream, reader, trickle, done, on_header, on_progress](Result<Bytes> chunk) mutable {
     if (!chunk.ok()) return done(chunk.status());
     if (on_progress) on_progress();
+    if (!chunk->empty() && trickle->on_bytes(std::chrono::steady_clock::now(), chunk->size())) {
+      stream->reset();
+      return done(trickle_error(*trickle));
+    }
     if (chunk->empty()) {
       if (Status st = reader->finish(); !st.ok()) return done(st);
       return done(reader->take());
@@ -31,7 +37,7 @@ void read_payload(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<Paylo
     }
     if (on_header && reader->header_accepted()) std::exchange(on_header, {})();
     if (reader->done()) return done(reader->take());
-    read_payload(stream, reader, done, std::move(on_header), std::move(on_progress));
+    read_payload(stream, reader, trickle, done, std::move(on_header), std::move(on_progress));
   });
 }
 
@@ -146,7 +152,7 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
         progress);
   };
   read_payload(
-      s, reader,
+      s, reader, std::make_shared<TrickleDetector>(opt.trickle),
       [weak, s, peer, reader, answer, release, watch](Result<Payload> p) {
         auto self = weak.lock();
         if (!self) return;
@@ -218,7 +224,8 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                      self->ex_out += a->payload->size();
                      write_frames(s, a->payload, 0, {});
                      auto reader = std::make_shared<PayloadReader>(self->expect_from(peer));
-                     read_payload(s, reader, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
+                     auto trickle = std::make_shared<TrickleDetector>(self->opt.trickle);
+                     read_payload(s, reader, trickle, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
                        auto self = weak.lock();
                        if (!self || a->finished || a->generation != gen) return;
                        if (!p.ok()) {

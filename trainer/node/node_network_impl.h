@@ -21,6 +21,9 @@
 #include "p2p/host.h"
 #include "trainer/node/node_network.h"
 #include "trainer/node/peer_paths.h"
+#include "trainer/node/state_serve_limits.h"
+#include "trainer/node/strike_book.h"
+#include "trainer/node/trickle_detector.h"
 
 namespace noloco::node {
 
@@ -44,13 +47,16 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   void on_run_stream(std::shared_ptr<p2p::HostStream> s);
   void on_exchange_stream(std::shared_ptr<p2p::HostStream> s);
   void on_state_stream(std::shared_ptr<p2p::HostStream> s);
-  void serve_state_request(std::shared_ptr<p2p::HostStream> s);
   void merge_gossip(const p2p::PeerId& from, ByteView msg);
   void add_event(NetworkEvent e) {
     std::lock_guard lock(mu);
     if (events.size() < 1024) events.push_back(std::move(e));
   }
-  void strike_local(const p2p::PeerId& peer, const std::string& why);
+  void strike_local(const p2p::PeerId& peer, const std::string& why, double weight = kProofStrike);
+  // Resets the streams a peer we just banned still holds to us (node_network_state.cc).
+  void drop_streams_of(const p2p::PeerId& peer);
+  struct StateServing;
+  void serve_state_request(std::shared_ptr<p2p::HostStream> s, std::shared_ptr<StateServing> serving);
   ExchangeExpectations expect_from(const p2p::PeerId& peer) const {
     ExchangeExpectations e = opt.expect;
     e.sender = peer.to_string();
@@ -114,6 +120,8 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
   std::map<p2p::PeerId, std::weak_ptr<p2p::HostStream>> inbound_exchanges;  // payloads being received
+  StateStreamLimiter<p2p::PeerId> state_streams{opt.state_serve};                               // state streams being served
+  std::multimap<p2p::PeerId, std::weak_ptr<p2p::HostStream>> state_served;     // reset on a ban
 
   // Shared with the training thread.
   std::mutex mu;

@@ -9,20 +9,68 @@
 #include "p2p/framing.h"
 #include "trainer/node/node_network_impl.h"
 #include "trainer/node/state_wire.h"
+#include "trainer/node/watched_read.h"
 
 namespace noloco::node {
 
 // ---------------------------------------------------------------- state sync
 
-void NodeNetworkImpl::on_state_stream(std::shared_ptr<p2p::HostStream> s) { serve_state_request(std::move(s)); }
+// One inbound state stream being served: counted by the limiter until it ends, and watched while
+// an answer waits for the client to take it.
+struct NodeNetworkImpl::StateServing {
+  StateServing(asio::io_context& io, std::weak_ptr<NodeNetworkImpl> impl, p2p::PeerId peer)
+      : watch(io), impl(std::move(impl)), peer(std::move(peer)) {}
+  asio::steady_timer watch;
+  std::weak_ptr<NodeNetworkImpl> impl;
+  p2p::PeerId peer;
+  bool ended = false;
+  void end() {
+    if (std::exchange(ended, true)) return;
+    watch.cancel();
+    if (auto self = impl.lock()) self->state_streams.release(peer);
+  }
+};
 
-void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s) {
+void NodeNetworkImpl::on_state_stream(std::shared_ptr<p2p::HostStream> s) {
+  const p2p::PeerId peer = s->remote_peer();
+  if (banned.count(peer)) return s->reset();
+  const StateAdmit admit = state_streams.admit(peer);
+  if (admit == StateAdmit::kRefuseAbuse) {
+    // Our client never holds more (state_serve_limits.h): proof, not a slow link.
+    NLOG_WARN("state stream from {} refused: {} already open", peer.to_string(), state_streams.open(peer));
+    strike_local(peer, "more than " + std::to_string(opt.state_serve.per_peer) + " state streams at once");
+    return s->reset();
+  }
+  if (admit == StateAdmit::kRefuseBusy) {
+    NLOG_WARN("state stream from {} refused: {} state streams served", peer.to_string(), state_streams.total());
+    return s->reset();
+  }
+  for (auto it = state_served.begin(); it != state_served.end();)  // forget streams that ended
+    it = it->second.expired() ? state_served.erase(it) : std::next(it);
+  state_served.emplace(peer, s);
+  serve_state_request(std::move(s), std::make_shared<StateServing>(io, weak_from_this(), peer));
+}
+
+void NodeNetworkImpl::drop_streams_of(const p2p::PeerId& peer) {
+  auto [from, to] = state_served.equal_range(peer);
+  for (auto it = from; it != to; ++it)
+    if (auto st = it->second.lock()) st->reset();
+  state_served.erase(from, to);
+  if (auto it = inbound_exchanges.find(peer); it != inbound_exchanges.end())
+    if (auto st = it->second.lock()) st->reset();
+}
+
+// One request at a time: the next is read only once the stream has taken our answer, so a client
+// that sends requests without reading the answers holds at most one answer beyond the stream's
+// send buffer, and is reset when that one is not taken within exchange_idle_timeout.
+void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s, std::shared_ptr<StateServing> serving) {
   std::weak_ptr<NodeNetworkImpl> weak = weak_from_this();
   s->read_message(
-      [weak, s](Result<Bytes> msg) {
+      [weak, s, serving](Result<Bytes> msg) {
         auto self = weak.lock();
         if (!self) return;
         if (!msg.ok()) {
+          serving->end();
           // A clean end between requests is the normal finish.
           if (msg.status().code() != StatusCode::kTruncated) s->reset();
           else s->close_write();
@@ -30,6 +78,7 @@ void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s) {
         }
         auto req = decode_state_request(*msg);
         if (!req.ok()) {
+          serving->end();
           NLOG_WARN("bad state request from {}: {}", s->remote_peer().to_string(), req.status().to_string());
           self->strike_local(s->remote_peer(), req.status().to_string());
           return s->reset();
@@ -40,11 +89,25 @@ void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s) {
                                 : answer_state_request(*req, self->opt.run_id, {}, {}, 0, 0);
         Bytes out = p2p::encode_length_prefixed(encode_state_response(resp));
         self->st_out += out.size();
-        s->write(std::move(out));
-        self->serve_state_request(s);
+        serving->watch.expires_after(self->opt.exchange_idle_timeout);
+        serving->watch.async_wait([ws = std::weak_ptr<p2p::HostStream>(s)](const asio::error_code& ec) {
+          if (ec) return;
+          if (auto st = ws.lock()) {
+            NLOG_WARN("state stream of {}: answer not taken, reset", st->remote_peer().to_string());
+            st->reset();  // a client that stopped reading: no strike (it may be stopped, or its link cut)
+          }
+        });
+        s->write(std::move(out), [weak, s, serving](Status written) {
+          serving->watch.cancel();
+          auto self = weak.lock();
+          if (!self || serving->ended) return;
+          if (!written.ok()) return serving->end();
+          self->serve_state_request(s, serving);
+        });
       },
       4096);
 }
+
 namespace {
 
 // One fetch_state call's progress, shared by its closures on the network thread.
@@ -55,6 +118,7 @@ struct StateFetch {
   int streams_left = 3;  // streams opened again after a break, before giving up
   uint64_t chunk_bytes = 0;
   std::vector<uint64_t> stream_offsets;
+  std::shared_ptr<p2p::HostStream> stream;  // the current one, reset when the call fails
   void finish(Status st) {
     if (finished) return;
     finished = true;
@@ -108,10 +172,11 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     }
     arm_stall();
     s->write(p2p::encode_length_prefixed(encode_state_request(f->dl->next_request())));
-    s->read_message(
-        [weak, f, s, round, open](Result<Bytes> msg) {
+    read_message_watched(
+        s, kStateChunkBytes + 4096, self->opt.trickle, [weak, f, s, round, open](Result<Bytes> msg) {
           auto self = weak.lock();
           if (!self || f->finished) return;
+          if (!msg.ok() && is_trickle(msg.status())) return f->finish(msg.status());  // struck by the caller
           if (!msg.ok()) return (*open)();  // resume on a new stream
           self->st_in += msg->size();
           auto resp = decode_state_response(*msg);
@@ -127,8 +192,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
           if (!st.ok()) return f->finish(st);
           f->chunk_bytes += f->dl->received() > before ? f->dl->received() - before : 0;
           (*round)(s);
-        },
-        kStateChunkBytes + 4096);
+        });
   };
   *open = [weak, f, round, peer, arm_stall]() {
     auto self = weak.lock();
@@ -140,6 +204,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
                              if (f->finished) return;
                              if (!r.ok()) return f->finish(r.status());
                              f->stream_offsets.push_back(f->dl->received());
+                             f->stream = *r;
                              (*round)(*r);
                            });
   };
@@ -158,14 +223,18 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
   // The network thread lets go of the download (and the closures' cycles) before we touch it again.
   auto released = std::make_shared<std::promise<void>>();
   auto released_fut = released->get_future();
-  asio::post(impl->io, [timer, stall, open, round, released] {
+  asio::post(impl->io, [timer, stall, open, round, released, f, failed = !st.ok()] {
     timer->cancel();
     stall->cancel();
+    // A failed call lets go of its stream at once: the server never sees us hold more than one.
+    if (failed && f->stream) f->stream->reset();
+    f->stream.reset();
     *open = nullptr;
     *round = nullptr;
     released->set_value();
   });
   released_fut.wait_for(std::chrono::seconds(5));
+  if (is_trickle(st)) impl->strike_local(peer.peer, "state answer " + st.message());
   if (!st.ok()) {
     // Keep what arrived (it is never handed out before the whole blob checks out).
     if (f->dl->received() > 0 && !f->dl->complete()) partial_state_ = std::move(f->dl);
@@ -186,6 +255,7 @@ struct StateProbe {
   std::shared_ptr<p2p::HostStream> stream;  // reset when the call ends (frees a pending read)
   std::shared_ptr<asio::steady_timer> stall;  // each answer within the progress deadline
   Duration stall_limit{};
+  TrickleLimits trickle;
   std::promise<Status> done;
   bool finished = false;
   void finish(Status st) {
@@ -212,8 +282,8 @@ void probe_next(const std::shared_ptr<StateProbe>& p, const std::shared_ptr<p2p:
   req.offset = p->ranges[i].first;
   req.max_len = p->ranges[i].second;
   s->write(p2p::encode_length_prefixed(encode_state_request(req)));
-  s->read_message(
-      [p, s](Result<Bytes> msg) {
+  read_message_watched(
+      s, kStateChunkBytes + 4096, p->trickle, [p, s](Result<Bytes> msg) {
         if (p->finished) return;
         if (!msg.ok()) return p->finish(msg.status());
         auto resp = decode_state_response(*msg);
@@ -231,8 +301,7 @@ void probe_next(const std::shared_ptr<StateProbe>& p, const std::shared_ptr<p2p:
         }
         p->sample.chunks.push_back(std::move(resp->chunk));
         probe_next(p, s);
-      },
-      kStateChunkBytes + 4096);
+      });
 }
 
 }  // namespace
@@ -248,6 +317,7 @@ Result<StateSample> NodeNetwork::probe_state(const p2p::PeerRecord& peer,
   p->run_id = impl_->opt.run_id;
   p->stall = std::make_shared<asio::steady_timer>(impl_->io);
   p->stall_limit = impl_->opt.state_stall_timeout;
+  p->trickle = impl_->opt.trickle;
   auto fut = p->done.get_future();
   auto impl = impl_;
   auto timer = std::make_shared<asio::steady_timer>(impl->io);
@@ -282,6 +352,7 @@ Result<StateSample> NodeNetwork::probe_state(const p2p::PeerRecord& peer,
     released->set_value();
   });
   released_fut.wait_for(std::chrono::seconds(5));
+  if (is_trickle(st)) impl->strike_local(peer.peer, "state probe answer " + st.message());
   if (!st.ok()) return st.context("state probe of " + peer.peer.to_string());
   return std::move(p->sample);
 }

@@ -46,13 +46,16 @@ bool witnesses_prove_bad(size_t agree, size_t disagree) { return agree == 0 && d
 
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
                                          uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
-                                         std::vector<p2p::PeerId>* proven_bad) {
+                                         std::vector<p2p::PeerId>* proven_bad,
+                                         std::vector<p2p::PeerId>* unresponsive) {
   CheckedState out;
   size_t tried = 0;
   for (const auto& server : candidates) {
+    if (server.outer_step < plan.min_server_outer) continue;
     if (tried++ >= plan.max_servers) break;
     auto got = net.fetch_state(server, max_bytes, plan.server_budget);
     if (!got.ok()) {
+      if (unresponsive) unresponsive->push_back(server.peer);
       out.failures.push_back(server.peer.to_string() + ": " + got.status().to_string());
       continue;
     }
@@ -74,6 +77,15 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
   for (const auto& f : out.failures) why += "; " + f;
   if (out.failures.empty()) why += " (no candidates)";
   return Status(StatusCode::kUnavailable, why);
+}
+
+Status check_lone_claim(NodeNetwork& net, const p2p::PeerRecord& server, uint64_t our_outer, Duration budget) {
+  auto sample = net.probe_state(server, {{0, 256}}, budget);
+  if (!sample.ok()) return sample.status();
+  if (sample->outer_step <= our_outer)
+    return Status(StatusCode::kUnavailable, "claims outer step " + std::to_string(server.outer_step) +
+                                                " but serves " + std::to_string(sample->outer_step));
+  return Status::Ok();
 }
 
 }  // namespace noloco::node

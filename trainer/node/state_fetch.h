@@ -18,6 +18,9 @@ struct StateFetchPlan {
   Duration server_budget = std::chrono::seconds(30);   // per server (NetworkOptions bounds each answer)
   Duration witness_budget = std::chrono::seconds(10);  // per witness probe
   StateCheckOptions check;
+  // Candidates whose record claims less are not downloaded from (nothing to gain), only asked
+  // as witnesses.
+  uint64_t min_server_outer = 0;
 };
 
 struct CheckedState {
@@ -31,10 +34,17 @@ struct CheckedState {
 // gave a snapshot its witnesses accept. `proven_bad` (when given) receives, either way, each
 // server whose snapshot no honest server sends: one that is not a state blob at all, or one that
 // every witness disagreed with, two witnesses at least (so that one lying witness cannot get an
-// honest server struck).
+// honest server struck). `unresponsive` (when given) receives each server whose download failed
+// (an error, a stall, a trickle; not an outvoted snapshot), for StateServerMemory.
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
                                          uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
-                                         std::vector<p2p::PeerId>* proven_bad = nullptr);
+                                         std::vector<p2p::PeerId>* proven_bad = nullptr,
+                                         std::vector<p2p::PeerId>* unresponsive = nullptr);
+
+// Before downloading from a server whose claim nobody backs (state_server_memory.h lone_claim):
+// one small probe of its snapshot within `budget`. OK when it answers with a snapshot ahead of
+// `our_outer`; the error otherwise (it stalled, trickled, or has nothing newer than ours).
+Status check_lone_claim(NodeNetwork& net, const p2p::PeerRecord& server, uint64_t our_outer, Duration budget);
 
 // The cross-check's outcome that proves the server wrong (see proven_bad above).
 bool witnesses_prove_bad(size_t agree, size_t disagree);
