@@ -323,8 +323,8 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   plan.min_server_outer = ours + static_cast<uint64_t>(core.inner_step() == 0 ? 1 : std::max<int64_t>(o_.resync_behind, 1));
   std::vector<p2p::PeerId> bad, unresponsive;
   auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, plan, sync_rng_, &bad, &unresponsive);
-  for (const auto& peer : unresponsive) servers_.failed(peer, now());
-  if (got.ok()) servers_.served(got->fetched.peer);
+  for (const auto& peer : unresponsive) servers_.failed(peers_.ref(peer), now());
+  if (got.ok()) servers_.served(peers_.ref(got->fetched.peer));
   // A snapshot its witnesses all refuse is proof against its server (docs/defences.md, "State sync").
   for (const auto& peer : bad) {
     NLOG_WARN("state from {} outvoted by every witness: struck", peer.to_string());
@@ -344,7 +344,7 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
 }
 
 void NodeDriver::screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours) {
-  std::erase_if(candidates, [&](const p2p::PeerRecord& r) { return servers_.avoid(r.peer, now()); });
+  std::erase_if(candidates, [&](const p2p::PeerRecord& r) { return servers_.avoid(peers_.ref(r.peer), now()); });
   if (candidates.empty()) return;
   std::vector<uint64_t> others;
   for (size_t i = 1; i < candidates.size(); ++i) others.push_back(candidates[i].outer_step);
@@ -354,7 +354,7 @@ void NodeDriver::screen_state_servers(std::vector<p2p::PeerRecord>& candidates, 
   if (Status st = check_lone_claim(*p_.net, candidates[0], ours, StateFetchPlan{}.witness_budget); !st.ok()) {
     NLOG_WARN("state sync: {} claims outer step {} alone and did not show it ({}): skipped",
               candidates[0].peer.to_string(), candidates[0].outer_step, st.to_string());
-    servers_.failed(candidates[0].peer, now());
+    servers_.failed(peers_.ref(candidates[0].peer), now());
     candidates.erase(candidates.begin());
   }
 }

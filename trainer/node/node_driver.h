@@ -81,7 +81,7 @@ class NodeDriver {
   std::mt19937_64 sync_rng_{std::random_device{}()};
   // State servers that failed a download lately (not tried again for a while), and the check of
   // a claim nobody backs before a download (state_server_memory.h).
-  StateServerMemory<p2p::PeerId> servers_;
+  StateServerMemory<PeerRef> servers_;
   void screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours);
 
   std::shared_ptr<const WirePayload> mine_;   // our payload of this outer step

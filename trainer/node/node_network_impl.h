@@ -120,8 +120,8 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
   std::map<p2p::PeerId, std::weak_ptr<p2p::HostStream>> inbound_exchanges;  // payloads being received
-  StateStreamLimiter<p2p::PeerId> state_streams{opt.state_serve};                               // state streams being served
-  std::multimap<p2p::PeerId, std::weak_ptr<p2p::HostStream>> state_served;     // reset on a ban
+  StateStreamLimiter<p2p::PeerId> state_streams{opt.state_serve};          // state streams being served
+  std::multimap<p2p::PeerId, std::weak_ptr<p2p::HostStream>> state_served;  // the same, reset on a ban
 
   // Shared with the training thread.
   std::mutex mu;

@@ -3,7 +3,9 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <functional>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
 #include "p2p/framing.h"
@@ -138,6 +140,23 @@ StateFetched fetched_state(const p2p::PeerRecord& peer, StateFetch& f, uint64_t 
   return out;
 }
 
+// The network thread lets go of a fetch_state call (its timers, its stream, the closures' cycles
+// in `drop`) before the training thread touches the download again. A failed call resets its
+// stream at once: the server never sees us hold more than one.
+void let_go(asio::io_context& io, std::vector<std::shared_ptr<asio::steady_timer>> timers,
+            std::shared_ptr<StateFetch> f, bool failed, std::function<void()> drop) {
+  auto released = std::make_shared<std::promise<void>>();
+  auto released_fut = released->get_future();
+  asio::post(io, [timers = std::move(timers), f, failed, drop = std::move(drop), released] {
+    for (auto& t : timers) t->cancel();
+    if (failed && f->stream) f->stream->reset();
+    f->stream.reset();
+    drop();
+    released->set_value();
+  });
+  released_fut.wait_for(std::chrono::seconds(5));
+}
+
 }  // namespace
 
 Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint64_t max_bytes, Duration budget) {
@@ -220,20 +239,10 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     fut.wait();
   }
   Status st = fut.get();
-  // The network thread lets go of the download (and the closures' cycles) before we touch it again.
-  auto released = std::make_shared<std::promise<void>>();
-  auto released_fut = released->get_future();
-  asio::post(impl->io, [timer, stall, open, round, released, f, failed = !st.ok()] {
-    timer->cancel();
-    stall->cancel();
-    // A failed call lets go of its stream at once: the server never sees us hold more than one.
-    if (failed && f->stream) f->stream->reset();
-    f->stream.reset();
+  let_go(impl->io, {timer, stall}, f, !st.ok(), [open, round] {
     *open = nullptr;
     *round = nullptr;
-    released->set_value();
   });
-  released_fut.wait_for(std::chrono::seconds(5));
   if (is_trickle(st)) impl->strike_local(peer.peer, "state answer " + st.message());
   if (!st.ok()) {
     // Keep what arrived (it is never handed out before the whole blob checks out).

@@ -2,8 +2,8 @@
 // "Limits"). Sans-IO: the adapter asks on every inbound state stream and says when one ends.
 //
 // Our own client (NodeNetwork::fetch_state, probe_state) holds one state stream to a server at a
-// time and resets it when its call ends; a stream of a connection that died unnoticed may linger
-// on our side, so a peer may hold `per_peer` (2) at once. More than that is something our client
+// time and closes it when its call ends (resets it when the call fails); a stream of a connection
+// that died unnoticed may linger on our side, so a peer may hold `per_peer` (2) at once. More than that is something our client
 // never does: the stream is refused and the peer struck (proof). Past `total` streams in all,
 // newcomers are refused without a strike (many honest peers may sync at once).
 #pragma once
