@@ -56,10 +56,13 @@ size_t BlobData::size() const {
 
 void BlobData::resize(size_t n) {
   checksum_.reset();
-  if (Bytes* b = std::get_if<Bytes>(&v_)) return b->resize(n);
-  Bytes owned = to_bytes();
-  owned.resize(n);
-  v_ = std::move(owned);
+  bytes().resize(n);
+}
+
+Bytes& BlobData::bytes() {
+  checksum_.reset();
+  if (!std::holds_alternative<Bytes>(v_)) v_ = to_bytes();
+  return std::get<Bytes>(v_);
 }
 
 const SnapshotBuffer* BlobData::buffer() const {

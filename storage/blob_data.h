@@ -76,6 +76,8 @@ class BlobData {
   Bytes to_bytes() const { return Bytes(begin(), end()); }
   // Resizing turns a slice into owned bytes (a copy): tests damage blobs this way.
   void resize(size_t n);
+  // The bytes as a Bytes to change in place (a slice becomes owned bytes first, a copy).
+  Bytes& bytes();
 
   // BlobHasher's digest of the bytes, when whoever filled them computed it on the way (a
   // snapshot); the store then records it without hashing the bytes again. Unset by default and
