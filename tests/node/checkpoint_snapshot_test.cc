@@ -27,7 +27,7 @@ trainer::ReplicaConfig config() {
   return rc;
 }
 
-const Bytes& blob(const storage::Checkpoint& c, const std::string& name) {
+const storage::BlobData& blob(const storage::Checkpoint& c, const std::string& name) {
   const storage::NamedBlob* b = c.find(name);
   REQUIRE(b != nullptr);
   return b->data;
@@ -93,4 +93,46 @@ TEST_CASE("a background checkpoint holds the state at snapshot time though train
     CHECK(b.bytes == blob(expected, b.name));
   }
   REQUIRE(writer.close().ok());
+}
+
+TEST_CASE("a snapshot equals the live state, as one buffer laid out like the data file, each blob with its checksum") {
+  const Bytes train = trainer::testing::synthetic_text(64 * 1024);
+  auto r = trainer::Replica::create(config(), &train, 0, 1);
+  REQUIRE(r.ok());
+  for (int i = 0; i < 2; ++i) (*r)->train_step();
+  auto snapshot = node::make_checkpoint(**r, "run", "cfg");
+  REQUIRE(snapshot.ok());
+  auto live = trainer::export_state(**r);
+  REQUIRE(live.ok());
+  REQUIRE(snapshot->blobs.size() == live->size());
+  const storage::SnapshotBuffer* buffer = snapshot->blobs[0].data.buffer();
+  REQUIRE(buffer != nullptr);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < live->size(); ++i) {
+    const storage::BlobData& got = snapshot->blobs[i].data;
+    INFO((*live)[i].name);
+    CHECK(snapshot->blobs[i].name == (*live)[i].name);
+    CHECK(got == (*live)[i].bytes);
+    CHECK(got.buffer() == buffer);  // one buffer, blobs back to back in file order
+    CHECK(got.offset() == offset);
+    offset += got.size();
+    storage::BlobHasher hash;
+    hash.update((*live)[i].bytes);
+    REQUIRE(got.checksum().has_value());
+    CHECK(*got.checksum() == hash.digest());
+  }
+  CHECK(reinterpret_cast<uintptr_t>(buffer->data()) % storage::SnapshotBuffer::kAlign == 0);
+
+  // The store records those checksums, and a load verifies the bytes against them.
+  test::TempDir dir;
+  storage::StoreOptions o;
+  o.path = dir.sub("db");
+  auto store = storage::Store::open(o);
+  REQUIRE(store.ok());
+  auto info = (*store)->write_checkpoint(*snapshot);
+  REQUIRE(info.ok());
+  for (size_t i = 0; i < live->size(); ++i) CHECK(info->manifest.blobs[i].checksum == *snapshot->blobs[i].data.checksum());
+  auto loaded = (*store)->load_checkpoint(info->id);
+  REQUIRE(loaded.ok());
+  for (size_t i = 0; i < live->size(); ++i) CHECK(loaded->blobs[i].data == (*live)[i].bytes);
 }
