@@ -1,15 +1,15 @@
 // A checkpoint blob's bytes. Either an ordinary Bytes (what loads return, what tests build) or a
 // slice of a SnapshotBuffer: one allocation holding every blob of a checkpoint back to back, as
 // the data file lays them out (docs/storage.md, "Checkpoint data files"). A snapshot buffer is
-// not zero-filled, is aligned to 2 MiB and asks for transparent huge pages, so taking a 1.7 GB
-// snapshot costs ~850 page faults instead of ~420k and one pass over memory instead of two; and
-// because it is aligned the writer can hand it to the disk with O_DIRECT, without copying it
-// into the page cache. It is freed when the last slice goes (after the commit).
+// its own mapping, aligned to 2 MiB; because it is aligned the writer can hand it to the disk
+// with O_DIRECT, without copying it into the page cache. It is unmapped when the last slice and
+// its SnapshotPool let go of it; the pool (below) reuses it, so its page faults are paid once.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <variant>
 
@@ -20,11 +20,12 @@ namespace noloco::storage {
 
 class SnapshotBuffer {
  public:
-  // Alignment of the start and granularity of the allocated size: a 2 MiB huge page, which
-  // also satisfies O_DIRECT's block alignment.
+  // Alignment of the start and granularity of the allocated size: 2 MiB (a huge page's size,
+  // should THP back it; more than O_DIRECT's block alignment needs).
   static constexpr size_t kAlign = size_t{2} << 20;
-  // `size` usable bytes, uninitialised (the padding up to allocated() is zeroed so that a
-  // block written past the end never carries stale memory). kTooLarge when it cannot be had.
+  // `size` usable bytes, zero (fresh anonymous memory), up to allocated(): the padding stays
+  // zero, so a block written past the end never carries stale memory. kTooLarge when it
+  // cannot be had.
   static Result<std::shared_ptr<SnapshotBuffer>> allocate(size_t size);
   ~SnapshotBuffer();
   SnapshotBuffer(const SnapshotBuffer&) = delete;
@@ -36,10 +37,37 @@ class SnapshotBuffer {
   size_t allocated() const { return allocated_; }
 
  private:
+  friend class SnapshotPool;
   SnapshotBuffer(uint8_t* data, size_t size, size_t allocated) : data_(data), size_(size), allocated_(allocated) {}
+  void set_size(size_t size);  // within allocated(); zeroes the new padding
   uint8_t* data_;
   size_t size_;
   size_t allocated_;
+};
+
+// Keeps the last snapshot buffer for the next checkpoint. A fresh buffer the size of the state
+// (1.7 GB at gpt-125m) costs its page faults on the training thread at every checkpoint: 1.1-2.7 s
+// of a 13 s checkpoint interval measured at gpt-125m (15 s with huge pages and compaction). A kept
+// one that the writer has finished with costs a memcpy. The price is that the buffer stays
+// resident between checkpoints; the peak is the same, because a checkpoint holds it anyway
+// (docs/memory.md). Thread-safe: take() runs on the training thread while the writer thread
+// drops its slices of the previous snapshot.
+class SnapshotPool {
+ public:
+  // The kept buffer when no checkpoint still holds it and it is large enough; else a new one,
+  // which is kept instead (the old one goes when its last holder lets it go).
+  Result<std::shared_ptr<SnapshotBuffer>> take(size_t size);
+  // Frees the kept buffer (a holder keeps its buffer alive until it is done).
+  void release();
+  // Counters for tests and benches: buffers allocated and takes served by the kept one.
+  uint64_t allocations() const;
+  uint64_t reuses() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<SnapshotBuffer> kept_;
+  uint64_t allocations_ = 0;
+  uint64_t reuses_ = 0;
 };
 
 // The checksum the store records for each blob and verifies at load (xxh3_64 with the store's

@@ -3,6 +3,7 @@
 // bytes as a checkpoint of ordinary blobs and loads verified.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
 
 #include "storage/disk_faults.h"
@@ -98,4 +99,48 @@ TEST_CASE("a snapshot checkpoint that does not fit on the disk fails and leaves 
   CHECK(data_file_ids(dir.str()).empty());
   faults->set_space_left(DiskFaults::kUnlimited);
   CHECK(store->write_checkpoint(as_snapshot(make_checkpoint(10, kOddBlobs))).ok());
+}
+
+TEST_CASE("the snapshot pool hands back its kept buffer only once nobody else holds it") {
+  SnapshotPool pool;
+  auto first = pool.take(5000);
+  REQUIRE(first.ok());
+  SnapshotBuffer* const kept = first->get();
+  std::memset(kept->data(), 0xAB, kept->size());
+
+  // The writer still holds the first snapshot: the next one gets a new buffer.
+  auto second = pool.take(5000);
+  REQUIRE(second.ok());
+  CHECK(second->get() != kept);
+  CHECK(pool.allocations() == 2);
+  CHECK(pool.reuses() == 0);
+
+  // Both let go: the newest buffer (the kept one now) comes back, the same memory.
+  SnapshotBuffer* const newest = second->get();
+  first->reset();
+  second->reset();
+  auto third = pool.take(4000);
+  REQUIRE(third.ok());
+  CHECK(third->get() == newest);
+  CHECK(pool.reuses() == 1);
+  CHECK((*third)->size() == 4000);
+  // Shrinking zeroes what became padding, so an O_DIRECT block past the end carries no old bytes.
+  std::memset((*third)->data(), 0xCD, (*third)->size());
+  third->reset();
+  auto smaller = pool.take(100);
+  REQUIRE(smaller.ok());
+  CHECK(smaller->get() == newest);
+  for (size_t i = 100; i < 4000; ++i) {
+    if ((*smaller)->data()[i] != 0) FAIL("byte " << i << " of the padding is not zero");
+  }
+  smaller->reset();
+
+  // Larger than the kept buffer's allocation: a new one.
+  auto bigger = pool.take(SnapshotBuffer::kAlign + 1);
+  REQUIRE(bigger.ok());
+  CHECK(bigger->get() != newest);
+  CHECK(pool.allocations() == 3);
+  bigger->reset();
+  pool.release();
+  CHECK(pool.allocations() == 3);
 }

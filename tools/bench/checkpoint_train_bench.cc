@@ -106,7 +106,7 @@ Run train_run(trainer::Replica& r, const std::vector<torch::Tensor>& batches, in
     const auto s0 = Clock::now();
     if (writer && i % every == 0) {
       const long faults0 = thread_faults();
-      auto cp = node::make_checkpoint(r, "bench", "bench-config");
+      auto cp = node::make_checkpoint(r, "bench", "bench-config", {}, &writer->snapshots());
       run.snapshot_faults += thread_faults() - faults0;
       if (!cp.ok()) std::fprintf(stderr, "%s\n", cp.status().to_string().c_str()), std::exit(1);
       const auto t1 = Clock::now();
@@ -191,10 +191,12 @@ int main(int argc, char** argv) {
     }
     std::printf("round %d: overlap %d of %d steps: %.1f tok/s with the write vs %.1f tok/s for the same steps with "
                 "none (%.2fx) | whole run: every %d %.1f tok/s vs none %.1f tok/s (%.2fx) | %d checkpoint(s), "
-                "snapshot %.3f s (%ld page faults), submit wait %.3f s, writer thread CPU %.3f s\n",
+                "snapshot %.3f s (%ld page faults), submit wait %.3f s, writer thread CPU %.3f s, snapshot buffers "
+                "%llu allocated / %llu reused so far\n",
                 round, n, a.steps, n ? tokens * n / on_s : 0, n ? tokens * n / off_s : 0, n ? off_s / on_s : 0,
                 a.every, tokens * a.steps / on_all, tokens * a.steps / off_all, off_all / on_all, on.checkpoints,
-                on.snapshot_s, on.snapshot_faults, on.submit_s, writer_cpu);
+                on.snapshot_s, on.snapshot_faults, on.submit_s, writer_cpu,
+                (unsigned long long)writer.snapshots().allocations(), (unsigned long long)writer.snapshots().reuses());
     std::fflush(stdout);
     ov_on += on_s, ov_off += off_s, ov_steps += n, all_on += on_all, all_off += off_all;
   }

@@ -42,12 +42,13 @@ uint64_t copy_and_hash(ByteView from, uint8_t* to) {
 // huge pages, laid out like the data file so the writer can use O_DIRECT), each blob a slice
 // of it with its checksum. Blobs are shared out over a few threads (a blob's hash is one
 // sequential stream): training waits for the snapshot either way.
-Result<storage::Checkpoint> snapshot_state(const trainer::Replica& replica) {
+Result<storage::Checkpoint> snapshot_state(const trainer::Replica& replica, storage::SnapshotPool* pool) {
   NOLOCO_ASSIGN_OR_RETURN(std::vector<trainer::BlobSource> sources, trainer::view_state(replica));
   std::vector<uint64_t> offsets;
   uint64_t total = 0;
   for (const auto& s : sources) offsets.push_back(total), total += s.data().size();
-  NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<storage::SnapshotBuffer> buffer, storage::SnapshotBuffer::allocate(total));
+  NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<storage::SnapshotBuffer> buffer,
+                          pool ? pool->take(total) : storage::SnapshotBuffer::allocate(total));
   // Largest blob first onto the least loaded thread.
   const size_t threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
   std::vector<size_t> order(sources.size());
@@ -102,8 +103,9 @@ Result<StateCounters> read_counters(const storage::Checkpoint& checkpoint) {
 
 Result<storage::Checkpoint> make_checkpoint(const trainer::Replica& replica, const std::string& run_id,
                                             const std::string& run_config,
-                                            std::map<std::string, std::string> fields) {
-  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, snapshot_state(replica));
+                                            std::map<std::string, std::string> fields,
+                                            storage::SnapshotPool* pool) {
+  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, snapshot_state(replica, pool));
   NOLOCO_ASSIGN_OR_RETURN(StateCounters counters, read_counters(cp));
   cp.manifest.run_id = run_id;
   cp.manifest.step = counters.inner_step;
