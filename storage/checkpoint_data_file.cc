@@ -1,7 +1,8 @@
 // A checkpoint's tensor bytes as one plain file next to RocksDB (docs/storage.md, "Checkpoint
-// data files"): written in pieces, each hashed while it is still in the CPU cache and then
-// handed to write(2); written back to disk as it goes and dropped from the page cache behind
-// it; fsynced with its directory. The commit that makes it part of the store is
+// data files"): written in pieces, each hashed just before it is written. A snapshot (one
+// aligned buffer laid out like the file, blob_data.h) goes to the disk with O_DIRECT: no copy
+// into the page cache, nothing to write back or drop. Other blobs go through write(2), written
+// back as they go and dropped from the page cache behind. Then fsynced with its directory. The commit that makes it part of the store is
 // store_checkpoints.cc's job; removing files nothing refers to is checkpoint_space.cc's.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,9 +16,8 @@
 #include <new>
 #include <thread>
 
-#include <xxhash.h>
-
 #include "common/hash.h"
+#include "common/log.h"
 #include "storage/store_impl.h"
 
 namespace noloco::storage {
@@ -38,24 +38,6 @@ Status errno_error(const std::string& what, int err) {
   if (err == ENOSPC || err == EDQUOT) m += " (disk full)";
   return io_error(std::move(m));
 }
-
-// xxh3_64 fed piece by piece (XXH3's streaming API): digest() equals common/hash.h's
-// xxh3_64(data, seed) of the concatenation, which load verifies with.
-class Xxh3Stream {
- public:
-  explicit Xxh3Stream(uint64_t seed) : state_(XXH3_createState()) {
-    if (!state_) throw std::bad_alloc();
-    XXH3_64bits_reset_withSeed(state_, seed);
-  }
-  ~Xxh3Stream() { XXH3_freeState(state_); }
-  Xxh3Stream(const Xxh3Stream&) = delete;
-  Xxh3Stream& operator=(const Xxh3Stream&) = delete;
-  void update(ByteView data) { XXH3_64bits_update(state_, data.data(), data.size()); }
-  uint64_t digest() const { return XXH3_64bits_digest(state_); }
-
- private:
-  XXH3_state_t* state_;
-};
 
 // Closes the descriptor on every path.
 struct Fd {
@@ -80,18 +62,6 @@ Status ensure_data_dir(const std::string& store_path) {
   fs::create_directories(dir, ec);
   if (ec) return io_error("creating " + dir + ": " + ec.message());
   return fsync_dir(store_path);
-}
-
-Status write_all(int fd, ByteView data, const std::string& what) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error(what, errno);
-    }
-    data = data.subspan(static_cast<size_t>(n));
-  }
-  return Status::Ok();
 }
 
 // Starts writeback of [from, to) and, for the window before it, waits for its writeback and
@@ -139,6 +109,138 @@ std::optional<uint64_t> parse_data_file_name(std::string_view name) {
   return id;
 }
 
+namespace {
+
+// O_DIRECT wants the memory address, the file offset and the length aligned to the device's
+// logical block; 4 KiB covers every disk we know, and the kernel says EINVAL when it does not.
+constexpr uint64_t kDirectBlock = 4096;
+// Each O_DIRECT write waits for the disk, so pieces are larger than for buffered writes.
+constexpr uint64_t kDirectPiece = 8 << 20;
+
+// The one snapshot buffer every blob is a slice of, back to back from its start in file
+// order: then the file is that buffer's first `total` bytes. nullptr otherwise.
+const SnapshotBuffer* contiguous_source(const std::vector<NamedBlob>& blobs) {
+  const SnapshotBuffer* buffer = nullptr;
+  uint64_t at = 0;
+  for (const NamedBlob& b : blobs) {
+    if (b.data.buffer() == nullptr || (buffer != nullptr && b.data.buffer() != buffer) || b.data.offset() != at)
+      return nullptr;
+    buffer = b.data.buffer();
+    at += b.data.size();
+  }
+  return buffer;
+}
+
+// One data file being written: the descriptor, the caller's options and the running stats.
+struct FileWrite {
+  Store::Impl& impl;
+  uint64_t id, step, max_bytes_per_s;
+  const std::string& what;
+  Clock::time_point t0;
+  DataFileStats& stats;
+  int fd = -1;
+  bool fd_direct = false;  // the descriptor has O_DIRECT now
+  uint64_t synced_to = 0, dropped_to = 0;
+
+  // Takes O_DIRECT off the descriptor: the rest goes through the page cache.
+  void drop_direct() {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_DIRECT);
+    fd_direct = false;
+  }
+
+  // Writes `piece` at `offset`. A filesystem that refuses O_DIRECT (EINVAL; DiskFaults can
+  // pretend to be one) gets the piece, and the rest, through the page cache instead.
+  Status put(ByteView piece, uint64_t offset) {
+    if (impl.options.disk_faults && !impl.options.disk_faults->take(piece.size()))
+      return io_error(what + ": simulated disk full (DiskFaults) (disk full)");
+    while (!piece.empty()) {
+      const bool refused = fd_direct && impl.options.disk_faults && impl.options.disk_faults->refuses_direct_io();
+      const ssize_t n = refused ? (errno = EINVAL, -1) : ::pwrite(fd, piece.data(), piece.size(), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL && fd_direct) {
+        NLOG_INFO("storage: {}: O_DIRECT refused, writing through the page cache", what);
+        drop_direct();
+        stats.direct = false;
+        continue;
+      }
+      if (n < 0) return errno_error(what, errno);
+      piece = piece.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    impl.phase(CheckpointPhase::kPieceWritten, id, step);
+    if (!fd_direct && offset - synced_to >= kWritebackWindow) {  // O_DIRECT leaves no dirty pages
+      write_back_behind(fd, synced_to, offset, &dropped_to);
+      synced_to = offset;
+    }
+    stats.paced_s += pace(t0, offset, max_bytes_per_s);
+    return Status::Ok();
+  }
+};
+
+// Blob by blob, each piece hashed just before write(2) copies it into the page cache.
+Status write_buffered(FileWrite& w, const std::vector<NamedBlob>& blobs, uint64_t piece_bytes) {
+  uint64_t offset = 0;
+  for (const NamedBlob& blob : blobs) {
+    BlobHasher hash;
+    const bool hashed = blob.data.checksum().has_value();  // by the snapshot, while copying
+    for (uint64_t at = 0; at < blob.data.size(); at += piece_bytes) {
+      ByteView piece = blob.data.view().subspan(at, std::min<uint64_t>(piece_bytes, blob.data.size() - at));
+      if (!hashed) hash.update(piece);  // before the write: the piece is still in cache for write(2)'s copy
+      NOLOCO_RETURN_IF_ERROR(w.put(piece, offset));
+      offset += piece.size();
+    }
+    w.stats.checksums.push_back(hashed ? *blob.data.checksum() : hash.digest());
+  }
+  w.stats.bytes = offset;
+  return Status::Ok();
+}
+
+// Hashes the part of [from, to) of the file that each blob holds, finishing blobs on the way.
+// A blob the snapshot already hashed is not read again.
+void hash_range(const std::vector<NamedBlob>& blobs, const uint8_t* file, uint64_t from, uint64_t to,
+                size_t* blob, uint64_t* blob_start, std::unique_ptr<BlobHasher>* hash, DataFileStats& stats) {
+  while (*blob < blobs.size()) {
+    const BlobData& data = blobs[*blob].data;
+    const uint64_t end = *blob_start + data.size();
+    const uint64_t upto = std::min(end, to);
+    if (upto > from && !data.checksum()) (*hash)->update(ByteView(file + from, upto - from));
+    from = std::max(from, upto);
+    if (upto < end) return;  // the blob goes on past `to`
+    stats.checksums.push_back(data.checksum() ? *data.checksum() : (*hash)->digest());
+    *blob_start = end;
+    ++*blob;
+    *hash = std::make_unique<BlobHasher>();
+  }
+}
+
+// The file as one aligned snapshot buffer: O_DIRECT, so the kernel neither copies it into the
+// page cache nor has dirty pages to write back and drop. Where the filesystem refuses O_DIRECT
+// (EINVAL) the descriptor drops the flag and the rest goes through the page cache; so does the
+// tail under one block.
+Status write_contiguous(FileWrite& w, const std::vector<NamedBlob>& blobs, const SnapshotBuffer& buffer,
+                        uint64_t piece_bytes) {
+  uint64_t total = 0;
+  for (const NamedBlob& b : blobs) total += b.data.size();
+  if (w.fd_direct) piece_bytes = std::max(kDirectPiece, piece_bytes / kDirectBlock * kDirectBlock);
+  size_t blob = 0;
+  uint64_t blob_start = 0;
+  auto hash = std::make_unique<BlobHasher>();
+  for (uint64_t at = 0, n = 0; at < total; at += n) {
+    n = std::min(piece_bytes, total - at);
+    if (w.fd_direct) {
+      if (n >= kDirectBlock) n -= n % kDirectBlock;  // whole blocks; the offset stays aligned
+      else w.drop_direct();                          // the tail under one block: page cache
+    }
+    hash_range(blobs, buffer.data(), at, at + n, &blob, &blob_start, &hash, w.stats);
+    NOLOCO_RETURN_IF_ERROR(w.put(ByteView(buffer.data() + at, n), at));
+  }
+  hash_range(blobs, buffer.data(), total, total, &blob, &blob_start, &hash, w.stats);  // trailing empty blobs
+  w.stats.bytes = total;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<DataFileStats> write_data_file(Store::Impl& impl, uint64_t id, uint64_t step,
                                       const std::vector<NamedBlob>& blobs, uint64_t max_bytes_per_s) {
   const std::string& store = impl.options.path;
@@ -146,34 +248,21 @@ Result<DataFileStats> write_data_file(Store::Impl& impl, uint64_t id, uint64_t s
   const std::string what = "writing checkpoint " + std::to_string(id) + " data file " + path;
   NOLOCO_RETURN_IF_ERROR(ensure_data_dir(store).context(what));
   impl.phase(CheckpointPhase::kWritingFile, id, step);
-  const auto t0 = Clock::now();
   DataFileStats stats;
+  FileWrite w{impl, id, step, max_bytes_per_s, what, Clock::now(), stats};
   Status written = [&]() -> Status {
-    Fd f{::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    const SnapshotBuffer* source = impl.options.direct_io ? contiguous_source(blobs) : nullptr;
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    Fd f{source ? ::open(path.c_str(), kFlags | O_DIRECT, 0644) : -1};
+    stats.direct = w.fd_direct = f.fd >= 0;
+    if (f.fd < 0) f.fd = ::open(path.c_str(), kFlags, 0644);  // no O_DIRECT here (EINVAL) or not asked for
     if (f.fd < 0) return errno_error(what, errno);
+    w.fd = f.fd;
     const uint64_t piece_bytes = std::max<uint64_t>(1, impl.options.write_piece_bytes);
-    uint64_t offset = 0, synced_to = 0, dropped_to = 0;
-    for (const NamedBlob& blob : blobs) {
-      Xxh3Stream hash(kBlobSeed);
-      for (uint64_t at = 0; at < blob.data.size(); at += piece_bytes) {
-        ByteView piece = ByteView(blob.data).subspan(at, std::min<uint64_t>(piece_bytes, blob.data.size() - at));
-        hash.update(piece);  // before the write: the piece is still in cache for write(2)'s copy
-        if (impl.options.disk_faults && !impl.options.disk_faults->take(piece.size()))
-          return io_error(what + ": simulated disk full (DiskFaults) (disk full)");
-        NOLOCO_RETURN_IF_ERROR(write_all(f.fd, piece, what));
-        offset += piece.size();
-        impl.phase(CheckpointPhase::kPieceWritten, id, step);
-        if (offset - synced_to >= kWritebackWindow) {
-          write_back_behind(f.fd, synced_to, offset, &dropped_to);
-          synced_to = offset;
-        }
-        stats.paced_s += pace(t0, offset, max_bytes_per_s);
-      }
-      stats.checksums.push_back(hash.digest());
-    }
-    stats.bytes = offset;
+    NOLOCO_RETURN_IF_ERROR(source ? write_contiguous(w, blobs, *source, piece_bytes)
+                                  : write_buffered(w, blobs, piece_bytes));
     const auto t1 = Clock::now();
-    stats.write_s = std::chrono::duration<double>(t1 - t0).count();
+    stats.write_s = std::chrono::duration<double>(t1 - w.t0).count();
     if (::fsync(f.fd) != 0) return errno_error(what + " (fsync)", errno);
     ::posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED);  // a checkpoint is read back only at a restart
     if (::close(f.fd) != 0) {

@@ -61,6 +61,10 @@ class CheckpointWriter {
 
   std::optional<CheckpointInfo> last_committed() const;
 
+  // Where the trainer takes its snapshot buffers (blob_data.h): the one this writer's last
+  // checkpoint used comes back once it is written, so the next snapshot is only a copy.
+  SnapshotPool& snapshots() { return snapshots_; }
+
  private:
   void run();
   void note_submit();  // with mu_ held
@@ -78,6 +82,7 @@ class CheckpointWriter {
   std::optional<CheckpointInfo> last_committed_;
   std::optional<std::chrono::steady_clock::time_point> last_submit_;
   double interval_s_ = 0;  // between the last two submits; 0 until there were two
+  SnapshotPool snapshots_;
   std::thread thread_;  // last: started after every other member exists
 };
 

@@ -18,6 +18,10 @@ class DiskFaults {
   // (the start) lifts the limit: space is back.
   void set_space_left(int64_t bytes) { left_.store(bytes); }
   int64_t space_left() const { return left_.load(); }
+  // A filesystem that refuses O_DIRECT writes with EINVAL (as tmpfs did before Linux 6.6):
+  // checkpoint data files written with O_DIRECT see that error on their next write.
+  void set_refuse_direct_io(bool refuse) { refuse_direct_.store(refuse); }
+  bool refuses_direct_io() const { return refuse_direct_.load(); }
   // How many writes were refused for lack of space so far.
   int64_t no_space_errors() const { return refused_.load(); }
 
@@ -38,6 +42,7 @@ class DiskFaults {
  private:
   std::atomic<int64_t> left_{kUnlimited};
   std::atomic<int64_t> refused_{0};
+  std::atomic<bool> refuse_direct_{false};
 };
 
 }  // namespace noloco::storage

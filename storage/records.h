@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
+#include "storage/blob_data.h"
 
 namespace noloco::storage {
 
@@ -62,7 +63,7 @@ struct CheckpointManifest {
 
 struct NamedBlob {
   std::string name;
-  Bytes data;
+  BlobData data;  // owned bytes, or a slice of a snapshot buffer (blob_data.h)
 };
 
 // A checkpoint as the trainer hands it over: already-serialised bytes.

@@ -55,6 +55,11 @@ struct StoreOptions {
   // A checkpoint's data file is hashed and written in pieces of this many bytes: each piece is
   // hashed and then copied by write(2) while it is still in the CPU cache.
   uint64_t write_piece_bytes = 1 << 20;
+  // A checkpoint whose blobs are one snapshot buffer (blob_data.h, what the node's
+  // make_checkpoint builds) is written with O_DIRECT, in pieces of at least 8 MiB: the kernel
+  // does not copy it into the page cache. Where the filesystem refuses O_DIRECT (EINVAL) the
+  // write goes on through the page cache. false: always through the page cache.
+  bool direct_io = true;
   // When retention prunes checkpoints of older builds whose chunks sit in RocksDB files that
   // also hold other keys (docs/storage.md), compact the pruned range so that space comes back
   // now too. Data files of pruned checkpoints are always unlinked.

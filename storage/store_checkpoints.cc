@@ -234,9 +234,9 @@ Result<CheckpointInfo> write_checkpoint_impl(Store::Impl& impl, const Checkpoint
       std::filesystem::remove(data_file_path(impl.options.path, info.id), ec);
       return committed;
     }
-    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, data file written {:.3f} s (paced {:.3f} s), "
+    NLOG_INFO("storage: checkpoint {} (step {}) committed: {:.1f} MB, data file written {:.3f} s (paced {:.3f} s{}), "
               "synced {:.3f} s, commit {:.3f} s, pruned {}",
-              info.id, step, total / 1e6, file.write_s, file.paced_s, file.sync_s,
+              info.id, step, total / 1e6, file.write_s, file.paced_s, file.direct ? ", O_DIRECT" : "", file.sync_s,
               seconds(t0, std::chrono::steady_clock::now()), drop.size());
     if (!drop.empty()) {
       // Space of pruned checkpoints comes back now. Failure here loses no data.

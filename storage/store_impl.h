@@ -43,13 +43,16 @@ std::string data_file_path(const std::string& store_path, uint64_t id);
 std::optional<uint64_t> parse_data_file_name(std::string_view name);  // "ckpt-<id>.data" -> id
 
 // Writes checkpoint `id`'s blobs into its data file, hashing each piece just before writing it,
-// then fsyncs the file and its directory. At most `max_bytes_per_s` (0: no limit). On failure
+// then fsyncs the file and its directory. Blobs that are one snapshot buffer, back to back,
+// are written with O_DIRECT when StoreOptions::direct_io (falling back to the page cache where
+// the filesystem refuses it). At most `max_bytes_per_s` (0: no limit). On failure
 // the file is removed. The file stays invisible until a manifest refers to it.
 struct DataFileStats {
   uint64_t bytes = 0;
   double write_s = 0;   // hashing and writing, pacing included
   double paced_s = 0;   // of which asleep for the rate limit
   double sync_s = 0;    // fsync of the file and the directory
+  bool direct = false;  // written with O_DIRECT (all but a tail under one block)
   std::vector<uint64_t> checksums;  // xxh3_64 (kBlobSeed) per blob
 };
 Result<DataFileStats> write_data_file(Store::Impl& impl, uint64_t id, uint64_t step,

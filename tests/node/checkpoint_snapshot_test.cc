@@ -3,6 +3,7 @@
 // copy later, after the weights have moved on.
 #include "../trainer/torch_catch.h"
 
+#include <algorithm>
 #include <future>
 
 #include "../trainer/test_corpus.h"
@@ -27,7 +28,7 @@ trainer::ReplicaConfig config() {
   return rc;
 }
 
-const Bytes& blob(const storage::Checkpoint& c, const std::string& name) {
+const storage::BlobData& blob(const storage::Checkpoint& c, const std::string& name) {
   const storage::NamedBlob* b = c.find(name);
   REQUIRE(b != nullptr);
   return b->data;
@@ -91,6 +92,98 @@ TEST_CASE("a background checkpoint holds the state at snapshot time though train
   for (const auto& b : *restored) {
     INFO(b.name);
     CHECK(b.bytes == blob(expected, b.name));
+  }
+  REQUIRE(writer.close().ok());
+}
+
+TEST_CASE("a snapshot equals the live state, as one buffer laid out like the data file, each blob with its checksum") {
+  const Bytes train = trainer::testing::synthetic_text(64 * 1024);
+  auto r = trainer::Replica::create(config(), &train, 0, 1);
+  REQUIRE(r.ok());
+  for (int i = 0; i < 2; ++i) (*r)->train_step();
+  auto snapshot = node::make_checkpoint(**r, "run", "cfg");
+  REQUIRE(snapshot.ok());
+  auto live = trainer::export_state(**r);
+  REQUIRE(live.ok());
+  REQUIRE(snapshot->blobs.size() == live->size());
+  const storage::SnapshotBuffer* buffer = snapshot->blobs[0].data.buffer();
+  REQUIRE(buffer != nullptr);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < live->size(); ++i) {
+    const storage::BlobData& got = snapshot->blobs[i].data;
+    INFO((*live)[i].name);
+    CHECK(snapshot->blobs[i].name == (*live)[i].name);
+    CHECK(got == (*live)[i].bytes);
+    CHECK(got.buffer() == buffer);  // one buffer, blobs back to back in file order
+    CHECK(got.offset() == offset);
+    offset += got.size();
+    storage::BlobHasher hash;
+    hash.update((*live)[i].bytes);
+    REQUIRE(got.checksum().has_value());
+    CHECK(*got.checksum() == hash.digest());
+  }
+  CHECK(reinterpret_cast<uintptr_t>(buffer->data()) % storage::SnapshotBuffer::kAlign == 0);
+
+  // The store records those checksums, and a load verifies the bytes against them.
+  test::TempDir dir;
+  storage::StoreOptions o;
+  o.path = dir.sub("db");
+  auto store = storage::Store::open(o);
+  REQUIRE(store.ok());
+  auto info = (*store)->write_checkpoint(*snapshot);
+  REQUIRE(info.ok());
+  for (size_t i = 0; i < live->size(); ++i) CHECK(info->manifest.blobs[i].checksum == *snapshot->blobs[i].data.checksum());
+  auto loaded = (*store)->load_checkpoint(info->id);
+  REQUIRE(loaded.ok());
+  for (size_t i = 0; i < live->size(); ++i) CHECK(loaded->blobs[i].data == (*live)[i].bytes);
+}
+
+TEST_CASE("checkpoints through the writer's snapshot pool reuse the written one's buffer and each holds its own state") {
+  const Bytes train = trainer::testing::synthetic_text(64 * 1024);
+  auto r = trainer::Replica::create(config(), &train, 0, 1);
+  REQUIRE(r.ok());
+  test::TempDir dir;
+  storage::StoreOptions o;
+  o.path = dir.sub("db");
+  auto store = storage::Store::open(o);
+  REQUIRE(store.ok());
+  storage::CheckpointWriter writer(**store);
+  storage::SnapshotPool& pool = writer.snapshots();
+
+  std::vector<storage::Checkpoint> expected;
+  const storage::SnapshotBuffer* previous = nullptr;
+  for (int round = 0; round < 3; ++round) {
+    (*r)->train_step();
+    auto cp = node::make_checkpoint(**r, "run", "cfg", {}, &pool);
+    REQUIRE(cp.ok());
+    const storage::SnapshotBuffer* buffer = cp->blobs[0].data.buffer();
+    REQUIRE(buffer != nullptr);
+    if (previous != nullptr) CHECK(buffer == previous);  // the written checkpoint's memory again
+    previous = buffer;
+    // A plain copy of what was snapshot (owned bytes: reusing the buffer must not change it).
+    storage::Checkpoint copy = *cp;
+    for (auto& b : copy.blobs) b.data = storage::BlobData(b.data.to_bytes());
+    expected.push_back(std::move(copy));
+    REQUIRE(writer.submit(std::move(*cp)).ok());
+    REQUIRE(writer.flush().ok());  // written: the writer lets go of the buffer
+  }
+  CHECK(pool.allocations() == 1);
+  CHECK(pool.reuses() == 2);
+
+  // Every checkpoint on disk is the state of its own step, though all three shared one buffer.
+  auto list = (*store)->list_checkpoints();
+  REQUIRE(list.ok());
+  REQUIRE(list->size() >= 2);  // retention may have pruned the oldest
+  for (const auto& info : *list) {
+    auto loaded = (*store)->load_checkpoint(info.id);
+    REQUIRE(loaded.ok());
+    const auto want = std::find_if(expected.begin(), expected.end(),
+                                   [&](const storage::Checkpoint& c) { return c.manifest.step == loaded->manifest.step; });
+    REQUIRE(want != expected.end());
+    for (const auto& b : want->blobs) {
+      INFO("step " << loaded->manifest.step << " blob " << b.name);
+      CHECK(blob(*loaded, b.name) == b.data);
+    }
   }
   REQUIRE(writer.close().ok());
 }

@@ -43,7 +43,7 @@ Parsed parse_safetensors(const Bytes& file) {
 // Checks every tensor of `p` under `prefix` against the layout and `expected` (fp32 LE bytes),
 // and returns the end offset of the last one.
 uint64_t check_tensors(const Parsed& p, const std::string& prefix,
-                       const std::vector<noloco::trainer::ParameterInfo>& layout, const Bytes& expected,
+                       const std::vector<noloco::trainer::ParameterInfo>& layout, noloco::ByteView expected,
                        uint64_t start) {
   uint64_t at = start;
   for (const auto& info : layout) {

@@ -53,7 +53,7 @@ void set_u64(noloco::Bytes& b, size_t i, uint64_t v) {
 
 noloco::Bytes& blob(noloco::storage::Checkpoint& cp, const std::string& name) {
   for (auto& b : cp.blobs)
-    if (b.name == name) return b.data;
+    if (b.name == name) return b.data.bytes();
   FAIL("no blob " << name);
   throw std::logic_error("unreachable");
 }

@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
     if (!(*store)->put_metrics(test::crash_metrics(step)).ok()) return 5;
     say("m " + std::to_string(step));
     say("begin " + std::to_string(step));
-    if (!writer.submit(test::crash_checkpoint(step)).ok()) return 6;
+    // Every other run of four steps as a snapshot buffer, written with O_DIRECT: kills land in
+    // both kinds of write.
+    Checkpoint c = test::crash_checkpoint(step);
+    if ((step / 4) % 2 == 1) c = test::as_snapshot(c);
+    if (!writer.submit(std::move(c)).ok()) return 6;
   }
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -67,6 +68,29 @@ inline Checkpoint make_checkpoint(uint64_t step, const std::vector<std::pair<std
   c.manifest.fields["lr_position"] = std::to_string(step);
   for (const auto& [name, size] : blobs) c.blobs.push_back({name, pattern_bytes(step, name, size)});
   return c;
+}
+
+// The same checkpoint with its blobs copied into one snapshot buffer, back to back (what the
+// node's make_checkpoint hands over, and what the store writes with O_DIRECT).
+inline Checkpoint as_snapshot(const Checkpoint& c) {
+  uint64_t total = 0;
+  for (const auto& b : c.blobs) total += b.data.size();
+  auto buffer = SnapshotBuffer::allocate(total).value();
+  Checkpoint out;
+  out.manifest = c.manifest;
+  uint64_t at = 0;
+  for (const auto& b : c.blobs) {
+    if (!b.data.empty()) std::memcpy(buffer->data() + at, b.data.data(), b.data.size());
+    out.blobs.push_back({b.name, BlobData(buffer, at, b.data.size())});
+    at += b.data.size();
+  }
+  return out;
+}
+
+// A file's bytes.
+inline Bytes file_bytes(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 // A checkpoint's data file, as docs/storage.md lays it out: <store>/checkpoint_data/ckpt-<id>.data.
@@ -190,7 +214,7 @@ inline void write_legacy_checkpoint(const std::string& path, uint64_t id, const 
   rocksdb::WriteBatch batch;
   RawDb raw(path);
   for (uint32_t bi = 0; bi < c.blobs.size(); ++bi) {
-    const Bytes& data = c.blobs[bi].data;
+    const ByteView data = c.blobs[bi].data;
     BlobInfo info{c.blobs[bi].name, data.size(), xxh3_64(data, 0x6e6f6c6f636f6231ULL /* "nolocob1" */), chunk_bytes,
                   static_cast<uint32_t>((data.size() + chunk_bytes - 1) / chunk_bytes)};
     for (uint32_t ci = 0; ci < info.chunk_count; ++ci) {

@@ -2,12 +2,14 @@
 // file and fsynced. Prints figures; not a test.
 //
 //   checkpoint_bench [--dir DIR] [--params N] [--tensors T] [--preset NAME] [--repeats R]
-//                    [--piece-bytes B] [--skip-big]
+//                    [--piece-bytes B] [--skip-big] [--snapshot]
 //
 // tiny: 4 tensors of 0.1M fp32 params; big: T tensors of N fp32 params (default 5 x 100M =
 // 2 GB, the phi/theta/delta/2 Adam moments of a 100M-parameter model); --preset NAME: 5
 // tensors of that model preset's parameter count (trainer/core/model.h). --piece-bytes: the
-// store's data-file write piece (default: StoreOptions' default).
+// store's data-file write piece (default: StoreOptions' default). --snapshot: the store gets the
+// blobs as one snapshot buffer (storage/blob_data.h, what the node hands over; written with
+// O_DIRECT), copied before the clock starts and without checksums, so the store still hashes.
 //
 // Each round writes the same bytes once as a plain file (+ fsync of file and directory) and
 // once as a store checkpoint, in alternating order, and prints both and their ratio; then
@@ -174,10 +176,27 @@ void fail(const char* what, const Status& s) {
   std::exit(1);
 }
 
+// `c` with its blobs copied into one snapshot buffer, back to back.
+Checkpoint as_snapshot(const Checkpoint& c) {
+  uint64_t total = 0;
+  for (const auto& b : c.blobs) total += b.data.size();
+  auto buffer = SnapshotBuffer::allocate(total);
+  if (!buffer.ok()) fail("snapshot", buffer.status());
+  Checkpoint out;
+  out.manifest = c.manifest;
+  uint64_t at = 0;
+  for (const auto& b : c.blobs) {
+    std::memcpy((*buffer)->data() + at, b.data.data(), b.data.size());
+    out.blobs.push_back({b.name, BlobData(*buffer, at, b.data.size())});
+    at += b.data.size();
+  }
+  return out;
+}
+
 // One round: the same bytes as a plain file (new name; the one from two rounds ago deleted, as
 // the store's keep_last = 2 prunes) and as a store checkpoint, in alternating order so that
 // neither always runs on a disk still busy with the other's write-back.
-Sample one_round(Store& store, const fs::path& root, int r, size_t tensors, size_t params) {
+Sample one_round(Store& store, const fs::path& root, int r, size_t tensors, size_t params, bool snapshot) {
   Sample s;
   Checkpoint c = make(100 + r, tensors, params);
   auto file = [&] {
@@ -188,7 +207,8 @@ Sample one_round(Store& store, const fs::path& root, int r, size_t tensors, size
     s.file_cpu = cpu_seconds() - c0;
   };
   auto ckpt = [&] {
-    Checkpoint copy = c;  // the store takes it over (as from CheckpointWriter); `c` is for the file
+    // The store takes it over (as from CheckpointWriter); `c` is for the file.
+    Checkpoint copy = snapshot ? as_snapshot(c) : c;
     MemWatch mem;
     uint64_t w0 = written_bytes();
     const double c0 = cpu_seconds();
@@ -221,10 +241,10 @@ Sample one_round(Store& store, const fs::path& root, int r, size_t tensors, size
 }
 
 void run_case(const char* label, const fs::path& root, size_t tensors, size_t params, int repeats,
-              uint64_t chunk_bytes) {
+              uint64_t chunk_bytes, bool snapshot) {
   const double gb = tensors * params * 4 / 1e9;
-  std::printf("\n== %s: %zu tensors x %zu params = %.3f GB per checkpoint, %d repeats (+1 not counted) ==\n", label,
-              tensors, params, gb, repeats);
+  std::printf("\n== %s: %zu tensors x %zu params = %.3f GB per checkpoint, %d repeats (+1 not counted)%s ==\n", label,
+              tensors, params, gb, repeats, snapshot ? ", store gets a snapshot buffer" : "");
   fs::path dir = root / "store";
   fs::remove_all(dir);
   StoreOptions o;
@@ -235,7 +255,7 @@ void run_case(const char* label, const fs::path& root, size_t tensors, size_t pa
   if (!store.ok()) fail("open", store.status());
   std::vector<Sample> all;
   for (int r = 0; r < repeats + 1; ++r) {  // +1: the first has a cold store and nothing to prune
-    Sample s = one_round(**store, root, r, tensors, params);
+    Sample s = one_round(**store, root, r, tensors, params, snapshot);
     std::printf("round %d: file+fsync %.3f s (cpu %.3f), store %.3f s (cpu %.3f) = %.2fx, +flush %.3f s, written "
                 "%.2fx, extra mem %.3f GB | file read %.3f s (cpu %.3f), store load+verify %.3f s (cpu %.3f) = %.2fx, "
                 "extra mem %.3f GB\n",
@@ -275,7 +295,7 @@ int main(int argc, char** argv) {
   size_t params = 100'000'000, tensors = 5;
   int repeats = 2;
   uint64_t chunk_bytes = 0;
-  bool big = true;
+  bool big = true, snapshot = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -285,6 +305,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::stoi(next());
     else if (a == "--piece-bytes") chunk_bytes = std::stoull(next());
     else if (a == "--skip-big") big = false;
+    else if (a == "--snapshot") snapshot = true;
 #ifdef NOLOCO_BENCH_PRESETS
     else if (a == "--preset") {
       auto m = trainer::model_preset(next());
@@ -297,7 +318,7 @@ int main(int argc, char** argv) {
   }
   fs::create_directories(root);
   hash_speed();
-  run_case("tiny", root, 4, 100'000, std::max(repeats, 5), chunk_bytes);
-  if (big) run_case("big", root, tensors, params, repeats, chunk_bytes);
+  run_case("tiny", root, 4, 100'000, std::max(repeats, 5), chunk_bytes, snapshot);
+  if (big) run_case("big", root, tensors, params, repeats, chunk_bytes, snapshot);
   fs::remove_all(root);
 }

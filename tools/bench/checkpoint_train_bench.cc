@@ -15,7 +15,10 @@
 //              the "none" run of the same round (the bar: within 10 %);
 //   whole run: tokens/s over all `steps` steps, every N vs none.
 // Random byte batches, as tools/bench/train_speed.cc. Prints figures; not a test.
+#include <sys/resource.h>
 #include <torch/torch.h>
+
+#include <ctime>
 
 #include <algorithm>
 #include <atomic>
@@ -69,10 +72,25 @@ bool parse(int argc, char** argv, Args& a) {
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
+// Page faults (minor + major) of the calling thread so far.
+long thread_faults() {
+  rusage u{};
+  ::getrusage(RUSAGE_THREAD, &u);
+  return u.ru_minflt + u.ru_majflt;
+}
+
+// CPU seconds of the calling thread so far.
+double thread_cpu_s() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
 struct Run {
   std::vector<double> step_s;   // per step, the snapshot included in the step it precedes
   std::vector<bool> overlap;    // the step began while a submitted checkpoint was not yet committed
   double snapshot_s = 0;        // make_checkpoint on the training thread, summed
+  long snapshot_faults = 0;     // page faults the training thread took in make_checkpoint, summed
   double submit_s = 0;          // waiting in submit (back-pressure), summed
   int checkpoints = 0;
 };
@@ -87,7 +105,9 @@ Run train_run(trainer::Replica& r, const std::vector<torch::Tensor>& batches, in
   for (int i = 0; i < steps; ++i) {
     const auto s0 = Clock::now();
     if (writer && i % every == 0) {
-      auto cp = node::make_checkpoint(r, "bench", "bench-config");
+      const long faults0 = thread_faults();
+      auto cp = node::make_checkpoint(r, "bench", "bench-config", {}, &writer->snapshots());
+      run.snapshot_faults += thread_faults() - faults0;
       if (!cp.ok()) std::fprintf(stderr, "%s\n", cp.status().to_string().c_str()), std::exit(1);
       const auto t1 = Clock::now();
       if (Status s = writer->submit(std::move(*cp)); !s.ok())
@@ -137,8 +157,12 @@ int main(int argc, char** argv) {
   auto store = storage::Store::open(so);
   if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().to_string().c_str()), 1;
   std::atomic<int> committed{0};
+  std::atomic<double> writer_cpu_s{0};  // the writer thread's CPU so far (its hashing is on it too)
   storage::CheckpointWriterOptions wo;
-  wo.on_done = [&](const Result<storage::CheckpointInfo>&) { committed.fetch_add(1); };
+  wo.on_done = [&](const Result<storage::CheckpointInfo>&) {
+    writer_cpu_s.store(thread_cpu_s());
+    committed.fetch_add(1);
+  };
   storage::CheckpointWriter writer(**store, wo);
 
   const double params = static_cast<double>(trainer::parameter_count(rc.model));
@@ -152,7 +176,9 @@ int main(int argc, char** argv) {
   int ov_steps = 0;
   for (int round = 0; round < a.rounds; ++round) {
     Run off = train_run(**replica, batches, a.steps, a.every, nullptr, nullptr);
+    const double writer_cpu0 = writer_cpu_s.load();
     Run on = train_run(**replica, batches, a.steps, a.every, &writer, &committed);
+    const double writer_cpu = writer_cpu_s.load() - writer_cpu0;
     double on_s = 0, off_s = 0, on_all = 0, off_all = 0;
     int n = 0;
     for (int i = 0; i < a.steps; ++i) {
@@ -165,10 +191,12 @@ int main(int argc, char** argv) {
     }
     std::printf("round %d: overlap %d of %d steps: %.1f tok/s with the write vs %.1f tok/s for the same steps with "
                 "none (%.2fx) | whole run: every %d %.1f tok/s vs none %.1f tok/s (%.2fx) | %d checkpoint(s), "
-                "snapshot %.3f s, submit wait %.3f s\n",
+                "snapshot %.3f s (%ld page faults), submit wait %.3f s, writer thread CPU %.3f s, snapshot buffers "
+                "%llu allocated / %llu reused so far\n",
                 round, n, a.steps, n ? tokens * n / on_s : 0, n ? tokens * n / off_s : 0, n ? off_s / on_s : 0,
                 a.every, tokens * a.steps / on_all, tokens * a.steps / off_all, off_all / on_all, on.checkpoints,
-                on.snapshot_s, on.submit_s);
+                on.snapshot_s, on.snapshot_faults, on.submit_s, writer_cpu,
+                (unsigned long long)writer.snapshots().allocations(), (unsigned long long)writer.snapshots().reuses());
     std::fflush(stdout);
     ov_on += on_s, ov_off += off_s, ov_steps += n, all_on += on_all, all_off += off_all;
   }

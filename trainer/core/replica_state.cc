@@ -24,6 +24,16 @@ Bytes tensor_bytes(const torch::Tensor& t) {
   return out;
 }
 
+// A view of the tensor's own memory when it already is CPU contiguous fp32; else a copy.
+BlobSource tensor_source(std::string name, const torch::Tensor& t) {
+  if (t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == torch::kFloat32) {
+    const auto* p = static_cast<const uint8_t*>(t.data_ptr());
+    static const uint8_t kEmpty = 0;  // a non-null view of an empty tensor, so data() picks it
+    return {std::move(name), {}, ByteView(p ? p : &kEmpty, static_cast<size_t>(t.numel()) * sizeof(float))};
+  }
+  return {std::move(name), tensor_bytes(t), {}};
+}
+
 Bytes u64s(std::initializer_list<uint64_t> vs) {
   Bytes out;
   for (uint64_t v : vs) put_u64_le(out, v);
@@ -79,23 +89,33 @@ std::string describe_config(const Replica& replica) {
 }
 
 Result<std::vector<NamedBlob>> export_state(const Replica& r) {
+  NOLOCO_ASSIGN_OR_RETURN(std::vector<BlobSource> sources, view_state(r));
+  std::vector<NamedBlob> out;
+  for (BlobSource& s : sources) {
+    if (s.view.data() != nullptr) s.bytes.assign(s.view.begin(), s.view.end());
+    out.push_back({std::move(s.name), std::move(s.bytes)});
+  }
+  return out;
+}
+
+Result<std::vector<BlobSource>> view_state(const Replica& r) {
   try {
-    std::vector<NamedBlob> out;
-    out.push_back({"config", to_bytes(describe_config(r))});
-    out.push_back({"theta", tensor_bytes(r.theta())});
-    out.push_back({"phi", tensor_bytes(r.phi())});
-    out.push_back({"delta", tensor_bytes(r.delta())});
-    out.push_back({"adam.m", tensor_bytes(r.adam_m())});
-    out.push_back({"adam.v", tensor_bytes(r.adam_v())});
+    std::vector<BlobSource> out;
+    out.push_back({"config", to_bytes(describe_config(r)), {}});
+    out.push_back(tensor_source("theta", r.theta()));
+    out.push_back(tensor_source("phi", r.phi()));
+    out.push_back(tensor_source("delta", r.delta()));
+    out.push_back(tensor_source("adam.m", r.adam_m()));
+    out.push_back(tensor_source("adam.v", r.adam_v()));
     out.push_back({"counters", u64s({static_cast<uint64_t>(r.optimizer_step()),
                                      static_cast<uint64_t>(r.inner_step()),
-                                     static_cast<uint64_t>(r.outer_step())})});
+                                     static_cast<uint64_t>(r.outer_step())}), {}});
     // Every random draw (init, data offsets, pairings) is a pure function of the seed and the
     // counters above, so the seed is the whole RNG state.
-    out.push_back({"rng", u64s({r.config().seed})});
+    out.push_back({"rng", u64s({r.config().seed}), {}});
     out.push_back({"data", u64s({static_cast<uint64_t>(r.reader().shard_begin()),
                                  static_cast<uint64_t>(r.reader().shard_end()),
-                                 static_cast<uint64_t>(r.reader().cursor())})});
+                                 static_cast<uint64_t>(r.reader().cursor())}), {}});
     return out;
   } catch (const c10::Error& e) {
     return internal_error(std::string("export_state: ") + e.what_without_backtrace());

@@ -26,6 +26,18 @@ struct NamedBlob {
 inline constexpr char kReplicaStateFormat[] = "noloco-replica-state/1";
 
 Result<std::vector<NamedBlob>> export_state(const Replica& replica);
+
+// The same blobs, in the same order, without copying the tensors: the small ones as bytes, the
+// tensor ones as views of the live tensors' memory (valid until the replica next changes or
+// goes). For a snapshot into memory the caller chose (node::make_checkpoint); a tensor that is
+// not CPU contiguous fp32 is copied into `bytes` instead.
+struct BlobSource {
+  std::string name;
+  Bytes bytes;
+  ByteView view;
+  ByteView data() const { return view.data() != nullptr ? view : ByteView(bytes); }
+};
+Result<std::vector<BlobSource>> view_state(const Replica& replica);
 Status import_state(Replica& replica, std::span<const NamedBlob> blobs);
 
 // The config as canonical "key=value" lines (also the "config" blob).

@@ -1,7 +1,11 @@
 // Replica state <-> storage checkpoint (see checkpointing.h).
 #include "trainer/node/checkpointing.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <functional>
+#include <thread>
 #include <sstream>
 #include <vector>
 
@@ -19,6 +23,60 @@ int64_t now_unix_ms() {
 Result<StateCounters> parse_counters(ByteView b) {
   if (b.size() != 24) return corrupt("counters: expected 24 bytes, got " + std::to_string(b.size()));
   return StateCounters{get_u64_le(b.data()), get_u64_le(b.data() + 8), get_u64_le(b.data() + 16)};
+}
+
+// Copies one blob into the snapshot and hashes it on the way, a cache-sized piece at a time:
+// the hash reads the piece just written, from the cache, so the bytes cross memory once.
+uint64_t copy_and_hash(ByteView from, uint8_t* to) {
+  constexpr size_t kPiece = 256 << 10;
+  storage::BlobHasher hash;
+  for (size_t at = 0; at < from.size(); at += kPiece) {
+    const size_t n = std::min(kPiece, from.size() - at);
+    std::memcpy(to + at, from.data() + at, n);
+    hash.update(ByteView(to + at, n));
+  }
+  return hash.digest();
+}
+
+// The replica's state copied into one snapshot buffer (storage/blob_data.h: not zero-filled,
+// huge pages, laid out like the data file so the writer can use O_DIRECT), each blob a slice
+// of it with its checksum. Blobs are shared out over a few threads (a blob's hash is one
+// sequential stream): training waits for the snapshot either way.
+Result<storage::Checkpoint> snapshot_state(const trainer::Replica& replica, storage::SnapshotPool* pool) {
+  NOLOCO_ASSIGN_OR_RETURN(std::vector<trainer::BlobSource> sources, trainer::view_state(replica));
+  std::vector<uint64_t> offsets;
+  uint64_t total = 0;
+  for (const auto& s : sources) offsets.push_back(total), total += s.data().size();
+  NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<storage::SnapshotBuffer> buffer,
+                          pool ? pool->take(total) : storage::SnapshotBuffer::allocate(total));
+  // Largest blob first onto the least loaded thread.
+  const size_t threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  std::vector<size_t> order(sources.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sources[a].data().size() > sources[b].data().size(); });
+  std::vector<std::vector<size_t>> work(threads);
+  std::vector<uint64_t> load(threads, 0);
+  for (size_t i : order) {
+    const size_t t = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    work[t].push_back(i);
+    load[t] += sources[i].data().size();
+  }
+  std::vector<uint64_t> checksums(sources.size());
+  auto run = [&](size_t t) {
+    for (size_t i : work[t]) checksums[i] = copy_and_hash(sources[i].data(), buffer->data() + offsets[i]);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t)
+    if (!work[t].empty()) helpers.emplace_back(run, t);
+  run(0);
+  for (auto& h : helpers) h.join();
+  storage::Checkpoint cp;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    storage::BlobData data(buffer, offsets[i], sources[i].data().size());
+    data.set_checksum(checksums[i]);
+    cp.blobs.push_back({sources[i].name, std::move(data)});
+  }
+  return cp;
 }
 
 }  // namespace
@@ -45,10 +103,9 @@ Result<StateCounters> read_counters(const storage::Checkpoint& checkpoint) {
 
 Result<storage::Checkpoint> make_checkpoint(const trainer::Replica& replica, const std::string& run_id,
                                             const std::string& run_config,
-                                            std::map<std::string, std::string> fields) {
-  NOLOCO_ASSIGN_OR_RETURN(std::vector<trainer::NamedBlob> blobs, trainer::export_state(replica));
-  storage::Checkpoint cp;
-  for (auto& b : blobs) cp.blobs.push_back({std::move(b.name), std::move(b.bytes)});
+                                            std::map<std::string, std::string> fields,
+                                            storage::SnapshotPool* pool) {
+  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, snapshot_state(replica, pool));
   NOLOCO_ASSIGN_OR_RETURN(StateCounters counters, read_counters(cp));
   cp.manifest.run_id = run_id;
   cp.manifest.step = counters.inner_step;
@@ -78,7 +135,7 @@ Status restore_checkpoint(trainer::Replica& replica, const storage::Checkpoint& 
                    std::to_string(counters.inner_step) + "/" + std::to_string(counters.outer_step));
   std::vector<trainer::NamedBlob> blobs;
   blobs.reserve(checkpoint.blobs.size());
-  for (const auto& b : checkpoint.blobs) blobs.push_back({b.name, b.data});
+  for (const auto& b : checkpoint.blobs) blobs.push_back({b.name, b.data.to_bytes()});
   return trainer::import_state(replica, blobs);
 }
 

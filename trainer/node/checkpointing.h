@@ -32,9 +32,12 @@ Result<StateCounters> read_counters(const storage::Checkpoint& checkpoint);
 
 // Exports the replica and wraps it. `run_config` is the whole run's config text (the replica's
 // config plus whatever the caller adds, e.g. the outer method); resume refuses a different one.
+// The blobs are slices of one snapshot buffer taken from `pool` (the checkpoint writer's, so
+// the previous checkpoint's buffer is reused), or of a fresh one without a pool.
 Result<storage::Checkpoint> make_checkpoint(const trainer::Replica& replica, const std::string& run_id,
                                             const std::string& run_config,
-                                            std::map<std::string, std::string> fields = {});
+                                            std::map<std::string, std::string> fields = {},
+                                            storage::SnapshotPool* pool = nullptr);
 
 // Checks the manifest (format, run config equal to `run_config`, step counters equal to the
 // counters blob) and imports the blobs. All-or-nothing: on failure the replica is untouched.

@@ -257,7 +257,7 @@ Status NodeDriver::apply_effects(const std::vector<Effect>& effects) {
         emit_notice(e.notice);
         break;
       case Effect::Kind::kWriteCheckpoint: {
-        NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, make_checkpoint(*p_.replica, p_.run_id, p_.run_config));
+        NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, make_checkpoint(*p_.replica, p_.run_id, p_.run_config, {}, &p_.writer->snapshots()));
         NOLOCO_RETURN_IF_ERROR(p_.writer->submit(std::move(cp)));
         break;
       }
@@ -498,9 +498,10 @@ Result<NodeSummary> NodeDriver::finish(NodeCore& core, bool interrupted) {
   auto& r = *p_.replica;
   s.interrupted = interrupted;
   // Final (or shutdown) checkpoint, synchronously, before anything else.
-  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint last, make_checkpoint(r, p_.run_id, p_.run_config));
+  NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint last, make_checkpoint(r, p_.run_id, p_.run_config, {}, &p_.writer->snapshots()));
   NOLOCO_RETURN_IF_ERROR(p_.writer->write_now(last).status());
   NOLOCO_RETURN_IF_ERROR(p_.writer->close());
+  p_.writer->snapshots().release();  // no checkpoint follows: the kept buffer would only hold memory while lingering
   NOLOCO_RETURN_IF_ERROR(drain_events(core));
   s.end_inner = r.inner_step();
   s.last_val_loss = p_.eval();

@@ -158,13 +158,13 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
         sinks.line(s.str());
       }
       if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0 && step < o.steps) {
-        NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, make_checkpoint(*replica, run_id, run_config));
+        NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint cp, make_checkpoint(*replica, run_id, run_config, {}, &writer.snapshots()));
         NOLOCO_RETURN_IF_ERROR(writer.submit(std::move(cp)));
       }
     }
     // Final checkpoint, synchronously, also after an interrupt (or a no-op restart: rewriting the
     // same state is harmless and keeps "latest" pointing at it).
-    NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint last, make_checkpoint(*replica, run_id, run_config));
+    NOLOCO_ASSIGN_OR_RETURN(storage::Checkpoint last, make_checkpoint(*replica, run_id, run_config, {}, &writer.snapshots()));
     result.end_step = replica->inner_step();
     result.theta_sha256 = blob_sha256(last, "theta");
     result.phi_sha256 = blob_sha256(last, "phi");
