@@ -43,7 +43,7 @@ TEST_CASE("norm refusal weight: suspect just past the bound, proof far past it",
   CHECK(norm_refusal_weight(5.0, bound) == kSuspectStrike);  // not past the bound: no more than suspect
 }
 
-TEST_CASE("refusal weight: a x100 update is a proof strike, a direction refusal a suspect one", "[node][robust][evidence]") {
+TEST_CASE("refusal weight: a x100 update is a proof strike, a direction or spread refusal a suspect one", "[node][robust][evidence]") {
   const VerifyLimits lim;
   PayloadStats s;
   s.cosine = 0.2;
@@ -62,8 +62,9 @@ TEST_CASE("refusal weight: a x100 update is a proof strike, a direction refusal 
   REQUIRE_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());
   CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kSuspectStrike);
   s.cosine = 0.2;
-  s.phi_spread = 500.0;  // replaced slow weights, 25x past the spread bound
-  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kProofStrike);
+  s.phi_spread = 500.0;  // 25x past the spread bound: still a suspect strike, as honest spreads
+  REQUIRE_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());  // grow while a node trains alone
+  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kSuspectStrike);
   // Two refusals of a x100 update ban at the default of five.
   StrikeBook book(5);
   CHECK_FALSE(book.strike(PeerRef{1}, refusal_weight({0.2, 100.0, 1.0}, lim, WireForm::kDeltaPhi)));

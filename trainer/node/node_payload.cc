@@ -166,8 +166,10 @@ Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm for
 }
 
 double refusal_weight(const PayloadStats& s, const VerifyLimits& lim, WireForm form) {
-  // The same order as first_failure: the first bound that fails is the refusal's reason.
-  if (!(s.phi_spread <= lim.max_phi_spread)) return norm_refusal_weight(s.phi_spread, lim.max_phi_spread);
+  // The same order as first_failure: the first bound that fails is the refusal's reason. The
+  // slow-weight spread is no evidence of strength: honest spreads grow while a node trains alone
+  // (29x measured under the eclipse flood, past the bound of 20), so it stays a suspect strike.
+  if (!(s.phi_spread <= lim.max_phi_spread)) return kSuspectStrike;
   const double max_ratio = form == WireForm::kTheta ? lim.max_norm_ratio_theta : lim.max_norm_ratio_delta_phi;
   if (!(s.norm_ratio <= max_ratio)) return norm_refusal_weight(s.norm_ratio, max_ratio);
   return kSuspectStrike;

@@ -83,8 +83,9 @@ struct VerifyLimits {
 
 // The acceptance rule on a payload's stats: OK, or why the payload is refused.
 Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
-// The strike weight of judge_update's refusal of these stats: how far past its bound the failing
-// statistic is (update_evidence.h, norm_refusal_weight); a direction refusal is a suspect strike.
+// The strike weight of judge_update's refusal of these stats: for the norm ratio, how far past
+// its bound it is (update_evidence.h, norm_refusal_weight); a spread or direction refusal is a
+// suspect strike.
 double refusal_weight(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
 
 // The numbers of PayloadStats for our update `own`, the peer's `peer` and φ_peer − φ_own
