@@ -415,15 +415,34 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
     return core.on_verified(now(), false, h.to_string(), kProofStrike);
   }
   // The checked codec messages move into the contribution (the header stays for the log below).
-  auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{});
-  if (!c.ok()) {
-    NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), c.status().to_string());
-    std::vector<Bytes>().swap(rp.payload.tensors);  // refused: let its bytes go now
-    return core.on_verified(now(), false, c.status().to_string(), kSuspectStrike);
+  const WireForm form = rp.payload.header.form;
+  std::optional<PayloadStats> stats;
+  auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{}, &stats);
+  // A peer's run of payloads can be evidence where each alone is not (update_evidence.h).
+  EvidenceRuling evidence;
+  if (stats && form == WireForm::kDeltaPhi) {
+    evidence = noise_.observe(e.sender, stats->cosine, static_cast<uint64_t>(p_.replica->phi().numel()));
+    EvidenceRuling against = direction_.observe(e.sender, stats->cosine, stats->momentum_cosine);
+    if (against.weight > evidence.weight) evidence = std::move(against);
   }
-  NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}",
+  if (!c.ok()) {
+    std::string why = c.status().to_string();
+    if (evidence.weight > 0) why += "; " + evidence.why;
+    NLOG_WARN("refused payload from {}: {} (momentum cosine {:.4f})", rp.peer.to_string(), why,
+              stats ? stats->momentum_cosine : 0.0);
+    std::vector<Bytes>().swap(rp.payload.tensors);  // refused: let its bytes go now
+    const double w = stats ? refusal_weight(*stats, VerifyLimits{}, form) : kSuspectStrike;
+    return core.on_verified(now(), false, why, std::max(w, evidence.weight));
+  }
+  if (evidence.weight > 0) {
+    NLOG_WARN("refused payload from {}: {} [cosine {:.4f}, norm ratio {:.4f}, momentum cosine {:.4f}]",
+              rp.peer.to_string(), evidence.why, c->stats.cosine, c->stats.norm_ratio, c->stats.momentum_cosine);
+    return core.on_verified(now(), false, evidence.why, evidence.weight);
+  }
+  NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}, "
+            "momentum cosine {:.4f}",
             rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
-            c->stats.phi_spread);
+            c->stats.phi_spread, c->stats.momentum_cosine);
   replays_.accepted(e.sender, c->outer_step, content, slot == kPartnerSlot);
   accepted_.emplace(slot, std::move(*c));
   return core.on_verified(now(), true, "");

@@ -15,6 +15,7 @@
 #include "trainer/node/node_setup.h"
 #include "trainer/node/replay_guard.h"
 #include "trainer/node/state_server_memory.h"
+#include "trainer/node/update_evidence.h"
 
 namespace noloco::node {
 
@@ -89,6 +90,8 @@ class NodeDriver {
   std::optional<ReceivedPayload> answer_;     // the partner's answer
   std::map<int, PeerContribution> accepted_;  // verified, by slot
   ReplayGuard replays_;                       // what we mixed from whom (replayed payloads)
+  NoiseEvidence noise_;                       // recent cosines per peer (updates that are noise)
+  DirectionEvidence direction_;               // and with our movement (sign-flipped updates)
   std::optional<StateFetched> fetched_;
   std::vector<float> mean_delta_;             // DiLoCo: the all-reduced mean Δ of this outer step
   std::optional<AllReduceOutcome> reduced_;   // DiLoCo: how it was taken (for the `outer` event)

@@ -8,6 +8,7 @@
 #include "trainer/core/codec_stream.h"
 #include "trainer/core/codec_torch.h"
 #include "trainer/node/payload_spool.h"
+#include "trainer/node/update_evidence.h"
 
 namespace noloco::node {
 namespace {
@@ -164,11 +165,22 @@ Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm for
                           ", phi spread " + fmt(s.phi_spread) + "]");
 }
 
+double refusal_weight(const PayloadStats& s, const VerifyLimits& lim, WireForm form) {
+  // The same order as first_failure: the first bound that fails is the refusal's reason. The
+  // slow-weight spread is no evidence of strength: honest spreads grow while a node trains alone
+  // (29x measured under the eclipse flood, past the bound of 20), so it stays a suspect strike.
+  if (!(s.phi_spread <= lim.max_phi_spread)) return kSuspectStrike;
+  const double max_ratio = form == WireForm::kTheta ? lim.max_norm_ratio_theta : lim.max_norm_ratio_delta_phi;
+  if (!(s.norm_ratio <= max_ratio)) return norm_refusal_weight(s.norm_ratio, max_ratio);
+  return kSuspectStrike;
+}
+
 namespace {
 
 // Sums over the chunks of what PayloadStats and the distance bound need.
 struct UpdateSums {
   double own2 = 0, peer2 = 0, dot = 0, diff2 = 0, phi2 = 0;
+  double mom2 = 0, dot_mom = 0;  // ‖δ_own‖², u_peer · δ_own
 };
 
 Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireForm form) {
@@ -186,6 +198,9 @@ Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireFor
     s.peer2 += dot_of(peer, peer);
     s.dot += dot_of(own, peer);
     s.phi2 += dot_of(ph, ph);
+    const torch::Tensor mom = self.delta().narrow(0, b, k);
+    s.mom2 += dot_of(mom, mom);
+    s.dot_mom += dot_of(mom, peer);
     if (form == WireForm::kDeltaPhi) {
       NOLOCO_ASSIGN_OR_RETURN(torch::Tensor peer_phi, in.next(1, k));
       peer_phi.sub_(ph);
@@ -200,7 +215,7 @@ Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireFor
 }  // namespace
 
 Result<PeerContribution> verify_payload(Payload&& p, const trainer::Replica& self, const ExchangeExpectations& expect,
-                                        const VerifyLimits& lim) {
+                                        const VerifyLimits& lim, std::optional<PayloadStats>* seen) {
   try {
     torch::NoGradGuard ng;
     // The wire reader checked this already; checking again keeps this function safe on its own.
@@ -221,6 +236,9 @@ Result<PeerContribution> verify_payload(Payload&& p, const trainer::Replica& sel
     c.form = form;
     c.stats = stats_from_norms(std::sqrt(s.own2), std::sqrt(s.peer2), s.dot,
                                form == WireForm::kDeltaPhi ? dist : -1.0, phi_norm, lim.delta_floor);
+    const double mom_norm = std::sqrt(s.mom2), peer_norm = std::sqrt(s.peer2);
+    c.stats.momentum_cosine = mom_norm > 0 && peer_norm > 0 ? s.dot_mom / (mom_norm * peer_norm) : 0.0;
+    if (seen) *seen = c.stats;
     if (dist > lim.max_phi_distance * phi_norm)
       return invalid_argument(std::string(form == WireForm::kDeltaPhi ? "payload: slow weights are " : "payload: weights are ") +
                               std::to_string(dist) + " away from ours (limit " +

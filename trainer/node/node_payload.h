@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <span>
 #include <string>
 
@@ -41,6 +42,9 @@ struct PayloadStats {
   double cosine = 0;      // cos(u_peer, u_own); 1 when either is zero
   double norm_ratio = 0;  // ‖u_peer‖ / max(‖u_own‖, floor · ‖φ_own‖)
   double phi_spread = 0;  // ‖φ_peer − φ_own‖ / max(‖u_own‖, floor · ‖φ_own‖) (delta_phi; theta: 0)
+  // cos(u_peer, δ_own), δ_own being our slow weights' last movement (after mixing, the swarm's
+  // recent direction); 0 before we ever moved. Logged, for measuring a reference direction.
+  double momentum_cosine = 0;
 };
 
 // A peer's contribution after every check passed: its codec messages, kept encoded (a quarter to
@@ -79,6 +83,10 @@ struct VerifyLimits {
 
 // The acceptance rule on a payload's stats: OK, or why the payload is refused.
 Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
+// The strike weight of judge_update's refusal of these stats: for the norm ratio, how far past
+// its bound it is (update_evidence.h, norm_refusal_weight); a spread or direction refusal is a
+// suspect strike.
+double refusal_weight(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
 
 // The numbers of PayloadStats for our update `own`, the peer's `peer` and φ_peer − φ_own
 // (`phi_diff`, undefined for the theta form). `floor` · ‖φ_own‖ is the smallest update norm we
@@ -92,9 +100,11 @@ PayloadStats stats_from_norms(double own_norm, double peer_norm, double dot, dou
 // Decodes every tensor a chunk at a time (codec checks: header, sizes, checksum, finite values)
 // and checks element count and the norm bounds against our replica; the statistics are sums over
 // the chunks, so no decoded tensor is ever whole. Nothing is modified; on success the payload's
-// codec messages move into the contribution.
+// codec messages move into the contribution. `seen`, when given, receives the statistics whenever
+// they were computed, a refusal by judge_update included (the strike weighs them: update_evidence.h).
 Result<PeerContribution> verify_payload(Payload&& payload, const trainer::Replica& self,
-                                        const ExchangeExpectations& expect, const VerifyLimits& limits);
+                                        const ExchangeExpectations& expect, const VerifyLimits& limits,
+                                        std::optional<PayloadStats>* seen = nullptr);
 
 // One outer step of `self` with the group {self} ∪ peers (a group of one is the solo step):
 // kDeltaPhi: δ ← α·δ + β·mean Δ − γ·(φ − mean φ); kTheta: δ ← α·δ + β·(mean θ − φ); then φ ← φ + δ,

@@ -1,0 +1,149 @@
+// Evidence against a peer from its updates (update_evidence.h; node_payload.h refusal_weight):
+// a norm refusal far past its bound weighs a proof strike, one just past it a suspect strike;
+// a peer whose updates stay as orthogonal to ours as random vectors are is struck as noise,
+// honest-like updates (however weakly correlated) never are.
+#include "../trainer/torch_catch.h"
+
+#include <cmath>
+#include <limits>
+
+#include "trainer/node/node_payload.h"
+#include "trainer/node/update_evidence.h"
+
+using namespace noloco;
+using namespace noloco::node;
+
+namespace {
+
+constexpr int64_t kN = 119000;  // the tiny preset's parameter count, about
+
+double cosine(const torch::Tensor& a, const torch::Tensor& b) {
+  return torch::dot(a, b).item<double>() / (a.norm().item<double>() * b.norm().item<double>());
+}
+
+// An honest-like pair: a shared direction plus each replica's own noise; `noise` sets how weakly
+// they agree (cos ≈ 1 / (1 + noise²)).
+std::pair<torch::Tensor, torch::Tensor> honest_pair(double noise) {
+  const torch::Tensor common = torch::randn({kN});
+  return {common + noise * torch::randn({kN}), common + noise * torch::randn({kN})};
+}
+
+}  // namespace
+
+TEST_CASE("norm refusal weight: suspect just past the bound, proof far past it", "[node][robust][evidence]") {
+  const double bound = 10.0;
+  CHECK(norm_refusal_weight(10.5, bound) < 1.1);
+  CHECK(norm_refusal_weight(10.5, bound) >= kSuspectStrike);
+  CHECK(norm_refusal_weight(20.0, bound) > norm_refusal_weight(11.0, bound));  // grows with the distance
+  CHECK(norm_refusal_weight(20.0, bound) < kProofStrike);
+  CHECK(norm_refusal_weight(kNormProofFactor * bound, bound) == Approx(kProofStrike));
+  CHECK(norm_refusal_weight(1000.0, bound) == kProofStrike);  // capped
+  CHECK(norm_refusal_weight(std::numeric_limits<double>::infinity(), bound) == kProofStrike);
+  CHECK(norm_refusal_weight(std::nan(""), bound) == kSuspectStrike);
+  CHECK(norm_refusal_weight(5.0, bound) == kSuspectStrike);  // not past the bound: no more than suspect
+}
+
+TEST_CASE("refusal weight: a x100 update is a proof strike, a direction or spread refusal a suspect one", "[node][robust][evidence]") {
+  const VerifyLimits lim;
+  PayloadStats s;
+  s.cosine = 0.2;
+  s.phi_spread = 1.0;
+  s.norm_ratio = 100.0;  // scale100 of an honest update (honest maximum measured: 2.7)
+  REQUIRE_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());
+  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kProofStrike);
+  s.norm_ratio = 11.0;  // just past the bound of 10
+  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) < 1.2);
+  s.norm_ratio = 100.0;  // theta's bound is 30: 100 is 3.3x past it, between suspect and proof
+  const double w = refusal_weight(s, lim, WireForm::kTheta);
+  CHECK(w > kSuspectStrike);
+  CHECK(w < kProofStrike);
+  s.norm_ratio = 1.0;
+  s.cosine = -0.9;  // sign-flipped
+  REQUIRE_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());
+  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kSuspectStrike);
+  s.cosine = 0.2;
+  s.phi_spread = 500.0;  // 25x past the spread bound: still a suspect strike, as honest spreads
+  REQUIRE_FALSE(judge_update(s, lim, WireForm::kDeltaPhi).ok());  // grow while a node trains alone
+  CHECK(refusal_weight(s, lim, WireForm::kDeltaPhi) == kSuspectStrike);
+  // Two refusals of a x100 update ban at the default of five.
+  StrikeBook book(5);
+  CHECK_FALSE(book.strike(PeerRef{1}, refusal_weight({0.2, 100.0, 1.0}, lim, WireForm::kDeltaPhi)));
+  CHECK(book.strike(PeerRef{1}, refusal_weight({0.2, 100.0, 1.0}, lim, WireForm::kDeltaPhi)));
+}
+
+TEST_CASE("noise evidence: random updates of a plausible norm are struck from the third payload", "[node][robust][evidence]") {
+  torch::manual_seed(7);
+  NoiseEvidence ev;
+  const torch::Tensor own = torch::randn({kN});
+  std::vector<EvidenceRuling> r;
+  for (int i = 0; i < 4; ++i) r.push_back(ev.observe("noise", cosine(own, torch::randn({kN}) * 3.0), kN));
+  CHECK(r[0].weight == 0);
+  CHECK(r[1].weight == 0);
+  CHECK(r[2].weight == kProofStrike);
+  CHECK(r[3].weight == kProofStrike);
+  CHECK(r[2].why.find("random noise") != std::string::npos);
+  // Two noise payloads followed by two from another peer: that peer's window is its own.
+  CHECK(ev.observe("other", 0.3, kN).weight == 0);
+}
+
+TEST_CASE("noise evidence: honest-like updates are never struck, even weakly correlated ones", "[node][robust][evidence]") {
+  torch::manual_seed(11);
+  NoiseEvidence ev;
+  // cos ≈ 1/(1+noise²): 0.33, 0.1 and 0.02 (below the honest median measured, 0.12, and far
+  // below most); negative ones too, as honest updates at times are (measured down to -0.1).
+  for (double noise : {1.41, 3.0, 7.0}) {
+    for (int i = 0; i < 6; ++i) {
+      auto [own, peer] = honest_pair(noise);
+      CHECK(ev.observe("honest", cosine(own, peer), kN).weight == 0);
+    }
+  }
+  for (double c : {-0.05, 0.03, -0.02, 0.04}) CHECK(ev.observe("mixed", c, kN).weight == 0);
+  // Without a known dimension nothing is concluded; NaN is no evidence.
+  for (int i = 0; i < 3; ++i) CHECK(ev.observe("zero-d", 0.0, 0).weight == 0);
+  for (int i = 0; i < 3; ++i) CHECK(ev.observe("nan", std::nan(""), kN).weight == 0);
+}
+
+TEST_CASE("noise evidence: a window of honest payloads clears a peer", "[node][robust][evidence]") {
+  NoiseEvidence ev;
+  for (int i = 0; i < 3; ++i) ev.observe("p", 0.001, kN);
+  CHECK(ev.observe("p", 0.001, kN).weight == kProofStrike);
+  // The statistic is over the last three: after three honest cosines it is honest again.
+  ev.observe("p", 0.2, kN);
+  ev.observe("p", 0.15, kN);
+  CHECK(ev.observe("p", 0.1, kN).weight == 0);
+}
+
+TEST_CASE("direction evidence: sign-flipped updates are struck, honest ones never", "[node][robust][evidence]") {
+  torch::manual_seed(13);
+  DirectionEvidence ev;
+  // Honest-like: its update agrees weakly with ours and with our last movement (cos ≈ 0.14 each,
+  // about the honest median measured);
+  // the flipped peer sends the negation of such an update.
+  std::vector<EvidenceRuling> flipped;
+  for (int i = 0; i < 8; ++i) {
+    auto [own, peer] = honest_pair(2.0);
+    auto [mom, peer2] = honest_pair(2.0);
+    const torch::Tensor honest = peer + peer2;  // shares a direction with both references
+    CHECK(ev.observe("honest", cosine(own, honest), cosine(mom, honest)).weight == 0);
+    flipped.push_back(ev.observe("flip", cosine(own, -honest), cosine(mom, -honest)));
+  }
+  CHECK(flipped[0].weight == 0);  // a window of three first
+  CHECK(flipped[1].weight == 0);
+  for (size_t i = 2; i < flipped.size(); ++i) CHECK(flipped[i].weight == kProofStrike);
+  CHECK(flipped[2].why.find("point against") != std::string::npos);
+}
+
+TEST_CASE("direction evidence: one reference against alone, no movement yet, or a mild negative sum is no evidence",
+          "[node][robust][evidence]") {
+  DirectionEvidence ev;
+  // Against our update but along our movement (a partner that mixed with others): not struck.
+  for (int i = 0; i < 5; ++i) CHECK(ev.observe("a", -0.3, 0.1).weight == 0);
+  // Against both, but mildly (the honest minimum of the sum measured: -0.06).
+  for (int i = 0; i < 5; ++i) CHECK(ev.observe("b", -0.03, -0.05).weight == 0);
+  // Without a movement of ours (the first outer step) a payload is not counted.
+  for (int i = 0; i < 5; ++i) CHECK(ev.observe("c", -0.5, 0.0).weight == 0);
+  CHECK(ev.observe("c", -0.5, -0.5).weight == 0);
+  CHECK(ev.observe("c", -0.5, -0.5).weight == 0);
+  CHECK(ev.observe("c", -0.5, -0.5).weight == kProofStrike);  // the third counted payload
+  for (int i = 0; i < 3; ++i) CHECK(ev.observe("nan", std::nan(""), -0.5).weight == 0);
+}
