@@ -58,14 +58,17 @@ void CheckpointWriter::note_submit() {
   last_submit_ = now;
 }
 
-uint64_t CheckpointWriter::pace_for(const Checkpoint& c) const {
-  if (options_.spread <= 0) return 0;
+uint64_t checkpoint_pace(const Checkpoint& c, const CheckpointWriterOptions& options, double interval_s) {
+  if (options.spread <= 0) return 0;
+  if (!c.blobs.empty() && c.blobs.front().data.buffer() != nullptr) return 0;  // a snapshot: O_DIRECT
   uint64_t bytes = 0;
   for (const auto& b : c.blobs) bytes += b.data.size();
-  const double budget_s = options_.spread * interval_s_;
-  if (budget_s <= 0) return options_.first_bytes_per_s;
-  return std::max<uint64_t>(options_.min_bytes_per_s, static_cast<uint64_t>(static_cast<double>(bytes) / budget_s));
+  const double budget_s = options.spread * interval_s;
+  if (budget_s <= 0) return options.first_bytes_per_s;
+  return std::max<uint64_t>(options.min_bytes_per_s, static_cast<uint64_t>(static_cast<double>(bytes) / budget_s));
 }
+
+uint64_t CheckpointWriter::pace_for(const Checkpoint& c) const { return checkpoint_pace(c, options_, interval_s_); }
 
 Status CheckpointWriter::try_submit(Checkpoint& checkpoint) {
   std::lock_guard lock(mu_);

@@ -38,6 +38,14 @@ struct CheckpointWriterOptions {
   std::function<void(const CheckpointManifest& lost, const Status& why)> on_failed;
 };
 
+// The write rate (bytes/s, 0: unpaced) for checkpoint `c` given the interval between the last two
+// submits (0: not known yet); see CheckpointWriterOptions::spread. A snapshot (blobs in one
+// snapshot buffer, blob_data.h) is never paced: it goes to disk with O_DIRECT, which costs
+// training no CPU, and pacing would only keep its buffer from returning to the SnapshotPool
+// before the next snapshot, which then faults in a fresh 1.7 GB one (gpt-125m) on the training
+// thread.
+uint64_t checkpoint_pace(const Checkpoint& c, const CheckpointWriterOptions& options, double interval_s);
+
 class CheckpointWriter {
  public:
   // `store` must outlive the writer.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "storage/checkpoint_writer.h"
 #include "storage/disk_faults.h"
 #include "storage_test_util.h"
 
@@ -143,4 +144,22 @@ TEST_CASE("the snapshot pool hands back its kept buffer only once nobody else ho
   bigger->reset();
   pool.release();
   CHECK(pool.allocations() == 3);
+}
+
+TEST_CASE("the writer paces ordinary checkpoints over the interval but writes a snapshot at once") {
+  CheckpointWriterOptions wo;
+  wo.spread = 0.5;
+  wo.min_bytes_per_s = 1;
+  wo.first_bytes_per_s = 777;
+  const Checkpoint plain = make_checkpoint(1, {{"w", 100000}});
+  CHECK(checkpoint_pace(plain, wo, 0) == 777);               // first one: its own rate
+  CHECK(checkpoint_pace(plain, wo, 2.0) == 100000);          // 100 kB over 0.5 x 2 s
+  auto buffer = SnapshotBuffer::allocate(100000);
+  REQUIRE(buffer.ok());
+  Checkpoint snapshot = plain;
+  snapshot.blobs[0].data = BlobData(*buffer, 0, 100000);
+  CHECK(checkpoint_pace(snapshot, wo, 0) == 0);
+  CHECK(checkpoint_pace(snapshot, wo, 2.0) == 0);
+  wo.spread = 0;
+  CHECK(checkpoint_pace(plain, wo, 2.0) == 0);
 }
