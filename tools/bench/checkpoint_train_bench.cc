@@ -189,6 +189,11 @@ int main(int argc, char** argv) {
       off_s += off.step_s[i];
       ++n;
     }
+    std::printf("round %d steps (s, * = overlapped a write): every %d:", round, a.every);
+    for (int i = 0; i < a.steps; ++i) std::printf(" %.2f%s", on.step_s[i], on.overlap[i] ? "*" : "");
+    std::printf(" | none:");
+    for (int i = 0; i < a.steps; ++i) std::printf(" %.2f", off.step_s[i]);
+    std::printf("\n");
     std::printf("round %d: overlap %d of %d steps: %.1f tok/s with the write vs %.1f tok/s for the same steps with "
                 "none (%.2fx) | whole run: every %d %.1f tok/s vs none %.1f tok/s (%.2fx) | %d checkpoint(s), "
                 "snapshot %.3f s (%ld page faults), submit wait %.3f s, writer thread CPU %.3f s, snapshot buffers "
