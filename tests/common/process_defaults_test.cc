@@ -42,3 +42,23 @@ TEST_CASE("process defaults: a 64 MiB block comes from the heap, not from mmap, 
   CHECK(mallinfo2().keepcost >= (64u << 20));
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <limits>
+#include <thread>
+#include <xmmintrin.h>
+
+// common/float_defaults.cc: denormals flush to zero on the main thread and on threads it starts.
+TEST_CASE("denormal floats flush to zero in a training process, on new threads too") {
+  auto check_here = [] {
+    CHECK((_mm_getcsr() & 0x8040u) == 0x8040u);
+    volatile float smallest_normal = std::numeric_limits<float>::min();
+    volatile float half = 0.5f;
+    const float r = smallest_normal * half;  // a denormal without FTZ
+    CHECK(r == 0.0f);
+  };
+  check_here();
+  std::thread t(check_here);
+  t.join();
+}
+#endif
