@@ -2,8 +2,8 @@
 // link the process defaults, the tests), set from the executable's .preinit_array so the main
 // thread has them before any thread starts; threads inherit the SSE control register.
 //
-// Why: Adam's second moments (and the tail of other tensors) decay into the denormal range after
-// some tens of steps, and x86 cores take microcode assists on denormal operands. Measured at
+// Why: after some tens of steps part of the state decays into the denormal range (likely Adam's
+// second moments; which tensors was not checked), and x86 cores take microcode assists on denormal operands. Measured at
 // gpt-125m, batch 1, 2 threads (`noloco train --steps 70 --checkpoint-every 0 --H 0`): 3.3 s a step
 // up to step 40, then 4.3, 8.9, 11.0, 12.1 and 12.8 s per step by step 65; with these two bits set
 // (as an LD_PRELOAD constructor) 3.3 s rising only to 4.5 s. Values below 1.2e-38 become 0, which
