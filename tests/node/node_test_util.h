@@ -30,7 +30,8 @@ struct RunResult {
   }
 };
 
-// A fresh directory under the temp dir, removed by the destructor.
+// A fresh directory under the temp dir, removed by the destructor unless NOLOCO_TEST_KEEP is set
+// (to read a failed run's node logs afterwards).
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
@@ -38,6 +39,7 @@ struct TempDir {
     path = mkdtemp(tmpl.data());
   }
   ~TempDir() {
+    if (std::getenv("NOLOCO_TEST_KEEP")) return;
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
   }

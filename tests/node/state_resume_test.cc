@@ -5,6 +5,7 @@
 // handed out, and a peer with another snapshot makes it start over.
 #include "../trainer/torch_catch.h"
 
+#include <future>
 #include <thread>
 
 #include "../trainer/test_corpus.h"
@@ -144,4 +145,31 @@ TEST_CASE("state resume: a peer serving another snapshot makes the download star
   CHECK(got->blob == *blob_c);
   REQUIRE(adopt_state(*b, got->blob, got->outer_step, got->inner_step).ok());
   CHECK(torch::equal(b->phi(), c->phi()));
+}
+
+TEST_CASE("state fetch: a server with no snapshot yet is asked again, and serves once it has one", "[state]") {
+  const Bytes train = trainer::testing::synthetic_text(100000);
+  auto a = make(&train, 1);
+  auto blob = build_state_blob(*a);
+  REQUIRE(blob.ok());
+  auto server = start_net(), client = start_net();
+  const uint64_t cap = blob->size() + 4096;
+  // Between dropping its old snapshot and publishing the next one a server refuses with "no state
+  // yet"; the download waits that out instead of failing the sync.
+  auto fetch = std::async(std::launch::async, [&] {
+    return client->fetch_state(record(*server, port_of(*server)), cap, std::chrono::seconds(60));
+  });
+  for (int i = 0; i < 3000 && server->traffic().state_out == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(server->traffic().state_out > 0);  // it has refused at least once
+  serve(*server, *blob);
+  auto got = fetch.get();
+  REQUIRE(got.ok());
+  CHECK(got->blob == *blob);
+
+  // A server that never gets a snapshot: the client gives up with its reason.
+  auto empty = start_net();
+  auto none = client->fetch_state(record(*empty, port_of(*empty)), cap, std::chrono::seconds(60));
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("no state yet") != std::string::npos);
 }

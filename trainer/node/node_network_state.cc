@@ -112,12 +112,17 @@ void NodeNetworkImpl::serve_state_request(std::shared_ptr<p2p::HostStream> s, st
 
 namespace {
 
+// A server whose record claims an outer step but that has no snapshot is between dropping its
+// old snapshot and publishing the next: ask again after this long.
+constexpr auto kNoStateWait = std::chrono::milliseconds(200);
+
 // One fetch_state call's progress, shared by its closures on the network thread.
 struct StateFetch {
   std::unique_ptr<StateDownload> dl;
   std::promise<Status> done;
   bool finished = false;
   int streams_left = 3;  // streams opened again after a break, before giving up
+  int waits_left = 10;   // "no state yet" answers waited out (kNoStateWait apart) before giving up
   uint64_t chunk_bytes = 0;
   std::vector<uint64_t> stream_offsets;
   std::shared_ptr<p2p::HostStream> stream;  // the current one, reset when the call fails
@@ -182,7 +187,8 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
       if (!ec) f->finish(timeout_error("state download stalled: no answer within the progress deadline"));
     });
   };
-  *round = [weak, f, round, open, arm_stall](std::shared_ptr<p2p::HostStream> s) {
+  auto again = std::make_shared<asio::steady_timer>(impl->io);
+  *round = [weak, f, round, open, arm_stall, again](std::shared_ptr<p2p::HostStream> s) {
     auto self = weak.lock();
     if (!self || f->finished) return;
     if (f->dl->complete()) {
@@ -192,7 +198,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     arm_stall();
     s->write(p2p::encode_length_prefixed(encode_state_request(f->dl->next_request())));
     read_message_watched(
-        s, kStateChunkBytes + 4096, self->opt.trickle, [weak, f, s, round, open](Result<Bytes> msg) {
+        s, kStateChunkBytes + 4096, self->opt.trickle, [weak, f, s, round, open, again](Result<Bytes> msg) {
           auto self = weak.lock();
           if (!self || f->finished) return;
           if (!msg.ok() && is_trickle(msg.status())) return f->finish(msg.status());  // struck by the caller
@@ -201,6 +207,13 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
           auto resp = decode_state_response(*msg);
           if (!resp.ok()) return f->finish(resp.status());
           const uint64_t before = f->dl->received();
+          if (resp->error == kNoStateYet && f->waits_left-- > 0) {
+            again->expires_after(kNoStateWait);
+            again->async_wait([f, s, round](const asio::error_code& ec) {
+              if (!ec && !f->finished && *round) (*round)(s);
+            });
+            return;
+          }
           Status st = f->dl->on_response(*resp);
           if (!st.ok() && resp->error == "snapshot changed" && before > 0) {
             // This peer serves another snapshot than the one we hold part of: start over from it.
@@ -239,7 +252,7 @@ Result<StateFetched> NodeNetwork::fetch_state(const p2p::PeerRecord& peer, uint6
     fut.wait();
   }
   Status st = fut.get();
-  let_go(impl->io, {timer, stall}, f, !st.ok(), [open, round] {
+  let_go(impl->io, {timer, stall, again}, f, !st.ok(), [open, round] {
     *open = nullptr;
     *round = nullptr;
   });

@@ -141,7 +141,7 @@ StateResponse answer_state_request(const StateRequest& req, std::string_view run
   if (req.version != kStateVersion)
     return refusal("unsupported version " + std::to_string(req.version));
   if (req.run_id != run_id) return refusal("wrong run: this node trains run " + std::string(run_id));
-  if (snapshot.empty()) return refusal("no state yet");
+  if (snapshot.empty()) return refusal(std::string(kNoStateYet));
   if (!req.want_sha256.empty() &&
       !std::equal(req.want_sha256.begin(), req.want_sha256.end(), snapshot_sha256.begin(),
                   snapshot_sha256.end()))

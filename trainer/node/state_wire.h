@@ -23,6 +23,9 @@ inline constexpr size_t kMaxStateRequestBytes = 512;
 inline constexpr size_t kMaxStateResponseBytes = kStateChunkBytes + 2048;
 inline constexpr size_t kMaxStateErrorBytes = 1024;
 inline constexpr size_t kMaxStateRunIdBytes = 128;
+// The refusal of a server that has no snapshot: before its first one, and for the moment it
+// rebuilds one after an outer step (it drops the old one first, to never hold two).
+inline constexpr std::string_view kNoStateYet = "no state yet";
 
 struct StateRequest {
   uint8_t version = kStateVersion;
