@@ -105,6 +105,7 @@ TEST_CASE("join: init-run's invite starts the first node, a newcomer joins with 
   const json* start1 = find_event(first, "start");
   const json* sync = find_event(first, "state_sync");
   const json* done1 = find_event(first, "done");
+  INFO("b's log:\n" << read_file(t.sub("b1.log")));  // a few lines: why it did or did not sync
   REQUIRE(start1);
   REQUIRE(done1);
   CHECK((*start1)["resumed"].get<bool>() == false);
