@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <new>
 
 #include <xxhash.h>
@@ -72,6 +73,44 @@ Result<std::shared_ptr<SnapshotBuffer>> SnapshotPool::take(size_t size) {
   kept_ = fresh;
   ++allocations_;
   return fresh;
+}
+
+Status SnapshotPool::prepare(size_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return prepare_locked(size);
+}
+
+void SnapshotPool::prepare_in_background(size_t size) {
+  if (preparer_.joinable()) preparer_.join();
+  // The thread takes the lock before this returns, so a take() that follows waits for it.
+  auto locked = std::make_shared<std::promise<void>>();
+  auto has_lock = locked->get_future();
+  preparer_ = std::thread([this, size, locked] {
+    std::lock_guard<std::mutex> lock(mu_);
+    locked->set_value();
+    (void)prepare_locked(size);
+  });
+  has_lock.wait();
+}
+
+SnapshotPool::~SnapshotPool() {
+  if (preparer_.joinable()) preparer_.join();
+}
+
+Status SnapshotPool::prepare_locked(size_t size) {
+  if (kept_ && kept_->allocated() >= size) return Status::Ok();
+  NOLOCO_ASSIGN_OR_RETURN(std::shared_ptr<SnapshotBuffer> fresh, SnapshotBuffer::allocate(size));
+  // One call faults in the whole range (Linux 5.14+); else a write to every page does it.
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+  if (::madvise(fresh->data(), fresh->allocated(), MADV_POPULATE_WRITE) != 0) {
+    volatile uint8_t* p = fresh->data();
+    for (size_t at = 0; at < fresh->allocated(); at += 4096) p[at] = 0;
+  }
+  kept_ = std::move(fresh);
+  ++allocations_;
+  return Status::Ok();
 }
 
 void SnapshotPool::release() {

@@ -1,6 +1,9 @@
 // Checkpoints handed over as one snapshot buffer (blob_data.h): written with O_DIRECT, or
 // through the page cache where the filesystem refuses O_DIRECT, the data file holds the same
 // bytes as a checkpoint of ordinary blobs and loads verified.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -144,6 +147,40 @@ TEST_CASE("the snapshot pool hands back its kept buffer only once nobody else ho
   bigger->reset();
   pool.release();
   CHECK(pool.allocations() == 3);
+}
+
+TEST_CASE("a prepared pool's buffer is resident and serves the first take") {
+  SnapshotPool pool;
+  const size_t size = SnapshotBuffer::kAlign + 12345;
+  REQUIRE(pool.prepare(size).ok());
+  REQUIRE(pool.prepare(size - 1).ok());  // already large enough: nothing new
+  CHECK(pool.allocations() == 1);
+  auto first = pool.take(size);
+  REQUIRE(first.ok());
+  CHECK(pool.allocations() == 1);
+  CHECK(pool.reuses() == 1);
+  // Every page is in memory already: mincore reports each one resident.
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in((*first)->allocated() / page);
+  REQUIRE(mincore((*first)->data(), (*first)->allocated(), in.data()) == 0);
+  size_t resident = 0;
+  for (unsigned char c : in) resident += c & 1;
+  CHECK(resident == in.size());
+  // Fresh memory is zero, padding included.
+  for (size_t i = 0; i < (*first)->allocated(); i += 4093)
+    if ((*first)->data()[i] != 0) FAIL("byte " << i << " is not zero");
+  // A larger state later: prepare replaces the kept buffer.
+  first->reset();
+  REQUIRE(pool.prepare(3 * SnapshotBuffer::kAlign).ok());
+  CHECK(pool.allocations() == 2);
+
+  // In the background: a take() right after waits for it and gets the prepared buffer.
+  SnapshotPool later;
+  later.prepare_in_background(size);
+  auto taken = later.take(size);
+  REQUIRE(taken.ok());
+  CHECK(later.allocations() == 1);
+  CHECK(later.reuses() == 1);
 }
 
 TEST_CASE("the writer paces ordinary checkpoints over the interval but writes a snapshot at once") {

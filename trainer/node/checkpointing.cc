@@ -101,6 +101,14 @@ Result<StateCounters> read_counters(const storage::Checkpoint& checkpoint) {
   return parse_counters(c->data);
 }
 
+Status prepare_snapshots(const trainer::Replica& replica, storage::SnapshotPool& pool, bool in_background) {
+  NOLOCO_ASSIGN_OR_RETURN(std::vector<trainer::BlobSource> sources, trainer::view_state(replica));
+  uint64_t total = 0;
+  for (const auto& s : sources) total += s.data().size();
+  if (in_background) return pool.prepare_in_background(total), Status::Ok();
+  return pool.prepare(total);
+}
+
 Result<storage::Checkpoint> make_checkpoint(const trainer::Replica& replica, const std::string& run_id,
                                             const std::string& run_config,
                                             std::map<std::string, std::string> fields,

@@ -39,6 +39,13 @@ Result<storage::Checkpoint> make_checkpoint(const trainer::Replica& replica, con
                                             std::map<std::string, std::string> fields = {},
                                             storage::SnapshotPool* pool = nullptr);
 
+// Has `pool` hold a snapshot buffer for this replica's state, its pages faulted in, so the first
+// checkpoint costs the training thread a copy and no page faults (SnapshotPool::prepare). At the
+// start of a run that writes checkpoints; the buffer is as resident as a checkpoint makes it.
+// `in_background`: on a thread of the pool's, while the node starts (joins, syncs); the first
+// checkpoint waits for it if it comes first.
+Status prepare_snapshots(const trainer::Replica& replica, storage::SnapshotPool& pool, bool in_background = false);
+
 // Checks the manifest (format, run config equal to `run_config`, step counters equal to the
 // counters blob) and imports the blobs. All-or-nothing: on failure the replica is untouched.
 Status restore_checkpoint(trainer::Replica& replica, const storage::Checkpoint& checkpoint,

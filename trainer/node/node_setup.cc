@@ -247,6 +247,10 @@ Result<std::unique_ptr<NodeParts>> open_node(const NodeOptions& o, const NodeSin
                    .dump());
   };
   p->writer = std::make_unique<storage::CheckpointWriter>(*p->store, wo);
+  // The first checkpoint's snapshot buffer, faulted in while the node starts rather than on the
+  // training thread (at gpt-125m 1.7 GB: 0.4-9 s of page faults on this VM).
+  if (o.checkpoint_every > 0)
+    NOLOCO_RETURN_IF_ERROR(prepare_snapshots(*p->replica, p->writer->snapshots(), true).context("snapshot buffer"));
   return p;
 }
 

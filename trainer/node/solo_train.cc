@@ -121,6 +121,8 @@ Result<SoloTrainResult> run_solo_training(const SoloTrainOptions& o, const SoloT
 
     // A failed background checkpoint (a full disk) is logged by the writer; training goes on.
     storage::CheckpointWriter writer(*store);
+    if (o.checkpoint_every > 0)  // the first checkpoint's buffer faulted in now, not mid-training
+      NOLOCO_RETURN_IF_ERROR(prepare_snapshots(*replica, writer.snapshots(), true).context("snapshot buffer"));
     trainer::OuterView view{replica->theta(), replica->phi(), replica->delta()};
     trainer::OuterView* group[] = {&view};
     const trainer::NolocoParams outer{o.alpha, o.beta, o.beta};  // γ unused with a group of one
