@@ -193,9 +193,9 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
   }
   if (plan.empty()) return host->post([race] { race->done(false); });
   race->left = plan.size();
-  std::weak_ptr<HostImpl> weak_host = host;
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
   for (const auto& [to, from] : plan) {
-    host->connect_direct(to, from, role, peer, [race, weak_host, peer](Result<std::shared_ptr<HostConnection>> r) {
+    host->connect_direct(to, from, role, peer, [race, weak, peer](Result<std::shared_ptr<HostConnection>> r) {
       --race->left;
       const bool direct = r.ok() && *r && !is_relayed(**r);
       if (direct && race->won) {
@@ -205,14 +205,27 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
         race->done(true);
       }
       if (race->left != 0 || race->won) return;
-      // Every dial of ours failed, but the peer's may have come in: with a public peer that
-      // does not dial from its listen port (js-libp2p), B's dial meets A's listener, where both
-      // wait as responders, while A's dial to B's listener is the one that works.
-      auto h = weak_host.lock();
-      auto best = h ? h->best_connection(peer) : nullptr;
-      race->done(best && !is_relayed(*best));
+      // Every dial of ours failed, but the peer's may come in: with a public peer that does not
+      // dial from its listen port (js-libp2p), B's dial meets A's listener, where both wait as
+      // responders, while A's dial to B's listener is the one that works. It can still be in
+      // its handshake when ours give up (seen in the interop test under load), so it is waited for.
+      auto self = weak.lock();
+      if (!self) return race->done(false);
+      self->await_direct(peer, kPeerDialGrace, race->done);
     });
   }
+}
+
+void HolePunchService::await_direct(const PeerId& peer, Duration left, std::function<void(bool)> done) {
+  auto host = host_.lock();
+  auto best = host ? host->best_connection(peer) : nullptr;
+  if (best && !is_relayed(*best)) return done(true);
+  if (!host || host->closed_ || left <= Duration::zero()) return done(false);
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  after(kPeerDialPoll, [weak, peer, left, done = std::move(done)] {
+    if (auto self = weak.lock()) self->await_direct(peer, left - kPeerDialPoll, done);
+    else done(false);
+  });
 }
 
 }  // namespace noloco::p2p::holepunch

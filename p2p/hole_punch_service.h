@@ -25,6 +25,10 @@ class HolePunchService : public std::enable_shared_from_this<HolePunchService> {
   static constexpr int kMaxAttempts = 3;
   static constexpr Duration kStreamTimeout = std::chrono::seconds(10);  // for the peer's answers
   static constexpr Duration kRetryDelay = std::chrono::milliseconds(200);
+  // When every dial of ours failed, how long the peer's own dial may still take to come in (its
+  // Noise and yamux upgrade run after our dials gave up), checked every kPeerDialPoll.
+  static constexpr Duration kPeerDialGrace = std::chrono::seconds(3);
+  static constexpr Duration kPeerDialPoll = std::chrono::milliseconds(100);
 
   // Installs the dcutr handler and the upgrade observer on `host`.
   static std::shared_ptr<HolePunchService> start(asio::io_context& io, const std::shared_ptr<HostImpl>& host);
@@ -45,6 +49,8 @@ class HolePunchService : public std::enable_shared_from_this<HolePunchService> {
   void retry_or_fail(std::weak_ptr<HostConnection> relayed, PeerId peer, int attempt, const Status& why);
   std::vector<Multiaddr> own_addrs() const;
   void after(Duration d, std::function<void()> fn);
+  // Calls done(true) as soon as a direct connection to `peer` exists, done(false) once `left` is up.
+  void await_direct(const PeerId& peer, Duration left, std::function<void(bool)> done);
 
   asio::io_context& io_;
   std::weak_ptr<HostImpl> host_;
