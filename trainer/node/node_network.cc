@@ -110,6 +110,10 @@ Status NodeNetworkImpl::start() {
     if (auto self = weak.lock()) self->on_identify(info);
   });
 
+  // spdlog's registry is a function-local static inside libspdlog: built here, before the thread,
+  // its construction happens-before every log line of ours on any thread (a test process that
+  // never logged first would otherwise build it on whichever network thread logs first).
+  spdlog::default_logger_raw();
   thread = std::thread([this] {
     try {
       io.run();
