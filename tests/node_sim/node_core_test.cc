@@ -546,3 +546,41 @@ TEST_CASE("node core: an unchanged answer is not mixed, not refused, not struck,
   }
   CHECK(bans == 1);
 }
+
+TEST_CASE("node core: a partner with no payload at two claimed steps of one process is struck as proof, a fresh "
+          "or restarted one never",
+          "[node_core][claims]") {
+  NodeCore core = started(config());
+  auto call_refused = [&](double t, int64_t inner, uint64_t claim, uint64_t epoch, bool no_payload_yet) {
+    const std::vector<LivePeer> live{{5, claim}};
+    Step s = core.on_phase_done(t, inner, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    REQUIRE(s.next.peer == 5);
+    ExchangeReply r;
+    r.failure = no_payload_yet ? "5: refused: no snapshot yet" : "5: refused: no payload now";
+    r.no_payload_yet = no_payload_yet;
+    r.claimed_epoch = epoch;
+    r.claimed_outer = claim;
+    Step out = core.on_exchange_reply(t, r, live);
+    REQUIRE(out.next.kind == Next::Kind::kApplyOuter);  // the only peer: a solo step
+    core.on_outer_applied(t, live);
+    return out;
+  };
+  // Honest: a fresh process refuses at its one claim; a restart is a new epoch; a refusal between
+  // two payloads ("no payload now") is never weighed, whatever the claims.
+  Step s = call_refused(1, 10, 0, 100, true);
+  s = call_refused(2, 20, 0, 100, true);
+  s = call_refused(3, 30, 4, 100, false);
+  s = call_refused(4, 40, 6, 100, false);
+  s = call_refused(5, 50, 6, 200, true);
+  CHECK(notices(s, Notice::Kind::kRefused) == 0);
+  CHECK(core.score(5) == 0);
+  // The Sybil: it claims the swarm's step and never has a payload.
+  s = call_refused(6, 60, 7, 200, true);
+  CHECK(notices(s, Notice::Kind::kRefused) == 1);
+  CHECK(core.score(5) == Approx(kProofStrike));
+  CHECK_FALSE(core.banned(5));
+  s = call_refused(7, 70, 8, 200, true);
+  CHECK(count(s, Effect::Kind::kBan) == 1);
+  CHECK(core.banned(5));
+}

@@ -179,6 +179,28 @@ TEST_CASE("swarm sim: a crashed node restarts from its checkpoint and catches up
   CHECK(s.final_outer == 40);
 }
 
+TEST_CASE("swarm sim: honest churn (restarts, late joiners, a partition) earns no refusal and no ban", "[swarm_sim][claims]") {
+  // Every rule that strikes (claim_watch.h's "no snapshot yet" at two claimed steps included)
+  // must leave honest nodes alone however they come and go: here many are called before they
+  // have a payload (started late, restarted from a checkpoint, some resyncing at once).
+  SimConfig c = small(48);
+  c.resync_behind = 3;
+  c.faults = {fault("join:40@30"),       fault("join:41@80"),       fault("join:42@150"),
+              fault("crash:3@40+20"),    fault("crash:7@55+90"),    fault("crash:9@60+5"),
+              fault("crash:12@100+30"),  fault("crash:15@180+15"),  fault("crash:20@200+40"),
+              fault("crash:21@205+1"),   fault("crash:22@150+2"),   fault("partition:24@120+40")};
+  const SimResult r = run(c);
+  int64_t crashes = 0, resyncs = 0, refused = 0, bans = 0, finished = 0;
+  for (const auto& s : r.nodes) {
+    crashes += s.crashes, resyncs += s.resyncs, refused += s.refused, bans += s.bans, finished += s.finished;
+  }
+  CHECK(crashes == 8);
+  CHECK(resyncs >= 4);
+  CHECK(finished == 48);
+  CHECK(refused == 0);
+  CHECK(bans == 0);
+}
+
 TEST_CASE("swarm sim: fault parsing", "[swarm_sim]") {
   CHECK(fault("crash:3@40+30").duration == 30);
   CHECK(fault("partition:8@60+40").split == 8);

@@ -29,6 +29,14 @@ inline constexpr size_t kMaxExchangeErrorBytes = 1024;
 inline constexpr size_t kMaxExchangeIdBytes = 128;  // run_id, sender
 inline constexpr size_t kMaxExchangeTensors = 2;
 
+// The two refusals a node answers an exchange with when it has no payload to give
+// (docs/protocols/exchange.md, "Refusals"): "no snapshot yet" only while its process is fresh (no
+// payload published and its advertised outer step not moved since it started), "no payload now"
+// at any later gap (between dropping one payload and publishing the next). Callers tell them
+// apart: the first at two claimed steps of one process is a false claim (claim_watch.h).
+inline constexpr std::string_view kRefusalNoPayloadYet = "no snapshot yet";
+inline constexpr std::string_view kRefusalPayloadBusy = "no payload now";
+
 enum class WireForm : uint8_t { kDeltaPhi = 0, kTheta = 1 };
 Result<WireForm> wire_form_from_name(std::string_view name);  // "delta_phi" | "theta"
 const char* wire_form_name(WireForm form);

@@ -228,6 +228,10 @@ Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::sp
     ++counters_.call_failures;
     report_.failures.push_back(failure);
     report_.failed_peers.push_back(calling_);
+    if (reply.no_payload_yet) {
+      if (auto why = claims_.refused_without_payload(calling_, reply.claimed_epoch, reply.claimed_outer))
+        refuse(calling_, *why, kProofStrike);
+    }
     return step(next_call(now));
   }
   report_.exchange_s = now - call_started_;

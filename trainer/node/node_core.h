@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "trainer/node/claim_watch.h"
 #include "trainer/node/core_rng.h"
 #include "trainer/node/partner_choice.h"
 #include "trainer/node/strike_book.h"
@@ -66,6 +67,10 @@ struct ExchangeReply {
   bool answered = false;    // a well-formed payload came back (wire checks passed)
   uint64_t outer_step = 0;  // of that payload
   std::string failure;      // when not answered
+  // Refused with kRefusalNoPayloadYet, and the partner's record (epoch, advertised outer step) in
+  // our view when we called it: the evidence claim_watch.h weighs.
+  bool no_payload_yet = false;
+  uint64_t claimed_epoch = 0, claimed_outer = 0;
 };
 
 // Slot of a payload the core asks about: an index into the inbox of this outer step, or the
@@ -203,6 +208,7 @@ class NodeCore {
   CoreConfig cfg_;
   CoreRng rng_;
   StrikeBook strikes_;
+  ClaimWatch claims_;
   CoreCounters counters_;
   Phase phase_ = Phase::kIdle;
   int64_t inner_ = 0, outer_ = 0, outer_here_ = 0;

@@ -337,6 +337,8 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
     return core.on_state_fetched(now(), false, got.status().to_string(), 0, 0);
   }
   for (const auto& f : got->failures) NLOG_WARN("state sync: gave up on {}", f);
+  NLOG_INFO("state from {} (outer step {}) passed its witnesses: {} agree, {} disagree", got->fetched.peer.to_string(),
+            got->fetched.outer_step, got->agree, got->disagree);
   fetched_ = std::move(got->fetched);
   sync_val_before_ = p_.eval();  // our weights are unchanged until adopt_state_from
   return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step,
@@ -455,6 +457,9 @@ Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
     reply.failure = peers_.id(peer).to_string() + ": left the view";
     return core.on_exchange_reply(now(), reply, live());
   }
+  // The claim we called it on: what a "no snapshot yet" is weighed against (claim_watch.h).
+  reply.claimed_epoch = rec->epoch;
+  reply.claimed_outer = rec->outer_step;
   ExchangeOutcome ex = p_.net->exchange_with(*rec, mine_, seconds(std::max(0.0, until - now())));
   for (const auto& f : ex.failures) NLOG_INFO("exchange try failed: {}", f);
   if (ex.partner) {
@@ -463,6 +468,7 @@ Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
     answer_ = std::move(ex.partner);
   } else {
     reply.failure = ex.failures.empty() ? peers_.id(peer).to_string() + ": no answer" : ex.failures.front();
+    reply.no_payload_yet = ex.no_payload_yet;
   }
   return core.on_exchange_reply(now(), reply, live());
 }

@@ -476,13 +476,17 @@ void NodeNetwork::set_progress(uint64_t outer_step, double tokens_per_sec) {
   asio::post(impl->io, [impl, outer_step, tokens_per_sec] {
     impl->outer_step = outer_step;
     impl->tokens_per_sec = tokens_per_sec;
+    impl->fresh = false;
     impl->refresh_self(true);
   });
 }
 
 void NodeNetwork::publish_exchange_payload(std::shared_ptr<const WirePayload> payload) {
   auto impl = impl_;
-  asio::post(impl->io, [impl, p = std::move(payload)] { impl->exchange_payload = p; });
+  asio::post(impl->io, [impl, p = std::move(payload)] {
+    if (p) impl->fresh = false;
+    impl->exchange_payload = p;
+  });
 }
 
 void NodeNetwork::publish_state(std::shared_ptr<const StateSnapshot> snapshot) {

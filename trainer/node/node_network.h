@@ -102,6 +102,7 @@ struct ReceivedPayload {
 struct ExchangeOutcome {
   std::optional<ReceivedPayload> partner;  // none: every try failed or nobody was live
   std::vector<std::string> failures;       // "<peer>: <why>" per failed try
+  bool no_payload_yet = false;             // the partner refused with kRefusalNoPayloadYet
   double seconds = 0;
   uint64_t bytes_sent = 0, bytes_received = 0;
 };

@@ -138,7 +138,8 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
     std::shared_ptr<const WirePayload> snapshot = self->exchange_payload;
     if (!snapshot) {
       auto refusal = std::make_shared<WirePayload>();
-      refusal->frames.push_back(encode_payload(make_error_payload("no snapshot yet")));
+      const std::string_view why = self->fresh ? kRefusalNoPayloadYet : kRefusalPayloadBusy;
+      refusal->frames.push_back(encode_payload(make_error_payload(std::string(why))));
       snapshot = std::move(refusal);
     }
     self->ex_out += snapshot->size();
@@ -236,7 +237,10 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                        }
                        self->ex_in += reader->bytes_received();
                        a->outcome.bytes_received += reader->bytes_received();
-                       if (!p->header.error.empty()) return fail("refused: " + p->header.error);
+                       if (!p->header.error.empty()) {
+                         a->outcome.no_payload_yet = p->header.error == kRefusalNoPayloadYet;
+                         return fail("refused: " + p->header.error);
+                       }
                        a->outcome.partner = ReceivedPayload{peer, std::move(*p)};
                        a->finish();
                      });

@@ -117,6 +117,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
 
   // Network-thread state.
   std::shared_ptr<const WirePayload> exchange_payload;
+  // Since start no payload published and no progress advertised: the only time we answer
+  // kRefusalNoPayloadYet (callers strike that refusal at two claimed steps, claim_watch.h).
+  bool fresh = true;
   std::shared_ptr<const StateSnapshot> state;
   std::set<p2p::PeerId> banned;
   std::map<p2p::PeerId, std::weak_ptr<p2p::HostStream>> inbound_exchanges;  // payloads being received

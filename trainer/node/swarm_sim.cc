@@ -10,6 +10,7 @@
 #include <queue>
 #include <set>
 
+#include "trainer/node/exchange_wire.h"  // the refusal texts only
 #include "trainer/node/node_core.h"
 #include "trainer/node/swarm_sim_model.h"
 #include "trainer/node/swarm_sim_trace.h"
@@ -45,6 +46,7 @@ struct NodeSim {
   double speed = 1.0, join_at = 0, down_at = -1e300;
   uint64_t token = 0;  // a crash invalidates the events of the wait in progress
   int restarts = 0, crashes = 0;
+  int64_t outer_at_start = 0;  // the outer step this process started at (its first claim)
   std::unique_ptr<NodeCore> core;
   CoreCounters before_restart;
   CoreRng rng{0};
@@ -297,6 +299,7 @@ void Swarm::start_node(int i) {
   } else {
     s.w = Weights{phi0_, phi0_, Vec(phi0_.size(), 0.0)};  // nothing saved: from scratch
   }
+  s.outer_at_start = outer;
   s.core = std::make_unique<NodeCore>(core_config(i));
   trace_.line(now_, i, s.restarts ? "restart" : "start",
               "\"inner\":" + std::to_string(inner) + ",\"outer\":" + std::to_string(outer));
@@ -579,7 +582,14 @@ void Swarm::deliver(const Ev& e) {
     }
   }
   if (!s.published) {
-    r.failure = std::to_string(callee) + ": refused: no snapshot yet";
+    // As NodeNetworkImpl: "no snapshot yet" only while the process is fresh (nothing published
+    // since it started, its claim not moved); the process is the epoch (claim_watch.h).
+    const int64_t claim = s.core ? s.core->outer_step() : 0;
+    r.no_payload_yet = claim == s.outer_at_start;
+    r.claimed_epoch = static_cast<uint64_t>(s.restarts);
+    r.claimed_outer = static_cast<uint64_t>(claim);
+    r.failure = std::to_string(callee) + ": refused: " +
+                std::string(r.no_payload_yet ? kRefusalNoPayloadYet : kRefusalPayloadBusy);
     return answer_to(r, nullptr, now_ + transfer(callee, caller, 64));
   }
   if (partitioned(callee, caller) || rng_.unit() < c_.loss) {
