@@ -276,10 +276,16 @@ struct StateProbe {
   std::string run_id;
   std::shared_ptr<p2p::HostStream> stream;  // reset when the call ends (frees a pending read)
   std::shared_ptr<asio::steady_timer> stall;  // each answer within the progress deadline
+  std::shared_ptr<asio::steady_timer> again;  // a "no state yet" waited out
   Duration stall_limit{};
   TrickleLimits trickle;
   std::promise<Status> done;
   bool finished = false;
+  // A witness republishes its snapshot after each of its outer steps, and has none for a moment
+  // while it builds the next: a probe that meets either waits or starts over instead of failing
+  // (a witness that never answers lets the server's snapshot pass unchecked).
+  int waits_left = 10;     // "no state yet" answers waited out, kNoStateWait apart
+  int restarts_left = 3;   // new snapshots met mid-probe, each probed from its first range again
   void finish(Status st) {
     if (finished) return;
     finished = true;
@@ -310,6 +316,22 @@ void probe_next(const std::shared_ptr<StateProbe>& p, const std::shared_ptr<p2p:
         if (!msg.ok()) return p->finish(msg.status());
         auto resp = decode_state_response(*msg);
         if (!resp.ok()) return p->finish(resp.status());
+        const bool changed = resp->error == "snapshot changed" ||
+                             (resp->error.empty() && !p->sample.chunks.empty() && resp->sha256 != p->sample.sha256);
+        if (changed && p->restarts_left-- > 0) {
+          p->sample.chunks.clear();
+          p->sample.sha256.clear();
+          return probe_next(p, s);
+        }
+        if (resp->error == kNoStateYet && p->waits_left-- > 0) {
+          p->stall->cancel();
+          p->again->expires_after(kNoStateWait);
+          p->again->async_wait([p, s](const asio::error_code& ec) {
+            if (!ec) probe_next(p, s);
+          });
+          return;
+        }
+        if (changed) return p->finish(unavailable("state probe: snapshot changed"));
         if (!resp->error.empty()) return p->finish(unavailable("peer refused: " + resp->error));
         const auto& want = p->ranges[p->sample.chunks.size()];
         if (resp->offset != want.first || resp->chunk.size() != want.second || resp->sha256.size() != 32)
@@ -318,8 +340,6 @@ void probe_next(const std::shared_ptr<StateProbe>& p, const std::shared_ptr<p2p:
           p->sample.sha256 = resp->sha256;
           p->sample.outer_step = resp->outer_step;
           p->sample.total_bytes = resp->total_bytes;
-        } else if (resp->sha256 != p->sample.sha256) {
-          return p->finish(unavailable("state probe: snapshot changed"));
         }
         p->sample.chunks.push_back(std::move(resp->chunk));
         probe_next(p, s);
@@ -338,6 +358,7 @@ Result<StateSample> NodeNetwork::probe_state(const p2p::PeerRecord& peer,
   p->ranges = ranges;
   p->run_id = impl_->opt.run_id;
   p->stall = std::make_shared<asio::steady_timer>(impl_->io);
+  p->again = std::make_shared<asio::steady_timer>(impl_->io);
   p->stall_limit = impl_->opt.state_stall_timeout;
   p->trickle = impl_->opt.trickle;
   auto fut = p->done.get_future();
@@ -369,6 +390,7 @@ Result<StateSample> NodeNetwork::probe_state(const p2p::PeerRecord& peer,
   asio::post(impl->io, [timer, p, released] {
     timer->cancel();
     p->stall->cancel();
+    p->again->cancel();
     if (p->stream) p->stream->reset();
     p->stream.reset();
     released->set_value();

@@ -61,9 +61,9 @@ Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, co
   return d <= opt.max_rel_distance ? WitnessVerdict::kAgrees : WitnessVerdict::kDisagrees;
 }
 
-bool adopt_after_witnesses(size_t agree, size_t disagree) {
-  if (agree == 0 && disagree == 0) return true;
-  return agree > 0 && agree >= disagree;
+bool adopt_after_witnesses(size_t agree, size_t disagree, bool anyone_to_ask) {
+  if (agree == 0 && disagree == 0) return !anyone_to_ask;
+  return agree > disagree;
 }
 
 }  // namespace noloco::node

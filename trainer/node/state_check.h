@@ -25,6 +25,7 @@ namespace noloco::node {
 
 struct StateCheckOptions {
   size_t witnesses = 2;              // other peers asked
+  size_t max_witnesses = 4;          // asked at most, to break a tie (one agrees, one disagrees)
   size_t ranges = 8;                 // ranges sampled per witness
   uint32_t range_bytes = 16 * 1024;  // bytes per range (4096 values)
   double max_rel_distance = 0.5;     // honest NoLoCo spreads are far below (docs/defences.md)
@@ -53,8 +54,13 @@ Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, co
                                      const Bytes& witness_sha256, uint64_t witness_total,
                                      const std::vector<Bytes>& witness_chunks, const StateCheckOptions& opt);
 
-// The decision over all witnesses that answered: adopt when none answered (no one to ask: the
-// server is all we have), or when at least one agrees and no more disagree than agree.
-bool adopt_after_witnesses(size_t agree, size_t disagree);
+// The decision over all witnesses that answered: adopt when more agree than disagree, or when
+// there was nobody to ask (`anyone_to_ask` false: the server is all we have). When there were
+// witnesses to ask and none answered, nothing is adopted: in the full attack matrix honest
+// witnesses were between snapshots or busy and a poisoner's snapshot passed unchecked (0 agree,
+// 0 disagree). A tie is no adoption either: a poisoner
+// with one accomplice as witness would otherwise pass against one honest witness (the attack
+// matrix's poison-state x2 run did, docs/attacks.md); the fetch asks more witnesses first.
+bool adopt_after_witnesses(size_t agree, size_t disagree, bool anyone_to_ask);
 
 }  // namespace noloco::node

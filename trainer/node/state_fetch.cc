@@ -1,5 +1,7 @@
 #include "trainer/node/state_fetch.h"
 
+#include <algorithm>
+
 #include "common/hash.h"
 #include "common/log.h"
 
@@ -8,11 +10,15 @@ namespace {
 
 struct Tally {
   size_t agree = 0, disagree = 0;
+  size_t could_ask = 0;    // candidates other than the server
   bool not_state = false;  // the blob is no state blob at all
 };
 
-// Asks up to plan.check.witnesses candidates other than the server for sampled ranges and counts
-// their verdicts; a witness that cannot answer (gone, no state yet, too slow) is skipped.
+// Asks plan.check.witnesses candidates other than the server for sampled ranges and counts their
+// verdicts, and more (up to plan.check.max_witnesses) while they are tied; a witness that cannot
+// answer (gone, no state yet, too slow) is skipped. Witnesses are taken in random order: the
+// candidates come most advanced first, and a poisoner claims to be ahead to draw downloads, so in
+// that order it would witness for every sync its accomplice serves.
 Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates, const p2p::PeerId& server,
                     const StateFetched& got, const Bytes& sha, const StateFetchPlan& plan, std::mt19937_64& rng) {
   Tally t;
@@ -24,9 +30,16 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
   }
   const auto ranges =
       sample_state_ranges(region->first, region->second, plan.check.ranges, plan.check.range_bytes, rng);
+  std::vector<const p2p::PeerRecord*> pool;
+  for (const auto& w : candidates)
+    if (w.peer != server) pool.push_back(&w);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  t.could_ask = pool.size();
   size_t asked = 0;
-  for (const auto& w : candidates) {
-    if (w.peer == server || asked >= plan.check.witnesses) continue;
+  for (const p2p::PeerRecord* wp : pool) {
+    const bool tied = t.agree == t.disagree && t.agree > 0;
+    if (asked >= plan.check.max_witnesses || (asked >= plan.check.witnesses && !tied)) break;
+    const p2p::PeerRecord& w = *wp;
     auto sample = net.probe_state(w, ranges, plan.witness_budget);
     if (!sample.ok()) {
       NLOG_DEBUG("state witness {}: {}", w.peer.to_string(), sample.status().to_string());
@@ -63,9 +76,11 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
     const Bytes sha(digest.begin(), digest.end());
     Tally t = ask_witnesses(net, candidates, server.peer, *got, sha, plan, rng);
     if (proven_bad && (t.not_state || witnesses_prove_bad(t.agree, t.disagree))) proven_bad->push_back(server.peer);
-    if (!adopt_after_witnesses(t.agree, t.disagree)) {
-      out.failures.push_back(server.peer.to_string() + ": snapshot outvoted by witnesses (" + std::to_string(t.agree) +
-                             " agree, " + std::to_string(t.disagree) + " disagree)");
+    if (!adopt_after_witnesses(t.agree, t.disagree, t.could_ask > 0)) {
+      out.failures.push_back(server.peer.to_string() +
+                             (t.agree + t.disagree == 0 ? ": no witness answered (" + std::to_string(t.could_ask) + " asked)"
+                                                        : ": snapshot outvoted by witnesses (" + std::to_string(t.agree) +
+                                                              " agree, " + std::to_string(t.disagree) + " disagree)"));
       continue;
     }
     out.fetched = std::move(*got);
