@@ -584,3 +584,40 @@ TEST_CASE("node core: a partner with no payload at two claimed steps of one proc
   CHECK(count(s, Effect::Kind::kBan) == 1);
   CHECK(core.banned(5));
 }
+
+TEST_CASE("node core: partners come from verified peers while there are any, hearsay only after", "[node_core][eclipse]") {
+  // An eclipse flood puts up to 128 validly signed records of identities nobody runs into the view
+  // as hearsay; the three real peers have gossiped with us (verified).
+  std::vector<LivePeer> live;
+  for (PeerRef p = 1; p <= 3; ++p) live.push_back({p, 0, true});
+  for (PeerRef p = 100; p < 228; ++p) live.push_back({p, 0, false});
+  CoreRng rng(5);
+  std::map<PeerRef, int> hits;
+  for (int i = 0; i < 3000; ++i) ++hits[choose_partner(live, {}, 0, 4, rng)->peer];
+  REQUIRE(hits.size() == 3);  // only the verified ones, each about a third
+  for (PeerRef p = 1; p <= 3; ++p) CHECK(hits[p] > 800);
+  // With every verified peer tried this step, hearsay is next rather than a solo step.
+  const std::vector<PeerRef> tried{1, 2, 3};
+  auto next = choose_partner(live, tried, 0, 4, rng);
+  REQUIRE(next);
+  CHECK(next->peer >= 100);
+  CHECK_FALSE(next->verified);
+  // A verified peer past the staleness bound is not a candidate; hearsay within it is.
+  std::vector<LivePeer> laggy{{1, 0, true}, {100, 9, false}};
+  CHECK(choose_partner(laggy, {}, 9, 4, rng)->peer == 100);
+
+  CoreConfig c = config();
+  c.exchange_tries = 4;
+  NodeCore core = started(c);
+  Step s = core.on_phase_done(1, 10, {}, live);
+  std::vector<PeerRef> called;
+  ExchangeReply fail;
+  fail.failure = "refused";
+  while (s.next.kind == Next::Kind::kCall) {
+    called.push_back(s.next.peer);
+    s = core.on_exchange_reply(1, fail, live);
+  }
+  REQUIRE(called.size() == 4);
+  for (int i = 0; i < 3; ++i) CHECK(called[i] <= 3);
+  CHECK(called[3] >= 100);
+}

@@ -36,13 +36,13 @@ PeerRef PeerTable::ref(const p2p::PeerId& id) {
   return it->second;
 }
 
-std::vector<LivePeer> PeerTable::view(const std::vector<p2p::PeerRecord>& live) {
+std::vector<LivePeer> PeerTable::view(const std::vector<std::pair<p2p::PeerRecord, bool>>& live) {
   std::vector<LivePeer> out;
   out.reserve(live.size());
-  for (const auto& rec : live) {
+  for (const auto& [rec, verified] : live) {
     const PeerRef r = ref(rec.peer);
     records_[r] = rec;
-    out.push_back({r, rec.outer_step});
+    out.push_back({r, rec.outer_step, verified});
   }
   return out;
 }
@@ -61,7 +61,7 @@ NodeDriver::NodeDriver(NodeParts& parts, const NodeOptions& options, const NodeS
 double NodeDriver::now() const { return std::chrono::duration<double>(Clk::now() - t0_).count(); }
 
 std::vector<LivePeer> NodeDriver::live() {
-  auto view = peers_.view(p_.net->live_peers());
+  auto view = peers_.view(p_.net->live_peers_verified());
   live_count_ = view.size();
   return view;
 }

@@ -24,7 +24,7 @@ class PeerTable {
  public:
   PeerRef ref(const p2p::PeerId& id);
   const p2p::PeerId& id(PeerRef ref) const { return ids_.at(ref); }
-  std::vector<LivePeer> view(const std::vector<p2p::PeerRecord>& live);
+  std::vector<LivePeer> view(const std::vector<std::pair<p2p::PeerRecord, bool>>& live);  // record, verified
   const p2p::PeerRecord* record(PeerRef ref) const;
 
  private:

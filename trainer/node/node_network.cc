@@ -518,6 +518,20 @@ std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
   return fut.get();
 }
 
+std::vector<std::pair<p2p::PeerRecord, bool>> NodeNetwork::live_peers_verified() {
+  auto p = std::make_shared<std::promise<std::vector<std::pair<p2p::PeerRecord, bool>>>>();
+  auto fut = p->get_future();
+  auto impl = impl_;
+  asio::post(impl->io, [impl, p] {
+    std::vector<std::pair<p2p::PeerRecord, bool>> out;
+    for (auto& r : impl->view->live_peers())
+      if (!impl->banned.count(r.peer)) out.emplace_back(r, impl->view->is_verified(r.peer));
+    p->set_value(std::move(out));
+  });
+  if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+  return fut.get();
+}
+
 std::vector<p2p::PeerId> NodeNetwork::relayed(const std::vector<p2p::PeerId>& peers) {
   auto p = std::make_shared<std::promise<std::vector<p2p::PeerId>>>();
   auto fut = p->get_future();

@@ -8,13 +8,14 @@ namespace noloco::node {
 
 std::optional<LivePeer> choose_partner(std::span<const LivePeer> live, std::span<const PeerRef> exclude,
                                        uint64_t our_outer, int64_t max_staleness, CoreRng& rng) {
-  std::vector<const LivePeer*> candidates;
-  candidates.reserve(live.size());
+  std::vector<const LivePeer*> verified, hearsay;
+  verified.reserve(live.size());
   for (const auto& p : live) {
     if (static_cast<int64_t>(our_outer) - static_cast<int64_t>(p.outer_step) > max_staleness) continue;
     if (std::find(exclude.begin(), exclude.end(), p.peer) != exclude.end()) continue;
-    candidates.push_back(&p);
+    (p.verified ? verified : hearsay).push_back(&p);
   }
+  const auto& candidates = verified.empty() ? hearsay : verified;
   if (candidates.empty()) return std::nullopt;
   return *candidates[rng.below(candidates.size())];
 }

@@ -16,10 +16,17 @@ using PeerRef = uint64_t;
 struct LivePeer {
   PeerRef peer = 0;
   uint64_t outer_step = 0;
+  // Its own record reached us over its own connection (p2p/membership.h); false: we only heard of
+  // it from others (hearsay), which is all an eclipse flood's fake identities ever are.
+  bool verified = true;
 };
 
 // Uniformly among `live` minus `exclude` and minus peers that lag `our_outer` by more than
-// `max_staleness` (they still call us and we answer them; we just do not call them).
+// `max_staleness` (they still call us and we answer them; we just do not call them); among the
+// verified ones of those while there are any, else among the hearsay ones. A flood of validly
+// signed records of identities nobody runs fills up to half the view with hearsay
+// (docs/defences.md, "Live view"); called at random, each costs a try that ends in a refused
+// dial. Verified peers have talked to us; a swarm's honest peers become verified as they gossip.
 std::optional<LivePeer> choose_partner(std::span<const LivePeer> live, std::span<const PeerRef> exclude,
                                        uint64_t our_outer, int64_t max_staleness, CoreRng& rng);
 
