@@ -8,6 +8,9 @@
 # Corpora persist under out/fuzz/<target>/corpus (so later runs start from what earlier ones
 # found); fuzz/corpus/<target>/ seeds it when present. Crash inputs land in
 # out/fuzz/<target>/artifacts/, the full log in out/fuzz/<target>/log.txt. See docs/fuzzing.md.
+#   FUZZ_KEEP=1        after each run, merge the inputs that add coverage into fuzz/corpus/<target>/
+#                      (libFuzzer -merge=1: the committed corpus, minimal for its coverage)
+#   FUZZ_SKIP_BUILD=1  use build/fuzz as it is (e.g. a second tools/fuzz.sh beside a first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +36,10 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 # Only the fuzz targets are built: the preset instruments every library they link.
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j"${FUZZ_BUILD_JOBS:-2}" --target "${targets[@]}"
+if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j"${FUZZ_BUILD_JOBS:-2}" --target "${targets[@]}"
+fi
 
 status=0
 summary=()
@@ -66,7 +71,13 @@ for t in "${targets[@]}"; do
     result="FAILED rc=$rc ${reason:+($reason) }${artifact:+artifact=$artifact}"
     status=1
   fi
-  summary+=("$(printf '%-28s execs=%-10s cov=%-6s corpus=%-6s %s' "$t" "${execs:-?}" "${cov:-?}" "$corpus" "$result")")
+  kept=''
+  if [ "${FUZZ_KEEP:-0}" = 1 ] && [ "$rc" -eq 0 ]; then
+    mkdir -p "fuzz/corpus/$t"
+    "$bin" -merge=1 "fuzz/corpus/$t" "$dir/corpus" >"$dir/merge.txt" 2>&1 || true
+    kept=" kept=$(find "fuzz/corpus/$t" -type f | wc -l)"
+  fi
+  summary+=("$(printf '%-28s execs=%-10s cov=%-6s corpus=%-6s %s%s' "$t" "${execs:-?}" "${cov:-?}" "$corpus" "$result" "$kept")")
 done
 
 echo

@@ -8,6 +8,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
+#include <atomic>
 #include <thread>
 
 #include "../trainer/test_corpus.h"
@@ -268,6 +269,18 @@ TEST_CASE("state sync: a witness between snapshots is waited for, and a snapshot
   auto none = fetch_checked_state(*client, {record(*server), record(*never)}, good.size() + 4096, one_server, rng);
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().message().find("no witness answered (1 asked)") != std::string::npos);
+  // A witness that republishes its snapshot all through the probe (as fast nodes do after every
+  // outer step) still answers: its ranges may come from several of its snapshots.
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    for (uint64_t k = 0; !stop; ++k) serve(*late, k % 2 ? near : good, 10 + k);
+  });
+  auto busy = fetch_checked_state(*client, {record(*server), record(*late)}, good.size() + 4096, one_server, rng);
+  stop = true;
+  churn.join();
+  REQUIRE(busy.ok());
+  CHECK(busy->agree == 1);
+
   // Alone with the server, there is nobody to ask: its snapshot is all there is.
   auto alone = fetch_checked_state(*client, {record(*server)}, good.size() + 4096, one_server, rng);
   REQUIRE(alone.ok());

@@ -127,7 +127,7 @@ struct StateFetched {
 // another peer (trainer/node/state_check.h).
 struct StateSample {
   p2p::PeerId peer;
-  Bytes sha256;
+  Bytes sha256;  // of the snapshot the ranges came from; empty when the peer republished mid-probe
   uint64_t outer_step = 0, total_bytes = 0;
   std::vector<Bytes> chunks;  // one per requested range, in order
 };
