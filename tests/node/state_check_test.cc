@@ -287,6 +287,37 @@ TEST_CASE("state sync: a witness between snapshots is waited for, and a snapshot
   CHECK(alone->agree + alone->disagree == 0);
 }
 
+TEST_CASE("state sync: witnesses far behind an honest server refuse its snapshot but cannot get it struck",
+          "[state][defence]") {
+  // attack_ci, 2026-12-04: 4 s into a tiny run two honest nodes behind the bootstrap witnessed
+  // against each other's sync from it; their weights were past the distance bound from its, and
+  // both banned it. A comparable witness must be within comparable_steps of the server's snapshot.
+  const Bytes train = trainer::testing::synthetic_text(50000);
+  auto r = make(&train);
+  const torch::Tensor phi = r->phi().clone();
+  auto ahead = start_net(), lag1 = start_net(), lag2 = start_net(), client = start_net();
+  serve(*ahead, blob_of(phi), 20);
+  serve(*lag1, blob_of(phi * 0.3), 2);  // relative distance 2.3: disagrees
+  serve(*lag2, blob_of(phi * 0.3 + 0.01 * torch::randn_like(phi) * phi.abs().mean()), 3);
+  StateFetchPlan one_server;
+  one_server.max_servers = 1;
+  std::mt19937_64 rng(9);
+  std::vector<p2p::PeerId> bad;
+  auto got = fetch_checked_state(*client, {record(*ahead), record(*lag1), record(*lag2)}, blob_of(phi).size() + 4096,
+                                 one_server, rng, &bad);
+  REQUIRE_FALSE(got.ok());  // 0 agree, 2 disagree: not adopted
+  CHECK(got.status().message().find("0 agree, 2 disagree") != std::string::npos);
+  CHECK(bad.empty());       // but nobody near its step said so: no proof
+  // The same two witnesses at the server's step are proof.
+  serve(*lag1, blob_of(phi * 0.3), 19);
+  serve(*lag2, blob_of(phi * 0.3), 18);
+  auto again = fetch_checked_state(*client, {record(*ahead), record(*lag1), record(*lag2)}, blob_of(phi).size() + 4096,
+                                   one_server, rng, &bad);
+  REQUIRE_FALSE(again.ok());
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0] == ahead->peer_id());
+}
+
 TEST_CASE("state sync: one lying witness outvotes an honest server but cannot get it struck", "[state][defence]") {
   const Bytes train = trainer::testing::synthetic_text(50000);
   auto r = make(&train);

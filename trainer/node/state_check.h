@@ -26,6 +26,11 @@ namespace noloco::node {
 struct StateCheckOptions {
   size_t witnesses = 2;              // other peers asked
   size_t max_witnesses = 4;          // asked at most, to break a tie (one agrees, one disagrees)
+  // A witness whose snapshot is more outer steps than this from the server's may refuse it (no
+  // adoption) but not prove it wrong: an honest node far behind an honest server's step can be
+  // past max_rel_distance from it (attack_ci, 2026-12-04: laggers outvoted the honest bootstrap,
+  // 4 s into a tiny run, and banned it).
+  uint64_t comparable_steps = 4;
   size_t ranges = 8;                 // ranges sampled per witness
   uint32_t range_bytes = 16 * 1024;  // bytes per range (4096 values)
   double max_rel_distance = 0.5;     // honest NoLoCo spreads are far below (docs/defences.md)

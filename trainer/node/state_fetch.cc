@@ -10,6 +10,7 @@ namespace {
 
 struct Tally {
   size_t agree = 0, disagree = 0;
+  size_t disagree_near = 0;  // of those, witnesses within comparable_steps of the server's snapshot
   size_t could_ask = 0;    // candidates other than the server
   bool not_state = false;  // the blob is no state blob at all
 };
@@ -48,7 +49,11 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
     ++asked;
     auto v = judge_witness(got.blob, sha, ranges, sample->sha256, sample->total_bytes, sample->chunks, plan.check);
     if (v.ok() && *v == WitnessVerdict::kAgrees) ++t.agree;
-    else ++t.disagree;
+    else {
+      ++t.disagree;
+      const uint64_t a = sample->outer_step, b = got.outer_step;
+      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps) ++t.disagree_near;
+    }
   }
   return t;
 }
@@ -75,7 +80,9 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
     const auto digest = sha256(got->blob);
     const Bytes sha(digest.begin(), digest.end());
     Tally t = ask_witnesses(net, candidates, server.peer, *got, sha, plan, rng);
-    if (proven_bad && (t.not_state || witnesses_prove_bad(t.agree, t.disagree))) proven_bad->push_back(server.peer);
+    // Proof needs every witness against it and two comparable ones among them (state_check.h).
+    if (proven_bad && (t.not_state || (t.agree == 0 && witnesses_prove_bad(t.agree, t.disagree_near))))
+      proven_bad->push_back(server.peer);
     if (!adopt_after_witnesses(t.agree, t.disagree, t.could_ask > 0)) {
       out.failures.push_back(server.peer.to_string() +
                              (t.agree + t.disagree == 0 ? ": no witness answered (" + std::to_string(t.could_ask) + " asked)"
