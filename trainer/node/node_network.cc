@@ -505,14 +505,15 @@ std::vector<ReceivedPayload> NodeNetwork::take_inbox() {
 
 
 std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
-  std::promise<std::vector<p2p::PeerRecord>> p;
-  auto fut = p.get_future();
+  // Shared with the handler: after the wait below times out, the handler may still run.
+  auto p = std::make_shared<std::promise<std::vector<p2p::PeerRecord>>>();
+  auto fut = p->get_future();
   auto impl = impl_;
-  asio::post(impl->io, [impl, &p] {
+  asio::post(impl->io, [impl, p] {
     std::vector<p2p::PeerRecord> out;
     for (auto& r : impl->view->live_peers())
       if (!impl->banned.count(r.peer)) out.push_back(r);
-    p.set_value(std::move(out));
+    p->set_value(std::move(out));
   });
   if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
   return fut.get();
