@@ -3,7 +3,10 @@
 // them; bad tensors are refused before anything changes.
 #include "../trainer/torch_catch.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 
 #include "../trainer/test_corpus.h"
 #include "trainer/core/codec_stream.h"
@@ -211,4 +214,35 @@ TEST_CASE("node payload: every codec and form, checked and applied a chunk at a 
       }
     }
   }
+}
+
+TEST_CASE("node payload: a payload whose spool cannot be written is built in memory, byte for byte the same",
+          "[node][payload]") {
+  const Bytes train = trainer::testing::synthetic_text(200000);
+  auto a = make(&train, 0);
+  for (int i = 0; i < 2; ++i) a->train_step();
+  PayloadSettings s;
+  s.codec = {codec::Mode::kBf16};
+  s.run_id = "run-x";
+  s.sender = "a";
+  auto in_memory = build_payload(*a, s);
+  REQUIRE(in_memory.ok());
+
+  // A folder that is not there stands for a full disk: SpoolFile::create fails either way.
+  const auto dir = std::filesystem::temp_directory_path() / ("noloco-spool-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  s.spool_dir = dir.string();
+  std::string why = "unset";
+  auto fallback = build_payload_or_in_memory(*a, s, &why);
+  REQUIRE(fallback.ok());
+  CHECK_FALSE(why.empty());
+  CHECK(*fallback->joined() == *in_memory->joined());
+
+  // A folder that works: spooled, no error, the same bytes.
+  std::filesystem::create_directories(dir);
+  auto spooled = build_payload_or_in_memory(*a, s, &why);
+  REQUIRE(spooled.ok());
+  CHECK(why.empty());
+  CHECK(*spooled->joined() == *in_memory->joined());
+  std::filesystem::remove_all(dir);
 }

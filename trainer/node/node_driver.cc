@@ -147,7 +147,11 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
   if (!with_payload) return Status::Ok();
   mine_.reset();
   p_.net->publish_exchange_payload(nullptr);
-  NOLOCO_ASSIGN_OR_RETURN(WirePayload payload, build_payload(r, p_.payload));
+  std::string spool_error;
+  NOLOCO_ASSIGN_OR_RETURN(WirePayload payload, build_payload_or_in_memory(r, p_.payload, &spool_error));
+  if (!spool_error.empty())
+    NLOG_WARN("our payload is held in memory this outer step: spooling it to {} failed ({})", p_.payload.spool_dir,
+              spool_error);
   if (sinks_.tamper.payload) {
     NOLOCO_ASSIGN_OR_RETURN(payload, sinks_.tamper.payload(std::move(payload)));
   }

@@ -111,6 +111,17 @@ Result<WirePayload> build_payload(const trainer::Replica& r, const PayloadSettin
   }
 }
 
+Result<WirePayload> build_payload_or_in_memory(const trainer::Replica& r, const PayloadSettings& s,
+                                               std::string* spool_error) {
+  spool_error->clear();
+  Result<WirePayload> built = build_payload(r, s);
+  if (built.ok() || s.spool_dir.empty()) return built;
+  *spool_error = built.status().to_string();
+  PayloadSettings in_memory = s;
+  in_memory.spool_dir.clear();
+  return build_payload(r, in_memory);
+}
+
 PayloadStats stats_from_norms(double own_norm, double peer_norm, double dot, double phi_diff_norm, double phi_norm,
                               double floor) {
   PayloadStats s;

@@ -34,6 +34,11 @@ struct PayloadSettings {
 // (kTheta), encoded a chunk at a time, so that nothing model-sized exists besides the encoded
 // payload itself (spooled: one tensor's encoded message at most).
 Result<WirePayload> build_payload(const trainer::Replica& replica, const PayloadSettings& settings);
+// build_payload, and when spooling fails (a full disk, a folder gone) the same payload in memory:
+// a node must keep training and exchanging when its store's disk fills (docs/checkpoints.md, "Disk
+// faults"). `*spool_error` is set to why the spool failed, empty when it did not.
+Result<WirePayload> build_payload_or_in_memory(const trainer::Replica& replica, const PayloadSettings& settings,
+                                               std::string* spool_error);
 
 // How a peer's update compares with ours, on the vectors the outer step mixes: u_own = θ_own − φ_own
 // and u_peer = Δ_peer (delta_phi) or θ_peer − φ_own (theta). Logged for every payload and used by
