@@ -40,16 +40,23 @@ def limited(log_text, peer):
     return any(LIMITED in line for line in log_lines_naming(log_text, peer))
 
 
-def reached(log_text, recs, node, peer):
-    """The honest node met this identity: a log line other than an address-limit refusal names
-    it, or an event does."""
-    if any(LIMITED not in line for line in log_lines_naming(log_text, peer)):
-        return True
+def met_in_event(recs, node, peer):
+    """An event of the honest node names this identity (a partner, a refusal, a connection's path,
+    a state sync...): the two had a protocol exchange, not only a record in a gossip message."""
     for r in recs:
         if r.get("node") == node and r.get("kind") == "event":
             if r.get("peer") == peer or r.get("partner") == peer or peer in r.get("group", []):
                 return True
     return False
+
+
+def reached(log_text, recs, node, peer):
+    """The honest node met this identity: a log line other than an address-limit refusal names
+    it, or an event does. Broad on purpose (the pass rule uses it); a log line may be no more than
+    a gossip record naming the identity, so the figure also gives the pairs met in an event."""
+    if any(LIMITED not in line for line in log_lines_naming(log_text, peer)):
+        return True
+    return met_in_event(recs, node, peer)
 
 
 def final_loss(recs, i):
@@ -76,6 +83,7 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
     bans = {i: {r["peer"] for r in events(recs, "banned", i)} for i in honest}
     strikes = {i: [r["peer"] for r in events(recs, "refused", i)] for i in honest}
     total_reached, total_banned, n_strikes, unreached, n_limited = 0, 0, 0, 0, 0
+    met, met_banned = 0, 0
     for a in attackers:
         for peer in ids[a]:
             n_limited += sum(1 for i in honest if limited(logs[i], peer))
@@ -85,9 +93,13 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
             total_reached += len(who)
             total_banned += sum(1 for i in who if peer in bans[i])
             n_strikes += sum(strikes[i].count(peer) for i in honest)
+            in_event = [i for i in who if met_in_event(recs, i, peer)]
+            met += len(in_event)
+            met_banned += sum(1 for i in in_event if peer in bans[i])
     n_ids = sum(len(v) for v in ids.values())
     ok = total_reached > 0 and total_banned == total_reached
-    out.append(("banned", ok, f"{total_banned}/{total_reached} (node, identity) reached pairs banned; "
+    out.append(("banned", ok, f"{total_banned}/{total_reached} (node, identity) reached pairs banned "
+                              f"({met_banned}/{met} of the pairs met in an event); "
                               f"{n_ids} identities, {unreached} reached nobody; {n_strikes} refusals; "
                               f"{n_limited} (node, identity) pairs closed by the per-address limit"))
     # Peak RSS (VmHWM) of the honest nodes vs the clean run's same nodes.
