@@ -194,3 +194,29 @@ TEST_CASE("noise and direction evidence: an honest partner late in a long run is
     CHECK(direction.observe("honest", c, m).weight == 0);
   }
 }
+
+TEST_CASE("noise and direction evidence: a peer that once showed the shared signal is not judged again",
+          "[node][robust][evidence]") {
+  // The 780-outer-step clean chaos run (2026-12-04) struck one honest pair twice with windows of 8
+  // late in the run; it had correlated with us early on, as honest peers do.
+  NoiseEvidence noise;
+  DirectionEvidence direction;
+  for (const char* p : {"ref1", "ref2"})
+    for (size_t i = 0; i < kW; ++i) noise.observe(p, 0.1, kN);
+  for (size_t i = 0; i < kW; ++i) {  // early in a run: clearly along ours and our movement
+    CHECK(noise.observe("honest", 0.08, kN).weight == 0);
+    CHECK(direction.observe("honest", 0.08, 0.1).weight == 0);
+  }
+  for (size_t i = 0; i < 3 * kW; ++i) {  // a long quiet stretch late: a window of it alone would be struck
+    CHECK(noise.observe("honest", 0.002, kN).weight == 0);
+    CHECK(direction.observe("honest", -0.01, -0.2).weight == 0);
+  }
+  // The same quiet stretch from a peer that never showed the signal is evidence.
+  std::vector<double> fresh_noise, fresh_direction;
+  for (size_t i = 0; i < kW; ++i) {
+    fresh_noise.push_back(noise.observe("never", 0.002, kN).weight);
+    fresh_direction.push_back(direction.observe("never", -0.01, -0.2).weight);
+  }
+  CHECK(fresh_noise.back() == kProofStrike);
+  CHECK(fresh_direction.back() == kProofStrike);
+}

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,14 @@ struct EvidenceRuling {
 // payload (measured), so three in a row under |cos| ≈ 0.009 (d·mean cos² < 10) happen about once
 // in 200 windows. Over kWindow = 8 payloads that is about (1/6)^8, once in 2 million; noise stays
 // at χ²₈/8 ≈ 1. The price: a noise sender is struck from its 8th payload to us, not its 3rd.
+//
+// Windows of 8 still banned one honest pair in a run twice as long (780 outer steps: two windows at
+// 8.4 and 6.7; consecutive payloads of one pair are not independent). So a peer is judged as long
+// as it has never shown the shared signal: once one of its windows reaches kReferenceFloor it is
+// cleared for good (in this process). Honest peers clear in their first window early in a run
+// (median ~800 there) and almost always in their first window late (median ~100); a noise sender
+// never does. What it gives up: a peer honest at first and noisy later is not struck (its noise
+// is then mixed under the norm bound, late in a run where updates are mostly noise anyway).
 class NoiseEvidence {
  public:
   static constexpr size_t kWindow = 8;
@@ -78,7 +87,8 @@ class NoiseEvidence {
     const double stat = static_cast<double>(numel) * sum2 / static_cast<double>(w.size());
     if (std::isnan(stat)) return {};
     latest_[peer] = stat;
-    if (!(stat < kBound)) return {};
+    if (stat >= kReferenceFloor) cleared_.insert(peer);
+    if (cleared_.count(peer) || !(stat < kBound)) return {};
     std::vector<double> others;
     for (const auto& [p, s] : latest_)
       if (p != peer) others.push_back(s);
@@ -97,6 +107,7 @@ class NoiseEvidence {
  private:
   std::map<std::string, std::deque<double>> cosines_;
   std::map<std::string, double> latest_;  // each peer's statistic over its latest full window
+  std::set<std::string> cleared_;         // peers that once had a window at kReferenceFloor or above
 };
 
 // Per peer, the last kWindow (cos with our update, cos with our last slow-weight movement δ) of the
@@ -107,10 +118,13 @@ class NoiseEvidence {
 // chaos harness's clean run (390 outer steps, 2026-12-04) then struck an honest window of three at
 // −0.007 and −0.157: late in a run both cosines scatter around ~0.02 with a spread of ~0.05, and a
 // window of three is too short. Over kWindow = 8 the means' spread is ~0.02 and −0.15 is far out.
+// As with noise, a peer with one window clearly along both references (both means positive, sum
+// above kClear) has shown the shared direction and is cleared for good.
 class DirectionEvidence {
  public:
   static constexpr size_t kWindow = 8;
   static constexpr double kBound = -0.15;  // strike when mean cos_own + mean cos_δ is below this
+  static constexpr double kClear = 0.15;   // a window with both means positive and a sum above: cleared
 
   // Records one payload; `momentum_cosine` 0 means we had no movement to compare with (skipped).
   EvidenceRuling observe(const std::string& peer, double cosine, double momentum_cosine) {
@@ -123,6 +137,8 @@ class DirectionEvidence {
     for (const auto& [c, m] : w) own += c, mom += m;
     own /= static_cast<double>(w.size());
     mom /= static_cast<double>(w.size());
+    if (own > 0 && mom > 0 && own + mom > kClear) cleared_.insert(peer);
+    if (cleared_.count(peer)) return {};
     if (!(own < 0 && mom < 0 && own + mom < kBound)) return {};  // NaN: no evidence
     char buf[240];
     std::snprintf(buf, sizeof buf,
@@ -134,6 +150,7 @@ class DirectionEvidence {
 
  private:
   std::map<std::string, std::deque<std::pair<double, double>>> window_;
+  std::set<std::string> cleared_;  // peers that once had a window clearly along both references
 };
 
 }  // namespace noloco::node
