@@ -57,9 +57,9 @@ struct EvidenceRuling {
 // That was not enough over a long run. The chaos harness's clean run (390 outer steps, tiny, 8
 // nodes, 2026-12-04) struck honest peers 45 times and banned 14 (node, peer) pairs while the other
 // peers' median stood at 55–770: an honest partner's cosines there are about N(0.015, 0.05) per
-// payload (measured), so three in a row under |cos| ≈ 0.009 (d·mean cos² < 10) happen about once
-// in 200 windows. Over kWindow = 8 payloads that is about (1/6)^8, once in 2 million; noise stays
-// at χ²₈/8 ≈ 1. The price: a noise sender is struck from its 8th payload to us, not its 3rd.
+// payload (measured); one in six is under |cos| ≈ 0.009, and windows of three under d·mean cos² < 10
+// came 45 times in about 3000. Over kWindow = 8 payloads, were they independent, (1/6)^8 ≈ 6e-7;
+// noise stays at χ²₈/8 ≈ 1. The price: a noise sender is struck from its 8th payload to us, not its 3rd.
 //
 // Windows of 8 still banned one honest pair in a run twice as long (780 outer steps: two windows at
 // 8.4 and 6.7; consecutive payloads of one pair are not independent). So a peer is judged as long
@@ -71,7 +71,7 @@ struct EvidenceRuling {
 class NoiseEvidence {
  public:
   static constexpr size_t kWindow = 8;
-  static constexpr double kBound = 10.0;           // strike below this (noise: ~1; honest: >= 66 measured)
+  static constexpr double kBound = 10.0;           // strike below this (noise: ~1; honest, short runs: >= 66)
   static constexpr double kReferenceFloor = 30.0;  // ... and only while the others' median is this high
   static constexpr size_t kMinReference = 2;       // other peers with a full window
 
