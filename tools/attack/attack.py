@@ -157,7 +157,8 @@ def attacked_run(a, clean, attack, count):
     row = {"attack": attack, "attackers": count, "honest": len(honest), "wall_s": round(time.monotonic() - t0, 1),
            "longest_exchange_s": round(ac.longest_exchange(recs, honest), 2),
            "solo_steps": sum(1 for r in ac.events(recs, "outer") if r["node"] in honest and not r.get("group")),
-           "state_syncs": len([r for r in ac.events(recs, "state_sync") if r["node"] in honest])}
+           "state_syncs": len([r for r in ac.events(recs, "state_sync") if r["node"] in honest]),
+           "judged": ac.attacker_payloads_judged(recs, honest, attackers)}
     for name, ok, fig in checks:
         row[name] = "PASS" if ok else "FAIL"
         row[name + "_figure"] = fig
@@ -181,12 +182,12 @@ def write_tables(a, clean, rows):
              f"peak RSS max {max(clean['rss_kb'].values()) / 1024:.0f} MiB, longest exchange wait "
              f"{clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.",
              "",
-             "| attack | attackers | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| attack | attackers | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs | attacker payloads judged |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = [f"{r[c]}: {r[c + '_figure']}" for c in CHECKS]
         lines.append(f"| {r['attack']} | {r['attackers']} | " + " | ".join(cells) +
-                     f" | **{r['all']}** | {r['longest_exchange_s']} | {r['solo_steps']} | {r['state_syncs']} |")
+                     f" | **{r['all']}** | {r['longest_exchange_s']} | {r['solo_steps']} | {r['state_syncs']} | {r.get('judged', '')} |")
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return "\n".join(lines)

@@ -59,6 +59,23 @@ def reached(log_text, recs, node, peer):
     return met_in_event(recs, node, peer)
 
 
+def attacker_payloads_judged(recs, honest, attackers):
+    """How many of the attackers' exchange payloads honest nodes ruled on: mixed (in an outer
+    event's group), refused or found unchanged. 0 for a payload attack means the run shows nothing
+    about the payload rules (an attacker that joined too late, say); peer attacks (gossip floods,
+    slow streams) send no payloads."""
+    ids = {p for v in attacker_ids(recs, attackers).values() for p in v}
+    n = 0
+    for r in recs:
+        if r.get("kind") != "event" or r.get("node") not in honest:
+            continue
+        if r.get("event") == "outer":
+            n += sum(1 for p in r.get("group", []) if p in ids)
+        elif r.get("event") in ("refused", "unchanged") and r.get("peer") in ids:
+            n += 1
+    return n
+
+
 def final_loss(recs, i):
     done = events(recs, "done", i)
     return done[-1].get("val_loss") if done else None
