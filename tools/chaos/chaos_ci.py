@@ -55,6 +55,10 @@ def wait_outer(swarm, nodes, k, after, what):
 
 def kill_and_restart(swarm, i):
     tl = swarm.timeline
+    # A kill before the node's first checkpoint commits leaves nothing to resume from (1 run in 20
+    # on 2026-12-04: 'resumed at outer step 0'): kill only once one has committed.
+    ok = tl.wait_for(lambda recs: cc.events(recs, "checkpoint", i, swarm.nodes[i].launches), GUARD_S)
+    expect(ok, f"node{i} committed a checkpoint before the kill")
     swarm.fault("kill", nodes=[i])
     swarm.nodes[i].kill()
     time.sleep(1.0)
