@@ -199,15 +199,15 @@ bool MembershipView::is_live(const Entry& e) const {
 }
 
 Bytes MembershipView::make_gossip() const {
-  // Peers we have talked to first: hearsay is passed on only where room is left, so that what a
-  // flood put into our view travels no further than it has to.
+  // Only peers we have talked to ourselves: hearsay is never passed on, so every record in an
+  // honest node's gossip is one it verified, and a receiver may hold the sender to it (records
+  // nobody answers at count against whoever introduced them, trainer/node/introducer_watch.h).
+  // A flood's records therefore travel no further than the flooder's own messages.
   std::vector<const Entry*> live;
   for (const auto& [id, e] : peers_)
-    if (is_live(e)) live.push_back(&e);
-  std::sort(live.begin(), live.end(), [](const Entry* a, const Entry* b) {
-    if (a->verified != b->verified) return a->verified;
-    return a->last_progress > b->last_progress;
-  });
+    if (e.verified && is_live(e)) live.push_back(&e);
+  std::sort(live.begin(), live.end(),
+            [](const Entry* a, const Entry* b) { return a->last_progress > b->last_progress; });
   std::vector<SignedPeerRecord> records{self_};
   for (const Entry* e : live) {
     if (records.size() >= options_.max_records_per_message) break;
@@ -246,6 +246,15 @@ std::string prefix_of(const PeerRecord& r) {
 bool MembershipView::is_verified(const PeerId& peer) const {
   auto it = peers_.find(peer);
   return it != peers_.end() && it->second.verified;
+}
+
+std::optional<PeerId> MembershipView::introducer(const PeerId& peer) const {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.verified || it->second.source.empty()) return std::nullopt;
+  const std::string& k = it->second.source;
+  auto id = PeerId::from_bytes(ByteView(reinterpret_cast<const uint8_t*>(k.data()), k.size()));
+  if (!id.ok()) return std::nullopt;
+  return *id;
 }
 
 template <typename Pred>

@@ -65,8 +65,8 @@ Result<std::vector<SignedPeerRecord>> decode_gossip(ByteView message);
 // Eclipse resistance (docs/defences.md, "Live view"): a record that arrives from the peer it is
 // about, over that peer's own authenticated connection, is *verified*; one relayed by someone
 // else is hearsay (*unverified*). Hearsay lives in a bounded part of the view, capped per peer
-// that introduced it and per claimed address prefix, and never evicts a verified peer or a live
-// hearsay one: a flood of validly signed records from fresh keys (an attacker mints them for
+// that introduced it and per claimed address prefix, never evicts a verified peer or a live
+// hearsay one, and is never gossiped on: a flood of validly signed records from fresh keys (an attacker mints them for
 // free) can fill the hearsay part but not push out the peers we have talked to. After Heilman et
 // al., "Eclipse Attacks on Bitcoin's Peer-to-Peer Network" (USENIX Security 2015): separate
 // tried/new tables, per-source and per-group bucketing, and test-before-evict.
@@ -101,7 +101,8 @@ class MembershipView {
   void beat();
   const PeerRecord& self() const { return self_.record; }
 
-  // Our record and the freshest live others (most recent progress first), capped.
+  // Our record and the freshest live *verified* others (most recent progress first), capped.
+  // Hearsay is not passed on (see make_gossip in membership.cc).
   Bytes make_gossip() const;
   // Merges a peer's gossip. A malformed message is an error (nothing merged); individual bad
   // records are counted in the report and skipped. `from`: the authenticated sender (the
@@ -121,6 +122,9 @@ class MembershipView {
   size_t size() const { return peers_.size(); }
   size_t unverified_count() const { return unverified_; }
   bool is_verified(const PeerId& peer) const;
+  // Who told us of a hearsay record (the authenticated sender of the gossip it first came in);
+  // nullopt for verified records, unknown sources and peers we do not hold.
+  std::optional<PeerId> introducer(const PeerId& peer) const;
 
  private:
   struct Entry {

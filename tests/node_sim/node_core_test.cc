@@ -621,3 +621,14 @@ TEST_CASE("node core: partners come from verified peers while there are any, hea
   for (int i = 0; i < 3; ++i) CHECK(called[i] <= 3);
   CHECK(called[3] >= 100);
 }
+
+TEST_CASE("node core: the state sync source is the most advanced verified peer, hearsay only when none is",
+          "[node_core][eclipse]") {
+  // A flood's fake records claim the swarm's newest step; the real peers are verified.
+  std::vector<LivePeer> live{{1, 4, true}, {2, 6, true}, {100, 9, false}, {101, 9, false}};
+  REQUIRE(most_advanced(live));
+  CHECK(most_advanced(live)->peer == 2);
+  std::vector<LivePeer> hearsay_only{{100, 3, false}, {101, 9, false}};
+  CHECK(most_advanced(hearsay_only)->peer == 101);
+  CHECK_FALSE(most_advanced(std::vector<LivePeer>{}).has_value());
+}

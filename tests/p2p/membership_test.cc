@@ -28,8 +28,8 @@ struct Node {
 
 // Push-pull between two views, as the protocol does over one stream.
 void push_pull(MembershipView& a, MembershipView& b) {
-  REQUIRE(b.on_gossip(a.make_gossip()).ok());
-  REQUIRE(a.on_gossip(b.make_gossip()).ok());
+  REQUIRE(b.on_gossip(a.make_gossip(), a.self().peer).ok());
+  REQUIRE(a.on_gossip(b.make_gossip(), b.self().peer).ok());
 }
 
 }  // namespace
@@ -101,8 +101,8 @@ TEST_CASE("records of another run, forged or stale records are not believed", "[
 
   Node b(5, clock);
   Bytes first = b.view.make_gossip();
-  REQUIRE(a.view.on_gossip(first)->accepted == 1);
-  auto again = a.view.on_gossip(first);
+  REQUIRE(a.view.on_gossip(first, b.id.peer_id())->accepted == 1);
+  auto again = a.view.on_gossip(first, b.id.peer_id());
   CHECK(again->stale == 1);
   CHECK(again->accepted == 0);
   CHECK(again->forged == 0);
@@ -254,10 +254,20 @@ TEST_CASE("membership: a record from its own peer is verified, one relayed by an
   CHECK(a.view.is_verified(b.id.peer_id()));
   CHECK_FALSE(a.view.is_verified(c.id.peer_id()));  // a only heard of c from b
   CHECK(a.view.unverified_count() == 1);
+  REQUIRE(a.view.introducer(c.id.peer_id()).has_value());
+  CHECK(*a.view.introducer(c.id.peer_id()) == b.id.peer_id());
+  CHECK_FALSE(a.view.introducer(b.id.peer_id()).has_value());
+  // Hearsay is not passed on: a's gossip holds a and b, not c.
+  auto told = decode_gossip(a.view.make_gossip());
+  REQUIRE(told.ok());
+  REQUIRE(told->size() == 2);
+  CHECK((*told)[1].record.peer == b.id.peer_id());
   // c talks to a itself (the same record, not newer): promoted.
   REQUIRE(a.view.on_gossip(c.view.make_gossip(), c.id.peer_id())->stale == 1);
   CHECK(a.view.is_verified(c.id.peer_id()));
   CHECK(a.view.unverified_count() == 0);
+  CHECK_FALSE(a.view.introducer(c.id.peer_id()).has_value());
+  CHECK(decode_gossip(a.view.make_gossip())->size() == 3);
   // A message from b carrying a record "from" c is still hearsay: only the stream's remote counts.
   Node d(4, clock);
   REQUIRE(a.view.on_gossip(d.view.make_gossip(), b.id.peer_id()).ok());
@@ -322,10 +332,12 @@ TEST_CASE("membership: a flood of 10000 fake records does not evict the real pee
   std::set<PeerId> live_ids;
   for (const auto& r : live) live_ids.insert(r.peer);
   for (auto& p : real) CHECK(live_ids.count(p->id.peer_id()) == 1);
-  // What a gossips onwards leads with the peers it talked to, not the flood.
+  // What a gossips onwards is itself and the five peers it talked to: no hearsay, the flood's
+  // records go no further than the flooders' own messages.
   auto out = decode_gossip(a.view.make_gossip());
   REQUIRE(out.ok());
-  for (size_t i = 1; i <= 5; ++i) CHECK(a.view.is_verified((*out)[i].record.peer));
+  CHECK(out->size() == 6);
+  for (size_t i = 1; i < out->size(); ++i) CHECK(a.view.is_verified((*out)[i].record.peer));
 }
 
 TEST_CASE("membership: a verified peer takes the place of hearsay in a full view, hearsay never of a live peer",

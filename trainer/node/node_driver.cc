@@ -314,10 +314,14 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   // the ones before it fail, stall or are outvoted, and each may witness (state_fetch.h).
   std::vector<p2p::PeerRecord> candidates;
   if (const p2p::PeerRecord* rec = peers_.record(peer)) candidates.push_back(*rec);
-  std::vector<p2p::PeerRecord> others = p_.net->live_peers();
-  std::stable_sort(others.begin(), others.end(),
-                   [](const p2p::PeerRecord& a, const p2p::PeerRecord& b) { return a.outer_step > b.outer_step; });
-  for (auto& r : others)
+  // Verified peers before hearsay (a flood's fake records claim the newest step), then most
+  // advanced first.
+  auto others = p_.net->live_peers_verified();
+  std::stable_sort(others.begin(), others.end(), [](const auto& a, const auto& b) {
+    if (a.second != b.second) return a.second;
+    return a.first.outer_step > b.first.outer_step;
+  });
+  for (auto& [r, verified] : others)
     if (candidates.empty() || r.peer != candidates[0].peer) candidates.push_back(std::move(r));
   const uint64_t ours = static_cast<uint64_t>(std::max<int64_t>(core.outer_step(), 0));
   screen_state_servers(candidates, ours);

@@ -163,9 +163,30 @@ void NodeNetworkImpl::gossip_tick() {
   auto opened = [weak](Result<std::shared_ptr<p2p::HostStream>> r) {
     if (auto self = weak.lock()) self->on_gossip_opened(std::move(r));
   };
-  if (!live.empty()) {
-    const auto& rec = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)];
-    open_stream_to(rec, std::string(p2p::kMembershipProtocolId), opened);
+  // Hearsay: a dial also tests its introducer's word (introducer_watch.h).
+  auto gossip_to = [&](const p2p::PeerRecord& rec) {
+    auto introducer = view->introducer(rec.peer);
+    if (!introducer) return open_stream_to(rec, std::string(p2p::kMembershipProtocolId), opened);
+    open_stream_to(rec, std::string(p2p::kMembershipProtocolId),
+                   [weak, rec, by = *introducer](Result<std::shared_ptr<p2p::HostStream>> r) {
+                     auto self = weak.lock();
+                     if (!self) return;
+                     self->judge_introduction(rec, by, r.ok());
+                     self->on_gossip_opened(std::move(r));
+                   });
+  };
+  if (!live.empty()) gossip_to(live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)]);
+  // Feelers (after Bitcoin Core's): up to kFeelersPerTick hearsay records we have never dialled,
+  // each once. An honest one becomes verified within seconds of our hearing of it; a flood's
+  // records are all tested within ~64 / kFeelersPerTick ticks, not found by chance over minutes.
+  size_t feelers = 0;
+  for (const auto& rec : live) {
+    if (feelers >= kFeelersPerTick) break;
+    if (view->is_verified(rec.peer) || felt.count(rec.peer)) continue;
+    if (felt.size() >= kMaxFelt) felt.clear();  // bounded; a record felt twice costs one dial
+    felt.insert(rec.peer);
+    ++feelers;
+    gossip_to(rec);
   }
   if (!opt.bootstrap.empty() && (live.empty() || ticks % 10 == 1)) {
     const p2p::Multiaddr t = opt.bootstrap[bootstrap_next++ % opt.bootstrap.size()];
@@ -186,8 +207,21 @@ void NodeNetworkImpl::gossip_tick() {
   });
 }
 
+void NodeNetworkImpl::judge_introduction(const p2p::PeerRecord& rec, const p2p::PeerId& introducer, bool answered) {
+  if (answered) return introductions.reached(introducer.to_string(), rec.peer.to_string());
+  const auto ip = announced.host();
+  const bool loopback = ip && (ip->rfind("127.", 0) == 0 || *ip == "::1");
+  if (!answer_expected(rec.addrs, loopback)) return;  // e.g. a LAN address: not ours to reach
+  if (auto why = introductions.unreachable(introducer.to_string(), rec.peer.to_string(), Clk::now())) {
+    NLOG_WARN("peer {} {}", introducer.to_string(), *why);
+    strike_local(introducer, *why, kSuspectStrike);
+  }
+}
+
 void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
   if (banned.count(from)) return;  // a banned peer's view of the swarm is not taken either
+  // A hearsay peer speaking for itself: its introducer told the truth about it.
+  if (auto by = view->introducer(from)) introductions.reached(by->to_string(), from.to_string());
   // `from` is the stream's remote, proven by the Noise handshake: its own record counts as
   // verified, the rest as hearsay it introduced (p2p/membership.h, eclipse resistance).
   auto report = view->on_gossip(msg, from);
@@ -206,6 +240,9 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
     NLOG_DEBUG("gossip from {}: {} hearsay records left out (view limits)", from.to_string(), report->capped);
   if (report->accepted > 0) {
     for (const auto& rec : view->live_peers()) {
+      // Only peers we have talked to go to the peer book and the list we rejoin from: a flood's
+      // records would otherwise fill both (and cost a store write each).
+      if (!view->is_verified(rec.peer)) continue;
       add_event({NetworkEvent::Kind::kPeerSeen, rec.peer, "", rec.addrs});
       if (remembered.size() < 64 || remembered.count(rec.peer)) remembered[rec.peer] = rec;
     }
@@ -258,6 +295,7 @@ void NodeNetworkImpl::try_addrs(std::shared_ptr<std::vector<p2p::Multiaddr>> add
     if (!self) return cb(unavailable("network stopped"));
     if (r.ok()) {
       self->last_good[peer] = addr.without_peer_id().to_string();
+      self->introductions.dial_succeeded(Clk::now());
       return cb(std::move(r));
     }
     failures += (failures.empty() ? "" : "; ") + addr.to_string() + ": " + r.status().to_string();

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "p2p/host.h"
+#include "trainer/node/introducer_watch.h"
 #include "trainer/node/node_network.h"
 #include "trainer/node/peer_paths.h"
 #include "trainer/node/state_serve_limits.h"
@@ -50,7 +51,11 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   void merge_gossip(const p2p::PeerId& from, ByteView msg);
   void add_event(NetworkEvent e) {
     std::lock_guard lock(mu);
-    if (events.size() < 1024) events.push_back(std::move(e));
+    // Peer sightings come by the dozen per gossip message and only refresh the peer book: they
+    // stop at a lower mark, so that strikes and the other rare events are never lost behind them
+    // between two drains by the training thread (a flood once crowded out strikes that way).
+    const size_t cap = e.kind == NetworkEvent::Kind::kPeerSeen ? 512 : 4096;
+    if (events.size() < cap) events.push_back(std::move(e));
   }
   void strike_local(const p2p::PeerId& peer, const std::string& why, double weight = kProofStrike);
   // Resets the streams a peer we just banned still holds to us (node_network_state.cc).
@@ -80,6 +85,8 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   void try_addrs(std::shared_ptr<std::vector<p2p::Multiaddr>> addrs, size_t i, p2p::PeerId peer,
                  std::string protocol, std::string failures, p2p::StreamCallback cb);
   void on_gossip_opened(Result<std::shared_ptr<p2p::HostStream>> r);
+  // A gossip dial to a hearsay record failed or answered: held against or for its introducer.
+  void judge_introduction(const p2p::PeerRecord& rec, const p2p::PeerId& introducer, bool answered);
 
   NetworkOptions opt;
   asio::io_context io;
@@ -109,6 +116,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   mutable std::mutex nat_mu;
   NatView nat;  // published for the training thread
   std::map<p2p::PeerId, std::string> last_good;  // the address a peer last answered on
+  IntroducerWatch introductions;                  // hearsay nobody answers at, per introducer
+  static constexpr size_t kFeelersPerTick = 2, kMaxFelt = 4096;
+  std::set<p2p::PeerId> felt;                     // hearsay records dialled once as feelers
   // Every peer the view has held, kept after the view forgets it (the in-memory side of the
   // peer book): a node cut off for longer than forget_after, whose bootstrap is gone, finds the
   // swarm again through these.

@@ -22,8 +22,12 @@ std::optional<LivePeer> choose_partner(std::span<const LivePeer> live, std::span
 
 std::optional<LivePeer> most_advanced(std::span<const LivePeer> live) {
   if (live.empty()) return std::nullopt;
-  return *std::max_element(live.begin(), live.end(),
-                           [](const LivePeer& a, const LivePeer& b) { return a.outer_step < b.outer_step; });
+  // Verified peers outrank hearsay whatever they claim: a flood's fake records claim the swarm's
+  // newest step and would otherwise be every joiner's first state server (a refused dial each).
+  return *std::max_element(live.begin(), live.end(), [](const LivePeer& a, const LivePeer& b) {
+    if (a.verified != b.verified) return b.verified;
+    return a.outer_step < b.outer_step;
+  });
 }
 
 }  // namespace noloco::node

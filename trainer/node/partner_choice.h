@@ -30,7 +30,8 @@ struct LivePeer {
 std::optional<LivePeer> choose_partner(std::span<const LivePeer> live, std::span<const PeerRef> exclude,
                                        uint64_t our_outer, int64_t max_staleness, CoreRng& rng);
 
-// The first live peer with the highest advertised outer step (state sync source).
+// The first live peer with the highest advertised outer step (state sync source), among the
+// verified ones while there are any.
 std::optional<LivePeer> most_advanced(std::span<const LivePeer> live);
 
 }  // namespace noloco::node
