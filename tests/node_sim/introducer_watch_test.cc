@@ -79,7 +79,7 @@ TEST_CASE("introducer watch: memory stays bounded under a flood of fresh records
   CHECK(w.unreachable_count("intro-9") == 0);  // past max_introducers: not tracked
 }
 
-TEST_CASE("answer_expected: public, relayed and same-scope loopback addresses count; LAN ranges do not",
+TEST_CASE("answer_expected: public, relayed and same-scope loopback addresses count, LAN ranges do not",
           "[introducer]") {
   CHECK(answer_expected({"/ip4/203.0.113.7/tcp/4001"}, false));
   CHECK(answer_expected({"/ip4/8.8.8.8/udp/4001/quic-v1"}, false));
