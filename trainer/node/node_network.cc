@@ -20,6 +20,7 @@
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "p2p/framing.h"
 #include "p2p/host.h"
 #include "p2p/local_addrs.h"
@@ -175,14 +176,19 @@ void NodeNetworkImpl::gossip_tick() {
                      self->on_gossip_opened(std::move(r));
                    });
   };
-  if (!live.empty()) gossip_to(live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)]);
+  std::optional<p2p::PeerId> picked;
+  if (!live.empty()) {
+    const auto& rec = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)];
+    picked = rec.peer;
+    gossip_to(rec);
+  }
   // Feelers (after Bitcoin Core's): up to kFeelersPerTick hearsay records we have never dialled,
   // each once. An honest one becomes verified within seconds of our hearing of it; a flood's
   // records are all tested within ~64 / kFeelersPerTick ticks, not found by chance over minutes.
   size_t feelers = 0;
   for (const auto& rec : live) {
     if (feelers >= kFeelersPerTick) break;
-    if (view->is_verified(rec.peer) || felt.count(rec.peer)) continue;
+    if (rec.peer == picked || view->is_verified(rec.peer) || felt.count(rec.peer)) continue;
     if (felt.size() >= kMaxFelt) felt.clear();  // bounded; a record felt twice costs one dial
     felt.insert(rec.peer);
     ++feelers;
@@ -210,8 +216,7 @@ void NodeNetworkImpl::gossip_tick() {
 void NodeNetworkImpl::judge_introduction(const p2p::PeerRecord& rec, const p2p::PeerId& introducer, bool answered) {
   if (answered) return introductions.reached(introducer.to_string(), rec.peer.to_string());
   const auto ip = announced.host();
-  const bool loopback = ip && (ip->rfind("127.", 0) == 0 || *ip == "::1");
-  if (!answer_expected(rec.addrs, loopback)) return;  // e.g. a LAN address: not ours to reach
+  if (!answer_expected(rec.addrs, ip && metrics::is_loopback_host(*ip))) return;  // e.g. a LAN address: not ours to reach
   if (auto why = introductions.unreachable(introducer.to_string(), rec.peer.to_string(), Clk::now())) {
     NLOG_WARN("peer {} {}", introducer.to_string(), *why);
     strike_local(introducer, *why, kSuspectStrike);
