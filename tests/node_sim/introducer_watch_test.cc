@@ -66,6 +66,18 @@ TEST_CASE("introducer watch: an introducer whose records mostly answer is not st
   CHECK(w.unreachable_count("honest") == 38);
 }
 
+TEST_CASE("introducer watch: a record taken off the count does not let the same strike come twice", "[introducer]") {
+  IntroducerWatch w;
+  TimePoint t{};
+  w.dial_succeeded(t);
+  for (int i = 1; i <= 7; ++i) CHECK_FALSE(w.unreachable("x", fake(i), t).has_value());
+  CHECK(w.unreachable("x", fake(8), t).has_value());  // the first strike, at 8
+  w.reached("x", fake(8));                             // it answers after all: 7 on the count
+  CHECK_FALSE(w.unreachable("x", fake(9), t).has_value());  // 8 again, but that strike was given
+  for (int i = 10; i <= 16; ++i) CHECK_FALSE(w.unreachable("x", fake(i), t).has_value());
+  CHECK(w.unreachable("x", fake(17), t).has_value());  // 16 on the count: the second strike
+}
+
 TEST_CASE("introducer watch: memory stays bounded under a flood of fresh records", "[introducer]") {
   IntroducerWatch::Options o;
   o.max_tracked_per_introducer = 64;

@@ -50,31 +50,28 @@ class IntroducerWatch {
 
   // `peer`, introduced by `introducer`, answered (a dial to it succeeded, or it spoke to us).
   void reached(const std::string& introducer, const std::string& peer) {
-    auto it = by_introducer_.find(introducer);
-    if (it == by_introducer_.end()) {
-      if (by_introducer_.size() >= o_.max_introducers) return;
-      it = by_introducer_.emplace(introducer, Tally{}).first;
-    }
-    it->second.unreachable.erase(peer);
-    if (it->second.reachable.size() < o_.max_tracked_per_introducer) it->second.reachable.insert(peer);
+    Tally* t = tally(introducer);
+    if (!t) return;
+    t->unreachable.erase(peer);
+    if (t->reachable.size() < o_.max_tracked_per_introducer) t->reachable.insert(peer);
   }
 
   // A dial to `peer`, introduced by `introducer`, failed. Returns why its introducer earns a
   // strike now, or nothing.
   std::optional<std::string> unreachable(const std::string& introducer, const std::string& peer, TimePoint now) {
     if (!last_ok_ || now - *last_ok_ > o_.own_dial_window) return std::nullopt;  // maybe our link, not theirs
-    auto it = by_introducer_.find(introducer);
-    if (it == by_introducer_.end()) {
-      if (by_introducer_.size() >= o_.max_introducers) return std::nullopt;
-      it = by_introducer_.emplace(introducer, Tally{}).first;
-    }
-    Tally& t = it->second;
+    Tally* found = tally(introducer);
+    if (!found) return std::nullopt;
+    Tally& t = *found;
     if (t.reachable.count(peer)) return std::nullopt;  // answered before: gone since, not invented
     if (t.unreachable.size() >= o_.max_tracked_per_introducer) return std::nullopt;
     if (!t.unreachable.insert(peer).second) return std::nullopt;  // counted already
+    // A strike per strike_every records: counted against the strikes already given, so that a
+    // record taken off the count (it answered later) cannot earn the same strike twice.
     const size_t n = t.unreachable.size();
-    if (n % o_.strike_every != 0) return std::nullopt;
+    if (n < (t.strikes + 1) * o_.strike_every) return std::nullopt;
     if (static_cast<double>(n) < o_.ratio * static_cast<double>(t.reachable.size())) return std::nullopt;
+    ++t.strikes;
     return "introduced " + std::to_string(n) + " peer records nobody answers at (" +
            std::to_string(t.reachable.size()) + " of its records answered)";
   }
@@ -87,7 +84,17 @@ class IntroducerWatch {
  private:
   struct Tally {
     std::set<std::string> unreachable, reachable;
+    size_t strikes = 0;  // given to this introducer so far
   };
+  // The introducer's tally, made on first use; nullptr once max_introducers are tracked.
+  Tally* tally(const std::string& introducer) {
+    auto it = by_introducer_.find(introducer);
+    if (it == by_introducer_.end()) {
+      if (by_introducer_.size() >= o_.max_introducers) return nullptr;
+      it = by_introducer_.emplace(introducer, Tally{}).first;
+    }
+    return &it->second;
+  }
   Options o_;
   std::optional<TimePoint> last_ok_;
   std::map<std::string, Tally> by_introducer_;
