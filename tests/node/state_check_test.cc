@@ -156,8 +156,17 @@ TEST_CASE("state check: the value region, sampled ranges and distances of state 
   const Bytes sha = digest(*own);
   CHECK(*judge_witness(*own, sha, ranges, sha, own->size(), {}, opt) == WitnessVerdict::kAgrees);  // same digest
   CHECK(*judge_witness(drifted, digest(drifted), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kAgrees);
-  for (const Bytes* bad : {&flipped, &zeros, &scaled, &noise})
-    CHECK(*judge_witness(*bad, digest(*bad), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kDisagrees);
+  // Flipped, zeros and noise relate to no honest state (cosine -1, 0, ~0): proof at any step gap.
+  // x100 points the right way: it only disagrees (proof needs witnesses near its step).
+  for (const Bytes* bad : {&flipped, &zeros, &noise})
+    CHECK(*judge_witness(*bad, digest(*bad), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kUnrelated);
+  CHECK(*judge_witness(scaled, digest(scaled), ranges, sha, own->size(), honest, opt) == WitnessVerdict::kDisagrees);
+  CHECK(compare_state(noise, ranges, honest)->cosine == Approx(0.0).margin(0.03));
+  CHECK(compare_state(flipped, ranges, honest)->cosine == Approx(-1.0));
+  // A witness whose sampled values are all zero is no evidence either way.
+  std::vector<Bytes> zero_chunks;
+  for (const auto& c : honest) zero_chunks.emplace_back(c.size(), 0);
+  CHECK(compare_state(noise, ranges, zero_chunks)->cosine == 1.0);
   CHECK(*judge_witness(*own, sha, ranges, Bytes(32, 1), own->size() + 4, honest, opt) == WitnessVerdict::kDisagrees);
 
   CHECK(adopt_after_witnesses(0, 0, false));       // nobody to ask: the server is all there is
@@ -287,7 +296,7 @@ TEST_CASE("state sync: a witness between snapshots is waited for, and a snapshot
   CHECK(alone->agree + alone->disagree == 0);
 }
 
-TEST_CASE("state sync: witnesses far behind an honest server refuse its snapshot but cannot get it struck",
+TEST_CASE("state sync: witnesses far behind an honest server refuse its snapshot but cannot get it struck, a far-ahead poisoner they can",
           "[state][defence]") {
   // attack_ci, 2026-12-04: 4 s into a tiny run two honest nodes behind the bootstrap witnessed
   // against each other's sync from it; their weights were past the distance bound from its, and
@@ -308,6 +317,16 @@ TEST_CASE("state sync: witnesses far behind an honest server refuse its snapshot
   REQUIRE_FALSE(got.ok());  // 0 agree, 2 disagree: not adopted
   CHECK(got.status().message().find("0 agree, 2 disagree") != std::string::npos);
   CHECK(bad.empty());       // but nobody near its step said so: no proof
+  // A poisoner far ahead of them: its noise relates to neither of their snapshots, and that is
+  // proof at any step gap (the attack matrix's poison-state claims 30 outer steps ahead).
+  auto poisoner = start_net();
+  serve(*poisoner, blob_of(torch::randn_like(phi) * (phi.norm() / std::sqrt(static_cast<double>(phi.numel())))), 40);
+  auto poisoned = fetch_checked_state(*client, {record(*poisoner), record(*lag1), record(*lag2)},
+                                      blob_of(phi).size() + 4096, one_server, rng, &bad);
+  REQUIRE_FALSE(poisoned.ok());
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0] == poisoner->peer_id());
+  bad.clear();
   // The same two witnesses at the server's step are proof.
   serve(*lag1, blob_of(phi * 0.3), 19);
   serve(*lag2, blob_of(phi * 0.3), 18);

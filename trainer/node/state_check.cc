@@ -29,9 +29,10 @@ std::vector<ByteRange> sample_state_ranges(uint64_t begin, uint64_t end, size_t 
   return out;
 }
 
-Result<double> state_distance(ByteView blob, const std::vector<ByteRange>& ranges, const std::vector<Bytes>& chunks) {
+Result<StateComparison> compare_state(ByteView blob, const std::vector<ByteRange>& ranges,
+                                      const std::vector<Bytes>& chunks) {
   if (chunks.size() != ranges.size()) return invalid_argument("state check: one chunk per range needed");
-  double diff2 = 0, w2 = 0, a2 = 0;
+  double diff2 = 0, w2 = 0, a2 = 0, dot = 0;
   for (size_t i = 0; i < ranges.size(); ++i) {
     const auto [off, len] = ranges[i];
     if (chunks[i].size() != len || len % 4 != 0 || off + len > blob.size())
@@ -44,12 +45,25 @@ Result<double> state_distance(ByteView blob, const std::vector<ByteRange>& range
       diff2 += d * d;
       w2 += static_cast<double>(w) * w;
       a2 += static_cast<double>(a) * a;
+      dot += static_cast<double>(a) * w;
     }
   }
+  StateComparison c;
   const double scale = w2 > 0 ? w2 : a2;
-  if (scale == 0) return 0.0;
-  const double r = std::sqrt(diff2 / scale);
-  return std::isfinite(r) ? r : HUGE_VAL;
+  if (scale > 0) {
+    const double r = std::sqrt(diff2 / scale);
+    c.distance = std::isfinite(r) ? r : HUGE_VAL;
+  }
+  if (w2 > 0) {
+    const double cos = a2 > 0 ? dot / std::sqrt(a2 * w2) : 0.0;
+    c.cosine = std::isfinite(cos) ? cos : 0.0;  // a NaN or infinite value relates to nothing
+  }
+  return c;
+}
+
+Result<double> state_distance(ByteView blob, const std::vector<ByteRange>& ranges, const std::vector<Bytes>& chunks) {
+  NOLOCO_ASSIGN_OR_RETURN(StateComparison c, compare_state(blob, ranges, chunks));
+  return c.distance;
 }
 
 Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, const std::vector<ByteRange>& ranges,
@@ -57,8 +71,9 @@ Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, co
                                      const std::vector<Bytes>& witness_chunks, const StateCheckOptions& opt) {
   if (!blob_sha256.empty() && witness_sha256 == blob_sha256) return WitnessVerdict::kAgrees;
   if (witness_total != blob.size()) return WitnessVerdict::kDisagrees;
-  NOLOCO_ASSIGN_OR_RETURN(double d, state_distance(blob, ranges, witness_chunks));
-  return d <= opt.max_rel_distance ? WitnessVerdict::kAgrees : WitnessVerdict::kDisagrees;
+  NOLOCO_ASSIGN_OR_RETURN(StateComparison c, compare_state(blob, ranges, witness_chunks));
+  if (c.distance <= opt.max_rel_distance) return WitnessVerdict::kAgrees;
+  return c.cosine < opt.min_related_cosine ? WitnessVerdict::kUnrelated : WitnessVerdict::kDisagrees;
 }
 
 bool adopt_after_witnesses(size_t agree, size_t disagree, bool anyone_to_ask) {

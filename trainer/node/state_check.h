@@ -34,6 +34,12 @@ struct StateCheckOptions {
   size_t ranges = 8;                 // ranges sampled per witness
   uint32_t range_bytes = 16 * 1024;  // bytes per range (4096 values)
   double max_rel_distance = 0.5;     // honest NoLoCo spreads are far below (docs/defences.md)
+  // Below this cosine over the samples a snapshot is unrelated to the witness's at any step gap,
+  // which proves as much as a comparable witness's disagreement: every replica of a run starts
+  // from the same weights and moves continuously from there. Honest snapshots measured down to
+  // 0.135 (init against 160 outer steps of tiny-preset training, 300 draws of 8 ranges); noise
+  // of any norm is at 0 ± 0.006 over 32768 values, a flipped state at −1, zeros at 0.
+  double min_related_cosine = 0.05;
 };
 
 using ByteRange = std::pair<uint64_t, uint32_t>;  // offset, length
@@ -47,14 +53,23 @@ Result<std::pair<uint64_t, uint64_t>> state_value_region(ByteView blob);
 std::vector<ByteRange> sample_state_ranges(uint64_t begin, uint64_t end, size_t count, uint32_t len,
                                            std::mt19937_64& rng);
 
-// ‖a − w‖ / ‖w‖ over the fp32 values of `blob` at `ranges` (a) and the witness's `chunks` (w).
-// A zero witness norm compares with the norm of a instead (1 when both are zero: identical).
+struct StateComparison {
+  double distance = 0;  // ‖a − w‖ / ‖w‖
+  double cosine = 1;    // a·w / (‖a‖ ‖w‖); 1 when the witness's values are all zero (no evidence)
+};
+
+// The fp32 values of `blob` at `ranges` (a) against the witness's `chunks` (w). A zero witness
+// norm compares distances with the norm of a instead (0 when both are zero: identical).
+Result<StateComparison> compare_state(ByteView blob, const std::vector<ByteRange>& ranges,
+                                      const std::vector<Bytes>& chunks);
 Result<double> state_distance(ByteView blob, const std::vector<ByteRange>& ranges, const std::vector<Bytes>& chunks);
 
-enum class WitnessVerdict { kAgrees, kDisagrees };
+// kUnrelated: disagrees, and its cosine with the witness is below min_related_cosine, which no
+// honest pair of snapshots shows however many outer steps apart they are.
+enum class WitnessVerdict { kAgrees, kDisagrees, kUnrelated };
 
 // One witness's verdict on a fetched snapshot: the same SHA-256 agrees; another size disagrees;
-// else the sampled distance decides.
+// else the sampled distance decides, and the cosine whether a disagreement is kUnrelated.
 Result<WitnessVerdict> judge_witness(ByteView blob, const Bytes& blob_sha256, const std::vector<ByteRange>& ranges,
                                      const Bytes& witness_sha256, uint64_t witness_total,
                                      const std::vector<Bytes>& witness_chunks, const StateCheckOptions& opt);

@@ -10,7 +10,9 @@ namespace {
 
 struct Tally {
   size_t agree = 0, disagree = 0;
-  size_t disagree_near = 0;  // of those, witnesses within comparable_steps of the server's snapshot
+  // Of those, the disagreements that prove: witnesses within comparable_steps of the server's
+  // snapshot, or whose snapshot the server's is unrelated to (kUnrelated) at any step gap.
+  size_t disagree_proof = 0;
   size_t could_ask = 0;    // candidates other than the server
   bool not_state = false;  // the blob is no state blob at all
 };
@@ -52,7 +54,8 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
     else {
       ++t.disagree;
       const uint64_t a = sample->outer_step, b = got.outer_step;
-      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps) ++t.disagree_near;
+      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps || (v.ok() && *v == WitnessVerdict::kUnrelated))
+        ++t.disagree_proof;
     }
   }
   return t;
@@ -80,8 +83,8 @@ Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p
     const auto digest = sha256(got->blob);
     const Bytes sha(digest.begin(), digest.end());
     Tally t = ask_witnesses(net, candidates, server.peer, *got, sha, plan, rng);
-    // Proof needs every witness against it and two comparable ones among them (state_check.h).
-    if (proven_bad && (t.not_state || (t.agree == 0 && witnesses_prove_bad(t.agree, t.disagree_near))))
+    // Proof needs every witness against it and two proving ones among them (state_check.h).
+    if (proven_bad && (t.not_state || (t.agree == 0 && witnesses_prove_bad(t.agree, t.disagree_proof))))
       proven_bad->push_back(server.peer);
     if (!adopt_after_witnesses(t.agree, t.disagree, t.could_ask > 0)) {
       out.failures.push_back(server.peer.to_string() +

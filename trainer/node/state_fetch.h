@@ -34,8 +34,8 @@ struct CheckedState {
 // gave a snapshot its witnesses accept. `proven_bad` (when given) receives, either way, each
 // server whose snapshot no honest server sends: one that is not a state blob at all, or one that
 // every witness disagreed with, two witnesses at least whose snapshots are within
-// plan.check.comparable_steps of the server's (so that one lying witness, or honest ones far
-// behind an honest server, cannot get it struck). `unresponsive` (when given) receives each server whose download failed
+// plan.check.comparable_steps of the server's or unrelated to it (WitnessVerdict::kUnrelated), so
+// that one lying witness, or honest ones far behind an honest server, cannot get it struck. `unresponsive` (when given) receives each server whose download failed
 // (an error, a stall, a trickle; not an outvoted snapshot), for StateServerMemory.
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
                                          uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
