@@ -194,9 +194,19 @@ struct UpdateSums {
   double mom2 = 0, dot_mom = 0;  // ‖δ_own‖², u_peer · δ_own
 };
 
-Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireForm form) {
+// Appends the values of `chunk` (starting at flat index `begin`) at the multiples of `stride`.
+void append_sketch(const torch::Tensor& chunk, int64_t begin, int64_t stride, std::vector<float>& out) {
+  const int64_t first = (begin + stride - 1) / stride * stride - begin;
+  if (first >= chunk.numel()) return;
+  const torch::Tensor v = chunk.slice(0, first, chunk.numel(), stride).to(torch::kCPU, torch::kFloat).contiguous();
+  const float* p = v.data_ptr<float>();
+  out.insert(out.end(), p, p + v.numel());
+}
+
+Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireForm form, UpdateSketch* sketch) {
   const torch::Tensor theta = self.theta().detach(), phi = self.phi();
   const int64_t n = phi.numel();
+  const int64_t stride = static_cast<int64_t>(sketch_stride(static_cast<uint64_t>(n)));
   UpdateSums s;
   for (int64_t b = 0; b < n; b += kChunk) {
     const int64_t k = std::min(kChunk, n - b);
@@ -204,6 +214,7 @@ Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireFor
     const torch::Tensor own = theta.narrow(0, b, k) - ph;
     NOLOCO_ASSIGN_OR_RETURN(torch::Tensor first, in.next(0, k));
     // delta_phi: u_peer = Δ_peer and φ_peer − φ_own; theta: u_peer = θ_peer − φ_own.
+    if (sketch && form == WireForm::kDeltaPhi) append_sketch(first, b, stride, sketch->delta);
     const torch::Tensor peer = form == WireForm::kDeltaPhi ? first : first.sub_(ph);
     s.own2 += dot_of(own, own);
     s.peer2 += dot_of(peer, peer);
@@ -214,6 +225,7 @@ Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireFor
     s.dot_mom += dot_of(mom, peer);
     if (form == WireForm::kDeltaPhi) {
       NOLOCO_ASSIGN_OR_RETURN(torch::Tensor peer_phi, in.next(1, k));
+      if (sketch) append_sketch(peer_phi, b, stride, sketch->phi);
       peer_phi.sub_(ph);
       s.diff2 += dot_of(peer_phi, peer_phi);
     } else {
@@ -226,7 +238,8 @@ Result<UpdateSums> sum_updates(const trainer::Replica& self, Chunks& in, WireFor
 }  // namespace
 
 Result<PeerContribution> verify_payload(Payload&& p, const trainer::Replica& self, const ExchangeExpectations& expect,
-                                        const VerifyLimits& lim, std::optional<PayloadStats>* seen) {
+                                        const VerifyLimits& lim, std::optional<PayloadStats>* seen,
+                                        UpdateSketch* sketch) {
   try {
     torch::NoGradGuard ng;
     // The wire reader checked this already; checking again keeps this function safe on its own.
@@ -239,7 +252,8 @@ Result<PeerContribution> verify_payload(Payload&& p, const trainer::Replica& sel
     const WireForm form = p.header.form;
     // check_header pinned the names to the form's, in order.
     NOLOCO_ASSIGN_OR_RETURN(Chunks in, Chunks::open(p.tensors, wire_form_tensor_names(form), numel, self.phi().device()));
-    NOLOCO_ASSIGN_OR_RETURN(UpdateSums s, sum_updates(self, in, form));
+    if (sketch) *sketch = UpdateSketch{p.header.outer_step, {}, {}};
+    NOLOCO_ASSIGN_OR_RETURN(UpdateSums s, sum_updates(self, in, form, sketch));
     const double phi_norm = std::sqrt(s.phi2), dist = std::sqrt(s.diff2);
     PeerContribution c;
     c.sender = p.header.sender;

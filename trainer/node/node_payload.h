@@ -16,6 +16,7 @@
 #include "trainer/core/outer.h"
 #include "trainer/core/replica.h"
 #include "trainer/node/exchange_wire.h"
+#include "trainer/node/trajectory_evidence.h"
 
 namespace noloco::node {
 
@@ -106,10 +107,12 @@ PayloadStats stats_from_norms(double own_norm, double peer_norm, double dot, dou
 // and checks element count and the norm bounds against our replica; the statistics are sums over
 // the chunks, so no decoded tensor is ever whole. Nothing is modified; on success the payload's
 // codec messages move into the contribution. `seen`, when given, receives the statistics whenever
-// they were computed, a refusal by judge_update included (the strike weighs them: update_evidence.h).
+// they were computed, a refusal by judge_update included (the strike weighs them: update_evidence.h);
+// `sketch`, when given, the payload's Δ and φ at the sketched indices (delta_phi form only,
+// trajectory_evidence.h).
 Result<PeerContribution> verify_payload(Payload&& payload, const trainer::Replica& self,
                                         const ExchangeExpectations& expect, const VerifyLimits& limits,
-                                        std::optional<PayloadStats>* seen = nullptr);
+                                        std::optional<PayloadStats>* seen = nullptr, UpdateSketch* sketch = nullptr);
 
 // One outer step of `self` with the group {self} ∪ peers (a group of one is the solo step):
 // kDeltaPhi: δ ← α·δ + β·mean Δ − γ·(φ − mean φ); kTheta: δ ← α·δ + β·(mean θ − φ); then φ ← φ + δ,
