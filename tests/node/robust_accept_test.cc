@@ -178,6 +178,26 @@ TEST_CASE("replay rulings: an honest lagging or restarted peer is never struck, 
   CHECK(rule_on_replay(V::kNew, false, 1).weight == 0);
 }
 
+TEST_CASE("replay rulings on stale payloads: a lagger's old payload is dropped unstruck, a reused one is proof",
+          "[node][payload][robust]") {
+  ReplayGuard g;
+  g.accepted("p", 8, "first", false);  // mixed at its outer step 8
+  // Within the staleness bound the usual checks rule (nothing here).
+  CHECK_FALSE(rule_on_stale(g, "p", 9, "first", 4, 4, false));
+  // Too old to mix: an honest lagger's new payload, or the one we mixed, at its own step: no strike.
+  CHECK_FALSE(rule_on_stale(g, "p", 9, "second", 10, 4, false));
+  CHECK_FALSE(rule_on_stale(g, "p", 8, "first", 11, 4, true));
+  // The content mixed at step 8 sent again as step 9, 10 ...: proof, as a push or as an answer.
+  for (bool answer : {false, true}) {
+    const auto r = rule_on_stale(g, "p", 9 + answer, "first", 10, 4, answer);
+    REQUIRE(r);
+    CHECK(r->weight == kProofStrike);
+    CHECK(r->why.find("another outer step") != std::string::npos);
+  }
+  // Another peer's content is not this one's.
+  CHECK_FALSE(rule_on_stale(g, "q", 9, "first", 10, 4, false));
+}
+
 TEST_CASE("strike book: weights add up to the ban, which comes once", "[node][robust]") {
   StrikeBook book(5);
   CHECK_FALSE(book.strike(1, kProofStrike));

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "trainer/node/exchange_wire.h"
@@ -101,6 +102,20 @@ inline ReplayRuling rule_on_replay(ReplayGuard::Verdict v, bool as_answer, uint6
           std::string(struck ? "replayed payload" : "unchanged payload") + ": outer step " + step +
               " with the same content was mixed already" +
               (v == V::kRepeatOfAnswer ? " as its answer to an earlier call" : "") + via};
+}
+
+// A payload `lag` outer steps behind ours, past `max_staleness`, is not mixed and not verified
+// (an honest lagger sends such, weight 0); but content we mixed under another outer step is a
+// replay at any age: the replay attacker that fell behind the swarm sent its first payload again
+// and again as stale ones, never judged (attack matrix, replay x2, 2026-12-04). The ruling when
+// that is what `content` is; nothing otherwise.
+inline std::optional<ReplayRuling> rule_on_stale(const ReplayGuard& guard, const std::string& peer, uint64_t outer_step,
+                                                 const std::string& content, int64_t lag, int64_t max_staleness,
+                                                 bool as_answer) {
+  if (lag <= max_staleness) return std::nullopt;  // the usual checks rule on it
+  const auto v = guard.check(peer, outer_step, content);
+  if (v != ReplayGuard::Verdict::kReused) return std::nullopt;
+  return rule_on_replay(v, as_answer, outer_step);
 }
 
 }  // namespace noloco::node
