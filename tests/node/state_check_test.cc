@@ -317,16 +317,33 @@ TEST_CASE("state sync: witnesses far behind an honest server refuse its snapshot
   REQUIRE_FALSE(got.ok());  // 0 agree, 2 disagree: not adopted
   CHECK(got.status().message().find("0 agree, 2 disagree") != std::string::npos);
   CHECK(bad.empty());       // but nobody near its step said so: no proof
-  // A poisoner far ahead of them: its noise relates to neither of their snapshots, and that is
-  // proof at any step gap (the attack matrix's poison-state claims 30 outer steps ahead).
+  // A poisoner far ahead of them: its noise relates neither to their snapshots nor to ours, and
+  // that is proof at any step gap (the attack matrix's poison-state claims 30 outer steps ahead).
+  auto own = std::make_shared<StateSnapshot>();
+  own->blob = blob_of(phi * 0.3 + 0.01 * torch::randn_like(phi) * phi.abs().mean());
+  const Bytes noise = blob_of(torch::randn_like(phi) * (phi.norm() / std::sqrt(static_cast<double>(phi.numel()))));
   auto poisoner = start_net();
-  serve(*poisoner, blob_of(torch::randn_like(phi) * (phi.norm() / std::sqrt(static_cast<double>(phi.numel())))), 40);
-  auto poisoned = fetch_checked_state(*client, {record(*poisoner), record(*lag1), record(*lag2)},
-                                      blob_of(phi).size() + 4096, one_server, rng, &bad);
+  serve(*poisoner, noise, 40);
+  const std::vector<p2p::PeerRecord> with_poisoner = {record(*poisoner), record(*lag1), record(*lag2)};
+  auto unproven = fetch_checked_state(*client, with_poisoner, blob_of(phi).size() + 4096, one_server, rng, &bad);
+  REQUIRE_FALSE(unproven.ok());
+  CHECK(bad.empty());  // without our own snapshot to compare with, two witnesses could be lying
+  StateFetchPlan with_own = one_server;
+  with_own.own = own;
+  auto poisoned = fetch_checked_state(*client, with_poisoner, blob_of(phi).size() + 4096, with_own, rng, &bad);
   REQUIRE_FALSE(poisoned.ok());
   REQUIRE(bad.size() == 1);
   CHECK(bad[0] == poisoner->peer_id());
   bad.clear();
+  // Two lying witnesses serving noise against the honest server far ahead: its snapshot relates to
+  // ours, so their verdicts refuse it but prove nothing.
+  auto liar1 = start_net(), liar2 = start_net();
+  serve(*liar1, noise, 3);
+  serve(*liar2, noise, 2);
+  auto framed = fetch_checked_state(*client, {record(*ahead), record(*liar1), record(*liar2)},
+                                    blob_of(phi).size() + 4096, with_own, rng, &bad);
+  REQUIRE_FALSE(framed.ok());
+  CHECK(bad.empty());
   // The same two witnesses at the server's step are proof.
   serve(*lag1, blob_of(phi * 0.3), 19);
   serve(*lag2, blob_of(phi * 0.3), 18);

@@ -38,6 +38,14 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
     if (w.peer != server) pool.push_back(&w);
   std::shuffle(pool.begin(), pool.end(), rng);
   t.could_ask = pool.size();
+  // Whether the server's snapshot relates to ours at all (see StateFetchPlan::own).
+  bool unrelated_to_us = false;
+  if (plan.own && plan.own->blob.size() == got.blob.size()) {
+    std::vector<Bytes> mine;
+    for (const auto& [off, len] : ranges) mine.emplace_back(plan.own->blob.begin() + off, plan.own->blob.begin() + off + len);
+    auto c = compare_state(got.blob, ranges, mine);
+    unrelated_to_us = c.ok() && c->cosine < plan.check.min_related_cosine;
+  }
   size_t asked = 0;
   for (const p2p::PeerRecord* wp : pool) {
     const bool tied = t.agree == t.disagree && t.agree > 0;
@@ -54,7 +62,8 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
     else {
       ++t.disagree;
       const uint64_t a = sample->outer_step, b = got.outer_step;
-      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps || (v.ok() && *v == WitnessVerdict::kUnrelated))
+      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps ||
+          (unrelated_to_us && v.ok() && *v == WitnessVerdict::kUnrelated))
         ++t.disagree_proof;
     }
   }

@@ -4,6 +4,7 @@
 // is outvoted. The caller falls back to training from its own weights when every server fails.
 #pragma once
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +22,11 @@ struct StateFetchPlan {
   // Candidates whose record claims less are not downloaded from (nothing to gain), only asked
   // as witnesses.
   uint64_t min_server_outer = 0;
+  // Our own snapshot, when we have one: the reference no witness can lie about. A witness's
+  // kUnrelated verdict proves only when the server's snapshot is unrelated to ours as well (two
+  // lying witnesses would otherwise get an honest server struck at any step gap: the attack
+  // matrix's poison-state x2 run did, once, before this reference).
+  std::shared_ptr<const StateSnapshot> own;
 };
 
 struct CheckedState {
@@ -34,8 +40,9 @@ struct CheckedState {
 // gave a snapshot its witnesses accept. `proven_bad` (when given) receives, either way, each
 // server whose snapshot no honest server sends: one that is not a state blob at all, or one that
 // every witness disagreed with, two witnesses at least whose snapshots are within
-// plan.check.comparable_steps of the server's or unrelated to it (WitnessVerdict::kUnrelated), so
-// that one lying witness, or honest ones far behind an honest server, cannot get it struck. `unresponsive` (when given) receives each server whose download failed
+// plan.check.comparable_steps of the server's or unrelated to it (WitnessVerdict::kUnrelated, and
+// the server's snapshot unrelated to plan.own too), so that one lying witness, or honest ones far
+// behind an honest server, cannot get it struck. `unresponsive` (when given) receives each server whose download failed
 // (an error, a stall, a trickle; not an outvoted snapshot), for StateServerMemory.
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
                                          uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
