@@ -129,6 +129,7 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
   // peer still being served one keeps it until then).
   if (with_state) {
     p_.net->publish_state(nullptr);
+    own_state_.reset();
     auto blob = build_state_blob(r);
     auto outer = static_cast<uint64_t>(r.outer_step()), inner = static_cast<uint64_t>(r.inner_step());
     if (blob.ok() && sinks_.tamper.state) {
@@ -141,6 +142,7 @@ Status NodeDriver::publish(bool with_payload, bool with_state) {
       snap->blob = std::move(*blob);
       snap->outer_step = outer;
       snap->inner_step = inner;
+      own_state_ = snap;
       p_.net->publish_state(std::move(snap));
     }
   }
@@ -329,6 +331,7 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   // Only a server as far ahead as the core's rule asks for is worth a download (a fallback just
   // ahead of us would replace our weights with a peer's for nothing); the rest only witness.
   plan.min_server_outer = ours + static_cast<uint64_t>(core.inner_step() == 0 ? 1 : std::max<int64_t>(o_.resync_behind, 1));
+  plan.own = own_state_;
   std::vector<p2p::PeerId> bad, unresponsive;
   auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, plan, sync_rng_, &bad, &unresponsive);
   for (const auto& peer : unresponsive) servers_.failed(peers_.ref(peer), now());
@@ -398,6 +401,7 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
     NOLOCO_RETURN_IF_ERROR(publish(true, false).context("our payload"));  // φ is unchanged since the last state
   reduced_.reset();
   inbox_ = p_.net->take_inbox();
+  for (const auto& rp : inbox_) strike_stale_replay(core, rp, false);
   accepted_.clear();
   answer_.reset();
   std::vector<InboxItem> items;
@@ -427,35 +431,53 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   // The checked codec messages move into the contribution (the header stays for the log below).
   const WireForm form = rp.payload.header.form;
   std::optional<PayloadStats> stats;
-  auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{}, &stats);
-  // A peer's run of payloads can be evidence where each alone is not (update_evidence.h).
+  UpdateSketch sketch;
+  auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{}, &stats, &sketch);
+  // A peer's run of payloads can be evidence where each alone is not (update_evidence.h,
+  // trajectory_evidence.h).
   EvidenceRuling evidence;
+  std::string trajectory = "no trajectory cosine";
   if (stats && form == WireForm::kDeltaPhi) {
     evidence = noise_.observe(e.sender, stats->cosine, static_cast<uint64_t>(p_.replica->phi().numel()));
     EvidenceRuling against = direction_.observe(e.sender, stats->cosine, stats->momentum_cosine);
     if (against.weight > evidence.weight) evidence = std::move(against);
+    TrajectoryObservation t = trajectory_.observe(e.sender, std::move(sketch));
+    if (t.cosine) trajectory = fmt::format("trajectory cosine {:.4f} over {} outer steps", *t.cosine, t.gap);
+    if (t.ruling.weight > evidence.weight) evidence = std::move(t.ruling);
   }
   if (!c.ok()) {
     std::string why = c.status().to_string();
     if (evidence.weight > 0) why += "; " + evidence.why;
-    NLOG_WARN("refused payload from {}: {} (momentum cosine {:.4f})", rp.peer.to_string(), why,
-              stats ? stats->momentum_cosine : 0.0);
+    NLOG_WARN("refused payload from {}: {} (momentum cosine {:.4f}, {})", rp.peer.to_string(), why,
+              stats ? stats->momentum_cosine : 0.0, trajectory);
     std::vector<Bytes>().swap(rp.payload.tensors);  // refused: let its bytes go now
     const double w = stats ? refusal_weight(*stats, VerifyLimits{}, form) : kSuspectStrike;
     return core.on_verified(now(), false, why, std::max(w, evidence.weight));
   }
   if (evidence.weight > 0) {
-    NLOG_WARN("refused payload from {}: {} [cosine {:.4f}, norm ratio {:.4f}, momentum cosine {:.4f}]",
-              rp.peer.to_string(), evidence.why, c->stats.cosine, c->stats.norm_ratio, c->stats.momentum_cosine);
+    NLOG_WARN("refused payload from {}: {} [cosine {:.4f}, norm ratio {:.4f}, momentum cosine {:.4f}, {}]",
+              rp.peer.to_string(), evidence.why, c->stats.cosine, c->stats.norm_ratio, c->stats.momentum_cosine,
+              trajectory);
     return core.on_verified(now(), false, evidence.why, evidence.weight);
   }
   NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}, "
-            "momentum cosine {:.4f}",
+            "momentum cosine {:.4f}, {}",
             rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
-            c->stats.phi_spread, c->stats.momentum_cosine);
+            c->stats.phi_spread, c->stats.momentum_cosine, trajectory);
   replays_.accepted(e.sender, c->outer_step, content, slot == kPartnerSlot);
   accepted_.emplace(slot, std::move(*c));
   return core.on_verified(now(), true, "");
+}
+
+void NodeDriver::strike_stale_replay(NodeCore& core, const ReceivedPayload& rp, bool as_answer) {
+  const uint64_t step = rp.payload.header.outer_step;
+  const std::string sender = rp.peer.to_string();
+  const auto r = rule_on_stale(replays_, sender, step, ReplayGuard::content_of(rp.payload.header),
+                               core.outer_step() - static_cast<int64_t>(step), o_.max_staleness, as_answer);
+  if (!r) return;
+  NLOG_WARN("refused stale payload from {}: {}", sender, r->why);
+  if (Status st = apply_effects(core.on_peer_misbehaved(peers_.ref(rp.peer), r->why, r->weight)); !st.ok())
+    NLOG_WARN("stale replay: {}", st.to_string());
 }
 
 Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
@@ -471,6 +493,7 @@ Step NodeDriver::call(NodeCore& core, PeerRef peer, double until) {
   ExchangeOutcome ex = p_.net->exchange_with(*rec, mine_, seconds(std::max(0.0, until - now())));
   for (const auto& f : ex.failures) NLOG_INFO("exchange try failed: {}", f);
   if (ex.partner) {
+    strike_stale_replay(core, *ex.partner, true);
     reply.answered = true;
     reply.outer_step = ex.partner->payload.header.outer_step;
     answer_ = std::move(ex.partner);

@@ -15,6 +15,7 @@
 #include "trainer/node/node_setup.h"
 #include "trainer/node/replay_guard.h"
 #include "trainer/node/state_server_memory.h"
+#include "trainer/node/trajectory_evidence.h"
 #include "trainer/node/update_evidence.h"
 
 namespace noloco::node {
@@ -84,6 +85,9 @@ class NodeDriver {
   // a claim nobody backs before a download (state_server_memory.h).
   StateServerMemory<PeerRef> servers_;
   void screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours);
+  // A payload too old to mix is dropped by the core unverified; content we mixed under another
+  // outer step coming back in one is still a replay (replay_guard.h), struck here.
+  void strike_stale_replay(NodeCore& core, const ReceivedPayload& rp, bool as_answer);
 
   std::shared_ptr<const WirePayload> mine_;   // our payload of this outer step
   std::vector<ReceivedPayload> inbox_;        // callers' payloads of this outer step
@@ -92,6 +96,8 @@ class NodeDriver {
   ReplayGuard replays_;                       // what we mixed from whom (replayed payloads)
   NoiseEvidence noise_;                       // recent cosines per peer (updates that are noise)
   DirectionEvidence direction_;               // and with our movement (sign-flipped updates)
+  TrajectoryEvidence trajectory_;             // and with its own slow weights' movement
+  std::shared_ptr<const StateSnapshot> own_state_;  // what we last published (a state sync's reference)
   std::optional<StateFetched> fetched_;
   std::vector<float> mean_delta_;             // DiLoCo: the all-reduced mean Δ of this outer step
   std::optional<AllReduceOutcome> reduced_;   // DiLoCo: how it was taken (for the `outer` event)
