@@ -67,7 +67,14 @@ void HolePunchService::after(Duration d, std::function<void()> fn) {
 // B: a relayed connection we accepted (we are its listener) starts the exchange, unless a
 // direct connection to the peer exists already.
 void HolePunchService::on_upgraded(const std::shared_ptr<HostConnection>& conn) {
-  if (!is_relayed(*conn) || conn->role() != ConnectionRole::kListener) return;
+  if (!is_relayed(*conn)) {  // a direct connection ends a punch to that peer in progress
+    if (auto it = punching_.find(conn->remote_peer()); it != punching_.end()) {
+      auto race = it->second;
+      finish_punch(conn->remote_peer(), race, true);
+    }
+    return;
+  }
+  if (conn->role() != ConnectionRole::kListener) return;
   auto host = host_.lock();
   if (!host) return;
   const PeerId peer = conn->remote_peer();
@@ -177,13 +184,15 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
                              std::function<void(bool)> done) {
   auto host = host_.lock();
   if (!host) return done(false);
-  struct Race {
-    size_t left = 0;
-    bool won = false;
-    std::function<void(bool)> done;
-  };
-  auto race = std::make_shared<Race>();
+  auto race = std::make_shared<PunchRace>();
   race->done = std::move(done);
+  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  if (auto best = host->best_connection(peer); best && !is_relayed(*best)) {  // the peer's dial won already
+    return host->post([weak, race, peer] {
+      if (auto self = weak.lock()) self->finish_punch(peer, race, true);
+      else race->done(true);
+    });
+  }
   std::vector<std::pair<tcp::endpoint, tcp::endpoint>> plan;  // (to, from)
   for (const auto& a : addrs) {
     auto to = endpoint_of(a);
@@ -193,27 +202,40 @@ void HolePunchService::punch(const PeerId& peer, const std::vector<Multiaddr>& a
   }
   if (plan.empty()) return host->post([race] { race->done(false); });
   race->left = plan.size();
-  std::weak_ptr<HolePunchService> weak = weak_from_this();
+  punching_[peer] = race;
   for (const auto& [to, from] : plan) {
     host->connect_direct(to, from, role, peer, [race, weak, peer](Result<std::shared_ptr<HostConnection>> r) {
       --race->left;
+      auto self = weak.lock();
       const bool direct = r.ok() && *r && !is_relayed(**r);
       if (direct && race->won) {
         (*r)->close(Status(StatusCode::kUnavailable, "duplicate hole-punched connection"), true);
       } else if (direct) {
         race->won = true;
-        race->done(true);
+        if (self) self->finish_punch(peer, race, true);
       }
-      if (race->left != 0 || race->won) return;
+      if (race->left != 0 || race->won || race->finished) return;
       // Every dial of ours failed, but the peer's may come in: with a public peer that does not
       // dial from its listen port (js-libp2p), B's dial meets A's listener, where both wait as
       // responders, while A's dial to B's listener is the one that works. It can still be in
       // its handshake when ours give up (seen in the interop test under load), so it is waited for.
-      auto self = weak.lock();
-      if (!self) return race->done(false);
-      self->await_direct(peer, kPeerDialGrace, race->done);
+      if (!self) {
+        race->finished = true;
+        return race->done(false);
+      }
+      self->await_direct(peer, kPeerDialGrace, [weak, peer, race](bool ok) {
+        if (auto self = weak.lock()) self->finish_punch(peer, race, ok);
+        else if (!race->finished) race->finished = true, race->done(ok);
+      });
     });
   }
+}
+
+void HolePunchService::finish_punch(const PeerId& peer, const std::shared_ptr<PunchRace>& race, bool ok) {
+  if (race->finished) return;
+  race->finished = true;
+  if (auto it = punching_.find(peer); it != punching_.end() && it->second == race) punching_.erase(it);
+  race->done(ok);
 }
 
 void HolePunchService::await_direct(const PeerId& peer, Duration left, std::function<void(bool)> done) {

@@ -87,13 +87,15 @@ TEST_CASE("hole punch: B's own dial fails but A's dial gave a direct connection,
   REQUIRE(run_until(io, [&] { return relayed.has_value(); }));
   REQUIRE(relayed->ok());
 
-  // B's exchange ends once its dial to the silent listener gives up.
+  // B's punch ends as soon as it sees A's direct connection: when its dial starts (A connected
+  // before answering) or when the connection's upgrade completes during B's dial to the silent
+  // listener, which then does not need to give up first.
   REQUIRE(run_until(io, [&] {
     const auto st = b->hole_punch_stats();
     return st.succeeded + st.failed > 0;
   }));
   CHECK(sync_seen);
-  CHECK(silent.held.size() == 1);  // B did dial A's (silent) address
+  CHECK(silent.held.size() <= 1);  // B dialled A's (silent) address at most once, or not at all
   CHECK(b->is_directly_connected(a->peer_id()));
   const auto st = b->hole_punch_stats();
   CHECK(st.attempts == 1);
