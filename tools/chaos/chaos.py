@@ -181,30 +181,31 @@ def run_swarm(a, plan):
     return swarm, stores, (inj.skipped if inj else [])
 
 
-def heal_step(recs, t):
-    """Median over nodes of the outer step each had reached at time t."""
-    last = {}
-    for r in cc.events(recs, "outer"):
-        if r["t"] <= t:
-            last[r["node"]] = r["outer_step"]
-    return int(statistics.median(last.values())) if last else 0
+def heal_check(recs, clean, per_node, t_heal):
+    """The weight spread five to seven outer steps after the heal, each node counted from the outer
+    step it had itself reached at the heal, against the clean run's spread at the same steps."""
+    steps = cc.last_outer_steps(recs, t_heal)
+    csp = {int(k): v for k, v in clean["spread"].items()}
+    after, n_after = cc.spread_after(per_node, steps, 5, 7)
+    peak = max((v for i, h in steps.items() if i < len(per_node)
+                for k, vs in per_node[i].items() if h <= k <= h + 4 for v in vs), default=None)
+    base_vals = [cc.window_mean(csp, h + 5, h + 7) for h in steps.values()]
+    base_vals = [v for v in base_vals if v is not None]
+    base = statistics.fmean(base_vals) if base_vals else None
+    ok = after is not None and base is not None and after <= 2 * base
+    at = ", ".join(f"{i}:{h}" for i, h in sorted(steps.items()))
+    return ("spread after the partition heals", ok,
+            f"outer step of each node at the heal {{{at}}}; mean phi spread of the payloads accepted 5..7 "
+            f"outer steps after it: {after if after is None else round(after, 4)} ({n_after} nodes) vs clean "
+            f"{base if base is None else round(base, 4)} at the same steps (bound 2x; peak in the first 5 steps "
+            f"{peak if peak is None else round(peak, 4)})")
 
 
-def compare_checks(recs, summary, clean, n):
+def compare_checks(recs, summary, clean, n, per_node):
     out = []
     heals = cc.faults(recs, "partition_end")
     if heals and clean:
-        h = heal_step(recs, heals[0]["t"])
-        sp = {int(k): v for k, v in summary["spread"].items()}
-        csp = {int(k): v for k, v in clean["spread"].items()}
-        after = cc.window_mean(sp, h + 5, h + 7)
-        base = cc.window_mean(csp, h + 5, h + 7)
-        peak = max((v for k, v in sp.items() if h <= k <= h + 4), default=None)
-        ok = after is not None and base is not None and after <= 2 * base
-        out.append(("spread after the partition heals", ok,
-                    f"heal at outer step {h}; mean phi spread over outer steps {h + 5}..{h + 7}: "
-                    f"{after if after is None else round(after, 4)} vs clean {base if base is None else round(base, 4)} "
-                    f"(bound 2x; peak in the first 5 steps {peak if peak is None else round(peak, 4)})"))
+        out.append(heal_check(recs, clean, per_node, heals[0]["t"]))
     elif not clean:
         out.append(("spread after the partition heals", False, "no clean run to compare with (--compare)"))
     if clean:
@@ -241,7 +242,8 @@ def evaluate(a, recs, summary):
         ok, text, rows = cc.check_restarts(recs)
         checks.append(("restarted nodes train and exchange", ok, text))
         summary["restarts"] = rows
-        checks += compare_checks(recs, summary, clean, a.nodes)
+        per_node = cc.spread_by_node_step([os.path.join(a.out, f"node{i}", "log.txt") for i in range(a.nodes)])
+        checks += compare_checks(recs, summary, clean, a.nodes, per_node)
     stores = {int(k): v for k, v in summary["stores"].items()}
     checks.append(("every store verifies",) + cc.check_stores(stores)[:2])
     checks.append(("no checkpoint lost",) + cc.check_checkpoints(recs, stores)[:2])

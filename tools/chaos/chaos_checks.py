@@ -171,6 +171,48 @@ def spread_by_step(log_paths):
     return {k: statistics.fmean(v) for k, v in sorted(by.items())}
 
 
+def spread_by_node_step(log_paths):
+    """Per node (same order as log_paths): its outer step -> the `phi spread` of every payload it
+    accepted at that step. The halves of a partition can be hundreds of outer steps apart when it
+    heals (one half trains solo while the other waits), so "five steps after the heal" is counted
+    per node, from the step each node itself had reached."""
+    out = []
+    for p in log_paths:
+        by = {}
+        try:
+            with open(p, errors="replace") as f:
+                for line in f:
+                    m = ACCEPTED.search(line)
+                    if m:
+                        by.setdefault(int(m.group(2)), []).append(float(m.group(3)))
+        except OSError:
+            pass
+        out.append(by)
+    return out
+
+
+def last_outer_steps(recs, t):
+    """node -> the last outer step it reported at or before time t."""
+    last = {}
+    for r in events(recs, "outer"):
+        if r["t"] <= t:
+            last[r["node"]] = r["outer_step"]
+    return last
+
+
+def spread_after(per_node, steps, lo, hi):
+    """Mean of every spread node i accepted at its own outer steps steps[i]+lo .. steps[i]+hi, and
+    how many nodes contributed."""
+    vals, nodes = [], 0
+    for i, h in steps.items():
+        if i >= len(per_node):
+            continue
+        mine = [v for k, vs in per_node[i].items() if h + lo <= k <= h + hi for v in vs]
+        nodes += bool(mine)
+        vals += mine
+    return (statistics.fmean(vals) if vals else None), nodes
+
+
 def window_mean(by_step, lo, hi):
     vals = [v for k, v in by_step.items() if lo <= k <= hi]
     return statistics.fmean(vals) if vals else None
