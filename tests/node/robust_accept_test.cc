@@ -3,6 +3,7 @@
 // scaled and replayed payloads are refused with their own reason; noise is bounded in norm.
 #include "../trainer/torch_catch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -210,3 +211,54 @@ TEST_CASE("strike book: weights add up to the ban, which comes once", "[node][ro
   CHECK_FALSE(book.banned(3));
   CHECK(book.score(3) == 0);
 }
+
+TEST_CASE("strike book: payload suspects are forgiven after quiet stretches while proofs and other suspects last", "[node][robust]") {
+  StrikeBook book(5);
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(book.strike(1, kSuspectStrike, /*fades=*/true));
+  CHECK_FALSE(book.strike(2, kProofStrike, /*fades=*/true));  // a proof is never forgiven
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(book.strike(3, kSuspectStrike));  // not a payload verdict
+  for (int i = 0; i < kForgiveAfter - 1; ++i) book.outer_step_passed();
+  CHECK(book.score(1) == 4 * kSuspectStrike);  // not yet
+  book.outer_step_passed();
+  CHECK(book.score(1) == 3 * kSuspectStrike);  // one quiet stretch: one forgiven
+  for (int i = 0; i < 2 * kForgiveAfter; ++i) book.outer_step_passed();
+  CHECK(book.score(1) == 1 * kSuspectStrike);
+  CHECK(book.score(2) == kProofStrike);
+  CHECK(book.score(3) == 4 * kSuspectStrike);
+  CHECK(book.strike(3, kSuspectStrike));  // the lasting ones still ban at the fifth
+  // A new strike restarts the quiet stretch.
+  for (int i = 0; i < kForgiveAfter - 1; ++i) book.outer_step_passed();
+  CHECK_FALSE(book.strike(1, kSuspectStrike, true));
+  for (int i = 0; i < kForgiveAfter - 1; ++i) book.outer_step_passed();
+  CHECK(book.score(1) == 2 * kSuspectStrike);
+  // Five payload suspects inside a quiet stretch ban, as without forgiveness.
+  for (int i = 0; i < 4; ++i) {
+    CHECK_FALSE(book.strike(4, kSuspectStrike, true));
+    for (int k = 0; k < kForgiveAfter / 5; ++k) book.outer_step_passed();
+  }
+  CHECK(book.strike(4, kSuspectStrike, true));
+  // A forgiven score never goes below what lasts.
+  CHECK_FALSE(book.strike(5, kProofStrike));
+  CHECK_FALSE(book.strike(5, 0.5, true));
+  for (int i = 0; i < 3 * kForgiveAfter; ++i) book.outer_step_passed();
+  CHECK(book.score(5) == kProofStrike);
+  CHECK(book.strike(5, kProofStrike, true));
+}
+
+TEST_CASE("strike book: a rare payload suspect never adds up to a ban but a frequent one does", "[node][robust]") {
+  // One suspect refusal every 60 outer steps (twice the worst honest rate measured, three in 390
+  // steps in a faulted chaos run) for 5000 steps: each is forgiven before the next. One every 20
+  // steps (hostile: a peer the bounds refuse every few payloads) bans.
+  StrikeBook book(5);
+  double peak = 0;
+  for (int step = 0; step < 5000; ++step) {
+    if (step % 60 == 0) CHECK_FALSE(book.strike(1, kSuspectStrike, true));
+    if (step % 20 == 0 && !book.banned(2)) book.strike(2, kSuspectStrike, true);
+    peak = std::max(peak, book.score(1));
+    book.outer_step_passed();
+  }
+  CHECK(peak == kSuspectStrike);
+  CHECK_FALSE(book.banned(1));
+  CHECK(book.banned(2));
+}
+

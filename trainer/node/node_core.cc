@@ -165,7 +165,7 @@ Step NodeCore::on_verified(double now, bool ok, const std::string& why, double w
       return step(next_call(now));
     }
   } else if (!ok) {
-    refuse(peer, why, weight);
+    refuse(peer, why, weight, /*fades=*/true);
   } else {
     slots_.push_back(verifying_slot_);
     report_.group.push_back(peer);
@@ -300,6 +300,7 @@ Step NodeCore::on_outer_applied(double now, std::span<const LivePeer> live) {
   live_.assign(live.begin(), live.end());
   ++outer_;
   ++outer_here_;
+  strikes_.outer_step_passed();
   ++counters_.outer_steps;
   if (report_.group.empty()) ++counters_.solo_steps;
   else ++counters_.exchanges;
@@ -317,8 +318,8 @@ Step NodeCore::on_outer_applied(double now, std::span<const LivePeer> live) {
 
 // ---------------------------------------------------------------- strikes and bans
 
-void NodeCore::strike(PeerRef peer, const std::string& why, double weight) {
-  if (!strikes_.strike(peer, weight)) return;
+void NodeCore::strike(PeerRef peer, const std::string& why, double weight, bool fades) {
+  if (!strikes_.strike(peer, weight, fades)) return;
   ++counters_.bans;
   // The ban goes out before the refusal is reported, so that whoever reads the report can rely
   // on the peer being refused from then on.
@@ -331,14 +332,14 @@ void NodeCore::strike(PeerRef peer, const std::string& why, double weight) {
   effect(std::move(e));
 }
 
-void NodeCore::refuse(PeerRef peer, const std::string& why, double weight) {
+void NodeCore::refuse(PeerRef peer, const std::string& why, double weight, bool fades) {
   ++counters_.refused;
   Effect rec{Effect::Kind::kRecordOutcome};
   rec.peer = peer;
   rec.ok = false;
   rec.score = -5.0;
   effect(std::move(rec));
-  strike(peer, why, weight);
+  strike(peer, why, weight, fades);
   Effect e{Effect::Kind::kNotice};
   e.notice = Notice{Notice::Kind::kRefused, peer, why};
   e.notice.score = strikes_.score(peer);

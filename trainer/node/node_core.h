@@ -200,8 +200,9 @@ class NodeCore {
   Next apply();
   Next allreduce_or_solo(double now);
   Next finish(bool interrupted);
-  void strike(PeerRef peer, const std::string& why, double weight);
-  void refuse(PeerRef peer, const std::string& why, double weight);
+  // fades: a refusal of a payload (on_verified), forgiven over time below a proof (strike_book.h).
+  void strike(PeerRef peer, const std::string& why, double weight, bool fades = false);
+  void refuse(PeerRef peer, const std::string& why, double weight, bool fades = false);
   void effect(Effect e) { pending_.push_back(std::move(e)); }
   Step step(Next next) { return Step{std::exchange(pending_, {}), std::move(next)}; }
 
