@@ -34,3 +34,21 @@ TEST_CASE("claim watch: a restarted process starts afresh, and peers are judged 
   CHECK_FALSE(w.refused_without_payload(2, 100, 5));
   CHECK_FALSE(w.refused_without_payload(3, 100, 6));
 }
+
+TEST_CASE("claim watch: a peer is due a recheck once its claim moves past its last no-payload answer until it serves",
+          "[claims]") {
+  ClaimWatch w;
+  CHECK_FALSE(w.recheck_due(1, 7));  // never refused: nothing to recheck
+  CHECK_FALSE(w.refused_without_payload(1, 100, 7));
+  CHECK_FALSE(w.recheck_due(1, 7));  // the claim has not moved: an honest fresh node may still be training
+  CHECK(w.recheck_due(1, 8));
+  CHECK(w.refused_without_payload(1, 100, 8));  // the recheck's answer: proof
+  CHECK_FALSE(w.recheck_due(1, 8));
+  CHECK(w.recheck_due(1, 9));  // and due again at the next move
+  // An honest fresh node answers the recheck with a payload: nothing is due any more.
+  CHECK_FALSE(w.refused_without_payload(2, 100, 3));
+  CHECK(w.recheck_due(2, 4));
+  w.served(2);
+  CHECK_FALSE(w.recheck_due(2, 4));
+  CHECK_FALSE(w.refused_without_payload(2, 100, 3));  // and its next refusal starts afresh
+}

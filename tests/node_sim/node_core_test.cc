@@ -585,6 +585,119 @@ TEST_CASE("node core: a partner with no payload at two claimed steps of one proc
   CHECK(core.banned(5));
 }
 
+TEST_CASE("node core: a peer that said no snapshot yet is called first once its claim moves",
+          "[node_core][claims]") {
+  // Seven honest peers and one that claims the swarm's step without a payload (a Sybil identity).
+  // Called once by chance it would be called again only by chance; the recheck calls it first as
+  // soon as its claim moves, so two rechecks prove it twice and ban it.
+  NodeCore core = started(config());
+  auto live_at = [](uint64_t claim) {
+    std::vector<LivePeer> v = peers(7, claim);
+    v.push_back({9, claim});
+    return v;
+  };
+  auto refuse_no_payload = [&](double t, uint64_t claim, const std::vector<LivePeer>& live) {
+    ExchangeReply r;
+    r.failure = "9: refused: no snapshot yet";
+    r.no_payload_yet = true;
+    r.claimed_epoch = 100;
+    r.claimed_outer = claim;
+    return core.on_exchange_reply(t, r, live);
+  };
+  auto answer = [&](double t, uint64_t outer, const std::vector<LivePeer>& live) {
+    ExchangeReply r;
+    r.answered = true;
+    r.outer_step = outer;
+    Step s = core.on_exchange_reply(t, r, live);
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    return core.on_verified(t, true, "");
+  };
+  // Outer step 0: only peer 9 in the view; it refuses with "no snapshot yet" at claim 0.
+  std::vector<LivePeer> live{{9, 0}};
+  Step s = core.on_phase_done(1, 10, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  REQUIRE(s.next.peer == 9);
+  s = refuse_no_payload(1, 0, live);
+  CHECK(core.score(9) == 0);  // once is what a fresh node says
+  core.on_outer_applied(1, live);
+  // Outer step 1: its claim has not moved, so no recheck: the call goes to an honest peer at random.
+  live = live_at(0);
+  s = core.on_phase_done(2, 20, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  if (s.next.peer == 9) s = refuse_no_payload(2, 0, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.peer != 9);
+  s = answer(2, 1, live);
+  core.on_outer_applied(2, live);
+  // Outer steps 2 and 3: its claim moved each time, so it is called first, proven, then banned.
+  for (uint64_t claim : {2u, 3u}) {
+    live = live_at(claim);
+    s = core.on_phase_done(3 + claim, 10 * (static_cast<int64_t>(claim) + 1), {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    CHECK(s.next.peer == 9);
+    s = refuse_no_payload(3 + claim, claim, live);
+    CHECK(notices(s, Notice::Kind::kRefused) == 1);
+    REQUIRE(s.next.kind == Next::Kind::kCall);  // the step goes on with an honest partner
+    CHECK(s.next.peer != 9);
+    s = answer(3 + claim, claim, live);
+    core.on_outer_applied(3 + claim, live);
+  }
+  CHECK(core.banned(9));
+  // Banned: never called again, first or otherwise.
+  for (int k = 0; k < 20; ++k) {
+    live = live_at(4 + k);
+    s = core.on_phase_done(10 + k, 50 + 10 * k, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    CHECK(s.next.peer != 9);
+    s = answer(10 + k, 4 + k, live);
+    core.on_outer_applied(10 + k, live);
+  }
+}
+
+TEST_CASE("node core: a fresh peer rechecked after its claim moved serves a payload and is not struck",
+          "[node_core][claims]") {
+  NodeCore core = started(config());
+  std::vector<LivePeer> live{{4, 0}};
+  Step s = core.on_phase_done(1, 10, {}, live);
+  REQUIRE(s.next.peer == 4);
+  ExchangeReply fresh;
+  fresh.failure = "4: refused: no snapshot yet";
+  fresh.no_payload_yet = true;
+  fresh.claimed_epoch = 100;
+  fresh.claimed_outer = 0;
+  s = core.on_exchange_reply(1, fresh, live);
+  core.on_outer_applied(1, live);
+  // It published its first payload and moved its claim: called first, it answers with a payload.
+  live = peers(7, 1);
+  live.push_back({4, 1});
+  s = core.on_phase_done(2, 20, {}, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  CHECK(s.next.peer == 4);
+  ExchangeReply ok;
+  ok.answered = true;
+  ok.outer_step = 1;
+  s = core.on_exchange_reply(2, ok, live);
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  s = core.on_verified(2, true, "");
+  core.on_outer_applied(2, live);
+  CHECK(core.score(4) == 0);
+  // Served: its next claim moves draw no recheck (peer 4 is first only by chance, 1 in 8 a step).
+  int first = 0;
+  for (int k = 0; k < 40; ++k) {
+    live = peers(7, 2 + k);
+    live.push_back({4, static_cast<uint64_t>(2 + k)});
+    s = core.on_phase_done(3 + k, 30 + 10 * k, {}, live);
+    REQUIRE(s.next.kind == Next::Kind::kCall);
+    first += s.next.peer == 4;
+    ok.outer_step = static_cast<uint64_t>(2 + k);
+    s = core.on_exchange_reply(3 + k, ok, live);
+    if (s.next.kind == Next::Kind::kVerify) s = core.on_verified(3 + k, true, "");
+    core.on_outer_applied(3 + k, live);
+  }
+  CHECK(first < 20);
+  CHECK(core.score(4) == 0);
+}
+
 TEST_CASE("node core: partners come from verified peers while there are any, hearsay only after", "[node_core][eclipse]") {
   // An eclipse flood puts up to 128 validly signed records of identities nobody runs into the view
   // as hearsay; the three real peers have gossiped with us (verified).

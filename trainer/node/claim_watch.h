@@ -41,6 +41,19 @@ class ClaimWatch {
     return why;
   }
 
+  // True when `peer` said "no snapshot yet" (in the epoch we last saw) at a claim other than the
+  // one it now advertises: worth calling again before anyone else. An honest fresh process moves
+  // its claim only after it has published a payload, so it answers with that; a false claimant
+  // says "no snapshot yet" again, at a second claimed step, and is proven. Without this a Sybil
+  // identity that a node happened to call once was never called again, never proven and never
+  // banned (the attack matrix of 2026-12-04: 98 of 111 and 112 of 150 such pairs banned).
+  bool recheck_due(PeerRef peer, uint64_t advertised_outer) const {
+    auto it = seen_.find(peer);
+    return it != seen_.end() && it->second.claimed_outer != advertised_outer;
+  }
+  // The peer answered with a payload: it has one, nothing to recheck.
+  void served(PeerRef peer) { seen_.erase(peer); }
+
  private:
   struct Seen {
     uint64_t epoch = 0;

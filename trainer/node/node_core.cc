@@ -203,7 +203,9 @@ Next NodeCore::next_call(double now) {
   }
   std::vector<PeerRef> exclude = tried_;
   exclude.insert(exclude.end(), strikes_.banned_set().begin(), strikes_.banned_set().end());
-  auto partner = choose_partner(live_, exclude, static_cast<uint64_t>(outer_), cfg_.max_staleness, rng_);
+  std::optional<LivePeer> partner;
+  if (tried_.empty()) partner = recheck_candidate(exclude);  // one recheck per outer step at most
+  if (!partner) partner = choose_partner(live_, exclude, static_cast<uint64_t>(outer_), cfg_.max_staleness, rng_);
   if (!partner) {
     report_.exchange_s = now - call_started_;
     return apply();
@@ -215,6 +217,15 @@ Next NodeCore::next_call(double now) {
   Next n{Next::Kind::kCall, call_deadline_};
   n.peer = partner->peer;
   return n;
+}
+
+std::optional<LivePeer> NodeCore::recheck_candidate(std::span<const PeerRef> exclude) const {
+  for (const LivePeer& p : live_) {
+    if (std::find(exclude.begin(), exclude.end(), p.peer) != exclude.end()) continue;
+    if (static_cast<int64_t>(p.outer_step) + cfg_.max_staleness < outer_) continue;  // we would not call it
+    if (claims_.recheck_due(p.peer, p.outer_step)) return p;
+  }
+  return std::nullopt;
 }
 
 Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::span<const LivePeer> live) {
@@ -234,6 +245,7 @@ Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::sp
     }
     return step(next_call(now));
   }
+  claims_.served(calling_);
   report_.exchange_s = now - call_started_;
   report_.partner = calling_;
   report_.partner_found = true;

@@ -197,6 +197,8 @@ class NodeCore {
   Next next_inbox_item(double now);
   Next call_or_apply(double now);
   Next next_call(double now);
+  // A live peer to call first: it said "no snapshot yet" and has moved its claim since (claim_watch.h).
+  std::optional<LivePeer> recheck_candidate(std::span<const PeerRef> exclude) const;
   Next apply();
   Next allreduce_or_solo(double now);
   Next finish(bool interrupted);
