@@ -331,7 +331,7 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   // Only a server as far ahead as the core's rule asks for is worth a download (a fallback just
   // ahead of us would replace our weights with a peer's for nothing); the rest only witness.
   plan.min_server_outer = ours + static_cast<uint64_t>(core.inner_step() == 0 ? 1 : std::max<int64_t>(o_.resync_behind, 1));
-  plan.own = own_state_;
+  plan.own = own_state_ ? own_state_ : reference_state();
   std::vector<p2p::PeerId> bad, unresponsive;
   auto got = fetch_checked_state(*p_.net, candidates, p_.numel * 4 + 4096, plan, sync_rng_, &bad, &unresponsive);
   for (const auto& peer : unresponsive) servers_.failed(peers_.ref(peer), now());
@@ -354,6 +354,19 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   sync_val_before_ = p_.eval();  // our weights are unchanged until adopt_state_from
   return core.on_state_fetched(now(), true, "", fetched_->outer_step, fetched_->inner_step,
                                peers_.ref(fetched_->peer));
+}
+
+std::shared_ptr<const StateSnapshot> NodeDriver::reference_state() const {
+  // Before our first published snapshot (a joiner at its first sync): the weights we hold now,
+  // the run's initial ones, which every honest snapshot still relates to (state_fetch.h).
+  auto blob = build_state_blob(*p_.replica);
+  if (!blob.ok()) {
+    NLOG_WARN("state sync: no reference snapshot of our own ({}): no server can be proven wrong", blob.status().to_string());
+    return nullptr;
+  }
+  auto snap = std::make_shared<StateSnapshot>();
+  snap->blob = std::move(*blob);
+  return snap;
 }
 
 void NodeDriver::screen_state_servers(std::vector<p2p::PeerRecord>& candidates, uint64_t ours) {

@@ -98,6 +98,8 @@ class NodeDriver {
   DirectionEvidence direction_;               // and with our movement (sign-flipped updates)
   TrajectoryEvidence trajectory_;             // and with its own slow weights' movement
   std::shared_ptr<const StateSnapshot> own_state_;  // what we last published (a state sync's reference)
+  // Our weights now as a state blob, when nothing is published yet (state_fetch.h, StateFetchPlan::own).
+  std::shared_ptr<const StateSnapshot> reference_state() const;
   std::optional<StateFetched> fetched_;
   std::vector<float> mean_delta_;             // DiLoCo: the all-reduced mean Δ of this outer step
   std::optional<AllReduceOutcome> reduced_;   // DiLoCo: how it was taken (for the `outer` event)

@@ -11,7 +11,8 @@ namespace {
 struct Tally {
   size_t agree = 0, disagree = 0;
   // Of those, the disagreements that prove: witnesses within comparable_steps of the server's
-  // snapshot, or whose snapshot the server's is unrelated to (kUnrelated) at any step gap.
+  // snapshot, or whose snapshot the server's is unrelated to (kUnrelated) at any step gap, and
+  // only when the server's snapshot is unrelated to our own weights as well (StateFetchPlan::own).
   size_t disagree_proof = 0;
   size_t could_ask = 0;    // candidates other than the server
   bool not_state = false;  // the blob is no state blob at all
@@ -62,8 +63,8 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
     else {
       ++t.disagree;
       const uint64_t a = sample->outer_step, b = got.outer_step;
-      if ((a > b ? a - b : b - a) <= plan.check.comparable_steps ||
-          (unrelated_to_us && v.ok() && *v == WitnessVerdict::kUnrelated))
+      if (unrelated_to_us &&
+          ((a > b ? a - b : b - a) <= plan.check.comparable_steps || (v.ok() && *v == WitnessVerdict::kUnrelated)))
         ++t.disagree_proof;
     }
   }

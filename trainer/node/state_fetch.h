@@ -22,10 +22,14 @@ struct StateFetchPlan {
   // Candidates whose record claims less are not downloaded from (nothing to gain), only asked
   // as witnesses.
   uint64_t min_server_outer = 0;
-  // Our own snapshot, when we have one: the reference no witness can lie about. A witness's
-  // kUnrelated verdict proves only when the server's snapshot is unrelated to ours as well (two
-  // lying witnesses would otherwise get an honest server struck at any step gap: the attack
-  // matrix's poison-state x2 run did, once, before this reference).
+  // Our own weights as a state blob: the reference no witness can lie about. Every proof needs
+  // the server's snapshot unrelated to ours (cosine below min_related_cosine) as well: without
+  // it two lying witnesses got an honest server struck at any step gap (the attack matrix's
+  // poison-state x2 run, once), and early in a run honest witnesses within comparable_steps of an
+  // honest server were past the distance bound from it and proved it "wrong" (the matrix of
+  // 2026-12-04 night: three honest servers struck in the sybil and slow-reader runs, by nodes
+  // still at outer step 0). Honest snapshots relate to each other at any step gap (state_check.h).
+  // Without a reference nothing is proven; a poison is still refused by the witnesses.
   std::shared_ptr<const StateSnapshot> own;
 };
 
@@ -40,9 +44,9 @@ struct CheckedState {
 // gave a snapshot its witnesses accept. `proven_bad` (when given) receives, either way, each
 // server whose snapshot no honest server sends: one that is not a state blob at all, or one that
 // every witness disagreed with, two witnesses at least whose snapshots are within
-// plan.check.comparable_steps of the server's or unrelated to it (WitnessVerdict::kUnrelated, and
-// the server's snapshot unrelated to plan.own too), so that one lying witness, or honest ones far
-// behind an honest server, cannot get it struck. `unresponsive` (when given) receives each server whose download failed
+// plan.check.comparable_steps of the server's or unrelated to it (WitnessVerdict::kUnrelated),
+// and the server's snapshot unrelated to plan.own, so that lying witnesses, or honest ones far
+// behind or early in a run, cannot get an honest server struck. `unresponsive` (when given) receives each server whose download failed
 // (an error, a stall, a trickle; not an outvoted snapshot), for StateServerMemory.
 Result<CheckedState> fetch_checked_state(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candidates,
                                          uint64_t max_bytes, const StateFetchPlan& plan, std::mt19937_64& rng,
