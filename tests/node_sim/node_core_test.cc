@@ -585,6 +585,26 @@ TEST_CASE("node core: a partner with no payload at two claimed steps of one proc
   CHECK(core.banned(5));
 }
 
+// A call refused with "no snapshot yet" by a peer whose record (epoch 100, `claim`) we called on.
+ExchangeReply no_snapshot_yet(PeerRef peer, uint64_t claim) {
+  ExchangeReply r;
+  r.failure = std::to_string(peer) + ": refused: no snapshot yet";
+  r.no_payload_yet = true;
+  r.claimed_epoch = 100;
+  r.claimed_outer = claim;
+  return r;
+}
+
+// A call answered with a payload of `outer`, which the core then verifies as good.
+Step answer_and_mix(NodeCore& core, double t, uint64_t outer, const std::vector<LivePeer>& live) {
+  ExchangeReply r;
+  r.answered = true;
+  r.outer_step = outer;
+  Step s = core.on_exchange_reply(t, r, live);
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  return core.on_verified(t, true, "");
+}
+
 TEST_CASE("node core: a peer that said no snapshot yet is called first once its claim moves",
           "[node_core][claims]") {
   // Seven honest peers and one that claims the swarm's step without a payload (a Sybil identity).
@@ -596,38 +616,22 @@ TEST_CASE("node core: a peer that said no snapshot yet is called first once its 
     v.push_back({9, claim});
     return v;
   };
-  auto refuse_no_payload = [&](double t, uint64_t claim, const std::vector<LivePeer>& live) {
-    ExchangeReply r;
-    r.failure = "9: refused: no snapshot yet";
-    r.no_payload_yet = true;
-    r.claimed_epoch = 100;
-    r.claimed_outer = claim;
-    return core.on_exchange_reply(t, r, live);
-  };
-  auto answer = [&](double t, uint64_t outer, const std::vector<LivePeer>& live) {
-    ExchangeReply r;
-    r.answered = true;
-    r.outer_step = outer;
-    Step s = core.on_exchange_reply(t, r, live);
-    REQUIRE(s.next.kind == Next::Kind::kVerify);
-    return core.on_verified(t, true, "");
-  };
   // Outer step 0: only peer 9 in the view; it refuses with "no snapshot yet" at claim 0.
   std::vector<LivePeer> live{{9, 0}};
   Step s = core.on_phase_done(1, 10, {}, live);
   REQUIRE(s.next.kind == Next::Kind::kCall);
   REQUIRE(s.next.peer == 9);
-  s = refuse_no_payload(1, 0, live);
+  s = core.on_exchange_reply(1, no_snapshot_yet(9, 0), live);
   CHECK(core.score(9) == 0);  // once is what a fresh node says
   core.on_outer_applied(1, live);
   // Outer step 1: its claim has not moved, so no recheck: the call goes to an honest peer at random.
   live = live_at(0);
   s = core.on_phase_done(2, 20, {}, live);
   REQUIRE(s.next.kind == Next::Kind::kCall);
-  if (s.next.peer == 9) s = refuse_no_payload(2, 0, live);
+  if (s.next.peer == 9) s = core.on_exchange_reply(2, no_snapshot_yet(9, 0), live);
   REQUIRE(s.next.kind == Next::Kind::kCall);
   CHECK(s.next.peer != 9);
-  s = answer(2, 1, live);
+  answer_and_mix(core, 2, 1, live);
   core.on_outer_applied(2, live);
   // Outer steps 2 and 3: its claim moved each time, so it is called first, proven, then banned.
   for (uint64_t claim : {2u, 3u}) {
@@ -635,11 +639,11 @@ TEST_CASE("node core: a peer that said no snapshot yet is called first once its 
     s = core.on_phase_done(3 + claim, 10 * (static_cast<int64_t>(claim) + 1), {}, live);
     REQUIRE(s.next.kind == Next::Kind::kCall);
     CHECK(s.next.peer == 9);
-    s = refuse_no_payload(3 + claim, claim, live);
+    s = core.on_exchange_reply(3 + claim, no_snapshot_yet(9, claim), live);
     CHECK(notices(s, Notice::Kind::kRefused) == 1);
     REQUIRE(s.next.kind == Next::Kind::kCall);  // the step goes on with an honest partner
     CHECK(s.next.peer != 9);
-    s = answer(3 + claim, claim, live);
+    answer_and_mix(core, 3 + claim, claim, live);
     core.on_outer_applied(3 + claim, live);
   }
   CHECK(core.banned(9));
@@ -649,7 +653,7 @@ TEST_CASE("node core: a peer that said no snapshot yet is called first once its 
     s = core.on_phase_done(10 + k, 50 + 10 * k, {}, live);
     REQUIRE(s.next.kind == Next::Kind::kCall);
     CHECK(s.next.peer != 9);
-    s = answer(10 + k, 4 + k, live);
+    answer_and_mix(core, 10 + k, 4 + k, live);
     core.on_outer_applied(10 + k, live);
   }
 }
@@ -660,12 +664,7 @@ TEST_CASE("node core: a fresh peer rechecked after its claim moved serves a payl
   std::vector<LivePeer> live{{4, 0}};
   Step s = core.on_phase_done(1, 10, {}, live);
   REQUIRE(s.next.peer == 4);
-  ExchangeReply fresh;
-  fresh.failure = "4: refused: no snapshot yet";
-  fresh.no_payload_yet = true;
-  fresh.claimed_epoch = 100;
-  fresh.claimed_outer = 0;
-  s = core.on_exchange_reply(1, fresh, live);
+  s = core.on_exchange_reply(1, no_snapshot_yet(4, 0), live);
   core.on_outer_applied(1, live);
   // It published its first payload and moved its claim: called first, it answers with a payload.
   live = peers(7, 1);
@@ -673,12 +672,7 @@ TEST_CASE("node core: a fresh peer rechecked after its claim moved serves a payl
   s = core.on_phase_done(2, 20, {}, live);
   REQUIRE(s.next.kind == Next::Kind::kCall);
   CHECK(s.next.peer == 4);
-  ExchangeReply ok;
-  ok.answered = true;
-  ok.outer_step = 1;
-  s = core.on_exchange_reply(2, ok, live);
-  REQUIRE(s.next.kind == Next::Kind::kVerify);
-  s = core.on_verified(2, true, "");
+  answer_and_mix(core, 2, 1, live);
   core.on_outer_applied(2, live);
   CHECK(core.score(4) == 0);
   // Served: its next claim moves draw no recheck (peer 4 is first only by chance, 1 in 8 a step).
@@ -689,9 +683,7 @@ TEST_CASE("node core: a fresh peer rechecked after its claim moved serves a payl
     s = core.on_phase_done(3 + k, 30 + 10 * k, {}, live);
     REQUIRE(s.next.kind == Next::Kind::kCall);
     first += s.next.peer == 4;
-    ok.outer_step = static_cast<uint64_t>(2 + k);
-    s = core.on_exchange_reply(3 + k, ok, live);
-    if (s.next.kind == Next::Kind::kVerify) s = core.on_verified(3 + k, true, "");
+    answer_and_mix(core, 3 + k, static_cast<uint64_t>(2 + k), live);
     core.on_outer_applied(3 + k, live);
   }
   CHECK(first < 20);

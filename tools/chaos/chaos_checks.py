@@ -159,15 +159,9 @@ def spread_by_step(log_paths):
     ||phi_peer - phi_own|| / ||own update||, the distance between two replicas' slow weights seen
     at each exchange, our measure of the swarm's weight spread."""
     by = {}
-    for p in log_paths:
-        try:
-            with open(p, errors="replace") as f:
-                for line in f:
-                    m = ACCEPTED.search(line)
-                    if m:
-                        by.setdefault(int(m.group(2)), []).append(float(m.group(3)))
-        except OSError:
-            continue
+    for node in spread_by_node_step(log_paths):
+        for k, vs in node.items():
+            by.setdefault(k, []).extend(vs)
     return {k: statistics.fmean(v) for k, v in sorted(by.items())}
 
 
