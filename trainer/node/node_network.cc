@@ -402,6 +402,7 @@ void NodeNetworkImpl::sample_paths() {
   std::vector<std::pair<p2p::PeerId, PeerPath>> sample;
   for (const auto& rec : view->live_peers()) {
     if (banned.count(rec.peer)) continue;
+    judge_address(rec.peer);  // a new identity from a tainted address, connected since the last tick
     PeerPath path = PeerPath::kNone;
     switch (host->connection_path(rec.peer)) {
       case p2p::Host::ConnectionPath::kDirect: path = PeerPath::kDirect; break;
@@ -493,6 +494,39 @@ void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& w
   NetworkEvent e{NetworkEvent::Kind::kBadPayload, peer, why, {}};
   e.weight = weight;
   add_event(std::move(e));
+}
+
+// ---------------------------------------------------------------- tainted addresses
+
+std::vector<std::string> NodeNetworkImpl::direct_buckets(const p2p::PeerId& peer) const {
+  std::vector<std::string> out;
+  auto add = [&](const p2p::Multiaddr& a) {
+    if (a.is_circuit()) return;  // the relay's address, not the peer's
+    if (auto ip = a.host()) {
+      std::string b = buckets.bucket_of(*ip);
+      if (!b.empty() && std::find(out.begin(), out.end(), b) == out.end()) out.push_back(std::move(b));
+    }
+  };
+  for (const auto& a : host->connection_addrs(peer)) add(a);
+  if (auto it = last_good.find(peer); it != last_good.end())
+    if (auto a = p2p::Multiaddr::parse(it->second); a.ok()) add(*a);
+  return out;
+}
+
+void NodeNetworkImpl::on_ban(const p2p::PeerId& peer) {
+  if (!banned.insert(peer).second) return;
+  const auto now_tainted = taint.on_banned(peer, direct_buckets(peer));
+  if (now_tainted.empty()) return;
+  for (const auto& b : now_tainted) NLOG_WARN("address {} tainted: a second identity from it was banned", b);
+  for (const auto& rec : view->live_peers()) judge_address(rec.peer);
+}
+
+void NodeNetworkImpl::judge_address(const p2p::PeerId& peer) {
+  if (!taint.any() || banned.count(peer) || taint_reported.count(peer)) return;
+  auto why = taint.judge(peer, direct_buckets(peer));
+  if (!why) return;
+  taint_reported.insert(peer);
+  strike_local(peer, *why, kTaintStrike);
 }
 
 
@@ -614,7 +648,7 @@ std::vector<NetworkEvent> NodeNetwork::take_events() {
 void NodeNetwork::ban(const p2p::PeerId& peer) {
   auto impl = impl_;
   asio::post(impl->io, [impl, peer] {
-    impl->banned.insert(peer);
+    impl->on_ban(peer);  // before its streams go: their connection tells its address
     impl->drop_streams_of(peer);
   });
 }

@@ -173,6 +173,7 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
         answer();  // an error header has no tensors: answer now if not yet
         if (p->header.error.empty()) {
           ++self->served;
+          self->taint.vouch(peer);
           std::lock_guard lock(self->mu);
           auto it = self->inbox.find(peer);
           if (it == self->inbox.end() || it->second.payload.header.outer_step <= p->header.outer_step) {
@@ -241,6 +242,7 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                          a->outcome.no_payload_yet = p->header.error == kRefusalNoPayloadYet;
                          return fail("refused: " + p->header.error);
                        }
+                       self->taint.vouch(peer);
                        a->outcome.partner = ReceivedPayload{peer, std::move(*p)};
                        a->finish();
                      });

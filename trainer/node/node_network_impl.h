@@ -18,7 +18,9 @@
 #include <set>
 #include <thread>
 
+#include "p2p/address_limits.h"
 #include "p2p/host.h"
+#include "trainer/node/address_taint.h"
 #include "trainer/node/introducer_watch.h"
 #include "trainer/node/node_network.h"
 #include "trainer/node/peer_paths.h"
@@ -58,6 +60,11 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
     if (events.size() < cap) events.push_back(std::move(e));
   }
   void strike_local(const p2p::PeerId& peer, const std::string& why, double weight = kProofStrike);
+  // Tainted addresses (address_taint.h): the buckets `peer` is directly connected from now, or
+  // last answered us on; a ban recorded against them; a peer banned for its address.
+  std::vector<std::string> direct_buckets(const p2p::PeerId& peer) const;
+  void on_ban(const p2p::PeerId& peer);
+  void judge_address(const p2p::PeerId& peer);
   // Resets the streams a peer we just banned still holds to us (node_network_state.cc).
   void drop_streams_of(const p2p::PeerId& peer);
   struct StateServing;
@@ -117,6 +124,9 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   NatView nat;  // published for the training thread
   std::map<p2p::PeerId, std::string> last_good;  // the address a peer last answered on
   IntroducerWatch introductions;                  // hearsay nobody answers at, per introducer
+  p2p::AddressLimiter buckets{opt.host.address_limits};  // only its bucket_of: the host's own limits
+  AddressTaint<p2p::PeerId> taint;                 // addresses two banned identities came from
+  std::set<p2p::PeerId> taint_reported;            // banned for their address (an event each, once)
   static constexpr size_t kFeelersPerTick = 2, kMaxFelt = 4096;
   std::set<p2p::PeerId> felt;                     // hearsay records dialled once as feelers
   // Every peer the view has held, kept after the view forgets it (the in-memory side of the

@@ -1,0 +1,117 @@
+// Tainted addresses on real hosts (trainer/node/address_taint.h, NodeNetworkImpl::on_ban): once
+// two identities connected from one address are banned, the node strikes every other identity
+// connected from that address, except one that served it a payload, and nobody from elsewhere.
+// The peers listen and dial from their own 127/8 addresses, as under tools/linkemu.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "p2p/identity.h"
+#include "trainer/node/address_taint.h"
+#include "trainer/node/node_network.h"
+
+using namespace noloco;
+using namespace noloco::node;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kRun = "0123456789abcdef0123456789abcdef";
+constexpr uint64_t kNumel = 64;
+
+// A node at `ip` (listening there and dialling from there), bootstrapping from `bootstrap`.
+std::unique_ptr<NodeNetwork> start_at(const std::string& ip, std::vector<p2p::Multiaddr> bootstrap) {
+  NetworkOptions o;
+  o.identity = *p2p::Identity::generate();
+  o.listen = *p2p::Multiaddr::parse("/ip4/" + ip + "/tcp/0");
+  if (ip != "127.0.0.1") o.host.dial_from = ip;
+  o.bootstrap = std::move(bootstrap);
+  o.run_id = kRun;
+  o.expect.run_id = kRun;
+  o.expect.numel = kNumel;
+  o.expect.form = WireForm::kDeltaPhi;
+  o.expect.max_tensor_bytes = kNumel * 4 + 4096;
+  o.gossip_interval = 100ms;
+  o.reachability = ReachabilityMode::kPublic;
+  auto net = NodeNetwork::start(std::move(o));
+  REQUIRE(net.ok());
+  return std::move(*net);
+}
+
+std::shared_ptr<const WirePayload> payload_of(const NodeNetwork& n) {
+  PayloadHeader h;
+  h.run_id = kRun;
+  h.sender = n.peer_id().to_string();
+  h.outer_step = 1;
+  h.inner_step = 10;
+  h.form = WireForm::kDeltaPhi;
+  h.numel = kNumel;
+  return std::make_shared<const WirePayload>(frame_payload(h, {{"delta", {Bytes(kNumel * 2, 1)}}, {"phi", {Bytes(kNumel * 2, 2)}}}));
+}
+
+// Polls up to a generous bound: setup only, never what a check measures.
+std::optional<p2p::PeerRecord> record_of(NodeNetwork& in, const p2p::PeerId& peer) {
+  for (int i = 0; i < 300; ++i) {
+    for (auto& r : in.live_peers())
+      if (r.peer == peer) return r;
+    std::this_thread::sleep_for(50ms);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("address taint: two bans from one address strike the rest of it, not a vouched peer or another address",
+          "[taint][network]") {
+  auto v = start_at("127.0.0.1", {});
+  const std::vector<p2p::Multiaddr> boot = {v->listen_addr()};
+  auto honest = start_at("127.0.1.9", boot);  // shares the address with the liars, and trains
+  auto s1 = start_at("127.0.1.9", boot);
+  auto s2 = start_at("127.0.1.9", boot);
+  auto s3 = start_at("127.0.1.9", boot);
+  auto elsewhere = start_at("127.0.1.11", boot);
+  for (auto* n : {honest.get(), s1.get(), s2.get(), s3.get(), elsewhere.get()}) REQUIRE(record_of(*v, n->peer_id()));
+
+  // The honest one serves v a payload: vouched for.
+  honest->publish_exchange_payload(payload_of(*honest));
+  const ExchangeOutcome out = v->exchange_with(*record_of(*v, honest->peer_id()), payload_of(*v), 20s);
+  REQUIRE(out.partner);
+
+  // One ban taints nothing; the second taints 127.0.1.9.
+  v->ban(s1->peer_id());
+  v->ban(s2->peer_id());
+  std::map<std::string, std::string> struck;  // peer -> why
+  for (int i = 0; i < 200 && !struck.count(s3->peer_id().to_string()); ++i) {
+    for (auto& e : v->take_events())
+      if (e.kind == NetworkEvent::Kind::kBadPayload) {
+        struck[e.peer.to_string()] = e.detail;
+        CHECK(e.weight == kTaintStrike);
+      }
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(struck.count(s3->peer_id().to_string()));
+  CHECK(struck[s3->peer_id().to_string()].find("127.0.1.9") != std::string::npos);
+  // The same sweep judged every live peer: nobody else was struck.
+  CHECK(struck.size() == 1);
+  CHECK_FALSE(struck.count(honest->peer_id().to_string()));
+  CHECK_FALSE(struck.count(elsewhere->peer_id().to_string()));
+}
+
+TEST_CASE("address taint: one ban from an address strikes nobody else", "[taint][network]") {
+  auto v = start_at("127.0.0.1", {});
+  const std::vector<p2p::Multiaddr> boot = {v->listen_addr()};
+  auto s1 = start_at("127.0.1.12", boot);
+  auto s2 = start_at("127.0.1.12", boot);
+  REQUIRE(record_of(*v, s1->peer_id()));
+  REQUIRE(record_of(*v, s2->peer_id()));
+  v->ban(s1->peer_id());
+  // A ban of a peer elsewhere afterwards: the network thread handled the first ban before it.
+  auto other = start_at("127.0.1.13", boot);
+  REQUIRE(record_of(*v, other->peer_id()));
+  v->ban(other->peer_id());
+  // Events after both bans were handled (the ban is posted; a later exchange call is queued behind it).
+  (void)v->exchange_with(*record_of(*v, s2->peer_id()), payload_of(*v), 5s);
+  for (auto& e : v->take_events()) CHECK(e.kind != NetworkEvent::Kind::kBadPayload);
+}
