@@ -4,13 +4,10 @@
 // The peers listen and dial from their own 127/8 addresses, as under tools/linkemu.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <map>
-#include <thread>
 
-#include "p2p/identity.h"
+#include "network_test_util.h"
 #include "trainer/node/address_taint.h"
-#include "trainer/node/node_network.h"
 
 using namespace noloco;
 using namespace noloco::node;
@@ -18,47 +15,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kRun = "0123456789abcdef0123456789abcdef";
-constexpr uint64_t kNumel = 64;
+using test::payload_of;
+using test::record_of;
 
-// A node at `ip` (listening there and dialling from there), bootstrapping from `bootstrap`.
 std::unique_ptr<NodeNetwork> start_at(const std::string& ip, std::vector<p2p::Multiaddr> bootstrap) {
-  NetworkOptions o;
-  o.identity = *p2p::Identity::generate();
-  o.listen = *p2p::Multiaddr::parse("/ip4/" + ip + "/tcp/0");
-  if (ip != "127.0.0.1") o.host.dial_from = ip;
-  o.bootstrap = std::move(bootstrap);
-  o.run_id = kRun;
-  o.expect.run_id = kRun;
-  o.expect.numel = kNumel;
-  o.expect.form = WireForm::kDeltaPhi;
-  o.expect.max_tensor_bytes = kNumel * 4 + 4096;
-  o.gossip_interval = 100ms;
-  o.reachability = ReachabilityMode::kPublic;
-  auto net = NodeNetwork::start(std::move(o));
-  REQUIRE(net.ok());
-  return std::move(*net);
-}
-
-std::shared_ptr<const WirePayload> payload_of(const NodeNetwork& n) {
-  PayloadHeader h;
-  h.run_id = kRun;
-  h.sender = n.peer_id().to_string();
-  h.outer_step = 1;
-  h.inner_step = 10;
-  h.form = WireForm::kDeltaPhi;
-  h.numel = kNumel;
-  return std::make_shared<const WirePayload>(frame_payload(h, {{"delta", {Bytes(kNumel * 2, 1)}}, {"phi", {Bytes(kNumel * 2, 2)}}}));
-}
-
-// Polls up to a generous bound: setup only, never what a check measures.
-std::optional<p2p::PeerRecord> record_of(NodeNetwork& in, const p2p::PeerId& peer) {
-  for (int i = 0; i < 300; ++i) {
-    for (auto& r : in.live_peers())
-      if (r.peer == peer) return r;
-    std::this_thread::sleep_for(50ms);
-  }
-  return std::nullopt;
+  return test::start_network(std::move(bootstrap), ip);
 }
 
 }  // namespace

@@ -3,11 +3,7 @@
 // so that callers may take that refusal at two claimed steps as a false claim (claim_watch.h).
 #include <catch2/catch.hpp>
 
-#include <chrono>
-#include <thread>
-
-#include "p2p/identity.h"
-#include "trainer/node/node_network.h"
+#include "network_test_util.h"
 
 using namespace noloco;
 using namespace noloco::node;
@@ -15,46 +11,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kRun = "0123456789abcdef0123456789abcdef";
-constexpr uint64_t kNumel = 64;
+using test::payload_of;
+using test::record_of;
 
-std::unique_ptr<NodeNetwork> start(std::vector<p2p::Multiaddr> bootstrap) {
-  NetworkOptions o;
-  o.identity = *p2p::Identity::generate();
-  o.listen = *p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0");
-  o.bootstrap = std::move(bootstrap);
-  o.run_id = kRun;
-  o.expect.run_id = kRun;
-  o.expect.numel = kNumel;
-  o.expect.form = WireForm::kDeltaPhi;
-  o.expect.max_tensor_bytes = kNumel * 4 + 4096;
-  o.gossip_interval = 100ms;
-  o.reachability = ReachabilityMode::kPublic;
-  auto net = NodeNetwork::start(std::move(o));
-  REQUIRE(net.ok());
-  return std::move(*net);
-}
-
-std::shared_ptr<const WirePayload> payload_of(const NodeNetwork& n) {
-  PayloadHeader h;
-  h.run_id = kRun;
-  h.sender = n.peer_id().to_string();
-  h.outer_step = 1;
-  h.inner_step = 10;
-  h.form = WireForm::kDeltaPhi;
-  h.numel = kNumel;
-  return std::make_shared<const WirePayload>(frame_payload(h, {{"delta", {Bytes(kNumel * 2, 1)}}, {"phi", {Bytes(kNumel * 2, 2)}}}));
-}
-
-// Polls up to a generous bound: setup only, never what a check measures.
-std::optional<p2p::PeerRecord> record_of(NodeNetwork& in, const p2p::PeerId& peer) {
-  for (int i = 0; i < 300; ++i) {
-    for (auto& r : in.live_peers())
-      if (r.peer == peer) return r;
-    std::this_thread::sleep_for(50ms);
-  }
-  return std::nullopt;
-}
+std::unique_ptr<NodeNetwork> start(std::vector<p2p::Multiaddr> bootstrap) { return test::start_network(std::move(bootstrap)); }
 
 // Publishing and set_progress are posted to the network thread; an exchange call is posted after
 // them, so it sees their effect.

@@ -8,7 +8,8 @@ reached, peak RSS (VmHWM) against the clean run, and crashes and hangs; it write
 results.csv with PASS/FAIL per check. The swarm is tools/chaos's (linkemu, node flags, bounds).
 
     attack.py --out out/attack                      # the full matrix, 8 nodes, --minutes 1.5 a run
-    attack.py --out out/attack-quick --quick        # 1 attacker only, 0.75 min a run
+                                                    # (flip, noise, eclipse-flood, sybil: --long-minutes 4)
+    attack.py --out out/attack-quick --quick        # 1 attacker only, 0.75 min a run (all of them)
     attack.py --out out/a --attacks flip,sybil --counts 1 --minutes 1
 """
 import argparse
@@ -32,6 +33,12 @@ from chaos_swarm import Swarm  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 ATTACKS = ["flip", "scale100", "noise", "replay", "wrong-run", "forged-membership", "eclipse-flood", "sybil",
            "slow-reader", "slow-writer", "poison-state", "slow-state"]
+# Attacks whose evidence accrues one call or dial at a time (docs/attacks.md, "Run lengths"): the
+# sequential payload rules (flip, noise: 4-8 payloads of each attacker per honest node in 58 outer
+# steps), the introducer rule (eclipse-flood: 40 dead records dialled, 24-35 s of a 35 s run) and
+# the claim rule (sybil: two calls at moving claims per identity). These rows run --long-minutes,
+# against a clean run of that length.
+LONG_ATTACKS = ["flip", "noise", "eclipse-flood", "sybil"]
 
 
 def parse(argv=None):
@@ -39,6 +46,8 @@ def parse(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--nodes", type=int, default=8)
     ap.add_argument("--minutes", type=float, help="intended length of each run (default 1.5; --quick 0.75)")
+    ap.add_argument("--long-minutes", type=float, default=4.0,
+                    help=f"length of the {', '.join(LONG_ATTACKS)} runs (default 4; --quick: --minutes)")
     ap.add_argument("--quick", action="store_true", help="0.75 min a run and 1 attacker only")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--counts", help="attackers per run, e.g. 1,2 (default 1,2; --quick 1)")
@@ -55,7 +64,10 @@ def parse(argv=None):
     a = ap.parse_args(argv)
     a.minutes = a.minutes or (0.75 if a.quick else 1.5)
     a.counts = [int(c) for c in (a.counts or ("1" if a.quick else "1,2")).split(",")]
-    a.steps = a.steps or int(780 * a.minutes * 8 / a.nodes)
+    a.fixed_steps = a.steps
+    a.steps = a.steps or steps_for(a.minutes, a.nodes)
+    if a.quick:
+        a.long_minutes = a.minutes
     a.attacks = [k for k in a.attacks.split(",") if k]
     bad = [k for k in a.attacks if k not in ATTACKS]
     if bad:
@@ -63,6 +75,22 @@ def parse(argv=None):
     if max(a.counts) > a.nodes - 2:
         ap.error("leave at least two honest nodes")
     return a
+
+
+def steps_for(minutes, nodes):
+    return int(780 * minutes * 8 / nodes)
+
+
+def at_length(a, minutes):
+    """The settings `a` with runs of `minutes` (the steps follow unless --steps fixed them)."""
+    b = argparse.Namespace(**vars(a))
+    b.minutes = minutes
+    b.steps = a.fixed_steps or steps_for(minutes, a.nodes)
+    return b
+
+
+def minutes_of(a, attack):
+    return a.long_minutes if attack in LONG_ATTACKS else a.minutes
 
 
 def node_flags(a):
@@ -127,8 +155,12 @@ def run_swarm(a, out, attack=None, attackers=()):
     return recs, rss.peak, exits, logs, honest
 
 
-def clean_run(a):
-    out = os.path.join(a.out, "clean")
+def clean_name(a, minutes):
+    return "clean" if minutes == a.minutes else f"clean-{minutes:g}min"
+
+
+def clean_run(a, name="clean"):
+    out = os.path.join(a.out, name)
     if a.reuse_clean and os.path.exists(os.path.join(out, "summary.json")):
         with open(os.path.join(out, "summary.json")) as f:
             return json.load(f)
@@ -154,7 +186,8 @@ def attacked_run(a, clean, attack, count):
     except RuntimeError as e:  # the swarm did not start (see the run's logs): every check fails
         recs, honest = [], [i for i in range(a.nodes) if i not in attackers]
         checks = [(c, False, f"harness: {e}") for c in CHECKS]
-    row = {"attack": attack, "attackers": count, "honest": len(honest), "wall_s": round(time.monotonic() - t0, 1),
+    row = {"attack": attack, "attackers": count, "steps": a.steps, "honest": len(honest),
+           "wall_s": round(time.monotonic() - t0, 1),
            "longest_exchange_s": round(ac.longest_exchange(recs, honest), 2),
            "solo_steps": sum(1 for r in ac.events(recs, "outer") if r["node"] in honest and not r.get("group")),
            "state_syncs": len([r for r in ac.events(recs, "state_sync") if r["node"] in honest]),
@@ -171,22 +204,23 @@ def attacked_run(a, clean, attack, count):
 CHECKS = ["loss", "banned", "rss", "no crash or hang"]
 
 
-def write_tables(a, clean, rows):
+def write_tables(a, cleans, rows):
     with open(os.path.join(a.out, "results.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["attack"])
+        fields = list(dict.fromkeys(k for r in rows for k in r)) if rows else ["attack"]
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    lines = [f"# Attack matrix: {a.nodes} nodes, {a.steps} inner steps (H {a.H}, {a.preset}), seed {a.seed}",
-             "",
-             f"Clean run: {clean['wall_s']} s, final validation loss per node {clean['final_val_loss']}, "
-             f"peak RSS max {max(clean['rss_kb'].values()) / 1024:.0f} MiB, longest exchange wait "
-             f"{clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.",
-             "",
-             "| attack | attackers | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs | attacker payloads judged |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [f"# Attack matrix: {a.nodes} nodes (H {a.H}, {a.preset}), seed {a.seed}", ""]
+    for name, clean in cleans.items():
+        lines.append(f"Clean run `{name}`: {clean['steps']} inner steps, {clean['wall_s']} s, final validation loss "
+                     f"per node {clean['final_val_loss']}, peak RSS max {max(clean['rss_kb'].values()) / 1024:.0f} MiB, "
+                     f"longest exchange wait {clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.")
+    lines += ["",
+              "| attack | attackers | inner steps | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs | attacker payloads judged |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = [f"{r[c]}: {r[c + '_figure']}" for c in CHECKS]
-        lines.append(f"| {r['attack']} | {r['attackers']} | " + " | ".join(cells) +
+        lines.append(f"| {r['attack']} | {r['attackers']} | {r.get('steps', '')} | " + " | ".join(cells) +
                      f" | **{r['all']}** | {r['longest_exchange_s']} | {r['solo_steps']} | {r['state_syncs']} | {r.get('judged', '')} |")
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -201,25 +235,31 @@ def main():
     a = parse()
     os.makedirs(a.out, exist_ok=True)
     signal.signal(signal.SIGTERM, on_sigterm)
-    print(f"{a.nodes} nodes, {a.steps} inner steps a run, attacks {a.attacks}, attackers {a.counts}", flush=True)
-    clean = clean_run(a)
-    print(f"clean: {clean['wall_s']} s, final losses {clean['final_val_loss']}", flush=True)
+    lengths = sorted({minutes_of(a, k) for k in a.attacks} or {a.minutes})
+    print(f"{a.nodes} nodes, attacks {a.attacks}, attackers {a.counts}, run lengths {lengths} min", flush=True)
+    cleans = {}
+    for m in lengths:
+        name = clean_name(a, m)
+        cleans[name] = clean_run(at_length(a, m), name)
+        print(f"{name}: {cleans[name]['steps']} inner steps, {cleans[name]['wall_s']} s, "
+              f"final losses {cleans[name]['final_val_loss']}", flush=True)
     rows = []
     saved = os.path.join(a.out, "rows.json")
     if a.reuse_clean and os.path.exists(saved):  # a rerun of some attacks keeps the others' rows
         with open(saved) as f:
             rows = [r for r in json.load(f) if not (r["attack"] in a.attacks and r["attackers"] in a.counts)]
     for attack in a.attacks:
+        b = at_length(a, minutes_of(a, attack))
         for count in a.counts:
-            row = attacked_run(a, clean, attack, count)
+            row = attacked_run(b, cleans[clean_name(a, b.minutes)], attack, count)
             rows.append(row)
             rows.sort(key=lambda r: (ATTACKS.index(r["attack"]), r["attackers"]))
             with open(saved, "w") as f:
                 json.dump(rows, f, indent=1)
             print(f"{attack} x{count}: {row['all']}  " + "; ".join(f"{c} {row[c]} ({row[c + '_figure']})" for c in CHECKS),
                   flush=True)
-            write_tables(a, clean, rows)
-    print(write_tables(a, clean, rows))
+            write_tables(a, cleans, rows)
+    print(write_tables(a, cleans, rows))
     return 0 if all(r["all"] == "PASS" for r in rows) else 1
 
 
