@@ -49,7 +49,21 @@ j_cleanup() {
   if [[ -n "$J_DIR" && -z "${KEEP:-}" ]]; then rm -rf "$J_DIR"; fi
 }
 
+# Namespaces of an earlier journey run that was killed before its cleanup could run (ctest's
+# timeout kills with SIGKILL, which no trap sees): nlj<PID>-* whose PID is gone. Removed with
+# whatever still runs in them.
+j_sweep_orphans() {
+  local ns pid owner
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^nlj[0-9]+-' || true); do
+    owner=${ns#nlj}; owner=${owner%%-*}
+    kill -0 "$owner" 2>/dev/null && continue
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null && echo "removed namespace $ns, left by a killed journey run"
+  done
+}
+
 j_start() {  # j_start NAME: work dir, trap
+  j_sweep_orphans
   J_DIR=$(mktemp -d "/tmp/noloco-journey-$1.XXXXXX")
   trap j_cleanup EXIT
   trap 'exit 130' INT TERM
