@@ -498,18 +498,18 @@ void NodeNetworkImpl::strike_local(const p2p::PeerId& peer, const std::string& w
 
 // ---------------------------------------------------------------- tainted addresses
 
+// Only the remote endpoints of connections the peer holds now: not its record's addresses (its own
+// word) and not last_good (the address a stream was opened to, which may have reused a connection
+// that came from elsewhere), so that no one can get an address tainted by naming it.
 std::vector<std::string> NodeNetworkImpl::direct_buckets(const p2p::PeerId& peer) const {
   std::vector<std::string> out;
-  auto add = [&](const p2p::Multiaddr& a) {
-    if (a.is_circuit()) return;  // the relay's address, not the peer's
+  for (const auto& a : host->connection_addrs(peer)) {
+    if (a.is_circuit()) continue;  // the relay's address, not the peer's
     if (auto ip = a.host()) {
       std::string b = buckets.bucket_of(*ip);
       if (!b.empty() && std::find(out.begin(), out.end(), b) == out.end()) out.push_back(std::move(b));
     }
-  };
-  for (const auto& a : host->connection_addrs(peer)) add(a);
-  if (auto it = last_good.find(peer); it != last_good.end())
-    if (auto a = p2p::Multiaddr::parse(it->second); a.ok()) add(*a);
+  }
   return out;
 }
 
@@ -517,7 +517,7 @@ void NodeNetworkImpl::on_ban(const p2p::PeerId& peer) {
   if (!banned.insert(peer).second) return;
   const auto now_tainted = taint.on_banned(peer, direct_buckets(peer));
   if (now_tainted.empty()) return;
-  for (const auto& b : now_tainted) NLOG_WARN("address {} tainted: a second identity from it was banned", b);
+  for (const auto& b : now_tainted) NLOG_WARN("address {} tainted: another identity connected from it was banned", b);
   for (const auto& rec : view->live_peers()) judge_address(rec.peer);
 }
 
@@ -528,7 +528,6 @@ void NodeNetworkImpl::judge_address(const p2p::PeerId& peer) {
   taint_reported.insert(peer);
   strike_local(peer, *why, kTaintStrike);
 }
-
 
 // ---------------------------------------------------------------- public API
 
