@@ -358,6 +358,13 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::opti
       it->second.last_progress = now;
       if (direct) set_verified(it->second);
     } else {
+      if (!direct) {
+        auto u = unreachable_.find(s.record.peer);
+        if (u != unreachable_.end() && now - u->second <= options_.forget_after) {
+          ++report.capped;  // we dialled it and nobody answered: not taken from hearsay again yet
+          continue;
+        }
+      }
       std::string prefix = direct ? std::string() : prefix_of(s.record);
       if (!make_room(direct, source, prefix)) {
         ++report.capped;
@@ -368,6 +375,16 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::opti
     ++report.accepted;
   }
   return report;
+}
+
+void MembershipView::drop_unreachable(const PeerId& peer) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || it->second.verified) return;
+  erase(it);
+  const TimePoint now = clock_.now();
+  if (unreachable_.size() >= kMaxUnreachable)
+    std::erase_if(unreachable_, [&](const auto& u) { return now - u.second > options_.forget_after; });
+  if (unreachable_.size() < kMaxUnreachable) unreachable_[peer] = now;
 }
 
 size_t MembershipView::expire() {

@@ -112,6 +112,13 @@ class MembershipView {
 
   // Drops peers silent for longer than forget_after. Call periodically.
   size_t expire();
+  // A hearsay record whose peer did not answer our dial: dropped, and kept out of the hearsay part
+  // for forget_after. Hearsay is never evicted while it is live, and a flood's sender keeps its dead
+  // records live by re-signing them, so without this they would hold the part (per claimed prefix:
+  // all 32 places) for as long as the flood goes on, and no newer record, a flood's or an honest
+  // one, would come in and be tested. The peer speaking for itself still comes in (verified).
+  // No-op for verified and unknown peers.
+  void drop_unreachable(const PeerId& peer);
 
   // Peers whose heartbeat progressed within suspect_after, excluding ourselves.
   std::vector<PeerRecord> live_peers() const;
@@ -154,6 +161,8 @@ class MembershipView {
   Peers peers_;
   size_t unverified_ = 0;
   std::unordered_map<std::string, size_t> per_source_, per_prefix_;  // hearsay counts
+  static constexpr size_t kMaxUnreachable = 4096;                     // memory bound
+  std::unordered_map<PeerId, TimePoint> unreachable_;                 // hearsay kept out, since when
 };
 
 }  // namespace noloco::p2p

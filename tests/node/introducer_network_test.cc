@@ -113,14 +113,16 @@ TEST_CASE("eclipse flood: the introducer of records nobody answers at is struck 
 
   double score = 0;
   std::vector<std::string> reasons;
-  REQUIRE(run_until(io, [&] {
+  const bool banned = run_until(io, [&] {
     for (auto& e : node->take_events())
       if (e.kind == NetworkEvent::Kind::kBadPayload && e.peer == flooder.host->peer_id()) {
         score += e.weight;
         reasons.push_back(e.detail);
       }
     return score >= 5.0;
-  }));
+  });
+  INFO("strikes: " << reasons.size() << (reasons.empty() ? std::string() : ", last: " + reasons.back()));
+  REQUIRE(banned);
   timer.cancel();
   // Five suspect strikes, one per 8 fake records dialled in vain: 40 in all.
   REQUIRE(reasons.size() == 5);

@@ -365,3 +365,40 @@ TEST_CASE("membership: a verified peer takes the place of hearsay in a full view
   CHECK(a.view.on_gossip(fake_records(1, 1, "/ip4/198.51.100."), make_identity(61).peer_id())->accepted == 1);
   CHECK(a.view.find(real.id.peer_id()).has_value());
 }
+
+TEST_CASE("membership: hearsay nobody answers at is dropped and kept out a while, so newer hearsay gets tested",
+          "[membership][eclipse]") {
+  ManualClock clock;
+  MembershipOptions o;
+  o.max_unverified_per_prefix = 4;
+  Node a(1, clock, "run-a", 1, o);
+  const PeerId flooder = make_identity(60).peer_id();
+  const auto ids = fresh_identities(8);
+  const std::vector<Identity> first(ids.begin(), ids.begin() + 4), second(ids.begin() + 4, ids.end());
+  // The flood's first four fill the prefix; re-sent with newer heartbeats they stay live and in.
+  REQUIRE(a.view.on_gossip(fake_records(first, 1, "/ip4/203.0.113."), flooder)->accepted == 4);
+  CHECK(a.view.on_gossip(fake_records(second, 1, "/ip4/203.0.114."), flooder)->capped == 4);
+  REQUIRE(a.view.on_gossip(fake_records(first, 2, "/ip4/203.0.113."), flooder)->accepted == 4);
+  // Two of them did not answer our dial: their places go to the next two.
+  a.view.drop_unreachable(first[0].peer_id());
+  a.view.drop_unreachable(first[1].peer_id());
+  CHECK_FALSE(a.view.find(first[0].peer_id()));
+  CHECK(a.view.unverified_count() == 2);
+  // Sent again (first the dropped ones, then the rest): the dropped ones stay out, two new ones come in.
+  auto r = a.view.on_gossip(fake_records(first, 3, "/ip4/203.0.113."), flooder);
+  CHECK(r->capped == 2);
+  CHECK(a.view.on_gossip(fake_records(second, 2, "/ip4/203.0.114."), flooder)->accepted == 2);
+  CHECK(a.view.unverified_count() == 4);
+  CHECK_FALSE(a.view.find(first[0].peer_id()));
+  // After forget_after (everything else expired too) they may come in again.
+  clock.advance(o.forget_after + 1s);
+  a.view.expire();
+  CHECK(a.view.on_gossip(fake_records(first, 4, "/ip4/203.0.113."), flooder)->accepted == 4);
+  // A verified peer is never dropped this way, and an unknown one is a no-op.
+  Node b(2, clock);
+  push_pull(a.view, b.view);
+  REQUIRE(a.view.is_verified(b.id.peer_id()));
+  a.view.drop_unreachable(b.id.peer_id());
+  CHECK(a.view.find(b.id.peer_id()));
+  a.view.drop_unreachable(make_identity(99).peer_id());
+}

@@ -47,6 +47,8 @@ class IntroducerWatch {
 
   // Any outbound dial of ours succeeded (evidence that our own link works).
   void dial_succeeded(TimePoint now) { last_ok_ = now; }
+  // Another dial succeeded within own_dial_window: a failed dial now is the peer's, not our link's.
+  bool own_dialling_works(TimePoint now) const { return last_ok_ && now - *last_ok_ <= o_.own_dial_window; }
 
   // `peer`, introduced by `introducer`, answered (a dial to it succeeded, or it spoke to us).
   void reached(const std::string& introducer, const std::string& peer) {
@@ -59,7 +61,7 @@ class IntroducerWatch {
   // A dial to `peer`, introduced by `introducer`, failed. Returns why its introducer earns a
   // strike now, or nothing.
   std::optional<std::string> unreachable(const std::string& introducer, const std::string& peer, TimePoint now) {
-    if (!last_ok_ || now - *last_ok_ > o_.own_dial_window) return std::nullopt;  // maybe our link, not theirs
+    if (!own_dialling_works(now)) return std::nullopt;  // maybe our link, not theirs
     Tally* found = tally(introducer);
     if (!found) return std::nullopt;
     Tally& t = *found;
