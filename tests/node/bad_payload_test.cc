@@ -247,4 +247,52 @@ TEST_CASE("swarm: a node answers an exchange once the caller's header is accepte
   for (const auto& e : node.events_of("outer")) CHECK(e["group"].empty());
 }
 
+TEST_CASE("swarm: a stale payload is judged by its update's norm, struck when past it, and never mixed",
+          "[swarm][defence]") {
+  LoneNode lone;
+  NodeProc& node = *lone.proc;
+  const uint64_t numel = node.events_of("start").at(0)["params"].get<uint64_t>();
+  // Far past the default staleness bound (4): payloads for outer steps 1-3 are stale.
+  REQUIRE(node.wait_for([](auto& evs) { return NodeProc::max_outer(evs) >= 10; }));
+  Attacker bad;
+  auto stale = [&](uint64_t outer, float delta) {
+    node::PayloadHeader h;
+    h.run_id = lone.run_id;
+    h.sender = bad.peer();
+    h.outer_step = outer;
+    h.inner_step = outer * 5;
+    h.numel = numel;
+    return node::encode_payload(
+        node::make_payload(h, {{"delta", fp32_message(numel, delta)}, {"phi", fp32_message(numel, 0.0f)}}));
+  };
+  const std::string who = bad.peer();
+  auto of_bad = [who](const std::vector<json>& evs, const std::string& kind) {
+    std::vector<json> out;
+    for (const auto& e : evs)
+      if (e.value("event", "") == kind && e.value("peer", "") == who) out.push_back(e);
+    return out;
+  };
+  auto events_from = [&](const std::string& kind) { return of_bad(node.events(), kind); };
+  // Within the norm bound (a zero update; its slow weights, all zero, are far from ours, which
+  // stale payloads are not held to): judged, dropped, no refusal.
+  CHECK(bad.send(node.address(), stale(1, 0.0f)));
+  REQUIRE(node.wait_for([&](auto& evs) { return !of_bad(evs, "stale").empty(); }));
+  // An update 100 per value: refused though stale, and the second such proof bans.
+  CHECK(bad.send(node.address(), stale(2, 100.0f)));
+  REQUIRE(node.wait_for([&](auto& evs) { return !of_bad(evs, "refused").empty(); }));
+  (void)bad.send(node.address(), stale(3, 100.0f));
+  REQUIRE(node.wait_for([&](auto& evs) { return !of_bad(evs, "banned").empty(); }));
+  node.kill(SIGTERM);
+  CHECK(node.wait_exit() == 0);
+
+  const auto refused = events_from("refused");
+  REQUIRE(refused.size() == 2);
+  for (const auto& e : refused) {
+    CHECK(e["why"].get<std::string>().find("a stale payload, not mixed") != std::string::npos);
+    CHECK(e["why"].get<std::string>().find("norm") != std::string::npos);
+  }
+  CHECK(events_from("stale").size() == 3);
+  for (const auto& e : node.events_of("outer")) CHECK(e["group"].empty());  // nothing of it was mixed
+}
+
 }  // namespace noloco::test

@@ -109,12 +109,20 @@ TEST_CASE("node core: stale callers are dropped and laggy peers are not called",
   CoreConfig c = config();
   c.max_staleness = 2;
   NodeCore core = started(c, 10);  // at outer step 10
-  // Lags 3 (dropped), 2 (kept: the bound is inclusive).
+  // Lags 3 (stale: judged only), 2 (kept: the bound is inclusive).
   Step s = core.on_phase_done(1, 110, std::vector<InboxItem>{{1, 7}, {2, 8}}, {});
   CHECK(notices(s, Notice::Kind::kStale) == 1);
+  CHECK(core.counters().stale == 1);
+  REQUIRE(s.next.kind == Next::Kind::kVerify);
+  CHECK(s.next.peer == 1);
+  CHECK(s.next.judge_only);
+  s = core.on_verified(1, true, "");  // within the bounds it is held to: dropped all the same
   REQUIRE(s.next.kind == Next::Kind::kVerify);
   CHECK(s.next.peer == 2);
-  CHECK(core.counters().stale == 1);
+  CHECK_FALSE(s.next.judge_only);
+  s = core.on_verified(1, true, "");
+  REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK(s.next.slots == std::vector<int>{1});  // only the fresh one is mixed
 
   NodeCore caller = started(c, 10);
   // Only peer 9 is within the bound: every call goes to it.
@@ -129,6 +137,27 @@ TEST_CASE("node core: stale callers are dropped and laggy peers are not called",
   s = caller.on_exchange_reply(2, old, live);
   REQUIRE(s.next.kind == Next::Kind::kApplyOuter);
   CHECK(s.next.slots.empty());
+}
+
+TEST_CASE("node core: a stale push is judged for strikes, never mixed, and its refusals ban", "[node_core]") {
+  CoreConfig c = config();
+  c.max_staleness = 2;
+  NodeCore core = started(c, 10);
+  for (int round = 0; round < 2; ++round) {
+    // A caller 5 outer steps behind pushes a payload that fails a bound staleness does not move.
+    const uint64_t theirs = static_cast<uint64_t>(core.outer_step()) - 5;
+    Step s = core.on_phase_done(1, (core.outer_step() + 1) * c.H, std::vector<InboxItem>{{4, theirs}}, {});
+    REQUIRE(s.next.kind == Next::Kind::kVerify);
+    REQUIRE(s.next.judge_only);
+    s = core.on_verified(1, false, "update norm is 100x ours (a stale payload, not mixed)", kProofStrike);
+    CHECK(notices(s, Notice::Kind::kRefused) == 1);
+    CHECK(count(s, Effect::Kind::kBan) == (round == 1 ? 1 : 0));  // two proofs ban
+    REQUIRE(s.next.kind == Next::Kind::kApplyOuter);                 // nobody live to call: solo
+    CHECK(s.next.slots.empty());
+    s = core.on_outer_applied(2, {});
+    REQUIRE(s.next.kind == Next::Kind::kTrainPhase);
+  }
+  CHECK(core.banned(4));
 }
 
 TEST_CASE("node core: tries and budget bound the wait, then a solo step", "[node_core]") {

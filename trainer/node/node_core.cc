@@ -133,17 +133,19 @@ Next NodeCore::next_inbox_item(double now) {
   for (; inbox_next_ < inbox_.size(); ++inbox_next_) {
     const InboxItem& item = inbox_[inbox_next_];
     const int64_t lag = outer_ - static_cast<int64_t>(item.outer_step);
-    if (lag > cfg_.max_staleness) {
+    const bool stale = lag > cfg_.max_staleness;
+    if (stale) {
       ++counters_.stale;
       Effect e{Effect::Kind::kNotice};
       e.notice = Notice{Notice::Kind::kStale, item.peer, "", lag, "caller"};
       effect(std::move(e));
-      continue;
     }
     verifying_slot_ = static_cast<int>(inbox_next_);
+    judging_only_ = stale;
     Next n{Next::Kind::kVerify};
     n.peer = item.peer;
     n.slot = verifying_slot_;
+    n.judge_only = stale;
     return n;
   }
   return call_or_apply(now);
@@ -152,6 +154,12 @@ Next NodeCore::next_inbox_item(double now) {
 Step NodeCore::on_verified(double now, bool ok, const std::string& why, double weight) {
   const bool partner = verifying_slot_ == kPartnerSlot;
   const PeerRef peer = partner ? calling_ : inbox_[static_cast<size_t>(verifying_slot_)].peer;
+  if (judging_only_ && !partner) {  // stale: a refusal counts, an acceptance changes nothing
+    judging_only_ = false;
+    if (!ok && weight > 0) refuse(peer, why, weight, /*fades=*/true);
+    ++inbox_next_;
+    return step(next_inbox_item(now));
+  }
   const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
   if (!ok && weight <= 0) {
     Effect e{Effect::Kind::kNotice};
@@ -253,6 +261,7 @@ Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::sp
   if (std::find(report_.group.begin(), report_.group.end(), calling_) != report_.group.end()) return step(apply());
   partner_outer_ = reply.outer_step;
   verifying_slot_ = kPartnerSlot;
+  judging_only_ = false;
   Next n{Next::Kind::kVerify};
   n.peer = calling_;
   n.slot = kPartnerSlot;

@@ -136,6 +136,11 @@ struct Next {
   double until = 0;              // kWaitPeers: stop waiting then; kCall, kAllReduce: the deadline
   PeerRef peer = 0;              // kStateSync, kAdoptState, kVerify, kCall
   int slot = 0;                  // kVerify
+  // kVerify of a payload too stale to mix (a caller more than max_staleness outer steps behind):
+  // judged for strikes only, by the bounds staleness does not move (the norm of its own update),
+  // and dropped whatever the verdict. Without it a peer that stays far enough behind is never
+  // struck, whatever it sends.
+  bool judge_only = false;
   std::vector<int> slots;        // kApplyOuter: inbox indices and/or kPartnerSlot
   std::vector<PeerRef> members;  // kAllReduce: the others expected in it (the driver adds itself)
   bool solo = false;             // kApplyOuter under DiLoCo: own Δ only (no mean to use)
@@ -225,6 +230,7 @@ class NodeCore {
   std::vector<InboxItem> inbox_;
   size_t inbox_next_ = 0;
   int verifying_slot_ = 0;
+  bool judging_only_ = false;  // the payload being verified is stale: judged, never mixed
   std::vector<int> slots_;
   OuterReport report_;
   std::vector<PeerRef> tried_;

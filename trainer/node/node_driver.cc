@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "common/log.h"
@@ -422,7 +423,22 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
   return core.on_phase_done(now(), r.inner_step(), items, live());
 }
 
-Step NodeDriver::verify(NodeCore& core, int slot) {
+// The bounds a stale payload is held to: only the norm of its own update (delta_phi). Its slow
+// weights and direction are those of a replica many outer steps behind ours, so the φ spread,
+// distance and direction bounds, and the evidence over runs of payloads, would strike honest
+// laggards; θ − φ_own (theta form) carries the same spread, so nothing bounds a stale theta payload.
+static VerifyLimits stale_limits() {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  VerifyLimits lim;
+  lim.max_phi_spread = kNone;
+  lim.max_phi_distance = kNone;
+  lim.min_cosine_delta_phi = -kNone;
+  lim.min_cosine_theta = -kNone;
+  lim.max_norm_ratio_theta = kNone;
+  return lim;
+}
+
+Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
   ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
   ExchangeExpectations e = p_.expect;
   e.sender = rp.peer.to_string();
@@ -444,6 +460,15 @@ Step NodeDriver::verify(NodeCore& core, int slot) {
   // The checked codec messages move into the contribution (the header stays for the log below).
   const WireForm form = rp.payload.header.form;
   std::optional<PayloadStats> stats;
+  if (judge_only) {
+    const VerifyLimits lim = stale_limits();
+    auto c = verify_payload(std::move(rp.payload), *p_.replica, e, lim, &stats, nullptr);
+    std::vector<Bytes>().swap(rp.payload.tensors);
+    if (c.ok()) return core.on_verified(now(), true, "");  // within bounds; the core drops it (stale)
+    const std::string why = c.status().to_string() + " (a stale payload, not mixed)";
+    NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), why);
+    return core.on_verified(now(), false, why, stats ? refusal_weight(*stats, lim, form) : kSuspectStrike);
+  }
   UpdateSketch sketch;
   auto c = verify_payload(std::move(rp.payload), *p_.replica, e, VerifyLimits{}, &stats, &sketch);
   // A peer's run of payloads can be evidence where each alone is not (update_evidence.h,

@@ -53,7 +53,8 @@ class NodeDriver {
   Step state_sync(NodeCore& core, PeerRef peer);
   Step adopt_state_from(NodeCore& core);
   Result<Step> train_phase(NodeCore& core);
-  Step verify(NodeCore& core, int slot);
+  // `judge_only`: a stale payload, checked against the bounds staleness does not move and dropped.
+  Step verify(NodeCore& core, int slot, bool judge_only = false);
   Step call(NodeCore& core, PeerRef peer, double until);
   // DiLoCo: Δ averaged over ourselves and `members` within the deadline (node_core.h kAllReduce).
   Step allreduce(NodeCore& core, const std::vector<PeerRef>& members, double until);

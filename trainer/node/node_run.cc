@@ -86,7 +86,7 @@ Result<NodeSummary> run_node(const NodeOptions& o, const NodeSinks& sinks, const
           break;
         }
         case Next::Kind::kVerify:
-          s = driver.verify(core, next.slot);
+          s = driver.verify(core, next.slot, next.judge_only);
           break;
         case Next::Kind::kCall:
           s = driver.call(core, next.peer, next.until);
