@@ -11,28 +11,18 @@
 
 using namespace noloco;
 using namespace noloco::node;
+using namespace noloco::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-using test::payload_of;
-using test::record_of;
-
-std::unique_ptr<NodeNetwork> start_at(const std::string& ip, std::vector<p2p::Multiaddr> bootstrap) {
-  return test::start_network(std::move(bootstrap), ip);
-}
-
-}  // namespace
 
 TEST_CASE("address taint: two bans from one address strike the rest of it, not a vouched peer or another address",
           "[taint][network]") {
-  auto v = start_at("127.0.0.1", {});
+  auto v = start_network({}, "127.0.0.1");
   const std::vector<p2p::Multiaddr> boot = {v->listen_addr()};
-  auto honest = start_at("127.0.1.9", boot);  // shares the address with the liars, and trains
-  auto s1 = start_at("127.0.1.9", boot);
-  auto s2 = start_at("127.0.1.9", boot);
-  auto s3 = start_at("127.0.1.9", boot);
-  auto elsewhere = start_at("127.0.1.11", boot);
+  auto honest = start_network(boot, "127.0.1.9");  // shares the address with the liars, and trains
+  auto s1 = start_network(boot, "127.0.1.9");
+  auto s2 = start_network(boot, "127.0.1.9");
+  auto s3 = start_network(boot, "127.0.1.9");
+  auto elsewhere = start_network(boot, "127.0.1.11");
   for (auto* n : {honest.get(), s1.get(), s2.get(), s3.get(), elsewhere.get()}) REQUIRE(record_of(*v, n->peer_id()));
 
   // The honest one serves v a payload: vouched for.
@@ -61,15 +51,15 @@ TEST_CASE("address taint: two bans from one address strike the rest of it, not a
 }
 
 TEST_CASE("address taint: one ban from an address strikes nobody else", "[taint][network]") {
-  auto v = start_at("127.0.0.1", {});
+  auto v = start_network({}, "127.0.0.1");
   const std::vector<p2p::Multiaddr> boot = {v->listen_addr()};
-  auto s1 = start_at("127.0.1.12", boot);
-  auto s2 = start_at("127.0.1.12", boot);
+  auto s1 = start_network(boot, "127.0.1.12");
+  auto s2 = start_network(boot, "127.0.1.12");
   REQUIRE(record_of(*v, s1->peer_id()));
   REQUIRE(record_of(*v, s2->peer_id()));
   v->ban(s1->peer_id());
   // A ban of a peer elsewhere afterwards: the network thread handled the first ban before it.
-  auto other = start_at("127.0.1.13", boot);
+  auto other = start_network(boot, "127.0.1.13");
   REQUIRE(record_of(*v, other->peer_id()));
   v->ban(other->peer_id());
   // Events after both bans were handled (the ban is posted; a later exchange call is queued behind it).

@@ -7,14 +7,10 @@
 
 using namespace noloco;
 using namespace noloco::node;
+using namespace noloco::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-using test::payload_of;
-using test::record_of;
-
-std::unique_ptr<NodeNetwork> start(std::vector<p2p::Multiaddr> bootstrap) { return test::start_network(std::move(bootstrap)); }
 
 // Publishing and set_progress are posted to the network thread; an exchange call is posted after
 // them, so it sees their effect.
@@ -26,9 +22,9 @@ ExchangeOutcome call(NodeNetwork& from, const p2p::PeerRecord& to, const NodeNet
 
 TEST_CASE("exchange refusals: 'no snapshot yet' only while fresh, 'no payload now' after a payload or a claim",
           "[exchange][claims]") {
-  auto a = start({});
-  auto b = start({a->listen_addr()});
-  auto c = start({a->listen_addr()});
+  auto a = start_network({});
+  auto b = start_network({a->listen_addr()});
+  auto c = start_network({a->listen_addr()});
   const auto rec_a = record_of(*b, a->peer_id());
   const auto rec_c = record_of(*b, c->peer_id());
   REQUIRE(rec_a);
