@@ -6,6 +6,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cmath>
@@ -44,6 +45,10 @@ struct Member {
     auto s = AllReduceService::create(io, host, std::move(opt));
     REQUIRE(s.ok());
     service = *s;
+    // spdlog's registry (a function-local static in uninstrumented libspdlog) is built here, before
+    // the thread, as NodeNetwork::start does: in one TSan run (2026-12-05) two members' io threads
+    // made the process's first log calls at once, and the guard that ordered them is invisible to TSan.
+    spdlog::default_logger_raw();
     thread = std::thread([this] { io.run(); });
   }
   // Closes the host on its network thread (as a crash would, minus the process exit).
