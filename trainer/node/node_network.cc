@@ -215,13 +215,16 @@ void NodeNetworkImpl::gossip_tick() {
 
 void NodeNetworkImpl::judge_introduction(const p2p::PeerRecord& rec, const p2p::PeerId& introducer, bool answered) {
   if (answered) return introductions.reached(introducer.to_string(), rec.peer.to_string());
-  // Its place in the hearsay part goes to a record not yet tried, but only when the failure says
-  // something about the record: while our own dialling is in doubt (a cut link, the first second
-  // after start) it stays and is tried again, else a flood dialled before any dial of ours had
-  // succeeded would be dropped uncounted and never held against its sender.
-  if (introductions.own_dialling_works(Clk::now())) view->drop_unreachable(rec.peer);
   const auto ip = announced.host();
   if (!answer_expected(rec.addrs, ip && metrics::is_loopback_host(*ip))) return;  // e.g. a LAN address: not ours to reach
+  // Its place in the hearsay part goes to a record not yet tried, but only when the failure says
+  // something about the record: not for a record we could not expect to reach (a node behind a
+  // NAT lists only its LAN address until its relay reservation is granted: dropped then, it was
+  // kept out of the view and its neighbour behind another NAT never called it, as the private-run
+  // journey showed), and not while our own dialling is in doubt (a cut link, the first second
+  // after start), else a flood dialled before any dial of ours had succeeded would be dropped
+  // uncounted and never held against its sender.
+  if (introductions.own_dialling_works(Clk::now())) view->drop_unreachable(rec.peer);
   if (auto why = introductions.unreachable(introducer.to_string(), rec.peer.to_string(), Clk::now())) {
     NLOG_WARN("peer {} {}", introducer.to_string(), *why);
     strike_local(introducer, *why, kSuspectStrike);
