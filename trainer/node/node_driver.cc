@@ -444,7 +444,8 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
   e.sender = rp.peer.to_string();
   const std::string content = ReplayGuard::content_of(rp.payload.header);
   const auto seen = replays_.check(e.sender, rp.payload.header.outer_step, content);
-  if (seen != ReplayGuard::Verdict::kNew) {
+  // A stale payload's replay was ruled on when the inbox was taken (strike_stale_replay).
+  if (!judge_only && seen != ReplayGuard::Verdict::kNew) {
     const ReplayRuling r = rule_on_replay(seen, slot == kPartnerSlot, rp.payload.header.outer_step);
     if (r.weight > 0) NLOG_WARN("refused payload from {}: {}", e.sender, r.why);
     else NLOG_INFO("not mixing payload from {}: {}", e.sender, r.why);
