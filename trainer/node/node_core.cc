@@ -141,7 +141,6 @@ Next NodeCore::next_inbox_item(double now) {
       effect(std::move(e));
     }
     verifying_slot_ = static_cast<int>(inbox_next_);
-    judging_only_ = stale;
     Next n{Next::Kind::kVerify};
     n.peer = item.peer;
     n.slot = verifying_slot_;
@@ -154,13 +153,14 @@ Next NodeCore::next_inbox_item(double now) {
 Step NodeCore::on_verified(double now, bool ok, const std::string& why, double weight) {
   const bool partner = verifying_slot_ == kPartnerSlot;
   const PeerRef peer = partner ? calling_ : inbox_[static_cast<size_t>(verifying_slot_)].peer;
-  if (judging_only_ && !partner) {  // stale: a refusal counts, an acceptance changes nothing
-    judging_only_ = false;
+  const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
+  // A stale push (next_inbox_item's judge_only) is judged only: a refusal counts, an acceptance
+  // changes nothing. (Answers to our calls are never stale here: on_exchange_reply refused them.)
+  if (!partner && outer_ - static_cast<int64_t>(their_outer) > cfg_.max_staleness) {
     if (!ok && weight > 0) refuse(peer, why, weight, /*fades=*/true);
     ++inbox_next_;
     return step(next_inbox_item(now));
   }
-  const uint64_t their_outer = partner ? partner_outer_ : inbox_[static_cast<size_t>(verifying_slot_)].outer_step;
   if (!ok && weight <= 0) {
     Effect e{Effect::Kind::kNotice};
     e.notice = Notice{Notice::Kind::kUnchanged, peer, why};
@@ -261,7 +261,6 @@ Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::sp
   if (std::find(report_.group.begin(), report_.group.end(), calling_) != report_.group.end()) return step(apply());
   partner_outer_ = reply.outer_step;
   verifying_slot_ = kPartnerSlot;
-  judging_only_ = false;
   Next n{Next::Kind::kVerify};
   n.peer = calling_;
   n.slot = kPartnerSlot;

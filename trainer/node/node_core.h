@@ -230,7 +230,6 @@ class NodeCore {
   std::vector<InboxItem> inbox_;
   size_t inbox_next_ = 0;
   int verifying_slot_ = 0;
-  bool judging_only_ = false;  // the payload being verified is stale: judged, never mixed
   std::vector<int> slots_;
   OuterReport report_;
   std::vector<PeerRef> tried_;
