@@ -252,6 +252,45 @@ TEST_CASE("node core: join wait ends with enough peers or at the deadline", "[no
   CHECK(count(s, Effect::Kind::kPublish) == 1);
 }
 
+TEST_CASE("node core: hearsay and Sybil identities do not end the join wait", "[node_core][eclipse]") {
+  // A bootstrap node waiting for its 7 peers met one flooder whose fake records filled its view,
+  // or two Sybil hosts of 16 identities each: the wait ended and it trained alone
+  // (docs/attacks.md). Only peers that spoke for themselves count, one per address bucket.
+  CoreConfig c = config();
+  c.want_peers = 3;
+  c.join_wait_s = 10;
+  NodeCore core(c);
+  std::vector<LivePeer> live = peers(1);  // the flooder itself, verified
+  for (PeerRef fake = 100; fake < 228; ++fake) live.push_back({fake, 0, false});
+  Step s = core.on_start(0, 0, 0, live);
+  CHECK(s.next.kind == Next::Kind::kWaitPeers);
+  s = core.on_live_view(5, live);
+  CHECK(s.next.kind == Next::Kind::kWaitPeers);
+  live.push_back({2, 0, true});
+  live.push_back({3, 0, true});
+  s = core.on_live_view(6, live);
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);  // three verified peers
+
+  // Sixteen identities from one address bucket (a Sybil's) are one vantage point; peers whose
+  // bucket is not known (origin 0: exempt loopback) count one each.
+  NodeCore sybil(c);
+  std::vector<LivePeer> sybils;
+  for (PeerRef id = 300; id < 316; ++id) sybils.push_back({id, 0, true, 7});
+  s = sybil.on_start(0, 0, 0, sybils);
+  CHECK(s.next.kind == Next::Kind::kWaitPeers);
+  sybils.push_back({2, 0, true, 8});
+  s = sybil.on_live_view(5, sybils);
+  CHECK(s.next.kind == Next::Kind::kWaitPeers);  // two buckets
+  sybils.push_back({3, 0, true, 0});
+  s = sybil.on_live_view(6, sybils);
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);  // and one unknown
+
+  NodeCore flooded(c);
+  s = flooded.on_start(0, 0, 0, std::vector<LivePeer>(live.begin(), live.begin() + 129));
+  s = flooded.on_live_view(10, std::vector<LivePeer>(live.begin(), live.begin() + 129));
+  CHECK(s.next.kind == Next::Kind::kTrainPhase);  // the deadline still ends it
+}
+
 TEST_CASE("node core: an honest lagging partner is not struck", "[node_core]") {
   // One partner that never steps: every call gets the payload we mixed at the start back. Over
   // far more outer steps than strikes_to_ban it costs it nothing and is never banned.

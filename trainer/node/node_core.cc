@@ -7,6 +7,7 @@
 #include "trainer/node/node_core.h"
 
 #include <algorithm>
+#include <set>
 
 namespace noloco::node {
 
@@ -30,10 +31,24 @@ Step NodeCore::on_start(double now, int64_t inner_step, int64_t outer_step, std:
 Step NodeCore::on_live_view(double now, std::span<const LivePeer> live) {
   live_.assign(live.begin(), live.end());
   if (phase_ != Phase::kJoining) return step(Next{Next::Kind::kWaitPeers, join_until_});
-  if (live.size() < cfg_.want_peers && now < join_until_) return step(Next{Next::Kind::kWaitPeers, join_until_});
+  if (vantage_points(live) < cfg_.want_peers && now < join_until_) return step(Next{Next::Kind::kWaitPeers, join_until_});
   // A fresh node starts from the swarm's weights as soon as the swarm is one outer step ahead;
   // a resumed one only when it is as far behind as the resync rule says.
   return step(sync_or(now, inner_ == 0 ? 1 : cfg_.resync_behind, Phase::kJoinSync));
+}
+
+// What the join wait counts: peers that spoke for themselves, those from one address bucket once.
+// Hearsay costs an eclipse flood nothing and identities cost a Sybil nothing: before this, either
+// ended a bootstrap node's wait for its swarm and it trained alone (docs/defences.md, "Join wait").
+size_t NodeCore::vantage_points(std::span<const LivePeer> live) {
+  size_t n = 0;
+  std::set<uint32_t> origins;
+  for (const LivePeer& p : live) {
+    if (!p.verified) continue;
+    if (p.origin == 0) ++n;
+    else origins.insert(p.origin);
+  }
+  return n + origins.size();
 }
 
 Next NodeCore::sync_or(double now, int64_t min_ahead, Phase then) {

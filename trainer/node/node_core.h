@@ -51,7 +51,7 @@ struct CoreConfig {
   int64_t checkpoint_every = 5;    // outer steps between checkpoints (0: never)
   int64_t stop_after_outer = 0;    // stop (interrupted) after this many outer steps (0: never)
   int strikes_to_ban = 5;
-  size_t want_peers = 0;           // a starting node waits for this many live peers ...
+  size_t want_peers = 0;           // a starting node waits for this many vantage points (vantage_points) ...
   double join_wait_s = 10.0;       // ... at most this long
   uint64_t seed = 0;               // partner choice
 };
@@ -196,6 +196,7 @@ class NodeCore {
  private:
   enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kAllReducing, kApplying, kDone };
 
+  static size_t vantage_points(std::span<const LivePeer> live);
   Next sync_or(double now, int64_t min_ahead, Phase then);
   Next done_sync();
   Next continue_training();

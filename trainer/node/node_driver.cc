@@ -37,13 +37,15 @@ PeerRef PeerTable::ref(const p2p::PeerId& id) {
   return it->second;
 }
 
-std::vector<LivePeer> PeerTable::view(const std::vector<std::pair<p2p::PeerRecord, bool>>& live) {
+std::vector<LivePeer> PeerTable::view(const std::vector<NodeNetwork::LiveRecord>& live) {
   std::vector<LivePeer> out;
   out.reserve(live.size());
-  for (const auto& [rec, verified] : live) {
-    const PeerRef r = ref(rec.peer);
-    records_[r] = rec;
-    out.push_back({r, rec.outer_step, verified});
+  for (const auto& l : live) {
+    const PeerRef r = ref(l.record.peer);
+    records_[r] = l.record;
+    uint32_t origin = 0;
+    if (!l.origin.empty()) origin = origins_.try_emplace(l.origin, static_cast<uint32_t>(origins_.size() + 1)).first->second;
+    out.push_back({r, l.record.outer_step, l.verified, origin});
   }
   return out;
 }
@@ -321,11 +323,11 @@ Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
   // advanced first.
   auto others = p_.net->live_peers_verified();
   std::stable_sort(others.begin(), others.end(), [](const auto& a, const auto& b) {
-    if (a.second != b.second) return a.second;
-    return a.first.outer_step > b.first.outer_step;
+    if (a.verified != b.verified) return a.verified;
+    return a.record.outer_step > b.record.outer_step;
   });
-  for (auto& [r, verified] : others)
-    if (candidates.empty() || r.peer != candidates[0].peer) candidates.push_back(std::move(r));
+  for (auto& l : others)
+    if (candidates.empty() || l.record.peer != candidates[0].peer) candidates.push_back(std::move(l.record));
   const uint64_t ours = static_cast<uint64_t>(std::max<int64_t>(core.outer_step(), 0));
   screen_state_servers(candidates, ours);
   StateFetchPlan plan;

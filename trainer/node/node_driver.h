@@ -25,13 +25,14 @@ class PeerTable {
  public:
   PeerRef ref(const p2p::PeerId& id);
   const p2p::PeerId& id(PeerRef ref) const { return ids_.at(ref); }
-  std::vector<LivePeer> view(const std::vector<std::pair<p2p::PeerRecord, bool>>& live);  // record, verified
+  std::vector<LivePeer> view(const std::vector<NodeNetwork::LiveRecord>& live);
   const p2p::PeerRecord* record(PeerRef ref) const;
 
  private:
   std::map<p2p::PeerId, PeerRef> refs_;
   std::vector<p2p::PeerId> ids_;
   std::map<PeerRef, p2p::PeerRecord> records_;
+  std::map<std::string, uint32_t> origins_;  // address bucket -> LivePeer::origin (from 1)
 };
 
 class NodeDriver {

@@ -251,6 +251,7 @@ void NodeNetworkImpl::merge_gossip(const p2p::PeerId& from, ByteView msg) {
                            report->first_rejection + ")");
   if (report->capped > 0)
     NLOG_DEBUG("gossip from {}: {} hearsay records left out (view limits)", from.to_string(), report->capped);
+  if (view->is_verified(from)) note_origin(from);
   if (report->accepted > 0) {
     for (const auto& rec : view->live_peers()) {
       // Only peers we have talked to go to the peer book and the list we rejoin from: a flood's
@@ -521,6 +522,19 @@ std::vector<std::string> NodeNetworkImpl::direct_buckets(const p2p::PeerId& peer
   return out;
 }
 
+// Where a peer's own record last came from (live_peers_verified): the bucket of the connection it
+// spoke on, observed, never its word. Bounded: entries of peers gone from the view are dropped
+// once there are twice as many as the view holds.
+void NodeNetworkImpl::note_origin(const p2p::PeerId& peer) {
+  auto b = direct_buckets(peer);
+  if (b.empty()) return;
+  origins[peer] = b.front();
+  if (origins.size() <= 2 * opt.membership.max_peers) return;
+  std::set<p2p::PeerId> live;
+  for (const auto& rec : view->live_peers()) live.insert(rec.peer);
+  std::erase_if(origins, [&](const auto& kv) { return !live.count(kv.first); });
+}
+
 void NodeNetworkImpl::on_ban(const p2p::PeerId& peer) {
   if (!banned.insert(peer).second) return;
   const auto now_tainted = taint.on_banned(peer, direct_buckets(peer));
@@ -603,14 +617,18 @@ std::vector<p2p::PeerRecord> NodeNetwork::live_peers() {
   return fut.get();
 }
 
-std::vector<std::pair<p2p::PeerRecord, bool>> NodeNetwork::live_peers_verified() {
-  auto p = std::make_shared<std::promise<std::vector<std::pair<p2p::PeerRecord, bool>>>>();
+std::vector<NodeNetwork::LiveRecord> NodeNetwork::live_peers_verified() {
+  auto p = std::make_shared<std::promise<std::vector<LiveRecord>>>();
   auto fut = p->get_future();
   auto impl = impl_;
   asio::post(impl->io, [impl, p] {
-    std::vector<std::pair<p2p::PeerRecord, bool>> out;
-    for (auto& r : impl->view->live_peers())
-      if (!impl->banned.count(r.peer)) out.emplace_back(r, impl->view->is_verified(r.peer));
+    std::vector<LiveRecord> out;
+    for (auto& r : impl->view->live_peers()) {
+      if (impl->banned.count(r.peer)) continue;
+      const bool verified = impl->view->is_verified(r.peer);
+      auto o = impl->origins.find(r.peer);
+      out.push_back({r, verified, verified && o != impl->origins.end() ? o->second : std::string()});
+    }
     p->set_value(std::move(out));
   });
   if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};

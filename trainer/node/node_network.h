@@ -190,8 +190,15 @@ class NodeNetwork {
                                   Duration budget);
 
   std::vector<p2p::PeerRecord> live_peers();
-  // The same, with whether each record is verified (it came from that peer itself).
-  std::vector<std::pair<p2p::PeerRecord, bool>> live_peers_verified();
+  // The same, with whether each record is verified (it came from that peer itself) and the address
+  // bucket its own connection came from when it last did ("" unknown, or exempt loopback):
+  // identities sharing one are one vantage point, however many there are (a Sybil's).
+  struct LiveRecord {
+    p2p::PeerRecord record;
+    bool verified = false;
+    std::string origin;
+  };
+  std::vector<LiveRecord> live_peers_verified();
   // Of `peers`, those our connection to runs through a relay right now.
   std::vector<p2p::PeerId> relayed(const std::vector<p2p::PeerId>& peers);
   // What the node concluded about itself, and the circuit addresses it advertises.

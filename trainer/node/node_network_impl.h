@@ -63,6 +63,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   // Tainted addresses (address_taint.h): the buckets `peer` is directly connected from now, or
   // last answered us on; a ban recorded against them; a peer banned for its address.
   std::vector<std::string> direct_buckets(const p2p::PeerId& peer) const;
+  void note_origin(const p2p::PeerId& peer);
   void on_ban(const p2p::PeerId& peer);
   void judge_address(const p2p::PeerId& peer);
   // Resets the streams a peer we just banned still holds to us (node_network_state.cc).
@@ -127,6 +128,7 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   p2p::AddressLimiter buckets{opt.host.address_limits};  // only its bucket_of: the host's own limits
   AddressTaint<p2p::PeerId> taint;                 // addresses two banned identities came from
   std::set<p2p::PeerId> taint_reported;            // banned for their address (an event each, once)
+  std::map<p2p::PeerId, std::string> origins;      // address bucket a verified peer last spoke from
   static constexpr size_t kFeelersPerTick = 2, kMaxFelt = 4096;
   std::set<p2p::PeerId> felt;                     // hearsay records dialled once as feelers
   // Every peer the view has held, kept after the view forgets it (the in-memory side of the

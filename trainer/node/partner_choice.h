@@ -19,6 +19,10 @@ struct LivePeer {
   // Its own record reached us over its own connection (p2p/membership.h); false: we only heard of
   // it from others (hearsay), which is all an eclipse flood's fake identities ever are.
   bool verified = true;
+  // The address bucket a verified peer spoke from, numbered by the driver (0: not known, or an
+  // exempt loopback address): peers sharing one count once where the number of peers is what
+  // matters (the join wait), since one host can hold any number of identities.
+  uint32_t origin = 0;
 };
 
 // Uniformly among `live` minus `exclude` and minus peers that lag `our_outer` by more than
