@@ -467,7 +467,13 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
     const VerifyLimits lim = stale_limits();
     auto c = verify_payload(std::move(rp.payload), *p_.replica, e, lim, &stats, nullptr);
     std::vector<Bytes>().swap(rp.payload.tensors);
-    if (c.ok()) return core.on_verified(now(), true, "");  // within bounds; the core drops it (stale)
+    if (c.ok()) {  // within bounds; the core drops it (stale)
+      NLOG_INFO("judged stale payload from {} (its outer step {}, ours {}): cosine {:.5f}, norm ratio {:.4f}, "
+                "momentum cosine {:.4f}, d {}",
+                rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
+                c->stats.momentum_cosine, p_.replica->phi().numel());
+      return core.on_verified(now(), true, "");
+    }
     const std::string why = c.status().to_string() + " (a stale payload, not mixed)";
     NLOG_WARN("refused payload from {}: {}", rp.peer.to_string(), why);
     return core.on_verified(now(), false, why, stats ? refusal_weight(*stats, lim, form) : kSuspectStrike);
