@@ -30,6 +30,7 @@
 #include "trainer/node/peer_paths.h"
 #include "trainer/node/allreduce_wire.h"
 #include "trainer/node/node_network_impl.h"
+#include "trainer/node/feeler_choice.h"
 #include "trainer/node/run_manifest.h"
 #include "trainer/node/state_wire.h"
 
@@ -183,15 +184,18 @@ void NodeNetworkImpl::gossip_tick() {
     gossip_to(rec);
   }
   // Feelers (after Bitcoin Core's): up to kFeelersPerTick hearsay records we have never dialled,
-  // each once. An honest one becomes verified within seconds of our hearing of it; a flood's
-  // records are all tested within ~64 / kFeelersPerTick ticks, not found by chance over minutes.
-  size_t feelers = 0;
-  for (const auto& rec : live) {
-    if (feelers >= kFeelersPerTick) break;
-    if (rec.peer == picked || view->is_verified(rec.peer) || felt.count(rec.peer)) continue;
+  // each once, one per introducer in turn (feeler_choice.h). An honest one becomes verified within
+  // seconds of our hearing of it, however many records a flooder introduced.
+  std::vector<p2p::PeerRecord> untested;
+  for (const auto& rec : live)
+    if (rec.peer != picked && !view->is_verified(rec.peer) && !felt.count(rec.peer)) untested.push_back(rec);
+  const std::function<std::string(const p2p::PeerRecord&)> introducer_of = [&](const p2p::PeerRecord& r) {
+    auto by = view->introducer(r.peer);
+    return by ? by->to_string() : std::string();
+  };
+  for (const auto& rec : pick_feelers(untested, introducer_of, kFeelersPerTick)) {
     if (felt.size() >= kMaxFelt) felt.clear();  // bounded; a record felt twice costs one dial
     felt.insert(rec.peer);
-    ++feelers;
     gossip_to(rec);
   }
   if (!opt.bootstrap.empty() && (live.empty() || ticks % 10 == 1)) {
