@@ -64,13 +64,16 @@ std::unique_ptr<NodeNetwork> start_net(Duration stall = std::chrono::seconds(20)
   return std::move(*net);
 }
 
-p2p::PeerRecord record(const p2p::PeerId& id, const p2p::Multiaddr& bound) {
+// A record claiming outer step `outer`: 1 by default, a peer that has trained (a witness at 0 is
+// not asked about a snapshot past step 0).
+p2p::PeerRecord record(const p2p::PeerId& id, const p2p::Multiaddr& bound, uint64_t outer = 1) {
   p2p::PeerRecord r;
   r.peer = id;
   r.addrs = {bound.without_peer_id().to_string()};
+  r.outer_step = outer;
   return r;
 }
-p2p::PeerRecord record(const NodeNetwork& n) { return record(n.peer_id(), n.bound_addr()); }
+p2p::PeerRecord record(const NodeNetwork& n, uint64_t outer = 1) { return record(n.peer_id(), n.bound_addr(), outer); }
 
 void serve(NodeNetwork& n, const Bytes& blob, uint64_t outer) {
   auto s = std::make_shared<StateSnapshot>();
@@ -293,6 +296,17 @@ TEST_CASE("state sync: a witness between snapshots is waited for, and a snapshot
   churn.join();
   REQUIRE(busy.ok());
   CHECK(busy->agree == 1);
+
+  // A witness whose record claims outer step 0 has trained nothing: not asked (a joining one would
+  // keep the probe waiting for seconds), though it serves the very same snapshot here; it still
+  // counts as someone to ask, so the snapshot is not adopted unchecked.
+  serve(*never, good, 0);
+  auto fresh = fetch_checked_state(*client, {record(*server), record(*never, 0)}, good.size() + 4096, one_server, rng);
+  REQUIRE_FALSE(fresh.ok());
+  CHECK(fresh.status().message().find("no witness answered (1 asked)") != std::string::npos);
+  auto trained = fetch_checked_state(*client, {record(*server), record(*never, 1)}, good.size() + 4096, one_server, rng);
+  REQUIRE(trained.ok());
+  CHECK(trained->agree == 1);
 
   // Alone with the server, there is nobody to ask: its snapshot is all there is.
   auto alone = fetch_checked_state(*client, {record(*server)}, good.size() + 4096, one_server, rng);

@@ -34,11 +34,20 @@ Tally ask_witnesses(NodeNetwork& net, const std::vector<p2p::PeerRecord>& candid
   }
   const auto ranges =
       sample_state_ranges(region->first, region->second, plan.check.ranges, plan.check.range_bytes, rng);
+  // A candidate at outer step 0 has trained nothing: it cannot confirm a snapshot past step 0 (its
+  // own, if it serves one yet, is far from it) and, while it is still joining, a probe waits out its
+  // "no state yet" for seconds. It still counts as someone we could have asked, so the outcome is the
+  // one probing it would give (not adopted), without the wait: at a swarm's start every joiner's sync
+  // from the first node to step asked six such witnesses for ~19 s (2026-12-05).
   std::vector<const p2p::PeerRecord*> pool;
-  for (const auto& w : candidates)
-    if (w.peer != server) pool.push_back(&w);
+  size_t untrained = 0;
+  for (const auto& w : candidates) {
+    if (w.peer == server) continue;
+    if (w.outer_step == 0 && got.outer_step > 0) ++untrained;
+    else pool.push_back(&w);
+  }
   std::shuffle(pool.begin(), pool.end(), rng);
-  t.could_ask = pool.size();
+  t.could_ask = pool.size() + untrained;
   // Whether the server's snapshot relates to ours at all (see StateFetchPlan::own).
   bool unrelated_to_us = false;
   if (plan.own && plan.own->blob.size() == got.blob.size()) {
