@@ -56,6 +56,7 @@ class NodeDriver {
   Result<Step> train_phase(NodeCore& core);
   // `judge_only`: a stale payload, checked against the bounds staleness does not move and dropped.
   Step verify(NodeCore& core, int slot, bool judge_only = false);
+  Step judge_stale(NodeCore& core, ReceivedPayload& rp, const ExchangeExpectations& e);
   Step call(NodeCore& core, PeerRef peer, double until);
   // DiLoCo: Δ averaged over ourselves and `members` within the deadline (node_core.h kAllReduce).
   Step allreduce(NodeCore& core, const std::vector<PeerRef>& members, double until);
