@@ -630,6 +630,17 @@ TEST_CASE("node core: a partner with no payload at two claimed steps of one proc
     r.claimed_epoch = epoch;
     r.claimed_outer = claim;
     Step out = core.on_exchange_reply(t, r, live);
+    // "No snapshot yet" unproven: it is joining, called again within the budget; every step's
+    // effects are kept for the checks below.
+    double now = t;
+    for (int round = 0; round < 1000 && (out.next.kind == Next::Kind::kWaitPeers || out.next.kind == Next::Kind::kCall);
+         ++round) {
+      if (out.next.kind == Next::Kind::kWaitPeers) now = out.next.until;
+      const Step more = out.next.kind == Next::Kind::kWaitPeers ? core.on_live_view(now, live)
+                                                                 : core.on_exchange_reply(now, r, live);
+      out.effects.insert(out.effects.end(), more.effects.begin(), more.effects.end());
+      out.next = more.next;
+    }
     REQUIRE(out.next.kind == Next::Kind::kApplyOuter);  // the only peer: a solo step
     core.on_outer_applied(t, live);
     return out;
@@ -651,6 +662,59 @@ TEST_CASE("node core: a partner with no payload at two claimed steps of one proc
   s = call_refused(7, 70, 8, 200, true);
   CHECK(count(s, Effect::Kind::kBan) == 1);
   CHECK(core.banned(5));
+}
+
+TEST_CASE("node core: partners that are all joining are called again within the budget, not raced past",
+          "[node_core][claims]") {
+  CoreConfig c = config();
+  c.exchange_budget_s = 10;
+  NodeCore core = started(c);
+  const std::vector<LivePeer> live = peers(2);
+  Step s = core.on_phase_done(1, 10, {}, live);
+  ExchangeReply joining;
+  joining.failure = "refused: no snapshot yet";
+  joining.no_payload_yet = true;
+  joining.claimed_epoch = 100;
+  // Both say "no snapshot yet" (tries 3, but two peers): wait, not a solo step.
+  int calls = 0;
+  while (s.next.kind == Next::Kind::kCall) {
+    ++calls;
+    s = core.on_exchange_reply(1, joining, live);
+  }
+  CHECK(calls == 2);
+  REQUIRE(s.next.kind == Next::Kind::kWaitPeers);
+  CHECK(s.next.until == Approx(1 + NodeCore::kJoiningRetryS));
+  // A second later one of them has its first payload: it is the partner.
+  s = core.on_live_view(2, live);
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  ExchangeReply answer;
+  answer.answered = true;
+  answer.outer_step = 0;
+  s = core.on_exchange_reply(2, answer, live);
+  CHECK(s.next.kind == Next::Kind::kVerify);
+
+  // Any other failure gives up as before: a solo step at once.
+  NodeCore other = started(c);
+  s = other.on_phase_done(1, 10, {}, peers(1));
+  REQUIRE(s.next.kind == Next::Kind::kCall);
+  ExchangeReply down;
+  down.failure = "connection refused";
+  s = other.on_exchange_reply(1, down, peers(1));
+  CHECK(s.next.kind == Next::Kind::kApplyOuter);
+
+  // And the wait ends with the budget: a solo step at the deadline, however many were joining.
+  NodeCore patient = started(c);
+  s = patient.on_phase_done(1, 10, {}, peers(1));
+  double t = 1;
+  int rounds = 0;
+  while (s.next.kind != Next::Kind::kApplyOuter && rounds < 100) {
+    ++rounds;
+    if (s.next.kind == Next::Kind::kCall) s = patient.on_exchange_reply(t, joining, peers(1));
+    else if (s.next.kind == Next::Kind::kWaitPeers) s = patient.on_live_view(t = s.next.until, peers(1));
+    else FAIL("unexpected next step");
+  }
+  CHECK(s.next.kind == Next::Kind::kApplyOuter);
+  CHECK(t == Approx(11));  // 1 + the 10 s budget
 }
 
 // A call refused with "no snapshot yet" by a peer whose record (epoch 100, `claim`) we called on.

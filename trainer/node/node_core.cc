@@ -30,6 +30,12 @@ Step NodeCore::on_start(double now, int64_t inner_step, int64_t outer_step, std:
 
 Step NodeCore::on_live_view(double now, std::span<const LivePeer> live) {
   live_.assign(live.begin(), live.end());
+  if (phase_ == Phase::kCallWait) {  // partners that were joining: call again (next_call)
+    phase_ = Phase::kCalling;
+    tried_.clear();
+    tries_left_ = cfg_.exchange_tries;
+    return step(next_call(now));
+  }
   if (phase_ != Phase::kJoining) return step(Next{Next::Kind::kWaitPeers, join_until_});
   if (vantage_points(live) < cfg_.want_peers && now < join_until_) return step(Next{Next::Kind::kWaitPeers, join_until_});
   // A fresh node starts from the swarm's weights as soon as the swarm is one outer step ahead;
@@ -212,6 +218,7 @@ Next NodeCore::call_or_apply(double now) {
     return apply();
   }
   report_.called = true;
+  only_joining_ = true;
   tries_left_ = cfg_.exchange_tries;
   call_started_ = now;
   call_deadline_ = now + cfg_.exchange_budget_s;
@@ -220,19 +227,14 @@ Next NodeCore::call_or_apply(double now) {
 }
 
 Next NodeCore::next_call(double now) {
-  if (tries_left_ <= 0 || now >= call_deadline_) {
-    report_.exchange_s = now - call_started_;
-    return apply();  // nobody answered in time: a solo step unless callers were mixed
-  }
+  if (now >= call_deadline_) return give_up(now);
+  if (tries_left_ <= 0) return wait_or_give_up(now);
   std::vector<PeerRef> exclude = tried_;
   exclude.insert(exclude.end(), strikes_.banned_set().begin(), strikes_.banned_set().end());
   std::optional<LivePeer> partner;
   if (tried_.empty()) partner = recheck_candidate(exclude);  // one recheck per outer step at most
   if (!partner) partner = choose_partner(live_, exclude, static_cast<uint64_t>(outer_), cfg_.max_staleness, rng_);
-  if (!partner) {
-    report_.exchange_s = now - call_started_;
-    return apply();
-  }
+  if (!partner) return wait_or_give_up(now);
   tried_.push_back(partner->peer);
   --tries_left_;
   calling_ = partner->peer;
@@ -240,6 +242,23 @@ Next NodeCore::next_call(double now) {
   Next n{Next::Kind::kCall, call_deadline_};
   n.peer = partner->peer;
   return n;
+}
+
+Next NodeCore::give_up(double now) {
+  report_.exchange_s = now - call_started_;
+  return apply();  // nobody answered in time: a solo step unless callers were mixed
+}
+
+// Every partner tried said "no snapshot yet": they are joining (a swarm that starts together, a
+// restart) and will have a payload within their first outer step. A solo step now would take us
+// ahead of them for nothing, and at a small model's pace a node raced through a whole run alone
+// while its peers ended their join wait (the attack matrix of 2026-12-05). So call again after
+// kJoiningRetryS, within the same budget; any other failure gives up as before. A Sybil that says
+// "no snapshot yet" costs at most the budget and is proven when its claim moves (claim_watch.h).
+Next NodeCore::wait_or_give_up(double now) {
+  if (!only_joining_ || tried_.empty()) return give_up(now);
+  phase_ = Phase::kCallWait;
+  return Next{Next::Kind::kWaitPeers, std::min(call_deadline_, now + kJoiningRetryS)};
 }
 
 std::optional<LivePeer> NodeCore::recheck_candidate(std::span<const PeerRef> exclude) const {
@@ -262,10 +281,14 @@ Step NodeCore::on_exchange_reply(double now, const ExchangeReply& reply, std::sp
     ++counters_.call_failures;
     report_.failures.push_back(failure);
     report_.failed_peers.push_back(calling_);
+    bool joining = reply.no_payload_yet;
     if (reply.no_payload_yet) {
-      if (auto why = claims_.refused_without_payload(calling_, reply.claimed_epoch, reply.claimed_outer))
+      if (auto why = claims_.refused_without_payload(calling_, reply.claimed_epoch, reply.claimed_outer)) {
         refuse(calling_, *why, kProofStrike);
+        joining = false;
+      }
     }
+    if (!joining) only_joining_ = false;
     return step(next_call(now));
   }
   claims_.served(calling_);

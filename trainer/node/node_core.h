@@ -7,7 +7,8 @@
 // Protocol: each event returns a Step = effects (fire and forget, in order) plus the one thing
 // the core now waits for (`next`). The driver carries out the effects, performs `next`, and
 // feeds the matching event back:
-//   next kWaitPeers    -> on_live_view (poll until enough peers or `until`)
+//   next kWaitPeers    -> on_live_view (poll until enough peers or `until`; also between calls
+//                         to partners that said "no snapshot yet")
 //   next kStateSync    -> on_state_fetched (download `peer`'s slow weights)
 //   next kAdoptState   -> on_state_adopted
 //   next kTrainPhase   -> on_phase_done (inner phase to the next multiple of H), or on_stopped
@@ -160,6 +161,8 @@ struct CoreCounters {
 
 class NodeCore {
  public:
+  static constexpr double kJoiningRetryS = 1.0;  // partners that were all joining: call again after this
+
   explicit NodeCore(CoreConfig config);
 
   // The node's progress when it starts (fresh or resumed) and its first look at the swarm.
@@ -192,17 +195,21 @@ class NodeCore {
   const CoreCounters& counters() const { return counters_; }
   bool banned(PeerRef peer) const { return strikes_.banned(peer); }
   double score(PeerRef peer) const { return strikes_.score(peer); }
+  bool joining() const { return phase_ == Phase::kJoining; }
+  // What the join wait counts: verified peers, those from one address bucket once.
+  static size_t vantage_points(std::span<const LivePeer> live);
 
  private:
-  enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kAllReducing, kApplying, kDone };
+  enum class Phase { kIdle, kJoining, kJoinSync, kResync, kTraining, kInbox, kCalling, kCallWait, kAllReducing, kApplying, kDone };
 
-  static size_t vantage_points(std::span<const LivePeer> live);
   Next sync_or(double now, int64_t min_ahead, Phase then);
   Next done_sync();
   Next continue_training();
   Next next_inbox_item(double now);
   Next call_or_apply(double now);
   Next next_call(double now);
+  Next give_up(double now);
+  Next wait_or_give_up(double now);
   // A live peer to call first: it said "no snapshot yet" and has moved its claim since (claim_watch.h).
   std::optional<LivePeer> recheck_candidate(std::span<const PeerRef> exclude) const;
   Next apply();
@@ -235,6 +242,7 @@ class NodeCore {
   OuterReport report_;
   std::vector<PeerRef> tried_;
   int tries_left_ = 0;
+  bool only_joining_ = true;  // every failed call of this outer step so far said "no snapshot yet"
   double phase_done_at_ = 0, call_started_ = 0, call_deadline_ = 0;
   PeerRef calling_ = 0;
   uint64_t partner_outer_ = 0;

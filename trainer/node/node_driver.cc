@@ -309,7 +309,15 @@ Status NodeDriver::drain_events(NodeCore& core) {
 
 Step NodeDriver::wait_peers(NodeCore& core, double until) {
   if (!stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  return core.on_live_view(stopped() ? std::max(until, now()) : now(), live());
+  const auto view = live();
+  const bool joining = core.joining();
+  Step s = core.on_live_view(stopped() ? std::max(until, now()) : now(), view);
+  if (joining && !core.joining()) {
+    const auto verified = std::count_if(view.begin(), view.end(), [](const LivePeer& p) { return p.verified; });
+    NLOG_INFO("join wait over after {:.1f} s: {} vantage points (wanted {}), {} verified of {} live peers", now(),
+              NodeCore::vantage_points(view), core_config().want_peers, verified, view.size());
+  }
+  return s;
 }
 
 Step NodeDriver::state_sync(NodeCore& core, PeerRef peer) {
