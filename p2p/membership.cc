@@ -77,6 +77,14 @@ Result<PeerRecord> decode_body(ByteView body) {
   return r;
 }
 
+// Which address list a record names, for MembershipView::drop_unreachable (order-sensitive: an
+// honest node lists its addresses in one order).
+size_t addrs_key(const PeerRecord& r) {
+  size_t h = r.addrs.size();
+  for (const auto& a : r.addrs) h = h * 1000003u ^ std::hash<std::string>{}(a);
+  return h;
+}
+
 }  // namespace
 
 SignedPeerRecord sign_peer_record(const PeerRecord& record, const Identity& identity) {
@@ -360,7 +368,8 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::opti
     } else {
       if (!direct) {
         auto u = unreachable_.find(s.record.peer);
-        if (u != unreachable_.end() && now - u->second <= options_.forget_after) {
+        if (u != unreachable_.end() && now - u->second.since <= options_.forget_after &&
+            u->second.addrs == addrs_key(s.record)) {
           ++report.capped;  // we dialled it and nobody answered: not taken from hearsay again yet
           continue;
         }
@@ -380,11 +389,12 @@ Result<GossipReport> MembershipView::on_gossip(ByteView message, const std::opti
 void MembershipView::drop_unreachable(const PeerId& peer) {
   auto it = peers_.find(peer);
   if (it == peers_.end() || it->second.verified) return;
+  const size_t addrs = addrs_key(it->second.signed_record.record);
   erase(it);
   const TimePoint now = clock_.now();
   if (unreachable_.size() >= kMaxUnreachable)
-    std::erase_if(unreachable_, [&](const auto& u) { return now - u.second > options_.forget_after; });
-  if (unreachable_.size() < kMaxUnreachable) unreachable_[peer] = now;
+    std::erase_if(unreachable_, [&](const auto& u) { return now - u.second.since > options_.forget_after; });
+  if (unreachable_.size() < kMaxUnreachable) unreachable_[peer] = Unreachable{now, addrs};
 }
 
 size_t MembershipView::expire() {

@@ -116,8 +116,10 @@ class MembershipView {
   // for forget_after. Hearsay is never evicted while it is live, and a flood's sender keeps its dead
   // records live by re-signing them, so without this they would hold the part (per claimed prefix:
   // all 32 places) for as long as the flood goes on, and no newer record, a flood's or an honest
-  // one, would come in and be tested. The peer speaking for itself still comes in (verified).
-  // No-op for verified and unknown peers.
+  // one, would come in and be tested. The peer speaking for itself still comes in (verified), and
+  // so does a record of it with other addresses (a private node that lists only its LAN address
+  // until its relay reservation is granted: its next record names the circuit). No-op for
+  // verified and unknown peers.
   void drop_unreachable(const PeerId& peer);
 
   // Peers whose heartbeat progressed within suspect_after, excluding ourselves.
@@ -162,7 +164,11 @@ class MembershipView {
   size_t unverified_ = 0;
   std::unordered_map<std::string, size_t> per_source_, per_prefix_;  // hearsay counts
   static constexpr size_t kMaxUnreachable = 4096;                     // memory bound
-  std::unordered_map<PeerId, TimePoint> unreachable_;                 // hearsay kept out, since when
+  struct Unreachable {
+    TimePoint since;
+    size_t addrs = 0;  // hash of the address list that was dialled
+  };
+  std::unordered_map<PeerId, Unreachable> unreachable_;               // hearsay kept out
 };
 
 }  // namespace noloco::p2p

@@ -391,9 +391,13 @@ TEST_CASE("membership: hearsay nobody answers at is dropped and kept out a while
   CHECK(a.view.unverified_count() == 4);
   CHECK_FALSE(a.view.find(first[0].peer_id()));
   // After forget_after (everything else expired too) they may come in again.
+  // A record of a dropped peer naming other addresses is another claim, tested again (a private
+  // node lists only its LAN address until its relay reservation is granted).
+  CHECK(a.view.on_gossip(fake_records({first[0]}, 3, "/ip4/198.51.100."), flooder)->accepted == 1);
+  CHECK(a.view.find(first[0].peer_id()));
   clock.advance(o.forget_after + 1s);
   a.view.expire();
-  CHECK(a.view.on_gossip(fake_records(first, 4, "/ip4/203.0.113."), flooder)->accepted == 4);
+  CHECK(a.view.on_gossip(fake_records(first, 5, "/ip4/203.0.113."), flooder)->accepted == 4);
   // A verified peer is never dropped this way, and an unknown one is a no-op.
   Node b(2, clock);
   push_pull(a.view, b.view);
