@@ -90,11 +90,20 @@ TEST_CASE("nat network: a relayed connection between two private nodes is upgrad
   // connection's listener starts DCUtR: both dial each other's observed address from their
   // listen ports. On loopback the first SYN meets the other's listener, so one side holds a
   // hole-punched connection and the other the one it accepted; both are direct.
-  REQUIRE(eventually([&] {
+  const bool upgraded = eventually([&] {
     return a->relayed({b->peer_id()}).empty() && b->relayed({a->peer_id()}).empty() &&
            a->nat_view().direct + a->nat_view().hole_punched == 2 &&
            b->nat_view().direct + b->nat_view().hole_punched == 2;
-  }));
+  });
+  if (!upgraded) {  // what each side ended with, for the failure message
+    for (auto* n : {a.get(), b.get()}) {
+      const NatView v = n->nat_view();
+      UNSCOPED_INFO(n->peer_id().to_string() << ": direct " << v.direct << ", relayed " << v.relayed << ", hole-punched "
+                    << v.hole_punched << ", punches " << v.punch_attempts << "/" << v.punch_succeeded << "/"
+                    << v.punch_failed << ", live " << n->live_peers().size());
+    }
+  }
+  REQUIRE(upgraded);
   const NatView va = a->nat_view(), vb = b->nat_view();
   CHECK(va.hole_punched + vb.hole_punched >= 1);
   CHECK(va.punch_succeeded + vb.punch_succeeded >= 1);
