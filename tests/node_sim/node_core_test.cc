@@ -684,6 +684,10 @@ TEST_CASE("node core: partners that are all joining are called again within the 
   CHECK(calls == 2);
   REQUIRE(s.next.kind == Next::Kind::kWaitPeers);
   CHECK(s.next.until == Approx(1 + NodeCore::kJoiningRetryS));
+  // Polled before then (the driver polls every 100 ms): still waiting.
+  s = core.on_live_view(1.1, live);
+  REQUIRE(s.next.kind == Next::Kind::kWaitPeers);
+  CHECK(s.next.until == Approx(1 + NodeCore::kJoiningRetryS));
   // A second later one of them has its first payload: it is the partner.
   s = core.on_live_view(2, live);
   REQUIRE(s.next.kind == Next::Kind::kCall);

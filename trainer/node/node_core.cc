@@ -30,7 +30,8 @@ Step NodeCore::on_start(double now, int64_t inner_step, int64_t outer_step, std:
 
 Step NodeCore::on_live_view(double now, std::span<const LivePeer> live) {
   live_.assign(live.begin(), live.end());
-  if (phase_ == Phase::kCallWait) {  // partners that were joining: call again (next_call)
+  if (phase_ == Phase::kCallWait) {  // partners that were joining: call again (wait_or_give_up)
+    if (now < call_wait_until_) return step(Next{Next::Kind::kWaitPeers, call_wait_until_});
     phase_ = Phase::kCalling;
     tried_.clear();
     tries_left_ = cfg_.exchange_tries;
@@ -258,7 +259,8 @@ Next NodeCore::give_up(double now) {
 Next NodeCore::wait_or_give_up(double now) {
   if (!only_joining_ || tried_.empty()) return give_up(now);
   phase_ = Phase::kCallWait;
-  return Next{Next::Kind::kWaitPeers, std::min(call_deadline_, now + kJoiningRetryS)};
+  call_wait_until_ = std::min(call_deadline_, now + kJoiningRetryS);
+  return Next{Next::Kind::kWaitPeers, call_wait_until_};
 }
 
 std::optional<LivePeer> NodeCore::recheck_candidate(std::span<const PeerRef> exclude) const {

@@ -243,7 +243,7 @@ class NodeCore {
   std::vector<PeerRef> tried_;
   int tries_left_ = 0;
   bool only_joining_ = true;  // every failed call of this outer step so far said "no snapshot yet"
-  double phase_done_at_ = 0, call_started_ = 0, call_deadline_ = 0;
+  double phase_done_at_ = 0, call_started_ = 0, call_deadline_ = 0, call_wait_until_ = 0;
   PeerRef calling_ = 0;
   uint64_t partner_outer_ = 0;
   std::vector<LivePeer> live_;   // the latest live view an event brought
