@@ -1,6 +1,7 @@
 // A peer's updates against its own slow weights' movement (trainer/node/trajectory_evidence.h):
 // a sender whose φ moves along the Δ it sends is never struck, one that sends −Δ of its true
-// update is, from its fourth comparable pair of payloads.
+// update is, from its fourth comparable pair of payloads, and each of its comparable payloads is
+// refused on its own from the first.
 #include <catch2/catch.hpp>
 
 #include <random>
@@ -46,7 +47,7 @@ struct Sender {
 TEST_CASE("trajectory evidence: an honest sender is never struck, a sign flipper is", "[evidence]") {
   TrajectoryEvidence ev;
   Sender honest(1), flipper(2);
-  int honest_strikes = 0, flip_strikes = 0, first_flip_strike = -1, compared = 0;
+  int honest_strikes = 0, flip_strikes = 0, first_flip_strike = -1, compared = 0, flip_refused = 0;
   for (uint64_t step = 0; step < 60; step += 2) {  // a payload every other outer step
     auto h = ev.observe("honest", honest.payload(step, 1.0f));
     auto f = ev.observe("flipper", flipper.payload(step, -1.0f));
@@ -55,7 +56,14 @@ TEST_CASE("trajectory evidence: an honest sender is never struck, a sign flipper
       CHECK(h.gap == 2);
       CHECK(*h.cosine > 0.1);
       CHECK(*f.cosine < -0.1);
+      // Each comparable flipped payload is refused on its own (not mixed); an honest one never is.
+      CHECK(f.payload.weight == kSuspectStrike);
+      CHECK(f.payload.why.find("moved against the update it sent") != std::string::npos);
+      flip_refused += f.payload.weight > 0;
+    } else {
+      CHECK(f.payload.weight == 0);
     }
+    CHECK(h.payload.weight == 0);
     honest_strikes += h.ruling.weight > 0;
     if (f.ruling.weight > 0) {
       ++flip_strikes;
@@ -66,6 +74,7 @@ TEST_CASE("trajectory evidence: an honest sender is never struck, a sign flipper
     for (int k = 0; k < 2; ++k) honest.outer_step(), flipper.outer_step();
   }
   CHECK(compared == 29);
+  CHECK(flip_refused == compared);
   CHECK(honest_strikes == 0);
   CHECK(first_flip_strike == TrajectoryEvidence::kWindow);  // the first full window
   CHECK(flip_strikes == compared - static_cast<int>(TrajectoryEvidence::kWindow) + 1);
@@ -94,12 +103,17 @@ TEST_CASE("trajectory evidence: a cleared peer stays cleared, and memory is boun
   TrajectoryEvidence ev;
   Sender turncoat(4);
   // Honest for its first full window, then flipping: cleared, so this rule says nothing more.
-  int strikes = 0;
+  // Its payloads are still refused one by one once they turn.
+  int strikes = 0, refused_before = 0, refused_after = 0;
   for (uint64_t step = 0; step < 40; ++step) {
-    strikes += ev.observe("t", turncoat.payload(step, step < 8 ? 1.0f : -1.0f)).ruling.weight > 0;
+    const auto o = ev.observe("t", turncoat.payload(step, step < 8 ? 1.0f : -1.0f));
+    strikes += o.ruling.weight > 0;
+    (step < 8 ? refused_before : refused_after) += o.payload.weight > 0;
     turncoat.outer_step();
   }
   CHECK(strikes == 0);
+  CHECK(refused_before == 0);
+  CHECK(refused_after >= 30);
   // More peers than kMaxPeers: the least recently seen one's sketch is dropped.
   Sender many(5, 16);
   for (size_t i = 0; i <= TrajectoryEvidence::kMaxPeers; ++i) ev.observe("peer" + std::to_string(i), many.payload(1, 1.0f));

@@ -433,21 +433,6 @@ Result<Step> NodeDriver::train_phase(NodeCore& core) {
   return core.on_phase_done(now(), r.inner_step(), items, live());
 }
 
-// The bounds a stale payload is held to: only the norm of its own update (delta_phi). Its slow
-// weights and direction are those of a replica many outer steps behind ours, so the φ spread,
-// distance and direction bounds would strike honest laggards; θ − φ_own (theta form) carries the
-// same spread, so nothing bounds a stale theta payload. (judge_stale adds the noise rule.)
-static VerifyLimits stale_limits() {
-  constexpr double kNone = std::numeric_limits<double>::infinity();
-  VerifyLimits lim;
-  lim.max_phi_spread = kNone;
-  lim.max_phi_distance = kNone;
-  lim.min_cosine_delta_phi = -kNone;
-  lim.min_cosine_theta = -kNone;
-  lim.max_norm_ratio_theta = kNone;
-  return lim;
-}
-
 Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
   ReceivedPayload& rp = slot == kPartnerSlot ? *answer_ : inbox_.at(static_cast<size_t>(slot));
   ExchangeExpectations e = p_.expect;
@@ -485,6 +470,7 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
     TrajectoryObservation t = trajectory_.observe(e.sender, std::move(sketch));
     if (t.cosine) trajectory = fmt::format("trajectory cosine {:.4f} over {} outer steps", *t.cosine, t.gap);
     if (t.ruling.weight > evidence.weight) evidence = std::move(t.ruling);
+    if (t.payload.weight > evidence.weight) evidence = std::move(t.payload);
   }
   if (!c.ok()) {
     std::string why = c.status().to_string();
@@ -511,13 +497,13 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
 }
 
 // A stale payload, judged and never mixed (the core drops it whatever the verdict): the norm bound
-// of stale_limits, and the noise rule, the one test over a run of payloads that an honest laggard
+// of stale_payload_limits, and the noise rule, the one test over a run of payloads that an honest laggard
 // passes as a current partner does. Its update shares the swarm's gradient signal: d · cos² with
 // our update had a median of 174 over 119 honest stale payloads, against 265 over current ones,
 // in the clean 4-minute matrix run of 2026-12-05 (noise: about 1).
 Step NodeDriver::judge_stale(NodeCore& core, ReceivedPayload& rp, const ExchangeExpectations& e) {
   const WireForm form = rp.payload.header.form;
-  const VerifyLimits lim = stale_limits();
+  const VerifyLimits lim = stale_payload_limits();
   std::optional<PayloadStats> stats;
   auto c = verify_payload(std::move(rp.payload), *p_.replica, e, lim, &stats, nullptr);
   std::vector<Bytes>().swap(rp.payload.tensors);

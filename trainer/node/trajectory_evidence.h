@@ -58,7 +58,8 @@ inline std::optional<double> trajectory_cosine(const UpdateSketch& earlier, cons
 }
 
 struct TrajectoryObservation {
-  EvidenceRuling ruling;
+  EvidenceRuling ruling;   // the window's: a proof strike
+  EvidenceRuling payload;  // this payload alone: not mixed, a suspect strike (kRefuseBelow)
   std::optional<double> cosine;  // this payload against the peer's previous one, when comparable
   uint64_t gap = 0;              // outer steps between the two
 };
@@ -70,6 +71,16 @@ class TrajectoryEvidence {
   static constexpr double kBound = -0.05;  // strike when the window's mean cosine is below this
   static constexpr double kClear = 0.2;    // a window's mean above this: cleared for good
   static constexpr size_t kMaxPeers = 64;  // sketches kept (least recently seen dropped first)
+  // One payload whose cosine is below this is not mixed (a suspect strike, which fades). The window
+  // needs 4 comparable pairs, and a flip sender met every few outer steps had its payloads mixed
+  // 2-6 times per honest node before that (the flip x2 matrix row of 2026-12-05: 31 of the 49
+  // flipped payloads it mixed had a cosine below −0.1; loss +2.34 %). Honest single cosines in the
+  // clean runs logged since 2026-12-04: 12.5k in attack-matrix runs, 15 below −0.1 (0.12 %); 28k in
+  // six 390-step chaos runs (clean and faulted), 26 below −0.1 (0.09 %), the lowest −0.53, all at
+  // gaps of 5-7 outer steps. Flip senders: max −0.025, median −0.38. A refused honest payload costs
+  // one partner's contribution to one outer step. Applies to cleared peers too: a peer that turns
+  // after its first window is refused payload by payload.
+  static constexpr double kRefuseBelow = -0.1;
 
   // Records a payload's sketch (delta_phi form) from `peer`.
   TrajectoryObservation observe(const std::string& peer, UpdateSketch sketch) {
@@ -91,7 +102,16 @@ class TrajectoryEvidence {
     Entry& e = last_[peer];
     e.where = std::prev(order_.end());
     e.sketch = std::move(sketch);
-    if (out.cosine) out.ruling = judge(peer, *out.cosine);
+    if (!out.cosine) return out;
+    out.ruling = judge(peer, *out.cosine);
+    if (*out.cosine < kRefuseBelow) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "its slow weights moved against the update it sent %llu outer steps before (cosine %.3g, "
+                    "limit %.3g)",
+                    static_cast<unsigned long long>(out.gap), *out.cosine, kRefuseBelow);
+      out.payload = {kSuspectStrike, buf};
+    }
     return out;
   }
 
