@@ -118,6 +118,25 @@ TEST_CASE("robust acceptance: the limits per statistic and per wire form", "[nod
   CHECK(says(judge_update(g, lim, WireForm::kDeltaPhi), "points away"));
 }
 
+TEST_CASE("robust acceptance: a stale payload is held to its update's norm alone", "[node][payload][robust]") {
+  // A laggard's payload: its direction and slow weights are those of a replica far behind ours.
+  const VerifyLimits stale = stale_payload_limits(), current;
+  PayloadStats s{-0.7, 1.0, current.max_phi_spread * 3};
+  CHECK_FALSE(judge_update(s, current, WireForm::kDeltaPhi).ok());
+  CHECK(judge_update(s, stale, WireForm::kDeltaPhi).ok());
+  s.norm_ratio = current.max_norm_ratio_delta_phi * 1.01;  // ×100-style scaling is still refused
+  CHECK(says(judge_update(s, stale, WireForm::kDeltaPhi), "update norm"));
+  CHECK(refusal_weight(s, stale, WireForm::kDeltaPhi) == Approx(kSuspectStrike).margin(0.05));
+  s.norm_ratio = current.max_norm_ratio_delta_phi * 100;
+  CHECK(refusal_weight(s, stale, WireForm::kDeltaPhi) == kProofStrike);
+  // θ − φ_own carries the laggard's spread: nothing bounds a stale theta payload but finiteness.
+  s = PayloadStats{-0.9, current.max_norm_ratio_theta * 3, 0.0};
+  CHECK_FALSE(judge_update(s, current, WireForm::kTheta).ok());
+  CHECK(judge_update(s, stale, WireForm::kTheta).ok());
+  s.norm_ratio = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(judge_update(s, stale, WireForm::kTheta).ok());
+}
+
 TEST_CASE("robust acceptance: replays of what a peer already gave us are recognised", "[node][payload][robust]") {
   ReplayGuard g;
   const std::string a(64, 'a'), b(64, 'b'), c(64, 'c');

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <vector>
 
 #include "trainer/core/codec_stream.h"
@@ -168,6 +169,17 @@ Status first_failure(const PayloadStats& s, const VerifyLimits& lim, WireForm fo
 }
 
 }  // namespace
+
+VerifyLimits stale_payload_limits() {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  VerifyLimits lim;
+  lim.max_phi_spread = kNone;
+  lim.max_phi_distance = kNone;
+  lim.min_cosine_delta_phi = -kNone;
+  lim.min_cosine_theta = -kNone;
+  lim.max_norm_ratio_theta = kNone;
+  return lim;
+}
 
 Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form) {
   Status st = first_failure(s, lim, form);

@@ -87,6 +87,12 @@ struct VerifyLimits {
   double max_phi_distance = 2.0;    // ‖φ_peer − φ_own‖ <= this · ‖φ_own‖ (θ_peer likewise)
 };
 
+// The bounds a stale payload is held to (judged, never mixed: NodeDriver::judge_stale): only the
+// norm of its own update (delta_phi). Its slow weights and direction are those of a replica many
+// outer steps behind ours, so the φ spread, distance and direction bounds would strike honest
+// laggards; θ − φ_own (theta form) carries the same spread, so nothing bounds a stale theta payload.
+VerifyLimits stale_payload_limits();
+
 // The acceptance rule on a payload's stats: OK, or why the payload is refused.
 Status judge_update(const PayloadStats& s, const VerifyLimits& lim, WireForm form);
 // The strike weight of judge_update's refusal of these stats: for the norm ratio, how far past
