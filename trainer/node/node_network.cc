@@ -31,6 +31,7 @@
 #include "trainer/node/allreduce_wire.h"
 #include "trainer/node/node_network_impl.h"
 #include "trainer/node/feeler_choice.h"
+#include "trainer/node/rejoin_choice.h"
 #include "trainer/node/run_manifest.h"
 #include "trainer/node/state_wire.h"
 
@@ -205,6 +206,13 @@ void NodeNetworkImpl::gossip_tick() {
   if (live.empty() && !remembered.empty()) {
     auto it = std::next(remembered.begin(), static_cast<long>(remembered_next++ % remembered.size()));
     open_stream_to(it->second, std::string(p2p::kMembershipProtocolId), opened);
+  } else if (ticks % kRejoinEvery == 0) {
+    // One remembered peer the view no longer holds (rejoin_choice.h): a healed partition's halves
+    // find each other without a bootstrap.
+    std::set<p2p::PeerId> live_ids;
+    for (const auto& rec : live) live_ids.insert(rec.peer);
+    if (auto who = pick_rejoin(remembered, live_ids, banned, &rejoin_next))
+      open_stream_to(remembered.at(*who), std::string(p2p::kMembershipProtocolId), opened);
   }
   check_dialback();
   tend_relays();
