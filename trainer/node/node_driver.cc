@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <limits>
 #include <thread>
 
 #include "common/log.h"
@@ -497,8 +496,8 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
 }
 
 // A stale payload, judged and never mixed (the core drops it whatever the verdict): the norm bound
-// of stale_payload_limits, and the noise rule, the one test over a run of payloads that an honest laggard
-// passes as a current partner does. Its update shares the swarm's gradient signal: d · cos² with
+// of stale_payload_limits, and the noise rule, the one test over a run of payloads that an honest
+// laggard passes as a current partner does. Its update shares the swarm's gradient signal: d · cos² with
 // our update had a median of 174 over 119 honest stale payloads, against 265 over current ones,
 // in the clean 4-minute matrix run of 2026-12-05 (noise: about 1).
 Step NodeDriver::judge_stale(NodeCore& core, ReceivedPayload& rp, const ExchangeExpectations& e) {
