@@ -203,12 +203,10 @@ void NodeNetworkImpl::gossip_tick() {
     const p2p::Multiaddr t = opt.bootstrap[bootstrap_next++ % opt.bootstrap.size()];
     if (!(t.peer_id() && *t.peer_id() == host->peer_id())) gossip_with(t);
   }
-  if (live.empty() && !remembered.empty()) {
-    auto it = std::next(remembered.begin(), static_cast<long>(remembered_next++ % remembered.size()));
-    open_stream_to(it->second, std::string(p2p::kMembershipProtocolId), opened);
-  } else if (ticks % kRejoinEvery == 0) {
-    // One remembered peer the view no longer holds (rejoin_choice.h): a healed partition's halves
-    // find each other without a bootstrap.
+  // A remembered peer the view no longer holds (rejoin_choice.h): every tick while we know nobody
+  // live, every kRejoinEvery ticks otherwise, so that a healed partition's halves find each other
+  // without a bootstrap.
+  if (live.empty() || ticks % kRejoinEvery == 0) {
     std::set<p2p::PeerId> live_ids;
     for (const auto& rec : live) live_ids.insert(rec.peer);
     if (auto who = pick_rejoin(remembered, live_ids, banned, &rejoin_next))

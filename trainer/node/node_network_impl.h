@@ -135,7 +135,6 @@ class NodeNetworkImpl : public std::enable_shared_from_this<NodeNetworkImpl> {
   // peer book): a node cut off for longer than forget_after, whose bootstrap is gone, finds the
   // swarm again through these.
   std::map<p2p::PeerId, p2p::PeerRecord> remembered;
-  size_t remembered_next = 0;
   static constexpr uint64_t kRejoinEvery = 4;  // gossip ticks (2 s at the default interval)
   size_t rejoin_next = 0;                      // pick_rejoin's cursor
 
