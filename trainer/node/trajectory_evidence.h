@@ -75,11 +75,11 @@ class TrajectoryEvidence {
   // needs 4 comparable pairs, and a flip sender met every few outer steps had its payloads mixed
   // 2-6 times per honest node before that (the flip x2 matrix row of 2026-12-05: 31 of the 49
   // flipped payloads it mixed had a cosine below −0.1; loss +2.34 %). Honest single cosines in the
-  // clean runs logged since 2026-12-04: 12.5k in attack-matrix runs, 15 below −0.1 (0.12 %); 28k in
-  // six 390-step chaos runs (clean and faulted), 26 below −0.1 (0.09 %), the lowest −0.53, all at
-  // gaps of 5-7 outer steps. Flip senders: max −0.025, median −0.38. A refused honest payload costs
-  // one partner's contribution to one outer step. Applies to cleared peers too: a peer that turns
-  // after its first window is refused payload by payload.
+  // clean runs logged since 2026-12-04: 10.5k in attack-matrix runs, 12 below −0.1 (0.11 %); 28k in
+  // six 390-step chaos runs (clean and faulted), 26 below −0.1 (0.09 %); the lowest −0.53, 28 of the
+  // 38 at gaps of 5-6 outer steps (3-8 in all). Flip senders: max −0.025, median −0.38. A refused
+  // honest payload costs one partner's contribution to one outer step. Applies to cleared peers
+  // too: a peer that turns after its first window is refused payload by payload.
   static constexpr double kRefuseBelow = -0.1;
 
   // Records a payload's sketch (delta_phi form) from `peer`.
