@@ -7,8 +7,8 @@ validation loss against the clean run, the bans of every attacker identity by th
 reached, peak RSS (VmHWM) against the clean run, and crashes and hangs; it writes results.md and
 results.csv with PASS/FAIL per check. The swarm is tools/chaos's (linkemu, node flags, bounds).
 
-    attack.py --out out/attack                      # the full matrix, 8 nodes, --minutes 1.5 a run
-                                                    # (flip, noise, eclipse-flood, sybil: --long-minutes 4)
+    attack.py --out out/attack                      # the full matrix, 8 nodes, 4 min (3120 inner steps) a run,
+                                                    # and a second clean run: the loss check's noise floor
     attack.py --out out/attack-quick --quick        # 1 attacker only, 0.75 min a run (all of them)
     attack.py --out out/a --attacks flip,sybil --counts 1 --minutes 1
 """
@@ -37,7 +37,7 @@ ATTACKS = ["flip", "scale100", "noise", "replay", "wrong-run", "forged-membershi
 # sequential payload rules (flip, noise: 4-8 payloads of each attacker per honest node in 58 outer
 # steps), the introducer rule (eclipse-flood: 40 dead records dialled, 24-35 s of a 35 s run) and
 # the claim rule (sybil: two calls at moving claims per identity). These rows run --long-minutes,
-# against a clean run of that length.
+# against a clean run of that length, also when --minutes is shorter.
 LONG_ATTACKS = ["flip", "noise", "eclipse-flood", "sybil"]
 
 
@@ -45,7 +45,7 @@ def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--nodes", type=int, default=8)
-    ap.add_argument("--minutes", type=float, help="intended length of each run (default 1.5; --quick 0.75)")
+    ap.add_argument("--minutes", type=float, help="intended length of each run (default 4; --quick 0.75)")
     ap.add_argument("--long-minutes", type=float, default=4.0,
                     help=f"length of the {', '.join(LONG_ATTACKS)} runs (default 4; --quick: --minutes)")
     ap.add_argument("--quick", action="store_true", help="0.75 min a run and 1 attacker only")
@@ -58,11 +58,13 @@ def parse(argv=None):
     ap.add_argument("--profile", default="uniform", choices=["uniform", "lan", "hetero"])
     ap.add_argument("--exchange-timeout", type=float, default=10.0)
     ap.add_argument("--reuse-clean", action="store_true", help="keep OUT/clean from an earlier run")
+    ap.add_argument("--no-repeat", action="store_true",
+                    help="skip the second clean run of each length (the noise floor of the loss and RSS checks)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build/release/cli/noloco"))
     ap.add_argument("--attacker", default=os.path.join(ROOT, "build/release/tools/attacker/noloco-attacker"))
     ap.add_argument("--linkemu", default=os.path.join(ROOT, "build/release/tools/linkemu/linkemu"))
     a = ap.parse_args(argv)
-    a.minutes = a.minutes or (0.75 if a.quick else 1.5)
+    a.minutes = a.minutes or (0.75 if a.quick else 4.0)
     a.counts = [int(c) for c in (a.counts or ("1" if a.quick else "1,2")).split(",")]
     a.fixed_steps = a.steps
     a.steps = a.steps or steps_for(a.minutes, a.nodes)
@@ -204,7 +206,7 @@ def attacked_run(a, clean, attack, count):
 CHECKS = ["loss", "banned", "rss", "no crash or hang"]
 
 
-def write_tables(a, cleans, rows):
+def write_tables(a, cleans, rows, repeats=None):
     with open(os.path.join(a.out, "results.csv"), "w", newline="") as f:
         fields = list(dict.fromkeys(k for r in rows for k in r)) if rows else ["attack"]
         w = csv.DictWriter(f, fieldnames=fields)
@@ -215,6 +217,9 @@ def write_tables(a, cleans, rows):
         lines.append(f"Clean run `{name}`: {clean['steps']} inner steps, {clean['wall_s']} s, final validation loss "
                      f"per node {clean['final_val_loss']}, peak RSS max {max(clean['rss_kb'].values()) / 1024:.0f} MiB, "
                      f"longest exchange wait {clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.")
+        if repeats and name in repeats:
+            lines.append(f"Noise floor: the second clean run `{name}-repeat` ({repeats[name]['wall_s']} s, "
+                         f"bans {repeats[name]['bans']}) against `{name}`: {ac.noise_floor(clean, repeats[name])}.")
     lines += ["",
               "| attack | attackers | inner steps | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs | attacker payloads judged |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -237,12 +242,15 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
     lengths = sorted({minutes_of(a, k) for k in a.attacks} or {a.minutes})
     print(f"{a.nodes} nodes, attacks {a.attacks}, attackers {a.counts}, run lengths {lengths} min", flush=True)
-    cleans = {}
+    cleans, repeats = {}, {}
     for m in lengths:
         name = clean_name(a, m)
         cleans[name] = clean_run(at_length(a, m), name)
         print(f"{name}: {cleans[name]['steps']} inner steps, {cleans[name]['wall_s']} s, "
               f"final losses {cleans[name]['final_val_loss']}", flush=True)
+        if not a.no_repeat:  # the same clean run again: how far the checks move with no attacker
+            repeats[name] = clean_run(at_length(a, m), name + "-repeat")
+            print(f"{name}-repeat: {ac.noise_floor(cleans[name], repeats[name])}", flush=True)
     rows = []
     saved = os.path.join(a.out, "rows.json")
     if a.reuse_clean and os.path.exists(saved):  # a rerun of some attacks keeps the others' rows
@@ -258,8 +266,8 @@ def main():
                 json.dump(rows, f, indent=1)
             print(f"{attack} x{count}: {row['all']}  " + "; ".join(f"{c} {row[c]} ({row[c + '_figure']})" for c in CHECKS),
                   flush=True)
-            write_tables(a, cleans, rows)
-    print(write_tables(a, cleans, rows))
+            write_tables(a, cleans, rows, repeats)
+    print(write_tables(a, cleans, rows, repeats))
     return 0 if all(r["all"] == "PASS" for r in rows) else 1
 
 
