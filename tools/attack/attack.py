@@ -39,6 +39,11 @@ ATTACKS = ["flip", "scale100", "noise", "replay", "wrong-run", "forged-membershi
 # the claim rule (sybil: two calls at moving claims per identity). These rows run --long-minutes,
 # against a clean run of that length, also when --minutes is shorter.
 LONG_ATTACKS = ["flip", "noise", "eclipse-flood", "sybil"]
+# Control rows, not attacks: `absent` starts the same swarm with real nodes in the attackers'
+# places and SIGKILLs them once all train, never to return. An attacker that is banned is a node the
+# honest ones no longer have; this row is what losing 1 or 2 of the 8 nodes costs with no attack at
+# all, the part of an attacked row's loss figure that no defence can win back.
+CONTROLS = ["absent"]
 
 
 def parse(argv=None):
@@ -49,7 +54,8 @@ def parse(argv=None):
     ap.add_argument("--long-minutes", type=float, default=4.0,
                     help=f"length of the {', '.join(LONG_ATTACKS)} runs (default 4; --quick: --minutes)")
     ap.add_argument("--quick", action="store_true", help="0.75 min a run and 1 attacker only")
-    ap.add_argument("--attacks", default=",".join(ATTACKS))
+    ap.add_argument("--attacks", default=",".join(ATTACKS + CONTROLS),
+                    help="attacks to run, and the control `absent` (default: all of them)")
     ap.add_argument("--counts", help="attackers per run, e.g. 1,2 (default 1,2; --quick 1)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, help="inner steps (default: 780 per minute at 8 nodes, scaled by 8/nodes)")
@@ -71,9 +77,9 @@ def parse(argv=None):
     if a.quick:
         a.long_minutes = a.minutes
     a.attacks = [k for k in a.attacks.split(",") if k]
-    bad = [k for k in a.attacks if k not in ATTACKS]
+    bad = [k for k in a.attacks if k not in ATTACKS + CONTROLS]
     if bad:
-        ap.error(f"unknown attacks {bad} (known: {', '.join(ATTACKS)})")
+        ap.error(f"unknown attacks {bad} (known: {', '.join(ATTACKS + CONTROLS)})")
     if max(a.counts) > a.nodes - 2:
         ap.error("leave at least two honest nodes")
     return a
@@ -126,7 +132,7 @@ def run_swarm(a, out, attack=None, attackers=()):
     os.makedirs(out)
     manifest = ["--preset", a.preset, "--steps", str(a.steps), "--H", str(a.H), "--batch", "4", "--seed", str(a.seed)]
     swarm = Swarm(out, a.bin, a.linkemu, a.nodes, manifest, node_flags(a), a.profile, None, a.seed)
-    for i in attackers:
+    for i in attackers if attack not in CONTROLS else ():
         node = swarm.nodes[i]
         node.bin = a.attacker
         base = node.args
@@ -137,6 +143,10 @@ def run_swarm(a, out, attack=None, attackers=()):
     try:
         swarm.start()
         rss.start()
+        if attack == "absent":
+            swarm.fault("kill", nodes=list(attackers))
+            for i in attackers:
+                swarm.nodes[i].kill()
         while time.monotonic() < cap and any(swarm.nodes[i].alive() for i in honest):
             time.sleep(0.5)
         hung = [i for i in honest if swarm.nodes[i].alive()]
@@ -184,7 +194,7 @@ def attacked_run(a, clean, attack, count):
     t0 = time.monotonic()
     try:
         recs, rss, exits, logs, honest = run_swarm(a, out, attack, attackers)
-        checks = ac.check_run(recs, logs, rss, exits, honest, attackers, clean)
+        checks = ac.check_run(recs, logs, rss, exits, honest, attackers, clean, control=attack in CONTROLS)
     except RuntimeError as e:  # the swarm did not start (see the run's logs): every check fails
         recs, honest = [], [i for i in range(a.nodes) if i not in attackers]
         checks = [(c, False, f"harness: {e}") for c in CHECKS]
@@ -193,7 +203,8 @@ def attacked_run(a, clean, attack, count):
            "longest_exchange_s": round(ac.longest_exchange(recs, honest), 2),
            "solo_steps": sum(1 for r in ac.events(recs, "outer") if r["node"] in honest and not r.get("group")),
            "state_syncs": len([r for r in ac.events(recs, "state_sync") if r["node"] in honest]),
-           "judged": ac.attacker_payloads_judged(recs, honest, attackers)}
+           "judged": ac.attacker_payloads_judged(recs, honest, attackers),
+           "final_val_loss": {str(i): ac.final_loss(recs, i) for i in honest}}
     for name, ok, fig in checks:
         row[name] = "PASS" if ok else "FAIL"
         row[name + "_figure"] = fig
@@ -221,12 +232,12 @@ def write_tables(a, cleans, rows, repeats=None):
             lines.append(f"Noise floor: the second clean run `{name}-repeat` ({repeats[name]['wall_s']} s, "
                          f"bans {repeats[name]['bans']}) against `{name}`: {ac.noise_floor(clean, repeats[name])}.")
     lines += ["",
-              "| attack | attackers | inner steps | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | longest exchange s | solo steps | state syncs | attacker payloads judged |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| attack | attackers | inner steps | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | loss vs `absent` | longest exchange s | solo steps | state syncs | attacker payloads judged |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = [f"{r[c]}: {r[c + '_figure']}" for c in CHECKS]
         lines.append(f"| {r['attack']} | {r['attackers']} | {r.get('steps', '')} | " + " | ".join(cells) +
-                     f" | **{r['all']}** | {r['longest_exchange_s']} | {r['solo_steps']} | {r['state_syncs']} | {r.get('judged', '')} |")
+                     f" | **{r['all']}** | {r.get('vs_absent', '')} | {r['longest_exchange_s']} | {r['solo_steps']} | {r['state_syncs']} | {r.get('judged', '')} |")
     with open(os.path.join(a.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return "\n".join(lines)
@@ -256,12 +267,16 @@ def main():
     if a.reuse_clean and os.path.exists(saved):  # a rerun of some attacks keeps the others' rows
         with open(saved) as f:
             rows = [r for r in json.load(f) if not (r["attack"] in a.attacks and r["attackers"] in a.counts)]
-    for attack in a.attacks:
+    # The controls first: each attacked row is also set beside the control of its count and length.
+    for attack in sorted(a.attacks, key=lambda k: k not in CONTROLS):
         b = at_length(a, minutes_of(a, attack))
         for count in a.counts:
             row = attacked_run(b, cleans[clean_name(a, b.minutes)], attack, count)
+            control = [r for r in rows if r["attack"] == "absent" and r["attackers"] == count and r["steps"] == b.steps]
+            if attack not in CONTROLS and control:
+                row["vs_absent"] = ac.loss_against(row.get("final_val_loss", {}), control[0].get("final_val_loss", {}))
             rows.append(row)
-            rows.sort(key=lambda r: (ATTACKS.index(r["attack"]), r["attackers"]))
+            rows.sort(key=lambda r: ((ATTACKS + CONTROLS).index(r["attack"]), r["attackers"]))
             with open(saved, "w") as f:
                 json.dump(rows, f, indent=1)
             print(f"{attack} x{count}: {row['all']}  " + "; ".join(f"{c} {row[c]} ({row[c + '_figure']})" for c in CHECKS),

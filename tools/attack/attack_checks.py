@@ -81,8 +81,9 @@ def final_loss(recs, i):
     return done[-1].get("val_loss") if done else None
 
 
-def check_run(recs, logs, rss, exits, honest, attackers, clean):
-    """Rows of (check, ok, figure) and per-attacker-identity ban figures."""
+def check_run(recs, logs, rss, exits, honest, attackers, clean, control=False):
+    """Rows of (check, ok, figure) and per-attacker-identity ban figures. `control`: the
+    attackers' places held by honest nodes killed at the start (attack.py CONTROLS): nobody to ban."""
     out = []
     # Final validation loss: mean over the honest nodes vs the clean run's mean over the same nodes.
     mine = {i: final_loss(recs, i) for i in honest}
@@ -95,6 +96,10 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
         out.append(("loss", abs(m / c - 1) <= LOSS_BOUND,
                     f"{m:.4f} vs clean {c:.4f} ({100 * (m / c - 1):+.2f}%; worst node {worst} "
                     f"{100 * (mine[worst] / theirs[worst] - 1):+.2f}%)"))
+    if control:
+        bans = len(events(recs, "banned"))
+        out.append(("banned", bans == 0, f"a control: no attacker; {bans} bans"))
+        return out + check_resources(rss, exits, recs, honest, clean)
     # Bans: every honest node an attacker identity reached banned it.
     ids = attacker_ids(recs, attackers)
     bans = {i: {r["peer"] for r in events(recs, "banned", i)} for i in honest}
@@ -119,6 +124,11 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
                               f"({met_banned}/{met} of the pairs met in an event); "
                               f"{n_ids} identities, {unreached} reached nobody; {n_strikes} refusals; "
                               f"{n_limited} (node, identity) pairs closed by the per-address limit"))
+    return out + check_resources(rss, exits, recs, honest, clean)
+
+
+def check_resources(rss, exits, recs, honest, clean):
+    out = []
     # Peak RSS (VmHWM) of the honest nodes vs the clean run's same nodes.
     peak = max((rss.get(i, 0) for i in honest), default=0)
     cpeak = max((clean["rss_kb"].get(str(i), 0) for i in honest), default=0)
@@ -129,6 +139,16 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean):
            if exits.get(i) != 0 or final_loss(recs, i) is None]
     out.append(("no crash or hang", not bad, "all exited 0 after done" if not bad else "; ".join(bad)))
     return out
+
+
+def loss_against(mine, theirs):
+    """The mean final loss of one run's nodes against another's same nodes (node -> loss maps), as
+    a figure: an attacked row beside the `absent` control of its count (attack.py CONTROLS)."""
+    keys = [k for k in mine if mine[k] is not None and theirs.get(k) is not None]
+    if not keys:
+        return "no common nodes with final losses"
+    m, c = statistics.fmean(mine[k] for k in keys), statistics.fmean(theirs[k] for k in keys)
+    return f"{m:.4f} vs {c:.4f} ({100 * (m / c - 1):+.2f}%)"
 
 
 def noise_floor(clean, repeat):
