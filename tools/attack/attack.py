@@ -8,7 +8,8 @@ reached, peak RSS (VmHWM) against the clean run, and crashes and hangs; it write
 results.csv with PASS/FAIL per check. The swarm is tools/chaos's (linkemu, node flags, bounds).
 
     attack.py --out out/attack                      # the full matrix, 8 nodes, 4 min (3120 inner steps) a run,
-                                                    # and a second clean run: the loss check's noise floor
+                                                    # a second clean run (the loss check's noise floor) and
+                                                    # the control `absent` (nodes lost, no attack)
     attack.py --out out/attack-quick --quick        # 1 attacker only, 0.75 min a run (all of them)
     attack.py --out out/a --attacks flip,sybil --counts 1 --minutes 1
 """

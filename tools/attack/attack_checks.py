@@ -154,15 +154,14 @@ def loss_against(mine, theirs):
 def noise_floor(clean, repeat):
     """A second clean run against the first, as an attacked run's loss and RSS checks would see it:
     how far the checks move with nothing attacking (the same seed; the nodes' timing differs)."""
-    mine = {k: v for k, v in repeat["final_val_loss"].items() if v is not None}
-    theirs = {k: clean["final_val_loss"].get(k) for k in mine}
-    if not mine or None in theirs.values():
-        return f"missing final losses: repeat {repeat['final_val_loss']}, clean {clean['final_val_loss']}"
-    m, c = statistics.fmean(mine.values()), statistics.fmean(theirs.values())
-    worst = max(mine, key=lambda k: abs(mine[k] / theirs[k] - 1))
+    mine, theirs = repeat["final_val_loss"], clean["final_val_loss"]
+    keys = [k for k in mine if mine[k] is not None and theirs.get(k) is not None]
+    if not keys:
+        return f"missing final losses: repeat {mine}, clean {theirs}"
+    worst = max(keys, key=lambda k: abs(mine[k] / theirs[k] - 1))
     peak, cpeak = max(repeat["rss_kb"].values()), max(clean["rss_kb"].values())
-    return (f"loss {m:.4f} vs {c:.4f} ({100 * (m / c - 1):+.2f}%; node furthest off {worst} "
-            f"{100 * (mine[worst] / theirs[worst] - 1):+.2f}%), peak RSS {peak / 1024:.0f} vs {cpeak / 1024:.0f} MiB "
+    return (f"loss {loss_against(mine, theirs)}, node furthest off {worst} "
+            f"{100 * (mine[worst] / theirs[worst] - 1):+.2f}%; peak RSS {peak / 1024:.0f} vs {cpeak / 1024:.0f} MiB "
             f"({peak / cpeak if cpeak else float('inf'):.2f}x)")
 
 
