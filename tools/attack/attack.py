@@ -3,12 +3,13 @@
 then for each attack the same swarm (same manifest, seed and steps) with 1 and with 2 of its nodes
 replaced by `noloco-attacker --attack KIND` (N-1 honest + 1, N-2 honest + 2; the attackers are the
 last nodes, never node 0, the bootstrap). Per run it records, for the honest nodes, the final
-validation loss against the clean run, the bans of every attacker identity by the honest nodes it
-reached, peak RSS (VmHWM) against the clean run, and crashes and hangs; it writes results.md and
+validation loss against the clean runs' mean, the bans of every attacker identity by the honest nodes it
+reached, peak RSS (VmHWM) against the clean runs' mean, and crashes and hangs; it writes results.md and
 results.csv with PASS/FAIL per check. The swarm is tools/chaos's (linkemu, node flags, bounds).
 
     attack.py --out out/attack                      # the full matrix, 8 nodes, 4 min (3120 inner steps) a run,
-                                                    # a second clean run (the loss check's noise floor) and
+                                                    # two clean runs (the reference is their mean; their
+                                                    # difference is the loss check's noise floor) and
                                                     # the control `absent` (nodes lost, no attack)
     attack.py --out out/attack-quick --quick        # 1 attacker only, 0.75 min a run (all of them)
     attack.py --out out/a --attacks flip,sybil --counts 1 --minutes 1
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -64,9 +66,10 @@ def parse(argv=None):
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--profile", default="uniform", choices=["uniform", "lan", "hetero"])
     ap.add_argument("--exchange-timeout", type=float, default=10.0)
-    ap.add_argument("--reuse-clean", action="store_true", help="keep OUT/clean from an earlier run")
-    ap.add_argument("--no-repeat", action="store_true",
-                    help="skip the second clean run of each length (the noise floor of the loss and RSS checks)")
+    ap.add_argument("--reuse-clean", action="store_true", help="keep OUT's clean runs from an earlier run")
+    ap.add_argument("--clean-runs", type=int, default=2,
+                    help="clean runs of each length; every row is judged against their mean (default 2)")
+    ap.add_argument("--no-repeat", action="store_true", help="the same as --clean-runs 1")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build/release/cli/noloco"))
     ap.add_argument("--attacker", default=os.path.join(ROOT, "build/release/tools/attacker/noloco-attacker"))
     ap.add_argument("--linkemu", default=os.path.join(ROOT, "build/release/tools/linkemu/linkemu"))
@@ -77,6 +80,10 @@ def parse(argv=None):
     a.steps = a.steps or steps_for(a.minutes, a.nodes)
     if a.quick:
         a.long_minutes = a.minutes
+    if a.no_repeat:
+        a.clean_runs = 1
+    if a.clean_runs < 1:
+        ap.error("--clean-runs must be at least 1")
     a.attacks = [k for k in a.attacks.split(",") if k]
     bad = [k for k in a.attacks if k not in ATTACKS + CONTROLS]
     if bad:
@@ -172,6 +179,11 @@ def clean_name(a, minutes):
     return "clean" if minutes == a.minutes else f"clean-{minutes:g}min"
 
 
+def repeat_name(name, k):
+    """The k-th clean run of a length (k from 0): `clean`, `clean-repeat`, `clean-repeat3`, ..."""
+    return name if k == 0 else f"{name}-repeat" if k == 1 else f"{name}-repeat{k + 1}"
+
+
 def clean_run(a, name="clean"):
     out = os.path.join(a.out, name)
     if a.reuse_clean and os.path.exists(os.path.join(out, "summary.json")):
@@ -205,7 +217,8 @@ def attacked_run(a, clean, attack, count):
            "solo_steps": sum(1 for r in ac.events(recs, "outer") if r["node"] in honest and not r.get("group")),
            "state_syncs": len([r for r in ac.events(recs, "state_sync") if r["node"] in honest]),
            "judged": ac.attacker_payloads_judged(recs, honest, attackers),
-           "final_val_loss": {str(i): ac.final_loss(recs, i) for i in honest}}
+           "final_val_loss": {str(i): ac.final_loss(recs, i) for i in honest},
+           "rss_kb": {str(i): rss.get(i, 0) for i in honest}}
     for name, ok, fig in checks:
         row[name] = "PASS" if ok else "FAIL"
         row[name + "_figure"] = fig
@@ -218,20 +231,26 @@ def attacked_run(a, clean, attack, count):
 CHECKS = ["loss", "banned", "rss", "no crash or hang"]
 
 
-def write_tables(a, cleans, rows, repeats=None):
+def write_tables(a, cleans, rows, repeats):
     with open(os.path.join(a.out, "results.csv"), "w", newline="") as f:
         fields = list(dict.fromkeys(k for r in rows for k in r)) if rows else ["attack"]
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     lines = [f"# Attack matrix: {a.nodes} nodes (H {a.H}, {a.preset}), seed {a.seed}", ""]
-    for name, clean in cleans.items():
-        lines.append(f"Clean run `{name}`: {clean['steps']} inner steps, {clean['wall_s']} s, final validation loss "
-                     f"per node {clean['final_val_loss']}, peak RSS max {max(clean['rss_kb'].values()) / 1024:.0f} MiB, "
-                     f"longest exchange wait {clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.")
-        if repeats and name in repeats:
-            lines.append(f"Noise floor: the second clean run `{name}-repeat` ({repeats[name]['wall_s']} s, "
-                         f"bans {repeats[name]['bans']}) against `{name}`: {ac.noise_floor(clean, repeats[name])}.")
+    for name, runs in repeats.items():
+        for k, clean in enumerate(runs):
+            lines.append(f"Clean run `{repeat_name(name, k)}`: {clean['steps']} inner steps, {clean['wall_s']} s, final "
+                         f"validation loss per node {clean['final_val_loss']}, peak RSS max "
+                         f"{max(clean['rss_kb'].values()) / 1024:.0f} MiB, longest exchange wait "
+                         f"{clean['longest_exchange_s']:.2f} s, bans {clean['bans']}.")
+            if k:
+                lines.append(f"Noise floor: `{repeat_name(name, k)}` against `{name}`: {ac.noise_floor(runs[0], clean)}.")
+        if len(runs) > 1:
+            ref = cleans[name]
+            lines.append(f"Reference of the rows of this length: the mean of these {len(runs)} clean runs, final "
+                         f"validation loss per node {ref['final_val_loss']} (mean "
+                         f"{statistics.fmean(v for v in ref['final_val_loss'].values() if v is not None):.4f}).")
     lines += ["",
               "| attack | attackers | inner steps | loss (±2%) | banned | RSS (≤1.2x) | crash/hang | all | loss vs `absent` | longest exchange s | solo steps | state syncs | attacker payloads judged |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -254,15 +273,19 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
     lengths = sorted({minutes_of(a, k) for k in a.attacks} or {a.minutes})
     print(f"{a.nodes} nodes, attacks {a.attacks}, attackers {a.counts}, run lengths {lengths} min", flush=True)
+    # cleans: the reference of each length (the mean of its clean runs); repeats: the runs themselves.
     cleans, repeats = {}, {}
     for m in lengths:
         name = clean_name(a, m)
-        cleans[name] = clean_run(at_length(a, m), name)
-        print(f"{name}: {cleans[name]['steps']} inner steps, {cleans[name]['wall_s']} s, "
-              f"final losses {cleans[name]['final_val_loss']}", flush=True)
-        if not a.no_repeat:  # the same clean run again: how far the checks move with no attacker
-            repeats[name] = clean_run(at_length(a, m), name + "-repeat")
-            print(f"{name}-repeat: {ac.noise_floor(cleans[name], repeats[name])}", flush=True)
+        runs = repeats.setdefault(name, [])
+        for k in range(a.clean_runs):
+            runs.append(clean_run(at_length(a, m), repeat_name(name, k)))
+            if k == 0:
+                print(f"{name}: {runs[0]['steps']} inner steps, {runs[0]['wall_s']} s, "
+                      f"final losses {runs[0]['final_val_loss']}", flush=True)
+            else:  # the same clean run again: how far the checks move with no attacker
+                print(f"{repeat_name(name, k)}: {ac.noise_floor(runs[0], runs[k])}", flush=True)
+        cleans[name] = ac.pooled_clean(runs)
     rows = []
     saved = os.path.join(a.out, "rows.json")
     if a.reuse_clean and os.path.exists(saved):  # a rerun of some attacks keeps the others' rows

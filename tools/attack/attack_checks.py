@@ -3,8 +3,8 @@ the node logs and the peak RSS samples. Python stdlib only."""
 import os
 import statistics
 
-LOSS_BOUND = 0.02  # honest final validation loss within 2% of the clean run
-RSS_BOUND = 1.2    # honest peak RSS at most 1.2x the clean run's
+LOSS_BOUND = 0.02  # honest final validation loss within 2% of a clean run's (the mean of the clean runs)
+RSS_BOUND = 1.2    # honest peak RSS at most 1.2x a clean run's (the mean of the clean runs)
 
 
 def events(recs, name, node=None):
@@ -82,10 +82,11 @@ def final_loss(recs, i):
 
 
 def check_run(recs, logs, rss, exits, honest, attackers, clean, control=False):
-    """Rows of (check, ok, figure) and per-attacker-identity ban figures. `control`: the
-    attackers' places held by honest nodes killed at the start (attack.py CONTROLS): nobody to ban."""
+    """Rows of (check, ok, figure) and per-attacker-identity ban figures. `clean` is a clean
+    run's summary, or `pooled_clean` of several. `control`: the attackers' places held by honest
+    nodes killed at the start (attack.py CONTROLS): nobody to ban."""
     out = []
-    # Final validation loss: mean over the honest nodes vs the clean run's mean over the same nodes.
+    # Final validation loss: mean over the honest nodes vs the clean runs' mean over the same nodes.
     mine = {i: final_loss(recs, i) for i in honest}
     theirs = {i: clean["final_val_loss"].get(str(i)) for i in honest}
     if None in mine.values() or None in theirs.values():
@@ -93,8 +94,10 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean, control=False):
     else:
         m, c = statistics.fmean(mine.values()), statistics.fmean(theirs.values())
         worst = max(honest, key=lambda i: mine[i] / theirs[i])
+        runs = clean.get("runs", 1)
+        label = "clean" if runs == 1 else f"the mean of {runs} clean runs"
         out.append(("loss", abs(m / c - 1) <= LOSS_BOUND,
-                    f"{m:.4f} vs clean {c:.4f} ({100 * (m / c - 1):+.2f}%; worst node {worst} "
+                    f"{m:.4f} vs {label} {c:.4f} ({100 * (m / c - 1):+.2f}%; worst node {worst} "
                     f"{100 * (mine[worst] / theirs[worst] - 1):+.2f}%)"))
     if control:
         bans = len(events(recs, "banned"))
@@ -127,11 +130,26 @@ def check_run(recs, logs, rss, exits, honest, attackers, clean, control=False):
     return out + check_resources(rss, exits, recs, honest, clean)
 
 
+def pooled_clean(summaries):
+    """One reference from several clean runs of the same swarm (attack.py --clean-runs): per node,
+    the mean final loss and the mean peak RSS. Two runs of the same seed, manifest and binaries end
+    up to ~1.6 % apart in loss (docs/attacks.md, "The loss check's reference"), as far as the 2 %
+    bound itself; one run as the reference makes every row's verdict as noisy as that run."""
+    if len(summaries) == 1:
+        return dict(summaries[0], runs=1)
+    def mean_of(key):
+        nodes = set.intersection(*(set(s[key]) for s in summaries))
+        return {k: (statistics.fmean(s[key][k] for s in summaries)
+                    if all(s[key][k] is not None for s in summaries) else None) for k in sorted(nodes, key=int)}
+    return {"runs": len(summaries), "steps": summaries[0]["steps"],
+            "final_val_loss": mean_of("final_val_loss"), "rss_kb": mean_of("rss_kb")}
+
+
 def check_resources(rss, exits, recs, honest, clean):
     out = []
-    # Peak RSS (VmHWM) of the honest nodes vs the clean run's same nodes.
+    # Peak RSS (VmHWM) of the honest nodes vs the clean runs' same nodes.
     peak = max((rss.get(i, 0) for i in honest), default=0)
-    cpeak = max((clean["rss_kb"].get(str(i), 0) for i in honest), default=0)
+    cpeak = max((clean["rss_kb"].get(str(i)) or 0 for i in honest), default=0)
     ratio = peak / cpeak if cpeak else float("inf")
     out.append(("rss", ratio <= RSS_BOUND, f"{peak / 1024:.0f} MiB vs clean {cpeak / 1024:.0f} MiB ({ratio:.2f}x)"))
     # Crashes and hangs: every honest node ended with `done` and exit status 0 before the cap.
