@@ -17,6 +17,13 @@ J_NS=()                          # namespaces to delete
 J_PIDS=()                        # node processes to stop
 J_FAILS=0
 J_DIR=""
+# The hang guards below (j_wait_for, j_wait_all) are multiplied by this: sanitizer builds run the
+# nodes several times slower and set 3 (tests/journeys/CMakeLists.txt). Never a pass condition.
+J_WAIT_SCALE=${JOURNEY_WAIT_SCALE:-1}
+
+j_scaled() {  # j_scaled SECONDS: SECONDS times JOURNEY_WAIT_SCALE
+  echo $(($1 * J_WAIT_SCALE))
+}
 
 j_need_root() {
   if [[ $(id -u) -ne 0 ]]; then
@@ -151,10 +158,10 @@ j_noloco_bg() {  # j_noloco_bg NS NAME ARGS...
   J_PIDS+=("$REPLY")
 }
 
-# Waits until FILE has a line matching REGEX, at most SECONDS. 0 when it did.
+# Waits until FILE has a line matching REGEX, at most SECONDS (scaled). 0 when it did.
 j_wait_for() {  # j_wait_for FILE REGEX SECONDS
   local i
-  for ((i = 0; i < $3 * 2; i++)); do
+  for ((i = 0; i < $(j_scaled "$3") * 2; i++)); do
     grep -qE "$2" "$1" 2>/dev/null && return 0
     sleep 0.5
   done
@@ -172,10 +179,10 @@ j_wait_exit() {  # j_wait_exit PID SECONDS
   return 1
 }
 
-# Waits for every PID to exit within SECONDS in all; stops (SIGTERM) those still running after
-# that. 0 when all exited by themselves.
+# Waits for every PID to exit within SECONDS (scaled) in all; stops (SIGTERM) those still running
+# after that. 0 when all exited by themselves.
 j_wait_all() {  # j_wait_all SECONDS PID...
-  local deadline=$((SECONDS + $1)) pid ok=0; shift
+  local deadline=$((SECONDS + $(j_scaled "$1"))) pid ok=0; shift
   for pid in "$@"; do
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
   done

@@ -49,7 +49,7 @@ j_wait_for "$J_DIR/pub.events" '"event":"start"' 60 || j_fail "pub started"
 j_noloco_bg "$H1" home1 join "$INVITE" "${TUNE[@]}"; P1=$REPLY
 j_noloco_bg "$H2" home2 join "$INVITE" "${TUNE[@]}"; P2=$REPLY
 
-j_wait_all 200 "$P0" "$P1" "$P2" || j_fail "every node finished within 200 s (the rest were stopped)"
+j_wait_all 200 "$P0" "$P1" "$P2" || j_fail "every node finished within $(j_scaled 200) s (the rest were stopped)"
 
 # 3. What each machine concluded and did, from its own --json events.
 for m in pub home1 home2; do

@@ -36,7 +36,7 @@ j_wait_for "$J_DIR/m2.events" "\"event\":\"outer\".*\"outer_step\":([4-9]|[1-9][
   j_fail "the swarm reached outer step 4"
 j_noloco_bg "${NS[5]}" late join "$INVITE" "${TUNE[@]}"; PIDS+=($REPLY)
 
-j_wait_all 240 "${PIDS[@]}" || j_fail "every node finished within 240 s (the rest were stopped)"
+j_wait_all 240 "${PIDS[@]}" || j_fail "every node finished within $(j_scaled 240) s (the rest were stopped)"
 
 for m in m1 m2 m3 m4 late; do
   j_check "$m finished its run" grep -q '"event":"done"' "$J_DIR/$m.events"
