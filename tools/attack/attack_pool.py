@@ -18,20 +18,20 @@ import statistics
 import sys
 
 sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attack_checks as ac  # noqa: E402
+
 ROW_DIR = re.compile(r"^(?P<attack>[a-z0-9-]+?)-(?P<count>\d+)$")
 CLEAN_DIR = re.compile(r"^clean(-repeat\d*)?$")
-BOUND = 0.02
 
 
 def final_losses(run_dir):
-    """node -> the val_loss of its last `done` event, from the run's timeline."""
-    out = {}
+    """node -> its final validation loss (attack_checks.final_loss), from the run's timeline."""
     with open(os.path.join(run_dir, "timeline.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("kind") == "event" and r.get("event") == "done" and r.get("val_loss") is not None:
-                out[r["node"]] = r["val_loss"]
-    return out
+        recs = [json.loads(line) for line in f if line.strip()]
+    nodes = {r["node"] for r in ac.events(recs, "done")}
+    losses = {i: ac.final_loss(recs, i) for i in nodes}
+    return {i: v for i, v in losses.items() if v is not None}
 
 
 def read_runs(dirs, steps):
@@ -106,7 +106,7 @@ def main(argv=None):
             print(f"| {attack} | {count} | {len(rows[(attack, count)])} | a run without every honest node's final loss | FAIL | |")
             ok = False
             continue
-        passed = abs(m / ref - 1) <= BOUND
+        passed = abs(m / ref - 1) <= ac.LOSS_BOUND
         ok &= passed
         absent = rows.get(("absent", count))
         vs_absent = ""
