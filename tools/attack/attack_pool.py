@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attack_checks as ac  # noqa: E402
 
 ROW_DIR = re.compile(r"^(?P<attack>[a-z0-9-]+?)-(?P<count>\d+)$")
-CLEAN_DIR = re.compile(r"^clean(-repeat\d*)?$")
+# attack.py clean_name and repeat_name: clean, clean-repeat, clean-repeat3, clean-1.5min-repeat ...
+CLEAN_DIR = re.compile(r"^clean(-[0-9.]+min)?(-repeat\d*)?$")
 
 
 def final_losses(run_dir):
