@@ -220,3 +220,45 @@ TEST_CASE("noise and direction evidence: a peer that once showed the shared sign
   CHECK(fresh_noise.back() == kProofStrike);
   CHECK(fresh_direction.back() == kProofStrike);
 }
+
+TEST_CASE("direction probation: an uncleared peer's payload against both references is held back, not struck",
+          "[node][robust][evidence]") {
+  // The flipper's payloads before its window is full were mixed (attack matrix, flip x2,
+  // 2026-12-05); probation holds them back from the first one.
+  DirectionEvidence ev;
+  size_t held = 0;
+  for (size_t i = 0; i + 1 < DirectionEvidence::kWindow; ++i) {
+    auto [own, peer] = honest_pair(2.0);
+    auto [mom, peer2] = honest_pair(2.0);
+    const torch::Tensor flipped = -(peer + peer2);
+    const double c = cosine(own, flipped), m = cosine(mom, flipped);
+    CHECK(ev.observe("flip", c, m).weight == 0);  // no evidence yet: the window is not full
+    const std::string why = ev.holds_back("flip", c, m);
+    if (c < 0 && m < 0) CHECK(why.find("held back on probation") != std::string::npos);
+    held += !why.empty();
+  }
+  CHECK(held == DirectionEvidence::kWindow - 1);  // a flipped honest-like update is against both
+  // Against only one reference, or without a movement of ours (the first outer step): mixed.
+  CHECK(ev.holds_back("new", -0.3, 0.1).empty());
+  CHECK(ev.holds_back("new", 0.1, -0.3).empty());
+  CHECK(ev.holds_back("new", -0.3, 0.0).empty());
+  CHECK(ev.holds_back("new", std::nan(""), -0.3).empty());
+  CHECK_FALSE(ev.holds_back("new", -0.01, -0.02).empty());  // however mild: one payload is not mixed, not struck
+}
+
+TEST_CASE("direction probation: a cleared peer's payloads are mixed even when they point against both",
+          "[node][robust][evidence]") {
+  // Late in a long run honest payloads scatter around both references (the chaos harness's clean
+  // run: both cosines negative for ~12 % of them); a peer that showed the shared direction once is
+  // trusted with those.
+  DirectionEvidence ev;
+  for (size_t i = 0; i + 1 < DirectionEvidence::kWindow; ++i) {
+    CHECK(ev.observe("honest", 0.1, 0.12).weight == 0);
+    CHECK_FALSE(ev.holds_back("honest", -0.01, -0.02).empty());  // not cleared before a full window
+  }
+  CHECK(ev.observe("honest", 0.1, 0.12).weight == 0);  // the window is full and clearly along both
+  CHECK(ev.holds_back("honest", -0.01, -0.02).empty());
+  CHECK(ev.observe("honest", -0.01, -0.02).weight == 0);
+  CHECK(ev.holds_back("honest", -0.01, -0.02).empty());
+  CHECK_FALSE(ev.holds_back("other", -0.01, -0.02).empty());  // per peer
+}

@@ -486,6 +486,13 @@ Step NodeDriver::verify(NodeCore& core, int slot, bool judge_only) {
               trajectory);
     return core.on_verified(now(), false, evidence.why, evidence.weight);
   }
+  if (form == WireForm::kDeltaPhi) {
+    if (std::string held = direction_.holds_back(e.sender, c->stats.cosine, c->stats.momentum_cosine); !held.empty()) {
+      NLOG_INFO("not mixing payload from {} (its outer step {}, ours {}): {} [norm ratio {:.4f}, {}]", e.sender,
+                c->outer_step, p_.replica->outer_step(), held, c->stats.norm_ratio, trajectory);
+      return core.on_verified(now(), false, held, 0);
+    }
+  }
   NLOG_INFO("accepted payload from {} (its outer step {}, ours {}): cosine {:.4f}, norm ratio {:.4f}, phi spread {:.4f}, "
             "momentum cosine {:.4f}, {}",
             rp.peer.to_string(), c->outer_step, p_.replica->outer_step(), c->stats.cosine, c->stats.norm_ratio,
