@@ -21,6 +21,13 @@
 
 #include <nlohmann/json.hpp>
 
+// Hang guards stretch in sanitizer builds, where nodes run several times slower: the four-node
+// swarm test took 311 s under ASan, and under TSan ran out of its 240 s wait for `done` beside
+// another swarm test (2026-12-05). tests/node/CMakeLists.txt sets 3 for those builds.
+#ifndef NOLOCO_TEST_WAIT_SCALE
+#define NOLOCO_TEST_WAIT_SCALE 1
+#endif
+
 namespace noloco::test {
 
 class NodeProc {
@@ -62,7 +69,7 @@ class NodeProc {
 
   // Waits until pred(events) is true or the process has closed stdout; returns pred's value.
   bool wait_for(const std::function<bool(const std::vector<json>&)>& pred,
-                std::chrono::seconds limit = std::chrono::seconds(240)) {
+                std::chrono::seconds limit = std::chrono::seconds(240 * NOLOCO_TEST_WAIT_SCALE)) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, limit, [&] { return pred(events_) || eof_; });
     return pred(events_);
