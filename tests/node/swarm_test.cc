@@ -91,7 +91,7 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
   for (auto& n : nodes) n->kill(SIGTERM);  // end the linger
   for (auto& n : nodes) CHECK(n->wait_exit() == 0);
 
-  uint64_t payload_bytes_sent = 0;
+  uint64_t payload_bytes_received = 0;
   for (int i = 0; i < kNodes; ++i) {
     INFO("node " << i << ", log " << t.sub("n" + std::to_string(i) + ".log"));
     const auto evs = nodes[i]->events();
@@ -103,7 +103,8 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
     // The validation loss falls: a fresh byte model starts near ln(256) = 5.55 nats.
     CHECK((*done)["val_loss"].get<double>() < 0.8 * (*start)["val_loss"].get<double>());
     CHECK(partners_of(evs).size() >= 2);
-    payload_bytes_sent += (*done)["exchange_bytes_out"].get<uint64_t>();
+    CHECK((*done)["exchange_bytes_out"].get<uint64_t>() > 0);
+    payload_bytes_received += (*done)["exchange_bytes_in"].get<uint64_t>();
     // The outer events' byte counts add up to (nearly) the node's total: a caller's payload
     // received while this node was still in its inner phase belongs to the next outer step (its
     // count was dropped once, so answered calls showed "in 0.0 kB"). What may be missing is
@@ -115,12 +116,13 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
     CHECK(outer_in >= 3 * (*done)["exchange_bytes_in"].get<uint64_t>() / 4);
   }
   // Everything between nodes went through the taps, encrypted: the taps saw at least every
-  // exchange payload's bytes, but neither the codec's magic nor the run id nor our protocol names
+  // exchange payload byte a node received (bytes sent may include the part of a reset stream's
+  // payload still queued in a connection that then closed), but neither the codec's magic nor the run id nor our protocol names
   // (negotiated inside Noise); only the plaintext multistream offer of /noise itself.
   std::string all;
   for (auto& tap : taps) all += tap->captured();
-  CHECK(payload_bytes_sent > 0);
-  CHECK(all.size() >= payload_bytes_sent);
+  CHECK(payload_bytes_received > 0);
+  CHECK(all.size() >= payload_bytes_received);
   CHECK(all.find("/noise") != std::string::npos);
   // The first 16 bytes of every codec message this run sends (docs/codec.md): magic "NLTC",
   // version 2, mode bf16, flags zstd, source float32, one dim, reserved, block size 0. Long

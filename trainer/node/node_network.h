@@ -104,7 +104,7 @@ struct ExchangeOutcome {
   std::vector<std::string> failures;       // "<peer>: <why>" per failed try
   bool no_payload_yet = false;             // the partner refused with kRefusalNoPayloadYet
   double seconds = 0;
-  uint64_t bytes_sent = 0, bytes_received = 0;
+  uint64_t bytes_received = 0;  // the partner's payload (bytes sent are in NodeNetwork::traffic())
 };
 
 // What the training thread publishes for others after each outer step.

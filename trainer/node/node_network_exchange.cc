@@ -72,7 +72,7 @@ struct ExchangeWatch {
 // then half-closes. `done` gets the first write error, or OK.
 // on_frame (optional) runs after every frame the stream took.
 void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const WirePayload> payload, size_t next,
-                  std::function<void(Status)> done, std::function<void()> on_frame = {}) {
+                  std::function<void(Status)> done, std::function<void(size_t)> on_frame = {}) {
   if (next == payload->frame_count()) {
     stream->close_write();
     if (done) done(Status::Ok());
@@ -84,12 +84,13 @@ void write_frames(std::shared_ptr<p2p::HostStream> stream, std::shared_ptr<const
     if (done) done(frame.status());
     return;
   }
-  stream->write(std::move(*frame), [stream, payload, next, done, on_frame](Status st) {
+  const size_t bytes = frame->size();
+  stream->write(std::move(*frame), [stream, payload, next, done, on_frame, bytes](Status st) {
     if (!st.ok()) {
       if (done) done(st);
       return;
     }
-    if (on_frame) on_frame();
+    if (on_frame) on_frame(bytes);
     write_frames(stream, payload, next + 1, done, on_frame);
   });
 }
@@ -142,15 +143,18 @@ void NodeNetworkImpl::on_exchange_stream(std::shared_ptr<p2p::HostStream> s) {
       refusal->frames.push_back(encode_payload(make_error_payload(std::string(why))));
       snapshot = std::move(refusal);
     }
-    self->ex_out += snapshot->size();
     // A caller that stops reading our answer is reset too; the timer ends with the write.
+    // Bytes count as sent once the stream has taken them: a reset stream sends no more.
     write_frames(
         s, std::move(snapshot), 0,
         [watch](Status) {
           watch->writing = false;
           watch->settle();
         },
-        progress);
+        [weak, progress](size_t bytes) {
+          progress();
+          if (auto self = weak.lock()) self->ex_out += bytes;
+        });
   };
   read_payload(
       s, reader, std::make_shared<TrickleDetector>(opt.trickle),
@@ -222,9 +226,11 @@ void NodeNetworkImpl::next_try(std::shared_ptr<Attempt> a) {
                      if (!r.ok()) return fail(r.status().to_string());
                      auto s = *r;
                      a->stream = s;
-                     a->outcome.bytes_sent += a->payload->size();
-                     self->ex_out += a->payload->size();
-                     write_frames(s, a->payload, 0, {});
+                     // Counted as the stream takes each frame: an attempt abandoned midway
+                     // (reset, timed out) put only part of its payload on the wire.
+                     write_frames(s, a->payload, 0, {}, [weak](size_t bytes) {
+                       if (auto self = weak.lock()) self->ex_out += bytes;
+                     });
                      auto reader = std::make_shared<PayloadReader>(self->expect_from(peer));
                      auto trickle = std::make_shared<TrickleDetector>(self->opt.trickle);
                      read_payload(s, reader, trickle, [weak, a, gen, fail, peer, reader](Result<Payload> p) {
