@@ -116,9 +116,9 @@ TEST_CASE("swarm: four nodes train, mix with several partners, and no tensor byt
     CHECK(outer_in >= 3 * (*done)["exchange_bytes_in"].get<uint64_t>() / 4);
   }
   // Everything between nodes went through the taps, encrypted: the taps saw at least every
-  // exchange payload byte a node received (bytes sent may include the part of a reset stream's
-  // payload still queued in a connection that then closed), but neither the codec's magic nor the run id nor our protocol names
-  // (negotiated inside Noise); only the plaintext multistream offer of /noise itself.
+  // exchange payload byte a node received (not the bytes sent: those may include frames still
+  // queued in a connection that then closed), but neither the codec's magic nor the run id nor
+  // our protocol names (negotiated inside Noise); only the plaintext multistream offer of /noise.
   std::string all;
   for (auto& tap : taps) all += tap->captured();
   CHECK(payload_bytes_received > 0);
