@@ -9,43 +9,18 @@
 #include <string>
 #include <thread>
 
-#include "trainer/node/exchange_wire.h"
+#include "network_test_util.h"
 #include "trainer/node/node_network.h"
 
 using namespace noloco;
 using namespace noloco::node;
 using namespace std::chrono_literals;
+using noloco::test::payload_of;
 
 namespace {
 
-constexpr char kRun[] = "inbox-run";
-constexpr uint64_t kNumel = 1000;
-
 std::unique_ptr<NodeNetwork> start_net(size_t max_inbox) {
-  NetworkOptions o;
-  o.identity = *p2p::Identity::generate();
-  o.listen = *p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0");
-  o.run_id = kRun;
-  o.expect.run_id = kRun;
-  o.expect.numel = kNumel;
-  o.expect.form = WireForm::kDeltaPhi;
-  o.expect.max_tensor_bytes = kNumel * 4 + 4096;
-  o.max_inbox = max_inbox;
-  auto net = NodeNetwork::start(std::move(o));
-  REQUIRE(net.ok());
-  return std::move(*net);
-}
-
-std::shared_ptr<const WirePayload> payload_of(const NodeNetwork& n, uint64_t outer_step) {
-  PayloadHeader h;
-  h.run_id = kRun;
-  h.sender = n.peer_id().to_string();
-  h.outer_step = outer_step;
-  h.inner_step = outer_step * 10;
-  h.form = WireForm::kDeltaPhi;
-  h.numel = kNumel;
-  const Bytes tensor(kNumel * 2, static_cast<uint8_t>(outer_step));
-  return std::make_shared<const WirePayload>(frame_payload(h, {{"delta", {tensor}}, {"phi", {tensor}}}));
+  return test::start_network({}, "127.0.0.1", [max_inbox](NetworkOptions& o) { o.max_inbox = max_inbox; });
 }
 
 p2p::PeerRecord record(const NodeNetwork& n) {

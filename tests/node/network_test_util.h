@@ -1,10 +1,12 @@
-// Helpers for tests of NodeNetwork on real hosts (exchange_refusals_test, address_taint_network_test):
+// Helpers for tests of NodeNetwork on real hosts (exchange_refusals_test, address_taint_network_test,
+// exchange_inbox_test):
 // a node on loopback with a tiny payload shape, its payload, and waiting for a peer's record.
 #pragma once
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,9 +22,11 @@ inline const std::string kNetRun = "0123456789abcdef0123456789abcdef";
 constexpr uint64_t kNetNumel = 64;
 
 // A node listening on `ip` (any port) and, for any address but 127.0.0.1, dialling from it too
-// (as under tools/linkemu: peers tell it apart by address), gossiping every 100 ms.
-inline std::unique_ptr<node::NodeNetwork> start_network(std::vector<p2p::Multiaddr> bootstrap,
-                                                        const std::string& ip = "127.0.0.1") {
+// (as under tools/linkemu: peers tell it apart by address), gossiping every 100 ms. `tweak` may
+// change any other option before the start.
+inline std::unique_ptr<node::NodeNetwork> start_network(
+    std::vector<p2p::Multiaddr> bootstrap, const std::string& ip = "127.0.0.1",
+    const std::function<void(node::NetworkOptions&)>& tweak = {}) {
   node::NetworkOptions o;
   o.identity = *p2p::Identity::generate();
   o.listen = *p2p::Multiaddr::parse("/ip4/" + ip + "/tcp/0");
@@ -35,18 +39,19 @@ inline std::unique_ptr<node::NodeNetwork> start_network(std::vector<p2p::Multiad
   o.expect.max_tensor_bytes = kNetNumel * 4 + 4096;
   o.gossip_interval = std::chrono::milliseconds(100);
   o.reachability = node::ReachabilityMode::kPublic;
+  if (tweak) tweak(o);
   auto net = node::NodeNetwork::start(std::move(o));
   REQUIRE(net.ok());
   return std::move(*net);
 }
 
-// A well-formed payload of `n` (outer step 1).
-inline std::shared_ptr<const node::WirePayload> payload_of(const node::NodeNetwork& n) {
+// A well-formed payload of `n` at `outer_step`.
+inline std::shared_ptr<const node::WirePayload> payload_of(const node::NodeNetwork& n, uint64_t outer_step = 1) {
   node::PayloadHeader h;
   h.run_id = kNetRun;
   h.sender = n.peer_id().to_string();
-  h.outer_step = 1;
-  h.inner_step = 10;
+  h.outer_step = outer_step;
+  h.inner_step = outer_step * 10;
   h.form = node::WireForm::kDeltaPhi;
   h.numel = kNetNumel;
   return std::make_shared<const node::WirePayload>(
